@@ -1,0 +1,5 @@
+"""Entry point for ``python -m syscontainers``."""
+
+from syscontainers.cli import run
+
+run()

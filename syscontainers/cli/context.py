@@ -1,0 +1,35 @@
+"""What every verb handler receives: settings, paths, a reporter and the output mode."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from syscontainers.paths import Paths
+from syscontainers.progress import Reporter
+from syscontainers.settings import Settings
+from syscontainers.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Per-invocation state for handlers."""
+
+    settings: Settings
+    paths: Paths
+    reporter: Reporter
+    json: bool = False
+
+    def store(self) -> Store:
+        """The store under the configured root."""
+        return Store(self.paths.store)
+
+    def out(self, text: str = "") -> None:
+        """Print a line of result output."""
+        print(text, file=sys.stdout, flush=True)
+
+    def out_json(self, value: Any) -> None:
+        """Print one JSON document as result output."""
+        print(json.dumps(value, indent=2, sort_keys=True, default=str), flush=True)

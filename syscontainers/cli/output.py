@@ -1,0 +1,100 @@
+"""Reporters for the terminal: progress bars on a tty, JSON lines with --json, or nothing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TextIO
+
+from syscontainers.progress import Event, EventKind, Reporter
+
+
+def print_error(message: str, hint: str | None) -> None:
+    """Print an error and its hint to stderr."""
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class JsonLinesReporter:
+    """One JSON object per event on stdout, for scripts."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+
+    def emit(self, event: Event) -> None:
+        """Write EVENT as a JSON line."""
+        doc = {"event": event.kind.value, "message": event.message}
+        if event.task:
+            doc.update(task=event.task, done=event.done, total=event.total)
+        doc.update(event.data)
+        print(json.dumps(doc, default=str), file=self.stream, flush=True)
+
+
+class TerminalReporter:
+    """Steps and warnings on stderr; on a tty, one redrawn progress line per task."""
+
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self._start: dict[str, float] = {}
+        self._last_draw = 0.0
+
+    def emit(self, event: Event) -> None:
+        """Render EVENT."""
+        if event.kind is EventKind.WARNING:
+            self._line(f"warning: {event.message}")
+        elif self.quiet:
+            return
+        elif event.kind in (EventKind.STEP, EventKind.RESULT):
+            self._line(event.message)
+        elif event.kind is EventKind.PROGRESS and self.tty:
+            self._draw(event)
+        elif event.kind is EventKind.TASK_DONE:
+            self._start.pop(event.task, None)
+            if self.tty:
+                self._line(f"{event.task}: {event.message or 'done'}")
+
+    def _line(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+        print(text, file=self.stream, flush=True)
+
+    def _draw(self, event: Event) -> None:
+        now = time.monotonic()
+        start = self._start.setdefault(event.task, now)
+        if now - self._last_draw < 0.1 and event.done != event.total:
+            return
+        self._last_draw = now
+        rate = event.done / (now - start) if now > start else 0.0
+        text = f"{event.task}: {human_bytes(event.done)}"
+        if event.total:
+            pct = 100 * event.done / event.total
+            width = 24
+            filled = int(width * event.done / event.total)
+            eta = (event.total - event.done) / rate if rate else 0
+            text = (
+                f"{event.task}: [{'#' * filled}{'.' * (width - filled)}] {pct:3.0f}% "
+                f"{human_bytes(event.done)}/{human_bytes(event.total)} "
+                f"{human_bytes(rate)}/s ETA {eta:.0f}s"
+            )
+        self.stream.write("\r\x1b[K" + text[:200])
+        self.stream.flush()
+
+
+def make_reporter(json_mode: bool, quiet: bool) -> Reporter:
+    """The reporter for the chosen output mode."""
+    if json_mode:
+        return JsonLinesReporter()
+    return TerminalReporter(quiet=quiet)

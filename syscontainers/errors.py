@@ -1,0 +1,103 @@
+"""The exception hierarchy: one root error with a message and an optional hint."""
+
+from __future__ import annotations
+
+
+class SysContainersError(Exception):
+    """Root of every error the library raises on purpose.
+
+    ``message`` says what failed, on which object and why; ``hint`` says what
+    the user can do about it. The CLI prints both and maps ``exit_code``.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(SysContainersError):
+    """Invalid input from the user: a bad argument, value or combination."""
+
+    exit_code = 2
+
+
+class ReferenceParseError(UsageError):
+    """An image reference or transport string that cannot be parsed."""
+
+
+class ManifestError(SysContainersError):
+    """A manifest, index or image config that is malformed or unsupported."""
+
+
+class SourceError(SysContainersError):
+    """An image source (layout, archive, registry) that cannot be read."""
+
+
+class ImageNotFoundError(SysContainersError):
+    """The named image or tag is not in the source or the store."""
+
+
+class DigestMismatchError(SysContainersError):
+    """Bytes whose sha256 is not the digest that names them."""
+
+
+class LayerError(SysContainersError):
+    """A layer tarball that is corrupt, truncated or hostile."""
+
+
+class StoreError(SysContainersError):
+    """The content store cannot do what was asked."""
+
+
+class StoreLockedError(StoreError):
+    """Another command holds the store lock."""
+
+
+class StoreCorruptError(StoreError):
+    """Objects or metadata in the store do not match their digests."""
+
+
+class ImageInUseError(StoreError):
+    """An image that a mount or a container still uses."""
+
+
+class CheckoutError(SysContainersError):
+    """A checkout or mount that cannot be made."""
+
+
+class RegistryError(SourceError):
+    """A registry answered with an error or could not be reached."""
+
+
+class AuthError(RegistryError):
+    """A registry refused our credentials or asked for some we lack."""
+
+
+class TemplateError(SysContainersError):
+    """A template in an image that cannot be rendered."""
+
+
+class SystemdError(SysContainersError):
+    """systemd refused a request or could not be reached over D-Bus."""
+
+
+class CommandError(SysContainersError):
+    """An external command that failed."""
+
+
+class ContainerNotFoundError(SysContainersError):
+    """No installed container has that name."""
+
+
+class ContainerExistsError(SysContainersError):
+    """A container with that name is already installed."""
+
+
+class PolicyError(SysContainersError):
+    """The trust policy rejected an image, or a signature did not verify."""

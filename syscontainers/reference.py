@@ -1,0 +1,100 @@
+"""Image reference parsing: ``[domain/]path[:tag][@sha256:…]`` as the distribution grammar has it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from syscontainers.errors import ReferenceParseError
+
+DEFAULT_TAG = "latest"
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"sha256:[0-9a-f]{64}"
+_NAME_RE = re.compile(rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)$")
+_TAG_RE = re.compile(rf"^{_TAG}$")
+_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed image reference. ``domain`` is empty for a name without one."""
+
+    domain: str
+    path: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def name(self) -> str:
+        """The repository name, with the domain when there is one."""
+        return f"{self.domain}/{self.path}" if self.domain else self.path
+
+    @property
+    def tag_or_default(self) -> str:
+        """The tag, or ``latest`` when neither tag nor digest was given."""
+        return self.tag or DEFAULT_TAG
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def with_default_tag(self) -> Reference:
+        """This reference, with tag ``latest`` if it names neither tag nor digest."""
+        if self.tag or self.digest:
+            return self
+        return Reference(self.domain, self.path, DEFAULT_TAG)
+
+    @property
+    def store_key(self) -> str:
+        """The ``name:tag`` under which the store keeps this reference."""
+        return f"{self.name}:{self.tag_or_default}"
+
+
+def _looks_like_domain(first: str) -> bool:
+    return "." in first or ":" in first or first == "localhost" or first.startswith("[")
+
+
+def parse(text: str) -> Reference:
+    """Parse TEXT into a Reference; raise ReferenceParseError with a hint if it is invalid."""
+    if not text or len(text) > 4096 or text != text.strip():
+        raise ReferenceParseError(
+            f"image reference {text!r} is empty or has surrounding whitespace",
+            hint="write it as [registry/]name[:tag][@sha256:digest]",
+        )
+    rest, digest = text, ""
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST_RE.match(digest):
+            raise ReferenceParseError(
+                f"image reference {text!r} has an invalid digest {digest!r}",
+                hint="a digest is sha256: followed by 64 lowercase hex digits",
+            )
+    tag = ""
+    slash, colon = rest.rfind("/"), rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1 :]
+        if not _TAG_RE.match(tag):
+            raise ReferenceParseError(
+                f"image reference {text!r} has an invalid tag {tag!r}",
+                hint="a tag is up to 128 letters, digits, '_', '.' or '-', not starting with . or -",
+            )
+    first = rest.split("/", 1)[0]
+    domain, path = ("", rest)
+    if "/" in rest and _looks_like_domain(first):
+        domain, path = rest.split("/", 1)
+    m = _NAME_RE.match(f"{domain}/{path}" if domain else path)
+    if not m:
+        raise ReferenceParseError(
+            f"image reference {text!r} is not a valid image name",
+            hint="names are lowercase letters, digits and separators (. _ - /), "
+            "optionally after a registry host[:port]/",
+        )
+    return Reference(domain, path, tag, digest)

@@ -1,0 +1,111 @@
+"""Settings, layered: built-in defaults < /etc config < user config < environment < flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from syscontainers.errors import UsageError
+from syscontainers.paths import DEFAULT_ROOT
+
+SYSTEM_CONFIG = Path("/etc/syscontainers/config.yaml")
+ENV_PREFIX = "SYSCONTAINERS_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a user can configure."""
+
+    root: Path = DEFAULT_ROOT
+    runtime: str = "/usr/sbin/runc"
+    registries_conf: Path = Path("/etc/containers/registries.conf")
+    policy: Path = Path("/etc/containers/policy.json")
+    authfile: Path | None = None
+    tls_verify: bool = True
+    lock_timeout: float | None = None
+
+
+_KEYS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(key: str, value: Any, origin: str) -> Any:
+    kind = str(_KEYS[key].type)
+    if value is None:
+        return None
+    if "Path" in kind:
+        return Path(str(value))
+    if "bool" in kind:
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise UsageError(f"{origin}: {key} must be true or false, not {value!r}")
+    if "float" in kind:
+        try:
+            return float(value)
+        except ValueError:
+            raise UsageError(f"{origin}: {key} must be a number, not {value!r}") from None
+    return str(value)
+
+
+def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
+    changes: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in _KEYS:
+            known = ", ".join(sorted(k.replace("_", "-") for k in _KEYS))
+            raise UsageError(f"{origin}: unknown setting {raw_key!r}", hint=f"known settings: {known}")
+        changes[key] = _coerce(key, value, origin)
+    return replace(settings, **changes)
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise UsageError(f"cannot read config {path}: {e.strerror}") from e
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise UsageError(f"config {path} is not valid YAML: {e}") from e
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise UsageError(f"config {path} must be a mapping of setting: value")
+    return doc
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    """The per-user config file."""
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/root"), ".config")
+    return Path(base) / "syscontainers" / "config.yaml"
+
+
+def load(
+    env: Mapping[str, str],
+    flags: Mapping[str, Any],
+    system_config: Path = SYSTEM_CONFIG,
+) -> Settings:
+    """Build Settings from the layers; FLAGS holds only options the user gave."""
+    settings = Settings()
+    config_override = env.get(ENV_PREFIX + "CONFIG")
+    files = [Path(config_override)] if config_override else [system_config, user_config_path(env)]
+    for path in files:
+        settings = _apply(settings, _read_yaml(path), str(path))
+    from_env = {
+        k[len(ENV_PREFIX) :].lower(): v
+        for k, v in env.items()
+        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() in _KEYS
+    }
+    settings = _apply(settings, from_env, "environment")
+    return _apply(settings, {k: v for k, v in flags.items() if v is not None}, "command line")

@@ -1,0 +1,216 @@
+"""The content-addressed image store: objects, blobs, layer trees, refs and pins.
+
+On-disk layout under the store root (``ROOT/store``)::
+
+    store/
+      lock                      flock(2): shared for readers, exclusive for writers;
+                                holds the writer's pid while it runs
+      tmp/                      staging for every write; emptied when a writer locks
+      objects/XX/NAME           one file per (content, mode, uid, gid, xattrs);
+                                NAME = HEX.MODE.UID.GID[.XH], XX = HEX[:2]. Checkouts
+                                hardlink these, so they are never written in place.
+      blobs/sha256/HEX          manifests and image configs, verbatim
+      layers/HEX.json           the tree of the layer whose diff_id is sha256:HEX
+                                (see syscontainers.tree)
+      layers/by-blob/HEX        "sha256:DIFFHEX": the layer stored from blob sha256:HEX
+      refs/ENC                  "sha256:MANIFESTHEX": one tag; ENC is the URL-quoted name:tag
+      pins/ENC                  "sha256:MANIFESTHEX": an image in use (a mount, a
+                                deployment); prune keeps it, delete refuses it
+
+Publication order makes a crash harmless: objects first (then one syncfs),
+then the layer tree, then blobs, then the ref. A reader that finds a ref
+finds everything below it; whatever a crash leaves unreferenced, ``prune``
+removes, and ``tmp/`` is cleared by the next writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+from syscontainers.errors import ImageNotFoundError, StoreCorruptError
+from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree, syncfs
+from syscontainers.oci import check_digest, digest_hex, sha256_digest
+from syscontainers.store.lock import LockMode, store_lock
+from syscontainers.store.objects import ObjectWriter
+from syscontainers.tree import LayerTree
+
+
+class Store:
+    """Access to one store directory. Methods do I/O; callers hold the lock."""
+
+    def __init__(self, path: Path, privileged: bool | None = None) -> None:
+        self.path = path
+        self.privileged = os.geteuid() == 0 if privileged is None else privileged
+        self.objects_dir = path / "objects"
+        self.blobs_dir = path / "blobs" / "sha256"
+        self.layers_dir = path / "layers"
+        self.by_blob_dir = path / "layers" / "by-blob"
+        self.refs_dir = path / "refs"
+        self.pins_dir = path / "pins"
+        self.tmp_dir = path / "tmp"
+
+    # ---- locking and setup -------------------------------------------------
+
+    @contextlib.contextmanager
+    def locked(
+        self, mode: LockMode, on_wait: Callable[[str], None] | None = None
+    ) -> Iterator[Store]:
+        """Hold the store lock; a writer also creates the layout and clears tmp/."""
+        if mode is LockMode.SHARED and not self.path.exists():
+            yield self
+            return
+        with store_lock(self.path / "lock", mode, on_wait=on_wait):
+            if mode is LockMode.EXCLUSIVE:
+                self._prepare()
+            yield self
+
+    def _prepare(self) -> None:
+        for d in (self.blobs_dir, self.by_blob_dir, self.refs_dir, self.pins_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if not (self.objects_dir / "ff").is_dir():
+            for i in range(256):
+                (self.objects_dir / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+        remove_tree(self.tmp_dir)
+        self.tmp_dir.mkdir(mode=0o700)
+
+    def object_writer(self) -> ObjectWriter:
+        """A writer for new objects (call under the exclusive lock)."""
+        return ObjectWriter(self.objects_dir, self.tmp_dir, self.privileged)
+
+    def object_path(self, name: str) -> Path:
+        """Where the object NAME lives."""
+        return self.objects_dir / name[:2] / name
+
+    def sync(self) -> None:
+        """Make every object written so far durable, before anything refers to it."""
+        syncfs(self.path)
+
+    # ---- blobs (manifests, configs) -----------------------------------------
+
+    def put_blob(self, data: bytes, digest: str | None = None) -> str:
+        """Store DATA verbatim; if DIGEST is given it must match. Returns the digest."""
+        actual = sha256_digest(data)
+        if digest is not None and digest != actual:
+            from syscontainers.errors import DigestMismatchError
+
+            raise DigestMismatchError(f"blob {digest} has content with digest {actual}")
+        path = self.blobs_dir / digest_hex(actual)
+        if not path.exists():
+            atomic_write(path, data, mode=0o644)
+        return actual
+
+    def get_blob(self, digest: str) -> bytes:
+        """The blob named DIGEST, checked against it."""
+        data = read_bytes_if_exists(self.blobs_dir / digest_hex(check_digest(digest, "blob")))
+        if data is None:
+            raise ImageNotFoundError(f"blob {digest} is not in the store")
+        if sha256_digest(data) != digest:
+            raise StoreCorruptError(
+                f"blob {digest} in the store is damaged",
+                hint="run 'syscontainers images verify' and pull the affected image again",
+            )
+        return data
+
+    def has_blob(self, digest: str) -> bool:
+        """True if the blob DIGEST is stored."""
+        return (self.blobs_dir / digest_hex(digest)).exists()
+
+    def list_blobs(self) -> list[str]:
+        """Every stored blob digest."""
+        if not self.blobs_dir.is_dir():
+            return []
+        return ["sha256:" + n for n in os.listdir(self.blobs_dir) if not n.startswith(".")]
+
+    # ---- layers ------------------------------------------------------------
+
+    def layer_path(self, diff_id: str) -> Path:
+        """Where the tree for DIFF_ID lives."""
+        return self.layers_dir / f"{digest_hex(diff_id)}.json"
+
+    def has_layer(self, diff_id: str) -> bool:
+        """True if the layer's tree is stored (its objects may still be checked)."""
+        return self.layer_path(diff_id).exists()
+
+    def get_layer(self, diff_id: str) -> LayerTree:
+        """The stored tree of layer DIFF_ID."""
+        data = read_bytes_if_exists(self.layer_path(diff_id))
+        if data is None:
+            raise ImageNotFoundError(
+                f"layer {diff_id} is not in the store",
+                hint="pull the image again to fetch the missing layer",
+            )
+        return LayerTree.from_json(data, f"layer tree {diff_id}")
+
+    def put_layer(self, tree: LayerTree, blob_digest: str | None) -> None:
+        """Publish a layer tree (after syncing its objects) and its blob mapping."""
+        self.sync()
+        atomic_write(self.layer_path(tree.diff_id), tree.to_json())
+        if blob_digest and blob_digest != tree.diff_id:
+            atomic_write(self.by_blob_dir / digest_hex(blob_digest), tree.diff_id.encode())
+
+    def diff_id_for_blob(self, blob_digest: str) -> str | None:
+        """The diff_id of the layer stored from BLOB_DIGEST, if known."""
+        data = read_bytes_if_exists(self.by_blob_dir / digest_hex(blob_digest))
+        if data is None:
+            return blob_digest if self.has_layer(blob_digest) else None
+        return data.decode().strip()
+
+    def missing_objects(self, tree: LayerTree) -> list[str]:
+        """The objects TREE references that are not in the store."""
+        return [n for n in set(tree.objects()) if not os.path.exists(self.object_path(n))]
+
+    def list_layers(self) -> list[str]:
+        """Every stored layer diff_id."""
+        if not self.layers_dir.is_dir():
+            return []
+        return [
+            "sha256:" + n[:-5] for n in os.listdir(self.layers_dir) if n.endswith(".json")
+        ]
+
+    # ---- refs and pins -----------------------------------------------------
+
+    def set_ref(self, key: str, manifest_digest: str) -> None:
+        """Point the tag KEY (``name:tag``) at a manifest; the last step of every pull."""
+        atomic_write(self.refs_dir / quote(key, safe=""), manifest_digest.encode() + b"\n")
+
+    def delete_ref(self, key: str) -> bool:
+        """Remove a tag; False if it did not exist."""
+        try:
+            os.unlink(self.refs_dir / quote(key, safe=""))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def refs(self) -> dict[str, str]:
+        """Every tag and the manifest digest it names."""
+        return _read_dir_map(self.refs_dir)
+
+    def pin(self, pin_name: str, manifest_digest: str) -> None:
+        """Record that something (a mount, a deployment) uses an image."""
+        atomic_write(self.pins_dir / quote(pin_name, safe=""), manifest_digest.encode() + b"\n")
+
+    def unpin(self, pin_name: str) -> None:
+        """Drop a pin; missing pins are fine."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pins_dir / quote(pin_name, safe=""))
+
+    def pins(self) -> dict[str, str]:
+        """Every pin and the manifest digest it holds."""
+        return _read_dir_map(self.pins_dir)
+
+
+def _read_dir_map(directory: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not directory.is_dir():
+        return out
+    for name in os.listdir(directory):
+        if name.startswith("."):
+            continue
+        data = read_bytes_if_exists(directory / name)
+        if data is not None:
+            out[unquote(name)] = data.decode().strip()
+    return out

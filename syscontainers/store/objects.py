@@ -1,0 +1,189 @@
+"""File objects: content plus the metadata a hardlink shares, stored once under their key.
+
+An object's name is ``HEX.MODE.UID.GID[.XH]``: the sha256 of the content, the
+permission bits in octal (including setuid, setgid and sticky), the owner,
+and, when the file has xattrs, the first 16 hex digits of the sha256 of its
+canonical xattr list. Two files share an object exactly when a hardlink
+between them would be indistinguishable from two copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from syscontainers.errors import LayerError, StoreCorruptError
+from syscontainers.fsutil import tmp_name
+
+CHUNK = 1 << 20
+IN_MEMORY_LIMIT = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    """The metadata that every hardlink of an object shares."""
+
+    mode: int
+    uid: int
+    gid: int
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+
+
+def xattr_hash(xattrs: Iterable[tuple[str, bytes]]) -> str:
+    """A short, stable hash of an xattr list."""
+    h = hashlib.sha256()
+    for key, value in sorted(xattrs):
+        h.update(key.encode() + b"\0" + len(value).to_bytes(8, "big") + value)
+    return h.hexdigest()[:16]
+
+
+def object_name(content_hex: str, meta: ObjectMeta) -> str:
+    """The store name of a file with this content and metadata."""
+    name = f"{content_hex}.{meta.mode & 0o7777:04o}.{meta.uid}.{meta.gid}"
+    if meta.xattrs:
+        name += "." + xattr_hash(meta.xattrs)
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedName:
+    """The parts of an object name."""
+
+    content_hex: str
+    mode: int
+    uid: int
+    gid: int
+    xhash: str
+
+
+def parse_name(name: str) -> ParsedName:
+    """Split an object name into its parts; raise StoreCorruptError if it is not one."""
+    parts = name.split(".")
+    try:
+        if len(parts) not in (4, 5) or len(parts[0]) != 64:
+            raise ValueError(name)
+        int(parts[0], 16)
+        return ParsedName(
+            parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), parts[4] if len(parts) == 5 else ""
+        )
+    except ValueError:
+        raise StoreCorruptError(f"{name!r} is not an object name in the store") from None
+
+
+class ObjectWriter:
+    """Writes objects into ``objects/`` with their metadata applied, deduplicating by name."""
+
+    def __init__(self, objects_dir: Path, tmp_dir: Path, privileged: bool) -> None:
+        self.objects_dir = objects_dir
+        self.tmp_dir = tmp_dir
+        self.privileged = privileged
+        self.bytes_written = 0
+        self.objects_written = 0
+
+    def path(self, name: str) -> Path:
+        """Where the object NAME lives."""
+        return self.objects_dir / name[:2] / name
+
+    def put(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
+        """Store SIZE bytes read from STREAM; return the object name."""
+        if size <= IN_MEMORY_LIMIT:
+            data = _read_exact(stream, size, what)
+            name = object_name(hashlib.sha256(data).hexdigest(), meta)
+            if not os.path.exists(self.path(name)):
+                self._publish(name, meta, lambda fd: _write_all(fd, data))
+            return name
+        return self._put_large(stream, size, meta, what)
+
+    def _put_large(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
+        tmp = tmp_name(self.tmp_dir, "obj")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            h = hashlib.sha256()
+            left = size
+            while left:
+                chunk = stream.read(min(CHUNK, left))
+                if not chunk:
+                    raise LayerError(f"{what}: content ends {left} bytes before its declared size")
+                h.update(chunk)
+                _write_all(fd, chunk)
+                left -= len(chunk)
+            name = object_name(h.hexdigest(), meta)
+            if os.path.exists(self.path(name)):
+                os.close(fd)
+                fd = -1
+                os.unlink(tmp)
+                return name
+            self._apply_meta(fd, meta)
+            os.close(fd)
+            fd = -1
+            os.rename(tmp, self.path(name))
+            self.bytes_written += size
+            self.objects_written += 1
+            return name
+        finally:
+            if fd >= 0:
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+    def _publish(self, name: str, meta: ObjectMeta, write: Callable[[int], int]) -> None:
+        tmp = tmp_name(self.tmp_dir, "obj")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            self.bytes_written += write(fd)
+            self._apply_meta(fd, meta)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        os.rename(tmp, self.path(name))
+        self.objects_written += 1
+
+    def _apply_meta(self, fd: int, meta: ObjectMeta) -> None:
+        # chown first: it clears setuid/setgid bits, which fchmod then restores.
+        if self.privileged:
+            os.fchown(fd, meta.uid, meta.gid)
+        os.fchmod(fd, meta.mode & 0o7777)
+        for key, value in meta.xattrs:
+            if self.privileged or key.startswith("user."):
+                with contextlib.suppress(OSError):
+                    os.setxattr(fd, key, value)
+
+
+def _write_all(fd: int, data: bytes) -> int:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+    return len(data)
+
+
+def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise LayerError(f"{what}: content ends {size - len(data)} bytes before its declared size")
+    return data
+
+
+def hash_file(path: Path) -> str:
+    """The sha256 hex digest of a file's content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_xattrs(path: Path) -> tuple[tuple[str, bytes], ...]:
+    """The xattrs of PATH (without following symlinks), sorted."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return ()
+    return tuple(sorted((n, os.getxattr(path, n, follow_symlinks=False)) for n in names))

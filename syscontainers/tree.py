@@ -1,0 +1,125 @@
+"""The layer tree: every entry of one layer, as stored, so that a checkout is exact.
+
+A tree is serialised as one JSON document per layer::
+
+    {"version": 1, "diff_id": "sha256:…", "size": <uncompressed tar bytes>,
+     "entries": [[path, kind, mode, uid, gid, mtime, data, xattrs], …]}
+
+``path`` is relative, normalised, without a leading ``./``; ``""`` is the
+root directory. ``kind`` is one of the EntryKind values. ``data`` depends on
+the kind: the object name for a file, the target for a symlink,
+``[major, minor]`` for a device, null otherwise. ``xattrs`` maps names to
+base64 values, or is omitted when empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from syscontainers.errors import StoreCorruptError
+
+TREE_VERSION = 1
+
+
+class EntryKind(Enum):
+    """What an entry is."""
+
+    FILE = "f"
+    DIR = "d"
+    SYMLINK = "l"
+    CHAR = "c"
+    BLOCK = "b"
+    FIFO = "p"
+    WHITEOUT = "w"  # deletes PATH (and below) from the lower layers
+    OPAQUE = "o"  # PATH is a directory whose lower-layer content is hidden
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry of a layer."""
+
+    path: str
+    kind: EntryKind
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    mtime: int = 0
+    obj: str = ""  # FILE: the object name in the store
+    size: int = 0  # FILE: content length
+    target: str = ""  # SYMLINK: the link target
+    rdev: tuple[int, int] = (0, 0)  # CHAR/BLOCK: major, minor
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+
+    def to_row(self) -> list[Any]:
+        """The compact JSON row for this entry."""
+        data: Any = None
+        if self.kind is EntryKind.FILE:
+            data = [self.obj, self.size]
+        elif self.kind is EntryKind.SYMLINK:
+            data = self.target
+        elif self.kind in (EntryKind.CHAR, EntryKind.BLOCK):
+            data = list(self.rdev)
+        row: list[Any] = [self.path, self.kind.value, self.mode, self.uid, self.gid, self.mtime, data]
+        if self.xattrs:
+            row.append({k: base64.b64encode(v).decode() for k, v in self.xattrs})
+        return row
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Entry:
+        """Parse one compact JSON row."""
+        path, kind_s, mode, uid, gid, mtime, data = row[:7]
+        kind = EntryKind(kind_s)
+        xattrs: tuple[tuple[str, bytes], ...] = ()
+        if len(row) > 7:
+            xattrs = tuple(sorted((k, base64.b64decode(v)) for k, v in row[7].items()))
+        obj, size, target, rdev = "", 0, "", (0, 0)
+        if kind is EntryKind.FILE:
+            obj, size = data[0], data[1]
+        elif kind is EntryKind.SYMLINK:
+            target = data
+        elif kind in (EntryKind.CHAR, EntryKind.BLOCK):
+            rdev = (data[0], data[1])
+        return cls(path, kind, mode, uid, gid, mtime, obj, size, target, rdev, xattrs)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTree:
+    """All entries of one layer, in tar order, with the layer's identity."""
+
+    diff_id: str
+    size: int
+    entries: tuple[Entry, ...]
+
+    def to_json(self) -> bytes:
+        """Serialise to the on-disk JSON form."""
+        doc = {
+            "version": TREE_VERSION,
+            "diff_id": self.diff_id,
+            "size": self.size,
+            "entries": [e.to_row() for e in self.entries],
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, what: str = "layer tree") -> LayerTree:
+        """Parse the on-disk JSON form, raising StoreCorruptError if it is damaged."""
+        try:
+            doc = json.loads(data)
+            if doc.get("version") != TREE_VERSION:
+                raise ValueError(f"unknown version {doc.get('version')!r}")
+            entries = tuple(Entry.from_row(r) for r in doc["entries"])
+            return cls(str(doc["diff_id"]), int(doc["size"]), entries)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+            raise StoreCorruptError(
+                f"{what} is damaged: {e}",
+                hint="run 'syscontainers images verify', then pull the affected image again",
+            ) from e
+
+    def objects(self) -> Iterable[str]:
+        """The object names this layer references."""
+        return (e.obj for e in self.entries if e.kind is EntryKind.FILE)
