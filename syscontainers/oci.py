@@ -16,7 +16,7 @@ from typing import Any
 
 from syscontainers.errors import ManifestError
 
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -232,6 +232,15 @@ def _str_list(value: object, what: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _key_list(value: object, what: str) -> tuple[str, ...]:
+    """The sorted keys of a JSON object used as a set (ExposedPorts, Volumes)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ManifestError(f"{what} must be an object")
+    return tuple(sorted(value))
+
+
 def parse_descriptor(obj: object, what: str) -> Descriptor:
     """Parse and validate one descriptor object."""
     if not isinstance(obj, dict):
@@ -268,19 +277,24 @@ def sniff_media_type(data: bytes, what: str) -> str:
         return MT_OCI_INDEX
     if "config" in doc and "layers" in doc:
         return MT_OCI_MANIFEST
+    _reject_schema1(doc, what)
+    raise ManifestError(f"{what} is neither a manifest nor an index")
+
+
+def _reject_schema1(doc: dict[str, Any], what: str) -> None:
     if doc.get("schemaVersion") == 1:
         raise ManifestError(
             f"{what} is a Docker schema 1 manifest, which is not supported",
             hint="re-push the image with a current tool to get schema 2 or OCI",
         )
-    raise ManifestError(f"{what} is neither a manifest nor an index")
 
 
 def parse_manifest(data: bytes, what: str = "manifest") -> Manifest:
     """Parse an image manifest."""
     doc = _load(data, what)
+    _reject_schema1(doc, what)
     media_type = doc.get("mediaType") or MT_OCI_MANIFEST
-    if media_type not in MANIFEST_TYPES:
+    if not isinstance(media_type, str) or media_type not in MANIFEST_TYPES:
         raise ManifestError(
             f"{what} has media type {media_type!r}, not an image manifest",
             hint="supported: OCI image manifest and Docker v2 schema 2",
@@ -333,8 +347,8 @@ def parse_config(data: bytes, what: str = "image config") -> ImageConfig:
         working_dir=str(cfg.get("WorkingDir") or ""),
         user=str(cfg.get("User") or ""),
         labels=_str_map(cfg.get("Labels"), f"{what} Labels"),
-        exposed_ports=tuple(sorted(cfg.get("ExposedPorts") or {})),
-        volumes=tuple(sorted(cfg.get("Volumes") or {})),
+        exposed_ports=_key_list(cfg.get("ExposedPorts"), f"{what} ExposedPorts"),
+        volumes=_key_list(cfg.get("Volumes"), f"{what} Volumes"),
         stop_signal=str(cfg.get("StopSignal") or ""),
         raw=doc,
     )

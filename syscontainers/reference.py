@@ -1,4 +1,4 @@
-"""Image reference parsing: ``[domain/]path[:tag][@sha256:…]`` as the distribution grammar has it."""
+"""Image reference parsing: ``[domain/]path[:tag][@sha256:…]``, as in the distribution grammar."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"sha256:[0-9a-f]{64}"
-_NAME_RE = re.compile(rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
-_DIGEST_RE = re.compile(rf"^{_DIGEST}$")
+# Matched with fullmatch: "$" would let a trailing newline through. Tags are ASCII.
+_DOMAIN_RE = re.compile(_DOMAIN)
+_PATH_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_DIGEST_RE = re.compile(_DIGEST)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ def parse(text: str) -> Reference:
     rest, digest = text, ""
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise ReferenceParseError(
                 f"image reference {text!r} has an invalid digest {digest!r}",
                 hint="a digest is sha256: followed by 64 lowercase hex digits",
@@ -81,20 +83,55 @@ def parse(text: str) -> Reference:
     slash, colon = rest.rfind("/"), rest.rfind(":")
     if colon > slash:
         rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not _TAG_RE.fullmatch(tag):
             raise ReferenceParseError(
                 f"image reference {text!r} has an invalid tag {tag!r}",
-                hint="a tag is up to 128 letters, digits, '_', '.' or '-', not starting with . or -",
+                hint="a tag is up to 128 ASCII letters, digits, '_', '.' or '-', "
+                "not starting with . or -",
             )
     first = rest.split("/", 1)[0]
     domain, path = ("", rest)
     if "/" in rest and _looks_like_domain(first):
         domain, path = rest.split("/", 1)
-    m = _NAME_RE.match(f"{domain}/{path}" if domain else path)
-    if not m:
+    if not _PATH_RE.fullmatch(path) or (domain and not _DOMAIN_RE.fullmatch(domain)):
         raise ReferenceParseError(
             f"image reference {text!r} is not a valid image name",
             hint="names are lowercase letters, digits and separators (. _ - /), "
             "optionally after a registry host[:port]/",
         )
     return Reference(domain, path, tag, digest)
+
+
+# ---- normalisation, as the containers tools do it ---------------------------
+
+DOCKER_HUB = "docker.io"
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def is_short_name(ref: Reference) -> bool:
+    """True if REF names no registry (it must be resolved through registries.conf)."""
+    return not ref.domain
+
+
+def normalize(ref: Reference) -> Reference:
+    """A fully qualified REF in canonical form: docker.io/library/NAME, tag ``latest``.
+
+    Raises ReferenceParseError for a short name, which only registries.conf can qualify.
+    """
+    if is_short_name(ref):
+        raise ReferenceParseError(
+            f"image reference {str(ref)!r} names no registry",
+            hint="write it as REGISTRY/NAME, for example docker.io/library/" + ref.path,
+        )
+    domain, path = ref.domain, ref.path
+    if domain in _HUB_ALIASES:
+        domain = DOCKER_HUB
+        if "/" not in path:
+            path = f"library/{path}"
+    return Reference(domain, path, ref.tag, ref.digest).with_default_tag()
+
+
+def qualify(ref: Reference, name: str) -> Reference:
+    """REF's tag and digest on the fully qualified NAME, normalised."""
+    target = parse(name)
+    return normalize(Reference(target.domain, target.path, ref.tag, ref.digest))

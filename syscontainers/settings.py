@@ -24,6 +24,7 @@ class Settings:
     root: Path = DEFAULT_ROOT
     runtime: str = "/usr/sbin/runc"
     registries_conf: Path = Path("/etc/containers/registries.conf")
+    certs_d: Path = Path("/etc/containers/certs.d")  # per-registry TLS files: certs.d/HOST[:PORT]/
     policy: Path = Path("/etc/containers/policy.json")
     authfile: Path | None = None
     tls_verify: bool = True
@@ -36,7 +37,9 @@ _KEYS = {f.name: f for f in fields(Settings)}
 def _coerce(key: str, value: Any, origin: str) -> Any:
     kind = str(_KEYS[key].type)
     if value is None:
-        return None
+        if "None" in kind:
+            return None
+        raise UsageError(f"{origin}: {key} needs a value")
     if "Path" in kind:
         return Path(str(value))
     if "bool" in kind:
@@ -51,7 +54,7 @@ def _coerce(key: str, value: Any, origin: str) -> Any:
     if "float" in kind:
         try:
             return float(value)
-        except ValueError:
+        except (TypeError, ValueError):
             raise UsageError(f"{origin}: {key} must be a number, not {value!r}") from None
     return str(value)
 
@@ -62,7 +65,9 @@ def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settin
         key = str(raw_key).replace("-", "_")
         if key not in _KEYS:
             known = ", ".join(sorted(k.replace("_", "-") for k in _KEYS))
-            raise UsageError(f"{origin}: unknown setting {raw_key!r}", hint=f"known settings: {known}")
+            raise UsageError(
+                f"{origin}: unknown setting {raw_key!r}", hint=f"known settings: {known}"
+            )
         changes[key] = _coerce(key, value, origin)
     return replace(settings, **changes)
 
@@ -100,6 +105,11 @@ def load(
     settings = Settings()
     config_override = env.get(ENV_PREFIX + "CONFIG")
     files = [Path(config_override)] if config_override else [system_config, user_config_path(env)]
+    if config_override and not files[0].exists():
+        raise UsageError(
+            f"config {config_override} (from ${ENV_PREFIX}CONFIG) does not exist",
+            hint=f"fix or unset ${ENV_PREFIX}CONFIG",
+        )
     for path in files:
         settings = _apply(settings, _read_yaml(path), str(path))
     from_env = {

@@ -1,9 +1,141 @@
-"""CLI verbs: images (placeholder, filled in below)."""
+"""CLI verbs: ``images list|inspect|tag|delete|prune|verify``."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+
+from syscontainers import progress
+from syscontainers.cli.context import Context
+from syscontainers.cli.output import human_bytes
+from syscontainers.oci import digest_hex
+from syscontainers.operations import images as ops
+from syscontainers.operations.inspect import inspect_image
+from syscontainers.store.lock import LockMode
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this area's verbs."""
+    """Add ``images`` and its sub-verbs."""
+    images = sub.add_parser("images", help="manage the images in the store")
+    verbs = images.add_subparsers(dest="images_verb", metavar="VERB", parser_class=type(images))
+    verbs.required = True
+
+    p = verbs.add_parser("list", help="list stored images")
+    p.add_argument("--all", "-a", action="store_true", help="also show untagged images in use")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(handler=handle_list)
+
+    p = verbs.add_parser("inspect", help="show an image's config, layers and template variables")
+    p.add_argument("image", metavar="IMAGE", help="name[:tag], or an image id prefix")
+    p.add_argument("--json", action="store_true", help="print the details as JSON")
+    p.set_defaults(handler=handle_inspect)
+
+    p = verbs.add_parser("tag", help="give an image another name")
+    p.add_argument("src", metavar="SRC", help="the image to tag")
+    p.add_argument("dst", metavar="DST", help="the new name[:tag]")
+    p.set_defaults(handler=handle_tag)
+
+    p = verbs.add_parser("delete", help="remove image tags (data goes at the next prune)")
+    p.add_argument("images", metavar="IMAGE", nargs="+", help="names or image ids")
+    p.add_argument("--force", "-f", action="store_true", help="remove tags of images in use")
+    p.set_defaults(handler=handle_delete)
+
+    p = verbs.add_parser("prune", help="remove unreferenced objects, layers and blobs")
+    p.add_argument("--dry-run", action="store_true", help="report what would be freed")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=handle_prune)
+
+    p = verbs.add_parser("verify", help="re-hash stored objects and report damage")
+    p.add_argument("images", metavar="IMAGE", nargs="*", help="images to check (default: all)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=handle_verify)
+
+
+def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images list``."""
+    store = ctx.store()
+    with store.locked(LockMode.SHARED):
+        rows = ops.list_images(store, args.all)
+    if ctx.json:
+        ctx.out_json([asdict(r) for r in rows])
+        return 0
+    fmt = "{:<40} {:<12} {:<14} {:<20} {:>10} {:>10}"
+    ctx.out(fmt.format("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE", "UNIQUE"))
+    for r in rows:
+        name = ("> " if r.in_use else "") + r.name
+        ctx.out(fmt.format(
+            name, r.tag, digest_hex(r.image_id)[:12], r.created[:19].replace("T", " "),
+            human_bytes(r.size), human_bytes(r.unique_size),
+        ))
+    return 0
+
+
+def handle_inspect(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images inspect``."""
+    store = ctx.store()
+    with store.locked(LockMode.SHARED):
+        info = inspect_image(store, args.image)
+    if ctx.json:
+        ctx.out_json(info.to_json())
+    else:
+        for line in info.to_text():
+            ctx.out(line)
+    return 0
+
+
+def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images tag``."""
+    store = ctx.store()
+    with store.locked(LockMode.EXCLUSIVE):
+        key = ops.tag_image(store, args.src, args.dst)
+    ctx.out(f"tagged {key}")
+    return 0
+
+
+def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images delete``."""
+    store = ctx.store()
+    with store.locked(LockMode.EXCLUSIVE):
+        removed = ops.delete_images(store, args.images, args.force)
+    for key in removed:
+        ctx.out(f"deleted {key}")
+    return 0
+
+
+def handle_prune(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images prune``."""
+    result = ops.prune_store(ctx.store(), args.dry_run)
+    if ctx.json:
+        ctx.out_json(asdict(result))
+        return 0
+    verb = "would free" if result.dry_run else "freed"
+    ctx.out(
+        f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
+        f"{result.layers} layers, {result.blobs} blobs"
+    )
+    return 0
+
+
+def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``images verify``; exit 1 if anything is damaged."""
+
+    def on_progress(done: int, total: int) -> None:
+        progress.progress(ctx.reporter, "verify", done, total)
+
+    report = ops.verify_images(ctx.store(), args.images, on_progress)
+    progress.task_done(ctx.reporter, "verify", f"{report.objects_checked} objects")
+    if ctx.json:
+        doc = asdict(report)
+        doc["ok"] = report.ok
+        ctx.out_json(doc)
+    else:
+        for p in report.problems:
+            users = ", ".join(p.images) or "no image"
+            ctx.out(f"{p.kind.value}: {p.item}: {p.detail} (affects {users})")
+        ctx.out(
+            f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)}): "
+            + ("ok" if report.ok else f"{len(report.problems)} problems")
+        )
+        if not report.ok:
+            ctx.out("damaged objects were moved aside; pull the affected images again to repair")
+    return 0 if report.ok else 1

@@ -34,7 +34,7 @@ class JsonLinesReporter:
 
     def emit(self, event: Event) -> None:
         """Write EVENT as a JSON line."""
-        doc = {"event": event.kind.value, "message": event.message}
+        doc: dict[str, object] = {"event": event.kind.value, "message": event.message}
         if event.task:
             doc.update(task=event.task, done=event.done, total=event.total)
         doc.update(event.data)

@@ -1,9 +1,67 @@
-"""CLI verbs: pull (placeholder, filled in below)."""
+"""CLI verb: pull an image into the store."""
 
 from __future__ import annotations
 
 import argparse
 
+from syscontainers import progress
+from syscontainers.cli.context import Context
+from syscontainers.cli.output import human_bytes
+from syscontainers.oci import Platform
+from syscontainers.operations.pull import pull_image
+from syscontainers.sources import open_source, parse_source
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this area's verbs."""
+    """Add ``pull``."""
+    p = sub.add_parser(
+        "pull",
+        help="import an image into the store",
+        description="Import an image from oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
+        "docker-archive:FILE[:NAME:TAG]. Only layers missing from the store are read.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the image to pull, with its transport")
+    p.add_argument("--name", help="tag the image as NAME[:TAG] (default: from the source)")
+    p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
+    p.add_argument("--json", action="store_true", help="print progress and result as JSON lines")
+    p.set_defaults(handler=handle_pull)
+
+
+def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``pull``."""
+    platform = Platform.parse(args.platform) if args.platform else None
+    source = open_source(parse_source(args.source))
+    try:
+        result = pull_image(
+            ctx.store(),
+            source,
+            name=args.name,
+            platform=platform,
+            reporter=ctx.reporter,
+            on_wait=lambda msg: progress.step(ctx.reporter, msg),
+        )
+    finally:
+        source.close()
+    summary = (
+        f"{result.name} {result.manifest_digest}: imported {result.layers_imported} of "
+        f"{result.layers_total} layers, {result.objects_written} new objects "
+        f"({human_bytes(result.bytes_imported)})"
+    )
+    if ctx.json:
+        ctx.reporter.emit(
+            progress.Event(
+                progress.EventKind.RESULT,
+                summary,
+                data={
+                    "name": result.name,
+                    "id": result.manifest_digest,
+                    "layers_total": result.layers_total,
+                    "layers_imported": result.layers_imported,
+                    "bytes_written": result.bytes_imported,
+                    "objects_written": result.objects_written,
+                },
+            )
+        )
+    else:
+        ctx.out(summary)
+    return 0

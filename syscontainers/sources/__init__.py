@@ -69,8 +69,13 @@ class ImageSource(Protocol):
 def parse_source(text: str) -> SourceSpec:
     """Parse ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``
     or ``[docker://]NAME``."""
+    name = text.removeprefix("docker://")
+    if not name:
+        raise UsageError(
+            f"source {text!r} names no image", hint="write it as [docker://]NAME[:TAG]"
+        )
     if text.startswith("docker://"):
-        return SourceSpec(Transport.DOCKER, text[len("docker://") :])
+        return SourceSpec(Transport.DOCKER, name)
     for transport in (Transport.OCI_ARCHIVE, Transport.DOCKER_ARCHIVE, Transport.OCI):
         prefix = transport.value + ":"
         if text.startswith(prefix):

@@ -99,7 +99,8 @@ class Store:
 
             raise DigestMismatchError(f"blob {digest} has content with digest {actual}")
         path = self.blobs_dir / digest_hex(actual)
-        if not path.exists():
+        # Compare rather than test existence, so that a new put heals a damaged blob.
+        if read_bytes_if_exists(path) != data:
             atomic_write(path, data, mode=0o644)
         return actual
 

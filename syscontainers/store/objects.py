@@ -68,9 +68,8 @@ def parse_name(name: str) -> ParsedName:
         if len(parts) not in (4, 5) or len(parts[0]) != 64:
             raise ValueError(name)
         int(parts[0], 16)
-        return ParsedName(
-            parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), parts[4] if len(parts) == 5 else ""
-        )
+        xhash = parts[4] if len(parts) == 5 else ""
+        return ParsedName(parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), xhash)
     except ValueError:
         raise StoreCorruptError(f"{name!r} is not an object name in the store") from None
 
@@ -166,6 +165,11 @@ def _write_all(fd: int, data: bytes) -> int:
 
 def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
     data = stream.read(size)
+    if len(data) < size:  # a raw stream may return less than asked before its end
+        buf = bytearray(data)
+        while len(buf) < size and (chunk := stream.read(size - len(buf))):
+            buf += chunk
+        data = bytes(buf)
     if len(data) != size:
         raise LayerError(f"{what}: content ends {size - len(data)} bytes before its declared size")
     return data

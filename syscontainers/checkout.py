@@ -1,0 +1,389 @@
+"""Checkout: the union of an image's layers, materialised as a directory of hardlinks.
+
+``merge`` is pure: it folds the layer trees bottom-first into one entry list,
+applying OCI whiteouts and refusing entries that would be written through a
+symlink or below a non-directory. ``checkout`` then builds that list in a temp
+sibling of the destination and renames it into place, so a failed checkout
+leaves nothing behind under the final name.
+
+Regular files are hardlinks of store objects, which already carry their mode,
+owner and xattrs (their mtime is the object's, shared by every checkout).
+When hardlinking is impossible (another filesystem, protected hardlinks, link
+count limit) the rest of the tree is copied (reflinked where the filesystem
+can) and the entry's metadata, including its mtime, is applied to the copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from syscontainers import progress
+from syscontainers.errors import CheckoutError
+from syscontainers.fsutil import remove_tree, tmp_name
+from syscontainers.progress import Reporter
+from syscontainers.store import Store
+from syscontainers.tree import Entry, EntryKind, LayerTree
+
+FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
+HOSTILE_HINT = "the image is malformed or hostile; do not use it, and tell its publisher"
+MISSING_HINT = "run syscontainers images verify, then pull the image again"
+_LINK_FALLBACK = {
+    errno.EXDEV: "{dest} is on another filesystem than the store",
+    errno.EPERM: "the kernel refuses hardlinks to the store's files",
+    errno.EMLINK: "a store object has reached the filesystem's link limit",
+}
+
+_FILE, _DIR, _SYMLINK = EntryKind.FILE, EntryKind.DIR, EntryKind.SYMLINK
+_WHITEOUT, _OPAQUE = EntryKind.WHITEOUT, EntryKind.OPAQUE
+_NODE_TYPES = {EntryKind.CHAR: stat.S_IFCHR, EntryKind.BLOCK: stat.S_IFBLK}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    """What a checkout made."""
+
+    files: int
+    dirs: int  # including the root
+    links: int  # symlinks
+    copied: bool  # True if hardlinking failed and files were copied
+    skipped_devices: int = 0  # device nodes not made without privilege
+
+
+# ---- merge (pure) -----------------------------------------------------------
+
+
+def _implied(path: str) -> Entry:
+    return Entry(path, _DIR, 0o755)
+
+
+class _Union:
+    """The union built so far: entries in parent-first order plus a child index."""
+
+    __slots__ = ("entries", "children")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {"": _implied("")}
+        self.children: dict[str, set[str]] = {"": set()}
+
+    def parent_dir(self, label: str, entry: Entry, create: bool) -> str | None:
+        """The parent of ENTRY if it is (or, with CREATE, is made) a directory.
+
+        Raises if the nearest existing ancestor is a symlink or not a directory;
+        returns None if the parent is missing and CREATE is false.
+        """
+        parent = entry.path.rpartition("/")[0]
+        missing: list[str] = []
+        found = self.entries.get(parent)
+        while found is None:
+            missing.append(parent)
+            parent = parent.rpartition("/")[0]
+            found = self.entries.get(parent)
+        if found.kind is not _DIR:
+            what = "a symbolic link" if found.kind is _SYMLINK else "not a directory"
+            raise CheckoutError(
+                f"layer {label}: {entry.kind.name.lower()} entry {entry.path!r} lies below "
+                f"{found.path!r}, which is {what}",
+                hint=HOSTILE_HINT,
+            )
+        if not missing:
+            return parent
+        if not create:
+            return None
+        for path in reversed(missing):
+            self._insert(_implied(path), path.rpartition("/")[0])
+        return missing[0]
+
+    def _insert(self, entry: Entry, parent: str) -> None:
+        self.entries[entry.path] = entry
+        self.children[parent].add(entry.path)
+        if entry.kind is _DIR:
+            self.children[entry.path] = set()
+
+    def _drop(self, path: str) -> None:
+        """Forget PATH and its subtree (the caller unlinks it from its parent)."""
+        del self.entries[path]
+        for child in self.children.pop(path, ()):
+            self._drop(child)
+
+    def clear_below(self, path: str) -> None:
+        """Forget everything below the directory PATH."""
+        kids = self.children.get(path)
+        if kids:
+            for child in kids:
+                self._drop(child)
+            kids.clear()
+
+    def remove(self, path: str, parent: str) -> None:
+        """Forget PATH and its subtree, if present."""
+        if path in self.entries:
+            self._drop(path)
+            self.children[parent].discard(path)
+
+    def add(self, label: str, entry: Entry) -> None:
+        """Add ENTRY, replacing whatever is at its path."""
+        path = entry.path
+        if not path:
+            if entry.kind is not _DIR:
+                raise CheckoutError(f"layer {label}: the root is not a directory", HOSTILE_HINT)
+            self.entries[""] = entry
+            return
+        parent = self.parent_dir(label, entry, create=True)
+        assert parent is not None
+        old = self.entries.get(path)
+        if old is None:
+            self._insert(entry, parent)
+            return
+        # Replacing in place keeps the parent-first order: PATH's parent is earlier.
+        self.entries[path] = entry
+        if old.kind is _DIR and entry.kind is not _DIR:
+            self.clear_below(path)
+            del self.children[path]
+        elif old.kind is not _DIR and entry.kind is _DIR:
+            self.children[path] = set()
+
+
+def _check_path(label: str, path: str) -> None:
+    wrapped = f"/{path}/"
+    if path and ("//" in wrapped or "/../" in wrapped or "/./" in wrapped or "\0" in path):
+        raise CheckoutError(f"layer {label}: entry path {path!r} is not normalised", HOSTILE_HINT)
+
+
+def merge(layers: Sequence[tuple[str, LayerTree]]) -> list[Entry]:
+    """Union LAYERS (label, tree), bottom first, into one parent-first entry list."""
+    union = _Union()
+    for label, tree in layers:
+        rest: list[Entry] = []
+        for entry in tree.entries:
+            _check_path(label, entry.path)
+            if entry.kind is _WHITEOUT:
+                if not entry.path:
+                    raise CheckoutError(f"layer {label}: whiteout of the root", HOSTILE_HINT)
+                parent = union.parent_dir(label, entry, create=False)
+                if parent is not None:
+                    union.remove(entry.path, parent)
+            elif entry.kind is _OPAQUE:
+                if entry.path:
+                    union.parent_dir(label, entry, create=False)
+                union.clear_below(entry.path)
+            else:
+                rest.append(entry)
+        for entry in rest:
+            union.add(label, entry)
+    return list(union.entries.values())
+
+
+# ---- checkout (I/O) ---------------------------------------------------------
+
+
+class _Copier:
+    """The fallback when hardlinking fails: copy (or reflink) objects, apply metadata."""
+
+    def __init__(self, privileged: bool) -> None:
+        self.privileged = privileged
+        self.clone = True
+        self.first: dict[str, str] = {}  # object -> its first copy in this checkout
+
+    def put(self, src: str, dst: str, entry: Entry) -> None:
+        """Make DST a copy of SRC with ENTRY's metadata (or a link to an earlier copy)."""
+        first = self.first.get(entry.obj)
+        if first is not None:
+            try:
+                os.link(first, dst)
+                return
+            except OSError as e:
+                if e.errno != errno.EMLINK:
+                    raise
+        sfd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            dfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                self._data(sfd, dfd)
+                _apply_fd(dfd, entry, self.privileged)
+            finally:
+                os.close(dfd)
+        finally:
+            os.close(sfd)
+        self.first[entry.obj] = dst
+
+    def _data(self, sfd: int, dfd: int) -> None:
+        if self.clone:
+            try:
+                fcntl.ioctl(dfd, FICLONE, sfd)
+                return
+            except OSError:
+                self.clone = False  # the filesystem (or the pair) cannot reflink
+        try:
+            while os.sendfile(dfd, sfd, None, 1 << 30):
+                pass
+        except OSError as e:
+            if e.errno not in (errno.EINVAL, errno.ENOSYS):
+                raise
+            while chunk := os.read(sfd, 1 << 20):
+                os.write(dfd, chunk)
+
+
+def _set_xattrs(path: str, entry: Entry, privileged: bool) -> None:
+    for key, value in entry.xattrs:
+        if privileged or key.startswith("user."):
+            with contextlib.suppress(OSError):  # as for objects: best effort per filesystem
+                os.setxattr(path, key, value, follow_symlinks=False)
+
+
+def _apply_fd(fd: int, entry: Entry, privileged: bool) -> None:
+    # chown first: it clears setuid/setgid bits, which fchmod then restores.
+    if privileged:
+        os.fchown(fd, entry.uid, entry.gid)
+    os.fchmod(fd, entry.mode & 0o7777)
+    for key, value in entry.xattrs:
+        if privileged or key.startswith("user."):
+            with contextlib.suppress(OSError):
+                os.setxattr(fd, key, value)
+    os.utime(fd, (entry.mtime, entry.mtime))
+
+
+def _apply_path(path: str, entry: Entry, privileged: bool) -> None:
+    if privileged:
+        os.lchown(path, entry.uid, entry.gid)
+    os.chmod(path, entry.mode & 0o7777)
+    _set_xattrs(path, entry, privileged)
+    os.utime(path, (entry.mtime, entry.mtime))
+
+
+class _Builder:
+    """Materialises a merged entry list under one temp directory."""
+
+    def __init__(self, store: Store, dest: Path, root: str, reporter: Reporter) -> None:
+        self.objects = str(store.objects_dir) + "/"
+        self.privileged = store.privileged
+        self.dest = dest
+        self.root = root
+        self.reporter = reporter
+        self.copier: _Copier | None = None
+
+    def build(self, entries: list[Entry]) -> CheckoutResult:
+        """Create every entry, then fix directory metadata deepest first."""
+        objects, root, privileged = self.objects, self.root + "/", self.privileged
+        link, mkdir, symlink = os.link, os.mkdir, os.symlink
+        dirs: list[Entry] = []
+        files = links = skipped = 0
+        for e in entries:
+            kind = e.kind
+            if kind is _FILE:
+                obj = e.obj
+                src = objects + obj[:2] + "/" + obj
+                if self.copier is None:
+                    try:
+                        link(src, root + e.path)
+                    except OSError as err:
+                        self._link_failed(err, src, e)
+                else:
+                    self._copy(src, e)
+                files += 1
+            elif kind is _DIR:
+                if e.path:
+                    mkdir(root + e.path, 0o700)
+                dirs.append(e)
+            elif kind is _SYMLINK:
+                target = root + e.path
+                symlink(e.target, target)
+                if privileged:
+                    os.lchown(target, e.uid, e.gid)
+                os.utime(target, (e.mtime, e.mtime), follow_symlinks=False)
+                links += 1
+            elif not self._node(e):
+                skipped += 1
+        for e in reversed(dirs):
+            _apply_path(root + e.path if e.path else self.root, e, privileged)
+        if skipped:
+            progress.warn(
+                self.reporter,
+                f"{skipped} device nodes were not created in {self.dest}: that needs root",
+                skipped=skipped,
+            )
+        return CheckoutResult(files, len(dirs), links, self.copier is not None, skipped)
+
+    def _link_failed(self, err: OSError, src: str, entry: Entry) -> None:
+        if isinstance(err, FileNotFoundError):
+            raise self._missing(entry) from err
+        reason = _LINK_FALLBACK.get(err.errno or 0)
+        if reason is None:
+            raise err
+        progress.warn(
+            self.reporter,
+            f"checkout copies files because {reason.format(dest=self.dest)}",
+            dest=str(self.dest),
+        )
+        self.copier = _Copier(self.privileged)
+        self._copy(src, entry)
+
+    def _copy(self, src: str, entry: Entry) -> None:
+        assert self.copier is not None
+        try:
+            self.copier.put(src, self.root + "/" + entry.path, entry)
+        except FileNotFoundError as err:
+            raise self._missing(entry) from err
+
+    def _missing(self, entry: Entry) -> CheckoutError:
+        return CheckoutError(
+            f"object {entry.obj} for /{entry.path} is missing from the store", hint=MISSING_HINT
+        )
+
+    def _node(self, e: Entry) -> bool:
+        """Make a device node or FIFO; False if a device was skipped for lack of privilege."""
+        path = self.root + "/" + e.path
+        if e.kind is EntryKind.FIFO:
+            os.mkfifo(path, 0o600)  # needs no privilege, unlike device nodes
+        elif self.privileged:
+            os.mknod(path, 0o600 | _NODE_TYPES[e.kind], os.makedev(*e.rdev))
+        else:
+            return False
+        if self.privileged:
+            os.lchown(path, e.uid, e.gid)
+        os.chmod(path, e.mode & 0o7777)  # mknod's mode is cut by the umask
+        _set_xattrs(path, e, self.privileged)
+        os.utime(path, (e.mtime, e.mtime))
+        return True
+
+
+def checkout(
+    store: Store, layers: Sequence[tuple[str, LayerTree]], dest: Path, reporter: Reporter
+) -> CheckoutResult:
+    """Check the union of LAYERS out at DEST, which must not exist yet."""
+    if os.path.lexists(dest):
+        raise CheckoutError(
+            f"cannot check out into {dest}: it already exists",
+            hint="remove it or choose another destination",
+        )
+    if not dest.parent.is_dir():
+        raise CheckoutError(
+            f"cannot check out into {dest}: {dest.parent} is not a directory",
+            hint="create the parent directory first",
+        )
+    entries = merge(layers)
+    progress.step(reporter, f"checking out {len(entries)} entries into {dest}", dest=str(dest))
+    tmp = tmp_name(dest.parent, dest.name)
+    try:
+        os.mkdir(tmp, 0o700)
+        result = _Builder(store, dest, str(tmp), reporter).build(entries)
+        if os.path.lexists(dest):
+            raise CheckoutError(f"cannot check out into {dest}: it appeared meanwhile")
+        os.rename(tmp, dest)
+    except OSError as e:
+        remove_tree(tmp)
+        where = str(e.filename or dest).replace(str(tmp), str(dest), 1)
+        raise CheckoutError(
+            f"cannot check out into {dest}: {where}: {e.strerror}",
+            hint="check the free space and permissions of the destination",
+        ) from e
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    progress.task_done(reporter, f"checkout {dest}", f"checked out {result.files} files")
+    return result

@@ -1,0 +1,203 @@
+"""CLI verbs for registries: login, logout, and inspect of a remote image.
+
+``add_registry_options`` and ``registry_options`` are shared with the pull
+verb, so that every command that talks to a registry takes the same flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+
+from syscontainers.cli.context import Context
+from syscontainers.cli.output import human_bytes
+from syscontainers.errors import ManifestError, UsageError
+from syscontainers.oci import Platform
+from syscontainers.registry import RegistryOptions, login, logout, open_registry
+from syscontainers.registry.auth import Credentials
+from syscontainers.registry.inspect import RemoteImage, inspect_image
+from syscontainers.sources import Transport, parse_source
+
+
+def parse_bool(text: str) -> bool:
+    """'true'/'false' (and yes/no, 1/0) for flags such as --tls-verify=false."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def add_registry_options(parser: argparse.ArgumentParser) -> None:
+    """Add --tls-verify, --authfile and --cert-dir to PARSER."""
+    parser.add_argument(
+        "--tls-verify",
+        type=parse_bool,
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="BOOL",
+        help="require HTTPS with verified certificates (default: true, unless "
+        "registries.conf marks the registry insecure); --tls-verify=false allows plain "
+        "HTTP and unverified TLS",
+    )
+    parser.add_argument(
+        "--authfile",
+        type=Path,
+        help="read and write credentials in this file only (default: $REGISTRY_AUTH_FILE, "
+        "${XDG_RUNTIME_DIR}/containers/auth.json, then ~/.docker/config.json)",
+    )
+    parser.add_argument(
+        "--cert-dir",
+        type=Path,
+        help="use the *.crt CAs and *.cert/*.key client certificates in this directory "
+        "instead of /etc/containers/certs.d/HOST",
+    )
+
+
+def registry_options(args: argparse.Namespace) -> RegistryOptions:
+    """The RegistryOptions the flags from add_registry_options ask for."""
+    return RegistryOptions(
+        tls_verify=args.tls_verify, authfile=args.authfile, cert_dir=args.cert_dir
+    )
+
+
+def parse_platform(text: str | None) -> Platform:
+    """The --platform value, or this machine's platform."""
+    if not text:
+        return Platform.host()
+    try:
+        return Platform.parse(text)
+    except ManifestError as e:
+        raise UsageError(e.message, hint=e.hint) from e
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this area's verbs."""
+    p = sub.add_parser(
+        "login",
+        help="save credentials for a registry",
+        description="Check a username and password against REGISTRY, then save them in "
+        "the containers auth file (mode 0600) for pull and inspect.",
+        allow_abbrev=False,
+    )
+    p.add_argument("registry", metavar="REGISTRY", help="the registry host[:port][/namespace]")
+    p.add_argument("-u", "--username", help="the user name (prompted for when omitted)")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add_registry_options(p)
+    p.set_defaults(handler=_login)
+
+    p = sub.add_parser(
+        "logout",
+        help="forget saved credentials",
+        description="Remove the credentials for REGISTRY (or, with --all, for every "
+        "registry) from the containers auth file.",
+        allow_abbrev=False,
+    )
+    p.add_argument("registry", metavar="REGISTRY", nargs="?", help="the registry to forget")
+    p.add_argument("--all", action="store_true", help="forget every registry")
+    p.add_argument("--authfile", type=Path, help="the auth file to edit")
+    p.set_defaults(handler=_logout)
+
+    p = sub.add_parser(
+        "inspect",
+        help="show an image in a registry without pulling it",
+        description="Show the digest, labels, config, layers and platforms of an image in "
+        "a registry. No layer is downloaded.",
+        allow_abbrev=False,
+    )
+    p.add_argument("image", metavar="docker://IMAGE", help="the image, e.g. docker://quay.io/x:1")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--raw", action="store_true", help="print the manifest (or index) verbatim")
+    what.add_argument("--config", action="store_true", help="print the image config")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--platform", help="os/arch[/variant] to inspect in a multi-platform image")
+    add_registry_options(p)
+    p.set_defaults(handler=_inspect)
+
+
+def _read_credentials(args: argparse.Namespace) -> Credentials:
+    interactive = sys.stdin.isatty()
+    username = args.username
+    if not username:
+        if not interactive:
+            raise UsageError("no username given", hint="pass --username NAME")
+        username = input("Username: ").strip()
+    if args.password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    elif interactive:
+        password = getpass.getpass("Password: ")
+    else:
+        raise UsageError("no password given", hint="pipe it in with --password-stdin")
+    if not username or not password:
+        raise UsageError("the username and the password must not be empty")
+    return Credentials(username, password)
+
+
+def _login(ctx: Context, args: argparse.Namespace) -> int:
+    creds = _read_credentials(args)
+    path = login(args.registry, creds, ctx.settings, registry_options(args))
+    ctx.out(f"Login succeeded for {args.registry} (saved in {path})")
+    return 0
+
+
+def _logout(ctx: Context, args: argparse.Namespace) -> int:
+    if args.all == bool(args.registry):
+        raise UsageError("name one REGISTRY, or pass --all", hint="syscontainers logout quay.io")
+    path, removed = logout(None if args.all else args.registry, ctx.settings, args.authfile)
+    for key in removed:
+        ctx.out(f"Removed login credentials for {key} from {path}")
+    return 0
+
+
+def _inspect(ctx: Context, args: argparse.Namespace) -> int:
+    spec = parse_source(args.image)
+    if spec.transport is not Transport.DOCKER:
+        raise UsageError(
+            f"inspect reads registries, not {spec.transport.value}: sources",
+            hint="write the image as docker://REGISTRY/NAME[:TAG]",
+        )
+    platform = parse_platform(args.platform)
+    source = open_registry(spec.location, ctx.settings, registry_options(args))
+    try:
+        image = inspect_image(source, platform)
+    finally:
+        source.close()
+    if args.raw:
+        sys.stdout.buffer.write(image.raw_manifest)
+        sys.stdout.flush()
+    elif args.config:
+        ctx.out(json.dumps(json.loads(image.raw_config), indent=2, sort_keys=True))
+    elif ctx.json:
+        ctx.out_json(image.to_json())
+    else:
+        for line in describe(image):
+            ctx.out(line)
+    return 0
+
+
+def describe(image: RemoteImage) -> list[str]:
+    """Human-readable lines for an inspected image."""
+    cfg = image.config
+    lines = [f"Name:        {image.name}", f"Digest:      {image.digest}"]
+    if image.manifest_digest != image.digest:
+        lines.append(f"Manifest:    {image.manifest_digest} (for {image.platform})")
+    lines += [
+        f"Platform:    {image.platform}",
+        f"Platforms:   {', '.join(image.platforms)}",
+        f"Created:     {cfg.created or '-'}",
+    ]
+    labels = [f"{k}={v}" for k, v in cfg.labels] or ["-"]
+    lines.append(f"Labels:      {labels[0]}")
+    lines += [f"             {label}" for label in labels[1:]]
+    command = " ".join((*cfg.entrypoint, *cfg.cmd)) or "-"
+    lines.append(f"Command:     {command}")
+    lines.append(f"Layers:      {len(image.layers)}, {human_bytes(image.size)} compressed")
+    lines += [f"  {x.digest}  {human_bytes(x.size):>10}  {x.media_type}" for x in image.layers]
+    return lines

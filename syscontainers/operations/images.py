@@ -1,0 +1,178 @@
+"""Image management: resolve names, list, inspect, tag, delete, prune and verify."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
+from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
+from syscontainers.reference import parse as parse_reference
+from syscontainers.store import Store
+from syscontainers.store.fsck import VerifyReport, verify
+from syscontainers.store.gc import PruneResult, prune
+from syscontainers.store.graph import walk
+from syscontainers.store.lock import LockMode
+from syscontainers.tree import LayerTree
+
+
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """An image in the store, with everything needed to check it out."""
+
+    label: str  # the name the user gave, or the digest
+    manifest_digest: str
+    manifest: Manifest
+    config: ImageConfig
+    layers: tuple[tuple[str, LayerTree], ...]  # (label, tree) bottom first
+
+
+def _by_digest(store: Store, text: str) -> str | None:
+    hexpart = text.removeprefix("sha256:")
+    if len(hexpart) < 6 or any(c not in "0123456789abcdef" for c in hexpart):
+        return None
+    known = set(store.refs().values()) | set(store.pins().values())
+    found = sorted(d for d in known if digest_hex(d).startswith(hexpart))
+    if len(found) > 1:
+        raise UsageError(
+            f"image id {text!r} is ambiguous: it matches {len(found)} images",
+            hint="give more digits of the id",
+        )
+    return found[0] if found else None
+
+
+def resolve(store: Store, text: str) -> str:
+    """The manifest digest of the image TEXT names: a tag, a short name or an id prefix."""
+    refs = store.refs()
+    digest = _by_digest(store, text)
+    if digest is not None:
+        return digest
+    ref = parse_reference(text)
+    if ref.digest:
+        if ref.digest in refs.values() or ref.digest in store.pins().values():
+            return ref.digest
+    elif ref.store_key in refs:
+        return refs[ref.store_key]
+    elif not ref.domain:
+        suffix = "/" + ref.store_key
+        hits = sorted(k for k in refs if k.endswith(suffix))
+        if len(hits) == 1:
+            return refs[hits[0]]
+        if hits:
+            raise UsageError(
+                f"image name {text!r} is ambiguous: {', '.join(hits)}",
+                hint="give the full name",
+            )
+    raise ImageNotFoundError(
+        f"image {text!r} is not in the store",
+        hint="see 'syscontainers images list', or pull it first",
+    )
+
+
+def load_image(store: Store, manifest_digest: str, label: str) -> StoredImage:
+    """Read an image's manifest, config and layer trees from the store."""
+    manifest = parse_manifest(store.get_blob(manifest_digest), f"manifest of {label}")
+    config = parse_config(store.get_blob(manifest.config.digest), f"config of {label}")
+    n = len(config.diff_ids)
+    layers = tuple(
+        (f'image "{label}" layer {i + 1}/{n}', store.get_layer(d))
+        for i, d in enumerate(config.diff_ids)
+    )
+    return StoredImage(label, manifest_digest, manifest, config, layers)
+
+
+def find_image(store: Store, text: str) -> StoredImage:
+    """Resolve TEXT and load the image (call under a lock)."""
+    return load_image(store, resolve(store, text), text)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    """One line of ``images list``."""
+
+    name: str
+    tag: str
+    image_id: str
+    created: str
+    size: int
+    unique_size: int
+    in_use: bool
+
+
+def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
+    """Every tagged image (and, with SHOW_ALL, untagged ones still pinned)."""
+    graph = walk(store)
+    objects = {d: graph.image_objects(d) for d in graph.images}
+    holders = Counter(o for objs in objects.values() for o in objs)
+    pinned = set(store.pins().values())
+    rows = []
+    for digest, node in graph.images.items():
+        size = sum(graph.object_sizes[o] for o in objects[digest])
+        unique = sum(graph.object_sizes[o] for o in objects[digest] if holders[o] == 1)
+        created = _created(store, node.config_digest)
+        tags = [n for n in node.names if not n.startswith("[")]
+        if not tags and show_all:
+            tags = ["<none>:<none>"]
+        for key in tags:
+            name, _, tag = key.rpartition(":")
+            rows.append(ImageRow(name, tag, digest, created, size, unique, digest in pinned))
+    return sorted(rows, key=lambda r: (r.name, r.tag))
+
+
+def _created(store: Store, config_digest: str) -> str:
+    if not config_digest:
+        return ""
+    try:
+        return parse_config(store.get_blob(config_digest)).created
+    except Exception:  # noqa: BLE001 - a damaged config shows as unknown, verify reports it
+        return ""
+
+
+def tag_image(store: Store, source: str, dest: str) -> str:
+    """Point the tag DEST at the image SOURCE names; returns the new key."""
+    digest = resolve(store, source)
+    key = parse_reference(dest).store_key
+    store.set_ref(key, digest)
+    return key
+
+
+def delete_images(store: Store, names: Sequence[str], force: bool = False) -> list[str]:
+    """Remove tags (an id removes all its tags); refuse images in use unless FORCE."""
+    refs = store.refs()
+    pins = store.pins()
+    plan: list[str] = []
+    for text in names:
+        digest = resolve(store, text)
+        ref = parse_reference(text) if _by_digest(store, text) is None else None
+        keys = (
+            [ref.store_key] if ref and ref.store_key in refs
+            else [k for k, d in refs.items() if d == digest]
+        )
+        users = sorted(p for p, d in pins.items() if d == digest)
+        if users and not force:
+            raise ImageInUseError(
+                f"image {text!r} is in use by {', '.join(users)}",
+                hint="unmount or uninstall it first, or pass --force to remove the tag anyway",
+            )
+        plan.extend(keys)
+    for key in plan:
+        store.delete_ref(key)
+    return plan
+
+
+def prune_store(store: Store, dry_run: bool = False) -> PruneResult:
+    """Garbage-collect under the exclusive lock."""
+    with store.locked(LockMode.EXCLUSIVE):
+        return prune(store, dry_run)
+
+
+def verify_images(
+    store: Store,
+    names: Sequence[str],
+    on_progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """fsck the named images (all objects if none) under the exclusive lock."""
+    with store.locked(LockMode.EXCLUSIVE):
+        manifests = [resolve(store, n) for n in names] if names else None
+        return verify(store, manifests, on_progress)

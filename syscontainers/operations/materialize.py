@@ -1,0 +1,35 @@
+"""Checkout and read-only mounts of stored images, under the store lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from syscontainers.checkout import CheckoutResult, checkout
+from syscontainers.mount import mount_image, unmount_image
+from syscontainers.operations.images import find_image
+from syscontainers.progress import Reporter
+from syscontainers.store import Store
+from syscontainers.store.lock import LockMode
+
+
+def checkout_image(store: Store, text: str, dest: Path, reporter: Reporter) -> CheckoutResult:
+    """Materialise the image TEXT names at DEST as a hardlink tree."""
+    with store.locked(LockMode.SHARED):
+        image = find_image(store, text)
+        return checkout(store, image.layers, dest, reporter)
+
+
+def mount(store: Store, mounts_dir: Path, text: str, target: Path, reporter: Reporter) -> str:
+    """Mount the image TEXT names read-only at TARGET; returns its id."""
+    with store.locked(LockMode.EXCLUSIVE):
+        image = find_image(store, text)
+        mount_image(
+            store, mounts_dir, text, image.manifest_digest, image.layers, target, reporter
+        )
+        return image.manifest_digest
+
+
+def umount(store: Store, mounts_dir: Path, target: Path) -> str:
+    """Undo ``mount``; returns the id of the image that was mounted."""
+    with store.locked(LockMode.EXCLUSIVE):
+        return unmount_image(store, mounts_dir, target)

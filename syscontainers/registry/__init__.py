@@ -1,0 +1,130 @@
+"""The registry transport: wiring settings, registries.conf, credentials and TLS into a source.
+
+``registry_opener(settings, options)`` is what the pull command hands to
+``sources.open_source`` for ``docker://`` references; ``login`` and
+``logout`` keep containers-auth.json. The parts live in ``config`` (what
+registries.conf says), ``auth`` (credential files), ``tls`` (certs.d),
+``http`` (the only module that speaks HTTP), ``stream`` (resumable blob
+streams), ``source`` (the ImageSource) and ``inspect`` (remote inspection).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from syscontainers.reference import normalize, parse
+from syscontainers.registry import auth, config
+from syscontainers.registry.http import RegistryClient
+from syscontainers.registry.source import RegistrySource
+from syscontainers.registry.stream import RetryPolicy
+from syscontainers.registry.tls import HostTls, files_for_host
+from syscontainers.settings import Settings
+from syscontainers.sources import ImageSource, SourceOpener, SourceSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    """Per-command registry choices (from flags); None leaves the decision to the config."""
+
+    tls_verify: bool | None = None  # False: plain HTTP or unverified TLS for every host
+    authfile: Path | None = None  # read and write only this auth file
+    cert_dir: Path | None = None  # one directory of *.crt/*.cert/*.key for every host
+    retry: RetryPolicy = RetryPolicy()
+
+
+def _verify(host_insecure: bool, settings: Settings, options: RegistryOptions) -> bool:
+    if options.tls_verify is not None:
+        return options.tls_verify
+    return settings.tls_verify and not host_insecure
+
+
+def make_client(
+    settings: Settings,
+    options: RegistryOptions,
+    insecure_hosts: frozenset[str],
+    env: Mapping[str, str],
+) -> RegistryClient:
+    """A client with credentials from the auth files and TLS from certs.d and the flags."""
+    files = auth.auth_files(env, options.authfile or settings.authfile)
+
+    def credentials(registry: str, repository: str) -> auth.Credentials | None:
+        return auth.lookup(files, registry, repository)
+
+    def tls_for(host: str) -> HostTls:
+        verify = _verify(host in insecure_hosts, settings, options)
+        return HostTls(verify, files_for_host(host, settings.certs_d, options.cert_dir))
+
+    return RegistryClient(credentials, tls_for, options.retry)
+
+
+def open_registry(
+    name: str,
+    settings: Settings,
+    options: RegistryOptions = RegistryOptions(),
+    env: Mapping[str, str] = os.environ,
+) -> RegistrySource:
+    """A source for the image NAME (short names resolved through registries.conf)."""
+    conf = config.load(settings.registries_conf)
+    reference = config.resolve_name(name, conf)
+    endpoints = config.endpoints(reference, conf)
+    insecure = frozenset(ep.host for ep in endpoints if ep.insecure)
+    return RegistrySource(make_client(settings, options, insecure, env), reference, endpoints)
+
+
+def registry_opener(
+    settings: Settings,
+    options: RegistryOptions = RegistryOptions(),
+    env: Mapping[str, str] = os.environ,
+) -> SourceOpener:
+    """The opener for docker:// specs, for ``sources.open_source``."""
+
+    def opener(spec: SourceSpec) -> ImageSource:
+        return open_registry(spec.location, settings, options, env)
+
+    return opener
+
+
+def registry_key(text: str) -> str:
+    """The auth-file key for what a user typed at login: host[/namespace], no scheme."""
+    key = auth.normalize_key(text.strip())
+    host = key.split("/", 1)[0]
+    parse(f"{host}/x")  # raises ReferenceParseError for a malformed host
+    if "/" in key:
+        normalize(parse(key))
+    return key
+
+
+def login(
+    registry: str,
+    creds: auth.Credentials,
+    settings: Settings,
+    options: RegistryOptions = RegistryOptions(),
+    env: Mapping[str, str] = os.environ,
+) -> Path:
+    """Check CREDS against REGISTRY, then save them; returns the auth file written."""
+    key = registry_key(registry)
+    host = key.split("/", 1)[0]
+    conf = config.load(settings.registries_conf)
+    insecure = frozenset({host}) if config.host_insecure(host, conf) else frozenset()
+    client = make_client(settings, options, insecure, env)
+    try:
+        client.check_login(host, creds)
+    finally:
+        client.close()
+    path = auth.write_target(env, options.authfile or settings.authfile)
+    auth.store(path, key, creds)
+    return path
+
+
+def logout(
+    registry: str | None,
+    settings: Settings,
+    authfile: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> tuple[Path, list[str]]:
+    """Forget REGISTRY (every registry when None); returns the file and the keys removed."""
+    path = auth.write_target(env, authfile or settings.authfile)
+    return path, auth.remove(path, None if registry is None else registry_key(registry))

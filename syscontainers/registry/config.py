@@ -1,0 +1,330 @@
+"""registries.conf: search registries, short-name aliases, registry rewrites, mirrors, blocks.
+
+The files are the ones skopeo and podman read (containers-registries.conf(5)
+and containers-registries.conf.d(5)): the main TOML file, then every
+``*.conf`` under ``registries.conf.d/`` in name order. A drop-in replaces the
+top-level lists it sets, adds or replaces ``[aliases]`` one by one, and
+replaces a ``[[registry]]`` whose prefix it repeats. Loading is I/O; every
+lookup afterwards is pure.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from syscontainers.errors import ReferenceParseError, RegistryError, UsageError
+from syscontainers.reference import Reference, is_short_name, normalize, parse, qualify
+
+
+class PullFrom(Enum):
+    """Which pulls a mirror serves (``pull-from-mirror``)."""
+
+    ALL = "all"
+    DIGEST_ONLY = "digest-only"
+    TAG_ONLY = "tag-only"
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """One ``[[registry.mirror]]`` entry."""
+
+    location: str
+    insecure: bool = False
+    pull_from: PullFrom = PullFrom.ALL
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    """One ``[[registry]]`` table."""
+
+    prefix: str
+    location: str = ""
+    insecure: bool = False
+    blocked: bool = False
+    mirror_by_digest_only: bool = False
+    mirrors: tuple[Mirror, ...] = ()
+
+    def matches(self, name: str) -> bool:
+        """True if the repository NAME (host/path) falls under this prefix."""
+        if self.prefix.startswith("*."):
+            host = name.split("/", 1)[0].split(":", 1)[0]
+            return host.endswith(self.prefix[1:])
+        return name == self.prefix or name.startswith(self.prefix + "/")
+
+    def matched_part(self, name: str) -> str:
+        """The part of NAME that the prefix covers, which a location replaces."""
+        return name.split("/", 1)[0] if self.prefix.startswith("*.") else self.prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One place to pull a reference from: a mirror or the primary location."""
+
+    reference: Reference  # the reference rewritten for this location
+    insecure: bool
+    mirror: bool
+
+    @property
+    def host(self) -> str:
+        """The registry host[:port]."""
+        return self.reference.domain
+
+
+@dataclass(frozen=True, slots=True)
+class RegistriesConfig:
+    """The merged configuration."""
+
+    search: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
+    registries: tuple[RegistryEntry, ...] = ()
+    origin: str = "registries.conf"  # the files it was read from, for messages
+
+    def find(self, name: str) -> RegistryEntry | None:
+        """The entry with the longest prefix that covers the repository NAME."""
+        hits = [r for r in self.registries if r.matches(name)]
+        return max(hits, key=lambda r: len(r.prefix), default=None)
+
+    def alias(self, short: str) -> str | None:
+        """The fully qualified name an alias gives SHORT, if any."""
+        return dict(self.aliases).get(short)
+
+
+# ---- loading -------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(
+            f"{path} is not valid TOML: {e}", hint="see containers-registries.conf(5)"
+        ) from e
+
+
+def _bool(table: dict[str, Any], key: str, where: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key, "")
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: {key} must be a string, not {value!r}")
+    return value.rstrip("/")
+
+
+def _str_list(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def _mirror(table: object, where: str) -> Mirror:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table")
+    location = _str(table, "location", where)
+    if not location:
+        raise UsageError(f"{where} has no location")
+    pull_from = table.get("pull-from-mirror", "all") or "all"
+    try:
+        mode = PullFrom(pull_from)
+    except ValueError:
+        raise UsageError(
+            f"{where}: pull-from-mirror {pull_from!r} is not all, digest-only or tag-only"
+        ) from None
+    return Mirror(location, _bool(table, "insecure", where), mode)
+
+
+def _registry(table: object, where: str) -> RegistryEntry:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where} must be a table")
+    location = _str(table, "location", where)
+    prefix = _str(table, "prefix", where) or location
+    if not prefix:
+        raise UsageError(f"{where} has neither prefix nor location")
+    if prefix.startswith("*.") and location:
+        raise UsageError(f"{where}: a wildcard prefix {prefix!r} cannot have a location")
+    mirrors = table.get("mirror", [])
+    if not isinstance(mirrors, list):
+        raise UsageError(f"{where}: mirror must be an array of tables")
+    return RegistryEntry(
+        prefix=prefix,
+        location=location or ("" if prefix.startswith("*.") else prefix),
+        insecure=_bool(table, "insecure", where),
+        blocked=_bool(table, "blocked", where),
+        mirror_by_digest_only=_bool(table, "mirror-by-digest-only", where),
+        mirrors=tuple(_mirror(m, f"{where} mirror {i + 1}") for i, m in enumerate(mirrors)),
+    )
+
+
+def _v1_registries(doc: dict[str, Any], where: str) -> tuple[list[str], list[RegistryEntry]]:
+    """Translate the old ``[registries.search|insecure|block]`` format."""
+    v1 = doc["registries"]
+    if not isinstance(v1, dict):
+        raise UsageError(f"{where}: registries must be a table")
+    search: list[str] = []
+    flags: dict[str, RegistryEntry] = {}
+    for kind in ("search", "insecure", "block"):
+        section = v1.get(kind, {})
+        hosts = _str_list(section.get("registries", []), f"{where} registries.{kind}")
+        if kind == "search":
+            search = list(hosts)
+            continue
+        for host in hosts:
+            entry = flags.get(host, RegistryEntry(prefix=host, location=host))
+            flags[host] = replace(entry, insecure=entry.insecure or kind == "insecure",
+                                  blocked=entry.blocked or kind == "block")
+    return search, list(flags.values())
+
+
+def _merge(config: RegistriesConfig, doc: dict[str, Any], where: str) -> RegistriesConfig:
+    search: list[str] | None = None
+    entries: list[RegistryEntry] = []
+    if "registries" in doc:
+        if "registry" in doc or "unqualified-search-registries" in doc:
+            raise UsageError(f"{where} mixes the v1 [registries] format with the v2 format")
+        search, entries = _v1_registries(doc, where)
+    if "unqualified-search-registries" in doc:
+        search = list(_str_list(doc["unqualified-search-registries"], f"{where} search list"))
+    tables = doc.get("registry", [])
+    if not isinstance(tables, list):
+        raise UsageError(f"{where}: registry must be an array of tables ([[registry]])")
+    entries += [_registry(t, f"{where} registry {i + 1}") for i, t in enumerate(tables)]
+    aliases = dict(config.aliases)
+    raw_aliases = doc.get("aliases", {})
+    if not isinstance(raw_aliases, dict):
+        raise UsageError(f"{where}: aliases must be a table")
+    for short, target in raw_aliases.items():
+        aliases[short] = _check_alias(short, target, where)
+    by_prefix = {r.prefix: r for r in config.registries}
+    by_prefix.update({r.prefix: r for r in entries})
+    return RegistriesConfig(
+        search=config.search if search is None else tuple(search),
+        aliases=tuple(sorted(aliases.items())),
+        registries=tuple(by_prefix.values()),
+    )
+
+
+def _check_alias(short: str, target: object, where: str) -> str:
+    try:
+        key = parse(short)
+        value = parse(target) if isinstance(target, str) else None
+    except ReferenceParseError as e:
+        raise UsageError(f"{where}: alias {short!r}: {e.message}") from e
+    if not is_short_name(key) or key.tag or key.digest:
+        raise UsageError(f"{where}: alias name {short!r} must be a short name without a tag")
+    if value is None or is_short_name(value) or value.digest:
+        raise UsageError(
+            f"{where}: alias {short!r} must map to a fully qualified name, not {target!r}"
+        )
+    return str(value)
+
+
+def drop_in_dir(path: Path) -> Path:
+    """The drop-in directory that belongs to a registries.conf path."""
+    return path.with_name(path.name + ".d")
+
+
+def load(path: Path) -> RegistriesConfig:
+    """Read PATH and its ``.d`` drop-ins; missing files are empty."""
+    files = [path]
+    drop_ins = drop_in_dir(path)
+    if drop_ins.is_dir():
+        files += sorted(p for p in drop_ins.iterdir() if p.suffix == ".conf" and p.is_file())
+    config = RegistriesConfig()
+    for f in files:
+        doc = _read_toml(f)
+        if doc:
+            config = _merge(config, doc, str(f))
+    read = [str(f) for f in files if f.exists()]
+    return replace(config, origin=", ".join(read) or f"{path} (absent)")
+
+
+# ---- lookups -------------------------------------------------------------
+
+
+def resolve_name(text: str, config: RegistriesConfig) -> Reference:
+    """The fully qualified, normalised reference for TEXT; short names never guess."""
+    ref = parse(text)
+    if not is_short_name(ref):
+        return normalize(ref)
+    target = config.alias(ref.path)
+    if target is not None:
+        return qualify(ref, target)
+    example = f"docker.io/library/{ref.path}" if "/" not in ref.path else f"quay.io/{ref.path}"
+    if not config.search:
+        raise UsageError(
+            f"short name {text!r} cannot be resolved: {config.origin} lists no "
+            "unqualified-search-registries and no alias for it",
+            hint=f"use a fully qualified name such as {example}",
+        )
+    if len(config.search) > 1:
+        candidates = ", ".join(f"{host}/{ref.path}" for host in config.search)
+        raise UsageError(
+            f"short name {text!r} is ambiguous: it could be {candidates}",
+            hint="use the fully qualified name, or add an alias for it under [aliases] "
+            "in a registries.conf.d drop-in",
+        )
+    return qualify(ref, f"{config.search[0]}/{ref.path}")
+
+
+def _rewrite(ref: Reference, entry: RegistryEntry, location: str) -> Reference:
+    if not location:
+        return ref
+    name = location + ref.name[len(entry.matched_part(ref.name)) :]
+    target = parse(name)
+    return Reference(target.domain, target.path, ref.tag, ref.digest)
+
+
+def _mirror_serves(entry: RegistryEntry, mirror: Mirror, by_digest: bool) -> bool:
+    if entry.mirror_by_digest_only:
+        return by_digest
+    if mirror.pull_from is PullFrom.DIGEST_ONLY:
+        return by_digest
+    if mirror.pull_from is PullFrom.TAG_ONLY:
+        return not by_digest
+    return True
+
+
+def endpoints(ref: Reference, config: RegistriesConfig) -> list[Endpoint]:
+    """Where to pull the qualified REF from, in order: usable mirrors, then the primary."""
+    entry = config.find(ref.name)
+    if entry is None:
+        return [Endpoint(ref, insecure=False, mirror=False)]
+    if entry.blocked:
+        raise RegistryError(
+            f"pulling {ref} is blocked: registry prefix {entry.prefix!r} has blocked = true "
+            f"in {config.origin}",
+            hint="ask your administrator, or use an allowed registry or mirror",
+        )
+    by_digest = bool(ref.digest)
+    out = [
+        Endpoint(_rewrite(ref, entry, m.location), insecure=m.insecure, mirror=True)
+        for m in entry.mirrors
+        if _mirror_serves(entry, m, by_digest)
+    ]
+    out.append(Endpoint(_rewrite(ref, entry, entry.location), entry.insecure, mirror=False))
+    return out
+
+
+def host_insecure(host: str, config: RegistriesConfig) -> bool:
+    """True if registries.conf marks HOST (a registry or mirror location) insecure."""
+    entry = config.find(host)
+    if entry is not None and entry.insecure:
+        return True
+    return any(
+        m.insecure and m.location.split("/", 1)[0] == host
+        for r in config.registries
+        for m in r.mirrors
+    )

@@ -1,0 +1,452 @@
+"""HTTP to registries over the distribution API: the one module that imports requests.
+
+It finds each host's scheme with a ``GET /v2/`` ping (https; plain http only
+for insecure hosts), answers the ``WWW-Authenticate`` challenge (anonymous,
+Bearer tokens fetched from the realm per repository scope, or Basic), repeats
+requests after connection errors and 5xx/429 answers with backoff, and hands
+out blobs as resumable streams that reopen with ``Range`` requests. TLS trust
+per host comes from ``registry.tls``. Each thread gets its own session; the
+per-host state (scheme, challenge, tokens) is shared under a lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+from requests import exceptions as rex
+
+from syscontainers import __version__
+from syscontainers.errors import AuthError, ImageNotFoundError, ManifestError, RegistryError
+from syscontainers.registry.auth import Credentials
+from syscontainers.registry.stream import (
+    Body,
+    Counters,
+    Interrupted,
+    ResumableStream,
+    RetryPolicy,
+    TransferStats,
+)
+from syscontainers.registry.tls import HostTls, make_context
+
+if TYPE_CHECKING:
+    from requests.adapters import _HostParams, _PoolKwargs
+
+DEFAULT_RETRY = RetryPolicy()
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+CHUNK = 256 << 10
+_TRANSIENT = (rex.ConnectionError, rex.Timeout, rex.ChunkedEncodingError)
+_API_HOSTS = {"docker.io": "registry-1.docker.io"}
+_PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
+
+CredentialSource = Callable[[str, str], Credentials | None]  # (registry, repository)
+TlsSource = Callable[[str], HostTls]  # registry host -> its TLS settings
+
+
+class TlsError(RegistryError):
+    """A TLS handshake or certificate check with a registry failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """One WWW-Authenticate challenge: a scheme (lower case) and its parameters."""
+
+    scheme: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def param(self, key: str) -> str:
+        """One parameter, or ''."""
+        return dict(self.params).get(key, "")
+
+
+def parse_challenges(header: str) -> list[Challenge]:
+    """Parse a WWW-Authenticate header into its challenges."""
+    out: list[Challenge] = []
+    for key, value in _PARAM_RE.findall(header):
+        if not value and not key.endswith("="):
+            out.append(Challenge(key.lower()))
+        elif out:
+            text = value[1:-1].replace('\\"', '"') if value.startswith('"') else value
+            out[-1] = Challenge(out[-1].scheme, (*out[-1].params, (key.lower(), text)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A small document fetched whole: a manifest."""
+
+    data: bytes
+    content_type: str
+    digest_header: str  # Docker-Content-Digest, or ""
+
+
+class _Host:
+    """Mutable per-host state: scheme, challenge, tokens (guarded by ``lock``)."""
+
+    def __init__(self, name: str, tls: HostTls) -> None:
+        self.name = name
+        self.api = _API_HOSTS.get(name, name)
+        self.tls = tls
+        self.base = ""
+        self.challenge: Challenge | None = None
+        self.tokens: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+
+class _TlsAdapter(requests.adapters.HTTPAdapter):
+    """Uses our SSL context for each host instead of requests' CA bundle."""
+
+    def __init__(self, context_for: Callable[[str], ssl.SSLContext]) -> None:
+        self._context_for = context_for
+        super().__init__(pool_maxsize=16)
+
+    def build_connection_pool_key_attributes(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> tuple[_HostParams, _PoolKwargs]:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        context = self._context_for(urlsplit(str(request.url)).netloc)
+        pool.pop("ca_certs", None)
+        pool.pop("ca_cert_dir", None)
+        pool.pop("cert_file", None)
+        pool.pop("key_file", None)
+        pool["ssl_context"] = context
+        pool["cert_reqs"] = "CERT_NONE" if context.verify_mode == ssl.CERT_NONE else "CERT_REQUIRED"
+        return host, pool
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Leave verification to the SSL context chosen above."""
+
+
+def _basic(creds: Credentials) -> str:
+    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+    return f"Basic {token}"
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    for pattern in (
+        r"certificate verify failed: ([^(')\]]+)",
+        r"\[SSL: [A-Z_]+\] ([^(')\]]+)",
+        r"\[Errno -?\d+\] ([^'\")]+)",
+        r"(Connection (?:aborted|reset|refused)[^'\")]*)",
+        r"(Read timed out)",
+    ):
+        m = re.search(pattern, text)
+        if m:
+            return m.group(1).strip(" .")
+    return f"{type(error).__name__}: {text[:160]}"
+
+
+def _error_detail(resp: requests.Response) -> str:
+    try:
+        doc = resp.json()
+        first = doc["errors"][0]
+        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, rex.RequestException):
+        return ""
+
+
+class RegistryClient:
+    """Talks to any number of registries on behalf of one command."""
+
+    def __init__(
+        self,
+        credentials: CredentialSource,
+        tls_for: TlsSource,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        timeout: tuple[float, float] = (30.0, 60.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._credentials = credentials
+        self._tls_for = tls_for
+        self.policy = policy
+        self._timeout = timeout
+        self._sleep = sleep
+        self._hosts: dict[str, _Host] = {}
+        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self.counters = Counters()
+
+    # ---- plumbing ------------------------------------------------------------
+
+    def stats(self) -> TransferStats:
+        """Bytes, retries and resumes so far."""
+        return self.counters.snapshot()
+
+    def close(self) -> None:
+        """Close every session's connections."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def _host(self, name: str) -> _Host:
+        with self._lock:
+            if name not in self._hosts:
+                self._hosts[name] = _Host(name, self._tls_for(name))
+            return self._hosts[name]
+
+    def _context_for(self, netloc: str) -> ssl.SSLContext:
+        with self._lock:
+            if netloc not in self._contexts:
+                owner = next((h for h in self._hosts.values() if h.api == netloc), None)
+                self._contexts[netloc] = make_context(owner.tls if owner else HostTls())
+            return self._contexts[netloc]
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"syscontainers/{__version__}"
+            session.mount("https://", _TlsAdapter(self._context_for))
+            self._local.session = session
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def _send(self, url: str, what: str, **kwargs: Any) -> requests.Response:
+        """GET URL, repeating it after transient failures; raise RegistryError at the end."""
+        failures = 0
+        netloc = urlsplit(url).netloc
+        while True:
+            try:
+                resp = self._session().get(url, stream=True, timeout=self._timeout, **kwargs)
+            except rex.SSLError as e:
+                raise TlsError(
+                    f"{what}: TLS with {netloc} failed: {_reason(e)}",
+                    hint=f"put the registry's CA in certs.d/{netloc}/ca.crt, pass --cert-dir, "
+                    "or (unsafely) --tls-verify=false",
+                ) from e
+            except _TRANSIENT as e:
+                failures += 1
+                if failures >= self.policy.attempts:
+                    raise RegistryError(
+                        f"{what}: cannot reach {netloc}: {_reason(e)} "
+                        f"(tried {failures} times)",
+                        hint="check that the registry is up and reachable",
+                    ) from e
+                self._retry(failures, None)
+                continue
+            if resp.status_code in RETRY_STATUSES and failures + 1 < self.policy.attempts:
+                failures += 1
+                resp.close()
+                self._retry(failures, resp.headers.get("Retry-After"))
+                continue
+            return resp
+
+    def _retry(self, failures: int, retry_after: str | None) -> None:
+        self.counters.add("retries")
+        self._sleep(self.policy.delay(failures, retry_after))
+
+    # ---- scheme and auth ------------------------------------------------------
+
+    def _ping(self, host: _Host) -> None:
+        with host.lock:
+            if host.base:
+                return
+            schemes = ("https",) if host.tls.verify else ("https", "http")
+            for scheme in schemes:
+                base = f"{scheme}://{host.api}"
+                try:
+                    resp = self._send(f"{base}/v2/", f"registry {host.name}")
+                except TlsError:
+                    if scheme == schemes[-1]:
+                        raise
+                    continue
+                with resp:
+                    self._read_ping(host, resp)
+                host.base = base
+                return
+
+    def _read_ping(self, host: _Host, resp: requests.Response) -> None:
+        if resp.status_code == 401:
+            host.challenge = self._pick(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
+        elif resp.status_code != 200:
+            raise RegistryError(
+                f"{host.name} does not answer as a registry: GET /v2/ gave "
+                f"HTTP {resp.status_code}",
+                hint="check the registry name and port",
+            )
+
+    @staticmethod
+    def _pick(challenges: list[Challenge]) -> Challenge | None:
+        for scheme in ("bearer", "basic"):
+            for c in challenges:
+                if c.scheme == scheme:
+                    return c
+        return None
+
+    def _auth_headers(self, host: _Host, repo: str) -> dict[str, str]:
+        challenge = host.challenge
+        if challenge is None:
+            return {}
+        creds = self._credentials(host.name, repo)
+        if challenge.scheme == "basic":
+            if creds is None:
+                return {}
+            return {"Authorization": _basic(creds)}
+        scope = f"repository:{repo}:pull" if repo else ""
+        with host.lock:
+            token = host.tokens.get(scope)
+            if token is None:
+                token = self._fetch_token(host, challenge, scope, creds)
+                host.tokens[scope] = token
+        return {"Authorization": f"Bearer {token}"}
+
+    def _fetch_token(
+        self, host: _Host, challenge: Challenge, scope: str, creds: Credentials | None
+    ) -> str:
+        realm = challenge.param("realm")
+        if not realm.startswith(("https://", "http://")):
+            raise AuthError(f"registry {host.name} sent a Bearer challenge without a realm URL")
+        params = {k: v for k, v in (("service", challenge.param("service")), ("scope", scope)) if v}
+        auth = (creds.username, creds.password) if creds else None
+        with self._send(realm, f"token for {host.name}", params=params, auth=auth) as resp:
+            if resp.status_code in (401, 403):
+                who = f"the credentials of {creds.username!r}" if creds else "anonymous access"
+                raise AuthError(
+                    f"registry {host.name} refused {who}{_error_detail(resp)}",
+                    hint=f"log in with 'syscontainers login {host.name}' or check --authfile",
+                )
+            if resp.status_code != 200:
+                raise AuthError(f"token server {realm} answered HTTP {resp.status_code}")
+            try:
+                doc = resp.json()
+            except ValueError as e:
+                raise AuthError(f"token server {realm} sent no JSON") from e
+        token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"token server {realm} sent no token")
+        return token
+
+    def _refresh_auth(self, host: _Host, repo: str, resp: requests.Response) -> None:
+        challenge = self._pick(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
+        with host.lock:
+            host.challenge = challenge or host.challenge
+            host.tokens.clear()
+        if host.challenge is None or (
+            host.challenge.scheme == "basic" and self._credentials(host.name, repo) is None
+        ):
+            raise AuthError(
+                f"registry {host.name} requires authentication for {repo or 'access'}",
+                hint=f"log in with 'syscontainers login {host.name}' or pass --authfile",
+            )
+
+    def _get(
+        self, host_name: str, repo: str, path: str, what: str, headers: Mapping[str, str]
+    ) -> requests.Response:
+        """An authenticated GET of PATH; non-success answers become errors naming WHAT."""
+        host = self._host(host_name)
+        self._ping(host)
+        refreshed = False
+        while True:
+            hdrs = {**headers, **self._auth_headers(host, repo)}
+            resp = self._send(f"{host.base}{path}", what, headers=hdrs)
+            if resp.status_code == 401 and not refreshed:
+                refreshed = True
+                with resp:
+                    self._refresh_auth(host, repo, resp)
+                continue
+            if resp.status_code >= 400:
+                with resp:
+                    raise self._status_error(resp, host.name, what)
+            return resp
+
+    @staticmethod
+    def _status_error(resp: requests.Response, host: str, what: str) -> RegistryError:
+        detail = _error_detail(resp)
+        if resp.status_code in (401, 403):
+            return AuthError(
+                f"{what}: registry {host} denied access (HTTP {resp.status_code}{detail})",
+                hint=f"log in with 'syscontainers login {host}' or check --authfile",
+            )
+        if resp.status_code == 404:
+            return _NotFound(f"{what}: not found on registry {host}{detail}")
+        return RegistryError(f"{what}: registry {host} answered HTTP {resp.status_code}{detail}")
+
+    # ---- the API ------------------------------------------------------------
+
+    def check_login(self, host_name: str, creds: Credentials) -> None:
+        """Check CREDS against HOST_NAME; raise AuthError if it refuses them."""
+        host = self._host(host_name)
+        self._ping(host)
+        challenge = host.challenge
+        if challenge is None:
+            return
+        if challenge.scheme == "bearer":
+            self._fetch_token(host, challenge, "", creds)
+            return
+        basic = (creds.username, creds.password)
+        with self._send(f"{host.base}/v2/", f"login to {host_name}", auth=basic) as resp:
+            if resp.status_code != 200:
+                raise AuthError(
+                    f"registry {host_name} refused the credentials of {creds.username!r} "
+                    f"(HTTP {resp.status_code})",
+                    hint="check the username and password",
+                )
+
+    def get_manifest(
+        self, host: str, repo: str, reference: str, accept: tuple[str, ...], limit: int
+    ) -> Fetched:
+        """Fetch the manifest REFERENCE (a tag or digest) of REPO, up to LIMIT bytes."""
+        what = f"manifest {host}/{repo}{'@' if ':' in reference else ':'}{reference}"
+        headers = {"Accept": ", ".join(accept)}
+        with self._get(host, repo, f"/v2/{repo}/manifests/{reference}", what, headers) as resp:
+            data = bytearray()
+            try:
+                for chunk in resp.iter_content(CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise ManifestError(f"{what} is larger than {limit} bytes")
+            except _TRANSIENT as e:
+                raise RegistryError(f"{what}: the download broke off: {_reason(e)}") from e
+            return Fetched(
+                bytes(data),
+                resp.headers.get("Content-Type", "").split(";")[0].strip(),
+                resp.headers.get("Docker-Content-Digest", ""),
+            )
+
+    def open_blob(self, host: str, repo: str, digest: str, size: int) -> ResumableStream:
+        """A resumable stream of the blob DIGEST (SIZE bytes) of REPO."""
+        what = f"blob {digest} of {host}/{repo}"
+
+        def opener(start: int) -> Body:
+            headers = {"Accept-Encoding": "identity"}
+            if start:
+                headers["Range"] = f"bytes={start}-"
+            resp = self._get(host, repo, f"/v2/{repo}/blobs/{digest}", what, headers)
+            return Body(_body_start(resp, start), _chunks(resp), resp.close)
+
+        return ResumableStream(opener, size, what, self.counters, self.policy, self._sleep)
+
+
+class _NotFound(ImageNotFoundError, RegistryError):
+    """HTTP 404 from a registry."""
+
+
+def _body_start(resp: requests.Response, asked: int) -> int:
+    if resp.status_code != 206:
+        return 0
+    m = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
+    return int(m.group(1)) if m else asked
+
+
+def _chunks(resp: requests.Response) -> Iterator[bytes]:
+    try:
+        yield from resp.iter_content(CHUNK)
+    except _TRANSIENT as e:
+        raise Interrupted(_reason(e)) from e

@@ -1,0 +1,330 @@
+"""The template variable model: forced, user-set, OS-provided and image-default values.
+
+Precedence is forced > --set > OS-provided > manifest defaultValues. Everything
+here is pure except `read_cap_last_cap` and `host_facts`, the edge that gathers
+the facts about this host into a frozen HostFacts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid as _uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from syscontainers.errors import StoreCorruptError, UsageError
+
+FORCED = (
+    "DESTDIR",
+    "NAME",
+    "EXEC_START",
+    "EXEC_STOP",
+    "EXEC_STARTPRE",
+    "EXEC_STOPPOST",
+    "HOST_UID",
+    "HOST_GID",
+    "IMAGE_NAME",
+    "IMAGE_ID",
+)
+OS_PROVIDED = (
+    "RUN_DIRECTORY",
+    "STATE_DIRECTORY",
+    "CONF_DIRECTORY",
+    "PIDFILE",
+    "UUID",
+    "ALL_PROCESS_CAPABILITIES",
+    "RUNTIME",
+)
+
+# Linux capability numbers (include/uapi/linux/capability.h).
+CAPABILITIES = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+CAP_LAST_CAP = Path("/proc/sys/kernel/cap_last_cap")
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Origin(Enum):
+    """Where a value came from."""
+
+    FORCED = "forced"
+    USER = "set"
+    OS = "os"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeCommands:
+    """The runtime command lines that go into the unit (built by syscontainers.runtime)."""
+
+    exec_start: str
+    exec_stop: str = ""
+    exec_startpre: str = ""
+    exec_stoppost: str = ""
+
+
+CommandSource = RuntimeCommands | Callable[[Mapping[str, str]], RuntimeCommands]
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """What the values depend on about this host, gathered once at the edge."""
+
+    uid: int
+    gid: int
+    cap_last_cap: int
+    runtime: str
+    uuid: str
+    run_directory: str = "/run"
+    state_directory: str = "/var/lib"
+    conf_directory: str = "/etc"
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """One resolved variable."""
+
+    name: str
+    value: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Values(Mapping[str, str]):
+    """The resolved variables: a read-only name -> value mapping that knows each origin."""
+
+    entries: tuple[Value, ...]
+    _index: dict[str, Value] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {v.name: v for v in self.entries})
+
+    def __getitem__(self, name: str) -> str:
+        return self._index[name].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def origin(self, name: str) -> Origin:
+        """Where NAME's value came from."""
+        return self._index[name].origin
+
+    def user_sets(self) -> dict[str, str]:
+        """The values the user gave with --set."""
+        return {v.name: v.value for v in self.entries if v.origin is Origin.USER}
+
+
+@dataclass(frozen=True, slots=True)
+class KeptValues:
+    """What survives an update: the user's --set values and the UUID."""
+
+    sets: tuple[tuple[str, str], ...]
+    uuid: str
+
+    def set_map(self) -> dict[str, str]:
+        """The kept --set values as a dict."""
+        return dict(self.sets)
+
+    def merged(self, new_sets: Mapping[str, str]) -> KeptValues:
+        """These kept values with NEW_SETS applied on top (for update --set)."""
+        check_sets(new_sets)
+        return KeptValues(tuple(sorted({**self.set_map(), **new_sets}.items())), self.uuid)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready form for a deployment's info file."""
+        return {"set": self.set_map(), "uuid": self.uuid}
+
+    @classmethod
+    def from_json(cls, doc: object) -> KeptValues:
+        """Parse what to_json wrote."""
+        if not isinstance(doc, dict):
+            raise StoreCorruptError("stored template values are not a JSON object")
+        sets, uuid = doc.get("set", {}), doc.get("uuid")
+        if not isinstance(uuid, str) or not isinstance(sets, dict):
+            raise StoreCorruptError("stored template values lack a uuid or a set map")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in sets.items()):
+            raise StoreCorruptError("stored --set values must map strings to strings")
+        return cls(tuple(sorted(sets.items())), uuid)
+
+
+def kept_values(values: Values) -> KeptValues:
+    """The part of VALUES that an update keeps: --set values and the UUID."""
+    return KeptValues(tuple(sorted(values.user_sets().items())), values["UUID"])
+
+
+def check_sets(sets: Mapping[str, str]) -> None:
+    """Reject --set names that are not identifiers or that name a forced variable."""
+    for name in sets:
+        if not _NAME_RE.match(name):
+            raise UsageError(
+                f"--set {name!r}: not a valid variable name",
+                hint="names are letters, digits and underscores, not starting with a digit",
+            )
+        if name in FORCED:
+            raise UsageError(
+                f"--set {name}: {name} is always set by syscontainers and cannot be overridden",
+                hint="forced variables: " + ", ".join(FORCED),
+            )
+
+
+def parse_sets(assignments: Iterable[str]) -> dict[str, str]:
+    """Parse repeated --set NAME=VALUE arguments (the last one of a name wins)."""
+    out: dict[str, str] = {}
+    for text in assignments:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise UsageError(f"invalid --set {text!r}", hint="expected the form NAME=VALUE")
+        out[name] = value
+    check_sets(out)
+    return out
+
+
+def capability_names(cap_last_cap: int) -> tuple[str, ...]:
+    """The names of capabilities 0..CAP_LAST_CAP that this table knows."""
+    return CAPABILITIES[: max(0, cap_last_cap + 1)]
+
+
+def capability_fragment(cap_last_cap: int) -> str:
+    """The ALL_PROCESS_CAPABILITIES JSON list fragment, as atomic wrote it."""
+    return ",\n".join(f'"{c}"' for c in capability_names(cap_last_cap)) + "\n"
+
+
+def _os_values(facts: HostFacts) -> dict[str, str]:
+    return {
+        "RUN_DIRECTORY": facts.run_directory,
+        "STATE_DIRECTORY": facts.state_directory,
+        "CONF_DIRECTORY": facts.conf_directory,
+        "UUID": facts.uuid,
+        "ALL_PROCESS_CAPABILITIES": capability_fragment(facts.cap_last_cap),
+        "RUNTIME": facts.runtime,
+    }
+
+
+def compute_values(
+    *,
+    name: str,
+    image_name: str,
+    image_id: str,
+    destdir: str,
+    sets: Mapping[str, str],
+    defaults: Mapping[str, str],
+    facts: HostFacts,
+    commands: CommandSource,
+) -> Values:
+    """Resolve every variable; COMMANDS may be a function of the non-forced values."""
+    check_sets(sets)
+    resolved: dict[str, Value] = {k: Value(k, v, Origin.IMAGE) for k, v in defaults.items()}
+    resolved.update({k: Value(k, v, Origin.OS) for k, v in _os_values(facts).items()})
+    resolved.update({k: Value(k, v, Origin.USER) for k, v in sets.items()})
+    if "PIDFILE" not in sets:
+        pidfile = f"{resolved['RUN_DIRECTORY'].value}/container-{name}.pid"
+        resolved["PIDFILE"] = Value("PIDFILE", pidfile, Origin.OS)
+    forced = {
+        "DESTDIR": destdir,
+        "NAME": name,
+        "HOST_UID": str(facts.uid),
+        "HOST_GID": str(facts.gid),
+        "IMAGE_NAME": image_name,
+        "IMAGE_ID": image_id.removeprefix("sha256:"),
+    }
+    resolved.update({k: Value(k, v, Origin.FORCED) for k, v in forced.items()})
+    if callable(commands):
+        commands = commands({k: v.value for k, v in resolved.items()})
+    execs = {
+        "EXEC_START": commands.exec_start,
+        "EXEC_STOP": commands.exec_stop,
+        "EXEC_STARTPRE": commands.exec_startpre,
+        "EXEC_STOPPOST": commands.exec_stoppost,
+    }
+    resolved.update({k: Value(k, v, Origin.FORCED) for k, v in execs.items()})
+    return Values(tuple(sorted(resolved.values(), key=lambda v: v.name)))
+
+
+# --- I/O edge -----------------------------------------------------------------
+
+
+def read_cap_last_cap(path: Path = CAP_LAST_CAP) -> int:
+    """The kernel's highest capability number (the table's last one if /proc says nothing)."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return len(CAPABILITIES) - 1
+
+
+def host_facts(
+    runtime: str,
+    *,
+    user_mode: bool = False,
+    env: Mapping[str, str] | None = None,
+    uuid: str | None = None,
+) -> HostFacts:
+    """Gather this host's facts; UUID is the kept one on update, else a fresh uuid4."""
+    uid, gid = os.getuid(), os.getgid()
+    facts = HostFacts(
+        uid=uid,
+        gid=gid,
+        cap_last_cap=read_cap_last_cap(),
+        runtime=runtime,
+        uuid=uuid or str(_uuid.uuid4()),
+    )
+    if not user_mode:
+        return facts
+    env = os.environ if env is None else env
+    home = env.get("HOME", "/root")
+    return HostFacts(
+        uid=uid,
+        gid=gid,
+        cap_last_cap=facts.cap_last_cap,
+        runtime=runtime,
+        uuid=facts.uuid,
+        run_directory=env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}",
+        state_directory=env.get("XDG_DATA_HOME") or f"{home}/.local/share",
+        conf_directory=env.get("XDG_CONFIG_HOME") or f"{home}/.config",
+    )

@@ -1,0 +1,130 @@
+"""Store verification: re-hash objects, blobs and layer trees and name the images each fault hurts.
+
+A damaged object is moved to ``store/quarantine/`` so that nothing deduplicates
+against it any more; the layers that need it are then incomplete, and the next
+pull of an affected image imports them again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from syscontainers.errors import StoreCorruptError
+from syscontainers.fsutil import tmp_name
+from syscontainers.store import Store
+from syscontainers.store.graph import Graph, walk
+from syscontainers.store.objects import ObjectMeta, hash_file, object_name, parse_name, read_xattrs
+
+
+class ProblemKind(Enum):
+    """What is wrong."""
+
+    CORRUPT_OBJECT = "corrupt-object"
+    MISSING_OBJECT = "missing-object"
+    BAD_IMAGE = "bad-image"
+    BAD_LAYER = "bad-layer"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One fault, and the images it affects."""
+
+    kind: ProblemKind
+    item: str
+    detail: str
+    images: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of a verify run."""
+
+    objects_checked: int
+    bytes_checked: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+
+def check_object(store: Store, name: str) -> str | None:
+    """Why the object NAME is damaged, or None if it is sound."""
+    path = store.object_path(name)
+    try:
+        parsed = parse_name(name)
+        st = os.lstat(path)
+    except StoreCorruptError as e:
+        return e.message
+    except FileNotFoundError:
+        return "missing"
+    actual = hash_file(path)
+    if actual != parsed.content_hex:
+        return f"content hashes to {actual[:16]}…"
+    if st.st_mode & 0o7777 != parsed.mode:
+        return f"mode is {st.st_mode & 0o7777:04o}, not {parsed.mode:04o}"
+    if store.privileged:
+        if (st.st_uid, st.st_gid) != (parsed.uid, parsed.gid):
+            return f"owner is {st.st_uid}:{st.st_gid}, not {parsed.uid}:{parsed.gid}"
+        meta = ObjectMeta(parsed.mode, parsed.uid, parsed.gid, read_xattrs(path))
+        if parsed.xhash and object_name(parsed.content_hex, meta) != name:
+            return "xattrs differ"
+    return None
+
+
+def _quarantine(store: Store, name: str) -> None:
+    qdir = store.path / "quarantine"
+    qdir.mkdir(exist_ok=True)
+    os.rename(store.object_path(name), tmp_name(qdir, name[:16]))
+
+
+def _structure_problems(graph: Graph) -> list[Problem]:
+    out = []
+    for what, item, detail in graph.broken:
+        kind = ProblemKind.BAD_IMAGE if what == "image" else ProblemKind.BAD_LAYER
+        images = (item,) if what == "image" else tuple(graph.images_of_layer(item))
+        out.append(Problem(kind, item, detail, images))
+    return out
+
+
+def verify(
+    store: Store,
+    manifests: Iterable[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    repair: bool = True,
+) -> VerifyReport:
+    """Check the objects of MANIFESTS (default: every object reachable, plus stray ones)."""
+    graph = walk(store)
+    problems = _structure_problems(graph)
+    if manifests is None:
+        names = set(graph.object_sizes) | set(_all_objects(store))
+    else:
+        names = set().union(*(graph.image_objects(m) for m in manifests))
+    total = sum(graph.object_sizes.get(n, 0) for n in names)
+    done = checked = 0
+    for name in sorted(names):
+        why = check_object(store, name)
+        checked += 1
+        done += graph.object_sizes.get(name, 0)
+        if on_progress is not None and checked % 256 == 0:
+            on_progress(done, total)
+        if why is None:
+            continue
+        kind = ProblemKind.MISSING_OBJECT if why == "missing" else ProblemKind.CORRUPT_OBJECT
+        if kind is ProblemKind.CORRUPT_OBJECT and repair:
+            _quarantine(store, name)
+        problems.append(Problem(kind, name, why, tuple(graph.images_of_object(name))))
+    return VerifyReport(checked, done, tuple(problems))
+
+
+def _all_objects(store: Store) -> Iterable[str]:
+    if not store.objects_dir.is_dir():
+        return
+    for sub in os.scandir(store.objects_dir):
+        if sub.is_dir():
+            for entry in os.scandir(sub.path):
+                yield entry.name

@@ -1,0 +1,84 @@
+"""Garbage collection: remove every object, layer tree and blob no root reaches."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from syscontainers.oci import digest_hex
+from syscontainers.store import Store
+from syscontainers.store.graph import Graph, walk
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What prune removed, and the disk it gave back."""
+
+    objects: int
+    layers: int
+    blobs: int
+    bytes_freed: int
+    dry_run: bool
+
+
+def _remove(path: str, dry_run: bool) -> int:
+    """Unlink PATH; return the bytes this frees (0 while checkouts still hardlink it)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return 0
+    freed = st.st_size if st.st_nlink == 1 else 0
+    if not dry_run:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return freed
+
+
+def _sweep_objects(store: Store, keep: set[str], dry_run: bool) -> tuple[int, int]:
+    count = freed = 0
+    if not store.objects_dir.is_dir():
+        return 0, 0
+    for sub in os.scandir(store.objects_dir):
+        if not sub.is_dir():
+            continue
+        for entry in os.scandir(sub.path):
+            if entry.name not in keep:
+                freed += _remove(entry.path, dry_run)
+                count += 1
+    return count, freed
+
+
+def _sweep_layers(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
+    count = freed = 0
+    for diff_id in store.list_layers():
+        if diff_id not in graph.layers:
+            freed += _remove(str(store.layer_path(diff_id)), dry_run)
+            count += 1
+    if store.by_blob_dir.is_dir():
+        kept_blobs = {
+            digest_hex(b) for img in graph.images.values() for b in img.blob_digests
+        }
+        for entry in os.scandir(store.by_blob_dir):
+            if entry.name not in kept_blobs:
+                freed += _remove(entry.path, dry_run)
+    return count, freed
+
+
+def _sweep_blobs(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
+    keep = graph.blobs()
+    count = freed = 0
+    for digest in store.list_blobs():
+        if digest not in keep:
+            freed += _remove(str(store.blobs_dir / digest_hex(digest)), dry_run)
+            count += 1
+    return count, freed
+
+
+def prune(store: Store, dry_run: bool = False) -> PruneResult:
+    """Remove what no tag or pin reaches (call under the exclusive lock)."""
+    graph = walk(store)
+    n_obj, b_obj = _sweep_objects(store, set(graph.object_sizes), dry_run)
+    n_lay, b_lay = _sweep_layers(store, graph, dry_run)
+    n_blob, b_blob = _sweep_blobs(store, graph, dry_run)
+    return PruneResult(n_obj, n_lay, n_blob, b_obj + b_lay + b_blob, dry_run)

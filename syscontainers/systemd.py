@@ -1,0 +1,454 @@
+"""systemd over D-Bus: reload, enable, start and stop units, read their states, watch their health.
+
+This is the only module that imports dbus_next. Callers see plain synchronous
+functions behind the ``UnitManager`` protocol. ``SystemdManager`` runs a private
+asyncio event loop and one system-bus connection for the length of a ``with``
+block (or for a single call when used without one), so nothing stays resident.
+
+Job completion is read from the Manager's ``JobRemoved`` signal, the way
+``systemctl`` waits: "done" means the start job finished, which for a
+``Type=notify`` service means READY=1 arrived. Health after an update is judged
+by ``observe``: the unit must reach ``active`` and stay there, without a
+restart, for the whole window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, TypeVar
+
+from dbus_next.aio.message_bus import MessageBus
+from dbus_next.constants import BusType, MessageType
+from dbus_next.message import Message
+
+from syscontainers.errors import SystemdError
+from syscontainers.systemd_states import (
+    ActiveState,
+    JobResult,
+    LoadState,
+    Observation,
+    UnitFileChange,
+    UnitState,
+    Verdict,
+    check_job,
+    dbus_error,
+    judge,
+    unreachable_error,
+)
+
+__all__ = [
+    "ActiveState",
+    "JobResult",
+    "LoadState",
+    "Observation",
+    "SystemdManager",
+    "UnitFileChange",
+    "UnitManager",
+    "UnitState",
+    "Verdict",
+    "check_job",
+]
+
+T = TypeVar("T")
+
+SYSTEMD = "org.freedesktop.systemd1"
+MANAGER_PATH = "/org/freedesktop/systemd1"
+MANAGER = "org.freedesktop.systemd1.Manager"
+UNIT = "org.freedesktop.systemd1.Unit"
+SERVICE = "org.freedesktop.systemd1.Service"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+BUS = "org.freedesktop.DBus"
+NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
+FILE_NOT_FOUND = "org.freedesktop.DBus.Error.FileNotFound"
+_JOB_MATCH = f"type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}'"
+
+
+class UnitManager(Protocol):
+    """What the operations need from systemd; SystemdManager and test fakes provide it."""
+
+    def daemon_reload(self) -> None:
+        """Make systemd re-read unit files."""
+
+    def enable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Enable unit files (names or paths) persistently; return the links made."""
+
+    def disable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Disable unit files; return the links removed."""
+
+    def start(self, unit: str) -> JobResult:
+        """Start UNIT and wait for its job to finish."""
+
+    def stop(self, unit: str) -> JobResult:
+        """Stop UNIT and wait for its job; a unit that is not loaded counts as stopped."""
+
+    def restart(self, unit: str) -> JobResult:
+        """Restart UNIT (starting it if stopped) and wait for its job."""
+
+    def reset_failed(self, unit: str) -> None:
+        """Forget UNIT's failed state; a unit that is not loaded is ignored."""
+
+    def states(self, names: Sequence[str]) -> dict[str, UnitState]:
+        """Live states of NAMES, in one round trip."""
+
+    def wait_state(
+        self, unit: str, want: Collection[ActiveState], timeout: float
+    ) -> UnitState:
+        """Wait until UNIT's active state is in WANT, it fails, or TIMEOUT passes."""
+
+    def observe(self, unit: str, window: float) -> Observation:
+        """Watch UNIT for WINDOW seconds and judge whether it became and stayed active."""
+
+
+class _CallFailed(SystemdError):
+    """A D-Bus error reply, keeping the D-Bus error name for callers in this module."""
+
+    def __init__(self, error: SystemdError, error_name: str) -> None:
+        super().__init__(error.message, error.hint)
+        self.error_name = error_name
+
+
+class _Connection:
+    """One system-bus connection on a running event loop, with signal bookkeeping."""
+
+    def __init__(self, bus: MessageBus, timeout: float) -> None:
+        self._bus = bus
+        self._timeout = timeout
+        self._subscribed = False
+        self._finished: dict[str, str] = {}
+        self._waiters: dict[str, asyncio.Future[str]] = {}
+        self._inflight = 0
+        self._watchers: dict[str, Callable[[ActiveState], None]] = {}
+        bus.add_message_handler(self._on_message)
+
+    @classmethod
+    async def open(cls, address: str | None, timeout: float) -> _Connection:
+        """Connect to the system bus (or ADDRESS) and say Hello."""
+        where = address or "the system bus"
+        try:
+            bus = (
+                MessageBus(bus_type=BusType.SYSTEM)
+                if address is None
+                else MessageBus(bus_address=address, bus_type=BusType.SYSTEM)
+            )
+            await asyncio.wait_for(bus.connect(), timeout)
+        except Exception as e:  # dbus-next raises OSError, AuthError, ValueError and more here
+            raise unreachable_error(where, str(e) or type(e).__name__) from e
+        return cls(bus, timeout)
+
+    async def close(self) -> None:
+        """Disconnect and release the socket."""
+        self._bus.disconnect()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(self._bus.wait_for_disconnect(), self._timeout)  # type: ignore[no-untyped-call]
+        except Exception:  # noqa: S110 - a broken connection is as closed as a clean one
+            pass
+        sock = getattr(self._bus, "_sock", None)  # dbus-next 0.2.3 never closes it
+        if sock is not None:
+            sock.close()
+
+    def _on_message(self, msg: Message) -> None:
+        if msg.message_type is not MessageType.SIGNAL:
+            return
+        if msg.interface == MANAGER and msg.member == "JobRemoved":
+            _job_id, job, _unit, result = msg.body
+            waiter = self._waiters.pop(job, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(result)
+            elif self._inflight:
+                self._finished[job] = result
+        elif msg.interface == PROPERTIES and msg.member == "PropertiesChanged":
+            interface, changed, _invalidated = msg.body
+            watcher = self._watchers.get(msg.path or "")
+            if interface == UNIT and watcher is not None and "ActiveState" in changed:
+                watcher(ActiveState(changed["ActiveState"].value))
+
+    async def call(
+        self,
+        member: str,
+        signature: str = "",
+        body: Sequence[Any] = (),
+        *,
+        path: str = MANAGER_PATH,
+        interface: str = MANAGER,
+        destination: str = SYSTEMD,
+        unit: str | None = None,
+    ) -> list[Any]:
+        """Call a method and return the reply body; D-Bus errors become SystemdError."""
+        msg = Message(
+            destination=destination,
+            path=path,
+            interface=interface,
+            member=member,
+            signature=signature,
+            body=list(body),
+        )
+        try:
+            reply = await asyncio.wait_for(self._bus.call(msg), self._timeout)
+        except TimeoutError as e:
+            raise SystemdError(
+                f"systemd did not answer {member} within {self._timeout:g} s",
+                hint="see: journalctl -b -u init.scope",
+            ) from e
+        except Exception as e:  # the connection broke under us
+            raise unreachable_error("the system bus", str(e) or type(e).__name__) from e
+        if reply is None:
+            return []
+        if reply.message_type is MessageType.ERROR:
+            text = str(reply.body[0]) if reply.body else ""
+            name = reply.error_name or ""
+            raise _CallFailed(dbus_error(member, unit, name, text), name)
+        return list(reply.body)
+
+    def watch(self, path: str, watcher: Callable[[ActiveState], None] | None) -> None:
+        """Pass the ActiveState changes of the unit at PATH to WATCHER (None: stop)."""
+        if watcher is None:
+            self._watchers.pop(path, None)
+        else:
+            self._watchers[path] = watcher
+
+    async def add_match(self, rule: str) -> None:
+        """Ask the bus to route signals matching RULE to us."""
+        await self.call("AddMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS,
+                        destination=BUS)
+
+    async def remove_match(self, rule: str) -> None:
+        """Undo add_match."""
+        await self.call("RemoveMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS,
+                        destination=BUS)
+
+    async def subscribe(self) -> None:
+        """Have systemd send us job and property signals, once per connection."""
+        if not self._subscribed:
+            await self.add_match(_JOB_MATCH)
+            await self.call("Subscribe")
+            self._subscribed = True
+
+    async def job(self, member: str, unit: str, timeout: float) -> JobResult:
+        """Queue a job with MEMBER (StartUnit, ...) and wait for its JobRemoved result."""
+        await self.subscribe()
+        self._inflight += 1
+        try:
+            (job,) = await self.call(member, "ss", [unit, "replace"], unit=unit)
+            result = self._finished.pop(job, None)
+            if result is None:
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters[job] = waiter
+                try:
+                    result = await asyncio.wait_for(waiter, timeout)
+                except TimeoutError as e:
+                    self._waiters.pop(job, None)
+                    raise SystemdError(
+                        f"the {member} job of {unit} did not finish within {timeout:g} s",
+                        hint=f"see: systemctl status {unit}",
+                    ) from e
+        finally:
+            self._inflight -= 1
+            if not self._inflight:
+                self._finished.clear()
+        return JobResult(result)
+
+    async def states(self, names: Sequence[str]) -> dict[str, UnitState]:
+        """ListUnitsByNames: every name's state in one call."""
+        if not names:
+            return {}
+        (rows,) = await self.call("ListUnitsByNames", "as", [list(names)])
+        return dict(UnitState.from_row(row) for row in rows)
+
+    async def unit_path(self, unit: str) -> str:
+        """The object path of UNIT, loading it if needed."""
+        (path,) = await self.call("LoadUnit", "s", [unit], unit=unit)
+        return str(path)
+
+    async def service_property(self, path: str, unit: str, name: str) -> Any:
+        """A property of the Service interface, or None for units that are not services."""
+        if not unit.endswith(".service"):
+            return None
+        (variant,) = await self.call("Get", "ss", [SERVICE, name], path=path,
+                                     interface=PROPERTIES, unit=unit)
+        return variant.value
+
+    async def with_result(self, unit: str, state: UnitState) -> UnitState:
+        """STATE with the service's Result filled in."""
+        result = await self.service_property(await self.unit_path(unit), unit, "Result")
+        return state.with_result(None if result is None else str(result))
+
+
+@dataclass(slots=True)
+class _Session:
+    loop: asyncio.AbstractEventLoop
+    conn: _Connection
+
+
+class SystemdManager:
+    """UnitManager over the system bus.
+
+    Use it as a context manager to share one connection between calls;
+    without one, each call connects and disconnects on its own.
+    """
+
+    def __init__(
+        self,
+        bus_address: str | None = None,
+        *,
+        timeout: float = 30.0,
+        job_timeout: float = 300.0,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self._address = bus_address
+        self._timeout = timeout
+        self._job_timeout = job_timeout
+        self._poll = poll_interval
+        self._session: _Session | None = None
+
+    def __enter__(self) -> SystemdManager:
+        if self._session is not None:
+            raise RuntimeError("SystemdManager is not reentrant")
+        self._session = self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            self._close(session)
+
+    def _open(self) -> _Session:
+        loop = asyncio.new_event_loop()
+        try:
+            conn = loop.run_until_complete(_Connection.open(self._address, self._timeout))
+        except BaseException:
+            loop.close()
+            raise
+        return _Session(loop, conn)
+
+    @staticmethod
+    def _close(session: _Session) -> None:
+        try:
+            session.loop.run_until_complete(session.conn.close())
+        finally:
+            session.loop.close()
+
+    def _run(self, work: Callable[[_Connection], Awaitable[T]]) -> T:
+        if self._session is not None:
+            return self._session.loop.run_until_complete(work(self._session.conn))
+        session = self._open()
+        try:
+            return session.loop.run_until_complete(work(session.conn))
+        finally:
+            self._close(session)
+
+    def daemon_reload(self) -> None:
+        """Make systemd re-read unit files (returns once the reload is done)."""
+        self._run(lambda c: c.call("Reload"))
+
+    def enable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Enable unit files persistently; return the links made (none: no [Install])."""
+        if not unit_files:
+            return ()
+        body = [list(unit_files), False, False]
+        reply = self._run(lambda c: c.call("EnableUnitFiles", "asbb", body, unit=unit_files[0]))
+        return tuple(UnitFileChange.from_row(row) for row in reply[1])
+
+    def disable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Disable unit files; return the links removed. Missing files are skipped."""
+        return self._run(lambda c: self._disable(c, unit_files))
+
+    async def _disable(
+        self, conn: _Connection, unit_files: Sequence[str]
+    ) -> tuple[UnitFileChange, ...]:
+        changes: list[UnitFileChange] = []
+        # One file at a time: systemd refuses the whole call if any one file is gone,
+        # and uninstall must work on a half-removed container.
+        for unit_file in unit_files:
+            try:
+                (rows,) = await conn.call("DisableUnitFiles", "asb", [[unit_file], False],
+                                          unit=unit_file)
+            except _CallFailed as e:
+                if e.error_name not in (NO_SUCH_UNIT, FILE_NOT_FOUND):
+                    raise
+                continue
+            changes.extend(UnitFileChange.from_row(row) for row in rows)
+        return tuple(changes)
+
+    def start(self, unit: str) -> JobResult:
+        """Start UNIT and wait for its job ("done" once a notify service is READY)."""
+        return self._run(lambda c: c.job("StartUnit", unit, self._job_timeout))
+
+    def stop(self, unit: str) -> JobResult:
+        """Stop UNIT and wait for its job; a unit that is not loaded counts as stopped."""
+        try:
+            return self._run(lambda c: c.job("StopUnit", unit, self._job_timeout))
+        except _CallFailed as e:
+            if e.error_name == NO_SUCH_UNIT:
+                return JobResult.DONE
+            raise
+
+    def restart(self, unit: str) -> JobResult:
+        """Restart UNIT, starting it if it was stopped, and wait for its job."""
+        return self._run(lambda c: c.job("RestartUnit", unit, self._job_timeout))
+
+    def reset_failed(self, unit: str) -> None:
+        """Forget UNIT's failed state; a unit that is not loaded is ignored."""
+        try:
+            self._run(lambda c: c.call("ResetFailedUnit", "s", [unit], unit=unit))
+        except _CallFailed as e:
+            if e.error_name != NO_SUCH_UNIT:
+                raise
+
+    def states(self, names: Sequence[str]) -> dict[str, UnitState]:
+        """Live states of NAMES in one ListUnitsByNames round trip."""
+        return self._run(lambda c: c.states(names))
+
+    def wait_state(
+        self, unit: str, want: Collection[ActiveState], timeout: float
+    ) -> UnitState:
+        """Poll UNIT until its active state is in WANT, it fails, or TIMEOUT passes."""
+        return self._run(lambda c: self._wait_state(c, unit, frozenset(want), timeout))
+
+    async def _wait_state(
+        self, conn: _Connection, unit: str, want: frozenset[ActiveState], timeout: float
+    ) -> UnitState:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = (await conn.states([unit]))[unit]
+            done = state.active_state in want or state.active_state is ActiveState.FAILED
+            if done or loop.time() >= deadline:
+                return await conn.with_result(unit, state)
+            await asyncio.sleep(min(self._poll, max(0.0, deadline - loop.time())))
+
+    def observe(self, unit: str, window: float) -> Observation:
+        """Watch UNIT for WINDOW seconds: healthy if it is active and stays so, unrestarted."""
+        return self._run(lambda c: self._observe(c, unit, window))
+
+    async def _observe(self, conn: _Connection, unit: str, window: float) -> Observation:
+        loop = asyncio.get_running_loop()
+        path = await conn.unit_path(unit)
+        rule = f"type='signal',sender='{SYSTEMD}',path='{path}',interface='{PROPERTIES}'"
+        history: list[ActiveState] = []
+        await conn.subscribe()
+        await conn.add_match(rule)
+        conn.watch(path, history.append)
+        try:
+            restarts_before = await conn.service_property(path, unit, "NRestarts") or 0
+            started = loop.time()
+            while True:
+                history.append((await conn.states([unit]))[unit].active_state)
+                remaining = started + window - loop.time()
+                if remaining <= 0 or not judge(history, 0).could_recover:
+                    break
+                await asyncio.sleep(min(self._poll, remaining))
+            restarts = (await conn.service_property(path, unit, "NRestarts") or 0) - restarts_before
+            final = await conn.with_result(unit, (await conn.states([unit]))[unit])
+        finally:
+            conn.watch(path, None)
+            await conn.remove_match(rule)
+        verdict = judge([*history, final.active_state], int(restarts))
+        return Observation(unit, verdict, final, loop.time() - started)

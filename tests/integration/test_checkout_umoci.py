@@ -1,0 +1,166 @@
+"""Integration: a checkout of a multi-layer image with whiteouts matches ``umoci unpack``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from syscontainers.checkout import checkout
+from syscontainers.oci import digest_hex, parse_config, parse_manifest
+from syscontainers.process import run
+from syscontainers.progress import NullReporter
+from syscontainers.store import Store
+from syscontainers.store.lock import LockMode
+from syscontainers.tree import LayerTree
+
+layers_mod = pytest.importorskip("syscontainers.layers")
+pytestmark = pytest.mark.skipif(shutil.which("umoci") is None, reason="umoci is not installed")
+
+Spec = tuple[str, str, dict[str, object]]  # (name, type, attributes)
+
+
+def D(name: str, mode: int = 0o755, **kw: object) -> Spec:
+    return (name, "dir", {"mode": mode, **kw})
+
+
+def F(name: str, data: bytes, mode: int = 0o644, **kw: object) -> Spec:
+    return (name, "file", {"mode": mode, "data": data, **kw})
+
+
+def S(name: str, target: str) -> Spec:
+    return (name, "sym", {"target": target})
+
+
+def H(name: str, target: str) -> Spec:
+    return (name, "hard", {"target": target})
+
+
+LAYERS: list[list[Spec]] = [
+    [
+        D("etc"), F("etc/a", b"a1\n"), F("etc/keep", b"keep\n", 0o600, uid=12, gid=34),
+        D("etc/sub", 0o755), F("etc/sub/x", b"x\n"), S("etc/link", "a"),
+        D("usr"), D("usr/bin"), F("usr/bin/tool", b"#!/bin/sh\n", 0o4755),
+        H("usr/bin/t2", "usr/bin/tool"),
+        D("opq"), F("opq/old", b"old\n"), D("opq/d"), F("opq/d/old2", b"o2\n"),
+        D("gone"), F("gone/f", b"f\n"), F("file2dir", b"was a file\n"),
+        D("dir2file"), F("dir2file/c", b"c\n"), ("run", "dir", {"mode": 0o755}),
+        ("run/fifo", "fifo", {"mode": 0o620}), D("dev"), ("dev/null", "chr", {"mode": 0o666}),
+    ],
+    [
+        F("etc/.wh.a", b""), F(".wh.gone", b""), F("opq/.wh..wh..opq", b""), F("opq/new", b"n\n"),
+        D("file2dir", 0o711), F("file2dir/c", b"c\n"), F(".wh.dir2file", b""),
+        F("dir2file", b"now a file\n"), D("etc/sub", 0o700), F("etc/sub/y", b"y\n", 0o640),
+    ],
+    [F("etc/a", b"a3\n", 0o640), S("usr/bin/sh", "/bin/busybox")],
+]
+
+
+def make_tar(specs: list[Spec], path: Path) -> None:
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for i, (name, kind, attrs) in enumerate(specs):
+            info = tarfile.TarInfo(name)
+            info.mtime = 1_600_000_000 + i * 100
+            info.mode = int(attrs.get("mode", 0o644))  # type: ignore[call-overload]
+            info.uid = int(attrs.get("uid", 0))  # type: ignore[call-overload]
+            info.gid = int(attrs.get("gid", 0))  # type: ignore[call-overload]
+            data = b""
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+            elif kind == "file":
+                data = attrs["data"]  # type: ignore[assignment]
+                info.size = len(data)
+            elif kind == "sym":
+                info.type, info.linkname = tarfile.SYMTYPE, str(attrs["target"])
+            elif kind == "hard":
+                info.type, info.linkname = tarfile.LNKTYPE, str(attrs["target"])
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            elif kind == "chr":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            tf.addfile(info, io.BytesIO(data) if data else None)
+
+
+def build_image(tmp: Path) -> Path:
+    layout = tmp / "layout"
+    run(["umoci", "init", "--layout", str(layout)])
+    run(["umoci", "new", "--image", f"{layout}:t"])
+    for i, specs in enumerate(LAYERS):
+        make_tar(specs, tmp / f"l{i}.tar")
+        run(["umoci", "raw", "add-layer", "--image", f"{layout}:t", str(tmp / f"l{i}.tar")])
+    return layout
+
+
+def import_image(store: Store, layout: Path) -> list[tuple[str, LayerTree]]:
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_text())
+    manifest = parse_manifest((blobs / digest_hex(index["manifests"][0]["digest"])).read_bytes())
+    config = parse_config((blobs / digest_hex(manifest.config.digest)).read_bytes())
+    out = []
+    with store.locked(LockMode.EXCLUSIVE):
+        for i, (desc, diff_id) in enumerate(zip(manifest.layers, config.diff_ids, strict=True)):
+            with open(blobs / digest_hex(desc.digest), "rb") as blob:
+                tree = layers_mod.import_layer(store.object_writer(), blob, desc, diff_id, f"l{i}")
+            store.put_layer(tree, desc.digest)
+            out.append((f"layer {i + 1}", tree))
+    return out
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Everything that should match between two unpacked trees (the root dir aside)."""
+    out: dict[str, tuple[object, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            what: object = None
+            if stat.S_ISREG(st.st_mode):
+                what = Path(path).read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                what = os.readlink(path)
+            if stat.S_ISCHR(st.st_mode):
+                what = (os.major(st.st_rdev), os.minor(st.st_rdev))
+            mtime = None if stat.S_ISREG(st.st_mode) else st.st_mtime  # objects keep their own
+            out[rel] = (stat.filemode(st.st_mode), st.st_uid, st.st_gid, what, mtime)
+    return out
+
+
+def can_make_devices(tmp: Path) -> bool:
+    """umoci unpack (not --rootless) and our privileged checkout need chown and mknod."""
+    probe = tmp / "probe"
+    try:
+        os.mknod(probe, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        os.chown(probe, 12, 34)
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def test_checkout_matches_umoci_unpack(tmp_path: Path) -> None:
+    if not can_make_devices(tmp_path):
+        pytest.skip("needs CAP_MKNOD and CAP_CHOWN, as umoci unpack does")
+    layout = build_image(tmp_path)
+    run(["umoci", "unpack", "--image", f"{layout}:t", str(tmp_path / "bundle")])
+    store = Store(tmp_path / "store")
+    layers = import_image(store, layout)
+    dest = tmp_path / "rootfs"
+    result = checkout(store, layers, dest, NullReporter())
+    ours, theirs = snapshot(dest), snapshot(tmp_path / "bundle" / "rootfs")
+    assert sorted(ours) == sorted(theirs)
+    for path in sorted(ours):
+        assert ours[path] == theirs[path], path
+    # and the facts the whiteouts should produce, independently of umoci
+    assert (dest / "etc/a").read_bytes() == b"a3\n"
+    assert not (dest / "gone").exists() and sorted(os.listdir(dest / "opq")) == ["new"]
+    assert (dest / "dir2file").is_file() and (dest / "file2dir/c").is_file()
+    assert os.stat(dest / "usr/bin/tool").st_ino == os.stat(dest / "usr/bin/t2").st_ino
+    assert not result.copied and result.skipped_devices == 0
+    assert os.lstat(dest / "dev/null").st_rdev == os.makedev(1, 3)
