@@ -108,14 +108,19 @@ def sniff(head: bytes) -> Format:
     """The format of a blob that starts with HEAD; LayerError for compressions we do not read."""
     if head.startswith(b"\x1f\x8b"):
         return Format.GZIP
-    if head.startswith(_ZSTD_FRAME):
+    if head.startswith(_ZSTD_FRAME) or _is_skippable(head):
         return Format.ZSTD
-    if head.startswith(b"\xfd7zXZ") or head.startswith(b"BZh"):
+    if head.startswith(b"\xfd7zX") or head.startswith(b"BZh"):
         raise LayerError(
             "the blob is compressed with xz or bzip2, which OCI layers do not use",
             hint="layers must be plain tar, gzip or zstd; ask the publisher to rebuild the image",
         )
     return Format.TAR
+
+
+def _is_skippable(head: bytes) -> bool:
+    """A zstd skippable frame's magic, 0x184D2A5?, little-endian."""
+    return len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"
 
 
 def open_decompressed(raw: BinaryIO) -> BinaryIO:
@@ -259,7 +264,7 @@ class _ZstdFrames(_Reader):
         if state == "magic":
             if hdr == _ZSTD_FRAME:
                 self._state, self._need = "descriptor", 1
-            elif hdr[1:] == b"\x2a\x4d\x18" and hdr[0] & 0xF0 == 0x50:
+            elif _is_skippable(hdr):
                 self._state, self._need = "skippable", 4
             else:
                 raise LayerError("the zstd stream has trailing garbage after a frame", hint=_HINT)

@@ -224,6 +224,7 @@ class _Importer:
         self._files: dict[str, Entry] = {}  # hardlink targets
         self._symlinks: set[str] = set()
         self._offset = 0
+        self._last = ""  # the previous entry's name, to place header errors
 
     def run(self) -> list[Entry]:
         """Import every entry up to the end-of-archive marker."""
@@ -237,7 +238,10 @@ class _Importer:
                 if ext:
                     raise self._error("", "extended headers are not followed by an entry")
                 return self._entries
-            h = _parse_header(block, self._where())
+            try:
+                h = _parse_header(block)
+            except ValueError as e:
+                raise self._error("", f"not a valid tar header ({e})", _HINT_DAMAGED) from None
             self._offset += BLOCK
             if h.typeflag in _EXTENSIONS:
                 self._extension(h, ext)
@@ -250,10 +254,12 @@ class _Importer:
                 ext = {}
             tar.entry = repr(h.name)
             self._entry(h)
+            self._last = h.name
             self._offset += -(-h.size // BLOCK) * BLOCK if h.typeflag in _REGULAR else 0
 
     def _where(self) -> str:
-        return f"the header at byte {self._offset}"
+        after = f" (after entry {self._last!r})" if self._last else ""
+        return f"the header at byte {self._offset}{after}"
 
     def _error(self, name: str, why: str, hint: str = _HINT_HOSTILE) -> LayerError:
         subject = f"entry {name!r}" if name else self._where()
@@ -261,8 +267,7 @@ class _Importer:
 
     def _fail_truncated(self) -> None:
         raise LayerError(
-            f"{self._what}: the archive ends at byte {self._offset} "
-            "without an end-of-archive marker",
+            f"{self._what}: the archive ends at {self._where()} without an end-of-archive marker",
             hint=_HINT_DAMAGED,
         )
 
@@ -274,7 +279,10 @@ class _Importer:
             self._fail_truncated()
         self._offset += -(-h.size // BLOCK) * BLOCK
         if h.typeflag == b"x":
-            ext.update(_parse_pax(data, self._where()))
+            try:
+                ext.update(_parse_pax(data))
+            except ValueError as e:
+                raise self._error("", f"not a valid PAX header ({e})", _HINT_DAMAGED) from None
         elif h.typeflag == b"L":
             ext[b"path"] = data.split(b"\0", 1)[0]
         elif h.typeflag == b"K":
@@ -285,16 +293,15 @@ class _Importer:
         flag = h.typeflag
         if flag not in _REGULAR:
             if flag not in _HEADER_ONLY:
-                raise self._error(h.name, f"entry type {flag!r} is not supported")
+                raise self._error(h.name, f"entry type {flag.decode('latin-1')!r} is not supported")
             if h.size:
-                raise self._error(h.name, f"a type {flag!r} entry has a size of {h.size}")
+                raise self._error(h.name, f"a type {flag.decode()!r} entry has a size of {h.size}")
         if not 0 <= h.uid <= _MAX_ID or not 0 <= h.gid <= _MAX_ID:
             raise self._error(h.name, f"owner {h.uid}:{h.gid} is not valid")
         self._check_parents(path, h.name)
-        parent, _, base = path.rpartition("/")
-        if base.startswith(".wh."):
-            self._whiteout(h, parent, base)
-        elif flag in _REGULAR:
+        if ".wh." in path and self._whiteout(h, path):
+            return
+        if flag in _REGULAR:
             self._file(h, path)
         elif flag == b"1":
             self._hardlink(h, path)
@@ -323,17 +330,23 @@ class _Importer:
                 raise self._error(name, f"it lies under {path[:i]!r}, a symlink in this layer")
             i = path.find("/", i + 1)
 
-    def _whiteout(self, h: _Header, parent: str, base: str) -> None:
-        self._skip_content(h)
-        if base == ".wh..wh..opq":
+    def _whiteout(self, h: _Header, path: str) -> bool:
+        """Record a whiteout or opaque marker, or skip aufs metadata; False if PATH is neither."""
+        parent, _, base = path.rpartition("/")
+        if "/.wh..wh." in "/" + parent:
+            pass  # inside an aufs metadata directory such as .wh..wh.plnk
+        elif not base.startswith(".wh."):
+            return False
+        elif base == ".wh..wh..opq":
             self._entries.append(Entry(parent, EntryKind.OPAQUE))
-        elif not base.startswith(".wh..wh."):  # other .wh..wh.* are aufs bookkeeping
+        elif not base.startswith(".wh..wh."):  # other .wh..wh.* are aufs metadata
             target = base[4:]
             if target in ("", ".", ".."):
                 raise self._error(h.name, "it is a whiteout of no valid name")
-            self._entries.append(
-                Entry(f"{parent}/{target}" if parent else target, EntryKind.WHITEOUT)
-            )
+            whiteout = f"{parent}/{target}" if parent else target
+            self._entries.append(Entry(whiteout, EntryKind.WHITEOUT))
+        self._skip_content(h)
+        return True
 
     def _file(self, h: _Header, path: str) -> None:
         if not path:
@@ -404,31 +417,28 @@ class _Importer:
         self._files.pop(path, None)
 
 
-def _parse_header(block: bytes, where: str) -> _Header:
-    """Decode one ustar/GNU header block; LayerError if its checksum or fields are bad."""
-    try:
-        stored = _number(block[148:156])
-        if stored != sum(block) - sum(block[148:156]) + 256 and stored != _signed_sum(block):
-            raise ValueError("the header checksum does not match")
-        name = block[:100].split(b"\0", 1)[0]
-        if block[257:263] == b"ustar\0" and block[345] != 0:
-            name = block[345:500].split(b"\0", 1)[0] + b"/" + name
-        size = _number(block[124:136])
-        if size < 0:
-            raise ValueError("the size is negative")
-        return _Header(
-            name=name.decode("utf-8", "surrogateescape"),
-            linkname=block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
-            typeflag=block[156:157],
-            mode=_number(block[100:108]) & 0o7777,
-            uid=_number(block[108:116]),
-            gid=_number(block[116:124]),
-            size=size,
-            mtime=_number(block[136:148]),
-            rdev=_rdev(block) if block[156:157] in (b"3", b"4") else (0, 0),
-        )
-    except ValueError as e:
-        raise LayerError(f"{where} is not a valid tar header: {e}", hint=_HINT_DAMAGED) from None
+def _parse_header(block: bytes) -> _Header:
+    """Decode one ustar/GNU header block; ValueError if its checksum or fields are bad."""
+    stored = _number(block[148:156])
+    if stored != sum(block) - sum(block[148:156]) + 256 and stored != _signed_sum(block):
+        raise ValueError("the header checksum does not match")
+    name = block[:100].split(b"\0", 1)[0]
+    if block[257:263] == b"ustar\0" and block[345] != 0:
+        name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+    size = _number(block[124:136])
+    if size < 0:
+        raise ValueError("the size is negative")
+    return _Header(
+        name=name.decode("utf-8", "surrogateescape"),
+        linkname=block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+        typeflag=block[156:157],
+        mode=_number(block[100:108]) & 0o7777,
+        uid=_number(block[108:116]),
+        gid=_number(block[116:124]),
+        size=size,
+        mtime=_number(block[136:148]),
+        rdev=_rdev(block) if block[156:157] in (b"3", b"4") else (0, 0),
+    )
 
 
 def _number(field: bytes) -> int:
@@ -448,22 +458,19 @@ def _signed_sum(block: bytes) -> int:
     return sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 256
 
 
-def _parse_pax(data: bytes, where: str) -> dict[bytes, bytes]:
-    """The KEY=VALUE records of a PAX extended header (values are raw bytes)."""
+def _parse_pax(data: bytes) -> dict[bytes, bytes]:
+    """The KEY=VALUE records of a PAX extended header (values are raw bytes); ValueError if bad."""
     out: dict[bytes, bytes] = {}
     pos = 0
     while pos < len(data) and data[pos] != 0:
         space = data.find(b" ", pos)
-        try:
-            length = int(data[pos:space]) if space > pos else 0
-        except ValueError:
-            length = 0
+        length = int(data[pos:space]) if space > pos else 0
         end = pos + length
         if length <= 0 or end > len(data) or data[end - 1] != 0x0A:
-            raise LayerError(f"{where}: a PAX record is malformed", hint=_HINT_DAMAGED)
+            raise ValueError(f"a record at byte {pos} is malformed")
         key, eq, value = data[space + 1 : end - 1].partition(b"=")
         if not eq:
-            raise LayerError(f"{where}: a PAX record has no '='", hint=_HINT_DAMAGED)
+            raise ValueError(f"a record at byte {pos} has no '='")
         out[key] = value
         pos = end
     return out

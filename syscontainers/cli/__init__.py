@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(
             settings=settings,
             paths=Paths(root=settings.root),
-            reporter=make_reporter(json_out, args.quiet),
+            reporter=make_reporter(json_out, args.quiet, getattr(args, "json_events", False)),
             json=json_out,
         )
         return int(args.handler(ctx, args))

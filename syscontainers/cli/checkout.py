@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from syscontainers.cli.context import Context
-from syscontainers.operations import materialize
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``checkout``."""
+    from syscontainers.operations import materialize
+
     result = materialize.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
     how = "copied" if result.copied else "hardlinked"
     ctx.out(f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
@@ -42,6 +43,8 @@ def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``mount``."""
+    from syscontainers.operations import materialize
+
     digest = materialize.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
     ctx.out(f"mounted {args.image} ({digest}) read-only at {args.target}")
     return 0
@@ -49,6 +52,8 @@ def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_umount(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``umount``."""
+    from syscontainers.operations import materialize
+
     digest = materialize.umount(ctx.store(), ctx.paths.mounts, args.target)
     ctx.out(f"unmounted {args.target} ({digest})")
     return 0

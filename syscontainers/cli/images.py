@@ -9,9 +9,10 @@ from syscontainers import progress
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.oci import digest_hex
-from syscontainers.operations import images as ops
-from syscontainers.operations.inspect import inspect_image
 from syscontainers.store.lock import LockMode
+
+# Operations are imported inside the handlers: building the parser stays cheap, and a
+# verb pays only for the modules it uses.
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images list``."""
+    from syscontainers.operations import images as ops
+
     store = ctx.store()
     with store.locked(LockMode.SHARED):
         rows = ops.list_images(store, args.all)
@@ -72,6 +75,8 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_inspect(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images inspect``."""
+    from syscontainers.operations.inspect import inspect_image
+
     store = ctx.store()
     with store.locked(LockMode.SHARED):
         info = inspect_image(store, args.image)
@@ -85,6 +90,8 @@ def handle_inspect(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images tag``."""
+    from syscontainers.operations import images as ops
+
     store = ctx.store()
     with store.locked(LockMode.EXCLUSIVE):
         key = ops.tag_image(store, args.src, args.dst)
@@ -94,6 +101,8 @@ def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images delete``."""
+    from syscontainers.operations import images as ops
+
     store = ctx.store()
     with store.locked(LockMode.EXCLUSIVE):
         removed = ops.delete_images(store, args.images, args.force)
@@ -104,6 +113,8 @@ def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_prune(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images prune``."""
+    from syscontainers.operations import images as ops
+
     result = ops.prune_store(ctx.store(), args.dry_run)
     if ctx.json:
         ctx.out_json(asdict(result))
@@ -118,6 +129,8 @@ def handle_prune(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images verify``; exit 1 if anything is damaged."""
+    from syscontainers.operations import images as ops
+
 
     def on_progress(done: int, total: int) -> None:
         progress.progress(ctx.reporter, "verify", done, total)
@@ -127,6 +140,8 @@ def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
     if ctx.json:
         doc = asdict(report)
         doc["ok"] = report.ok
+        for problem in doc["problems"]:
+            problem["kind"] = problem["kind"].value
         ctx.out_json(doc)
     else:
         for p in report.problems:

@@ -93,8 +93,12 @@ class TerminalReporter:
         self.stream.flush()
 
 
-def make_reporter(json_mode: bool, quiet: bool) -> Reporter:
-    """The reporter for the chosen output mode."""
-    if json_mode:
+def make_reporter(json_mode: bool, quiet: bool, json_events: bool = False) -> Reporter:
+    """The reporter for the chosen output mode.
+
+    Verbs whose output is a stream of events (pull) print them as JSON lines with --json;
+    verbs whose output is one JSON document keep stdout for it and report only warnings.
+    """
+    if json_mode and json_events:
         return JsonLinesReporter()
-    return TerminalReporter(quiet=quiet)
+    return TerminalReporter(quiet=quiet or json_mode)

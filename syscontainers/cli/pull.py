@@ -8,8 +8,6 @@ from syscontainers import progress
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.oci import Platform
-from syscontainers.operations.pull import pull_image
-from syscontainers.sources import open_source, parse_source
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,11 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", help="tag the image as NAME[:TAG] (default: from the source)")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
     p.add_argument("--json", action="store_true", help="print progress and result as JSON lines")
-    p.set_defaults(handler=handle_pull)
+    p.set_defaults(handler=handle_pull, json_events=True)
 
 
 def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``pull``."""
+    from syscontainers.operations.pull import pull_image
+    from syscontainers.sources import open_source, parse_source
+
     platform = Platform.parse(args.platform) if args.platform else None
     source = open_source(parse_source(args.source))
     try:

@@ -147,7 +147,7 @@ class ResumableStream(io.RawIOBase):
 
     def _fill(self) -> None:
         if self._body is None:
-            self._open()
+            self._reopen()
         assert self._body is not None
         try:
             chunk = next(self._body.chunks, b"")
@@ -176,6 +176,23 @@ class ResumableStream(io.RawIOBase):
         self._position = self._cursor
         self._pending = memoryview(chunk)
 
+    def _reopen(self) -> None:
+        try:
+            self._open()
+        except RegistryError as e:
+            if not self._resumes:
+                raise
+            reason = e.message.removeprefix(f"{self._what}: ")
+            raise self._broken_off(reason) from e
+
+    def _broken_off(self, reason: str) -> RegistryError:
+        return RegistryError(
+            f"{self._what}: the download broke off at {self._position} of {self._size} "
+            f"bytes and could not be resumed: {reason}",
+            hint="check the network and the registry, then pull again: "
+            "what was stored completely is not fetched again",
+        )
+
     def _open(self) -> None:
         body = self._opener(self._position)
         if body.start not in (0, self._position):
@@ -192,12 +209,7 @@ class ResumableStream(io.RawIOBase):
         self._failures += 1
         self._resumes += 1
         if self._failures >= self._policy.attempts or self._resumes > self._policy.max_resumes:
-            raise RegistryError(
-                f"{self._what}: the download broke off at {self._position} of {self._size} "
-                f"bytes and could not be resumed: {reason}",
-                hint="check the network and the registry, then pull again: "
-                "what was stored completely is not fetched again",
-            )
+            raise self._broken_off(reason)
         self._counters.add("resumes")
         self._sleep(self._policy.delay(self._failures))
 

@@ -1,13 +1,14 @@
 """Registry test fixtures: real distribution registries on loopback, pushed images, a fault proxy.
 
-Import what a test module needs (fixtures by name, with ``# noqa: F401``):
+Import what a test module needs (fixtures as ``NAME_fixture``, with ``# noqa: F401``; the
+fixture itself is called NAME):
 
     registry_server(workdir, htpasswd=, tls=) -> Registry    start ``docker-registry serve``
     make_tls_cert(dir) -> (cert, key)                          openssl self-signed, IP 127.0.0.1
     make_htpasswd(path, user, password) -> path                htpasswd -Bbn
     push(layout, tag, registry, name, *skopeo_options)         skopeo copy oci: -> docker://
     FaultProxy(upstream, ...)                                  cuts blob bodies, answers 5xx/429
-    plain_registry (session fixture)                           no auth, plain HTTP, with IMAGES
+    plain_registry (session; import plain_registry_fixture)    no auth, plain HTTP, the images
     requires_registry                                          the skip mark for all of this
 
 Images in ``plain_registry`` (see ``Images``): ``test/busybox:1`` (busybox + 3 MiB of random
@@ -184,7 +185,7 @@ class Images:
     """The layouts pushed to the shared registry."""
 
     layout: Path
-    big_data: bytes  # the content of /data/big in test/busybox:1
+    big_data: bytes = field(repr=False)  # the content of /data/big in test/busybox:1
 
 
 def busybox_layer() -> bytes:
@@ -241,8 +242,8 @@ class PlainRegistry:
         return self.registry.host
 
 
-@pytest.fixture(scope="session")
-def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainRegistry]:
+@pytest.fixture(scope="session", name="plain_registry")
+def plain_registry_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainRegistry]:
     """A plain-HTTP registry without auth, holding test/busybox:1, test/multi:1, test/zstd:1."""
     work = tmp_path_factory.mktemp("plain-registry")
     images = build_images(work / "layout")
@@ -413,7 +414,7 @@ __all__ = [
     "Registry",
     "make_htpasswd",
     "make_tls_cert",
-    "plain_registry",
+    "plain_registry_fixture",
     "push",
     "registry_env",
     "registry_server",

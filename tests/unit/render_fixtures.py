@@ -26,10 +26,17 @@ FACTS = HostFacts(
     runtime="/usr/sbin/runc",
     uuid="6f1c2a4e-1b7d-4c1e-9a57-0d2f3c4b5a69",
 )
-FOREGROUND = RuntimeCommands(
-    exec_start="/usr/sbin/runc run 'etcd'",
-    exec_stop="/usr/sbin/runc kill 'etcd'",
-)
+
+
+def foreground(name: str) -> RuntimeCommands:
+    """Foreground-mode command lines like syscontainers.runtime builds them."""
+    return RuntimeCommands(
+        exec_start=f"/usr/sbin/runc run '{name}'",
+        exec_stop=f"/usr/sbin/runc kill '{name}'",
+    )
+
+
+FOREGROUND = foreground("etcd")
 
 ETCD_SERVICE = """\
 [Unit]
@@ -143,7 +150,7 @@ def values_for(
     exports: Exports,
     sets: dict[str, str] | None = None,
     name: str = "etcd",
-    commands: RuntimeCommands = FOREGROUND,
+    commands: RuntimeCommands | None = None,
 ) -> Values:
     """Deterministic values for NAME.0 of the image."""
     return compute_values(
@@ -154,7 +161,7 @@ def values_for(
         sets=sets or {},
         defaults=dict(exports.manifest.default_values),
         facts=FACTS,
-        commands=commands,
+        commands=commands or foreground(name),
     )
 
 

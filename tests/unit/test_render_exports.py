@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from render_fixtures import etcd_files
+from tests.unit.render_fixtures import etcd_files
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.exports import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from render_fixtures import etcd_exports
+from tests.unit.render_fixtures import etcd_exports
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.exports import Exports, Syntax, TemplateSource, parse_exports

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from render_fixtures import FACTS, FOREGROUND
+from tests.unit.render_fixtures import FACTS, FOREGROUND
 
 from syscontainers.errors import StoreCorruptError, UsageError
 from syscontainers.render.values import (

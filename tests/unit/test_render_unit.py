@@ -1,0 +1,144 @@
+"""Tests for syscontainers.render.unit: the unit, tmpfiles lines, runtime mode and host files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.unit.render_fixtures import assert_golden, etcd_exports, values_for
+
+from syscontainers.errors import TemplateError
+from syscontainers.render.config import MissingSource
+from syscontainers.render.exports import parse_exports
+from syscontainers.render.unit import (
+    HostFile,
+    default_tmpfiles,
+    plan_host_files,
+    render_tmpfiles,
+    render_unit,
+    tmpfiles_path,
+    wants_detached,
+)
+
+
+def test_default_unit_golden() -> None:
+    exports = parse_exports({}, present=False)
+    unit = render_unit(exports, values_for(exports, name="web"))
+    assert_golden("default.service", unit)
+    assert "SuccessExitStatus=143 SIGTERM" in unit
+    assert "WantedBy=multi-user.target" in unit
+    assert "$" not in unit
+
+
+def test_etcd_unit_golden() -> None:
+    exports = etcd_exports()
+    unit = render_unit(exports, values_for(exports))
+    assert_golden("etcd.service", unit)
+    assert "ExecStart=/usr/sbin/runc run 'etcd'\n" in unit
+    assert "Environment=COST=$5\n" in unit
+
+
+def test_no_container_service_has_no_unit() -> None:
+    exports = parse_exports({"manifest.json": b'{"noContainerService": true}'})
+    assert render_unit(exports, values_for(exports)) == ""
+    assert wants_detached(exports) is False
+
+
+@pytest.mark.parametrize(
+    ("files", "detached"),
+    [
+        ({}, False),
+        ({"service.template": "ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE"}, True),
+        ({"service.template": "ExecStopPost=${EXEC_STOPPOST}\nPIDFile=${PIDFILE}"}, True),
+        ({"service.template": "ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST"}, False),
+        ({"service.template": "ExecStart=$EXEC_START\nPIDFile=$PIDFILE"}, False),
+        ({"service.template": "ExecStopPost=$EXEC_STOPPOST\n# $$PIDFILE"}, False),
+        ({"service.j2": "ExecStopPost={{ EXEC_STOPPOST }}\nPIDFile={{ PIDFILE }}"}, True),
+        ({"service.j2": "ExecStart={{ EXEC_START }}"}, False),
+    ],
+)
+def test_wants_detached(files: dict[str, str], detached: bool) -> None:
+    exports = parse_exports({k: v.encode() for k, v in files.items()})
+    assert wants_detached(exports) is detached
+
+
+def test_tmpfiles_from_template() -> None:
+    exports = parse_exports({"tmpfiles.template": b"d ${RUN_DIRECTORY}/${NAME} 0700 - - - -"})
+    text = render_tmpfiles(exports, values_for(exports), [MissingSource("/ignored", "0", "0")])
+    assert text == "d /run/etcd 0700 - - - -\n"
+
+
+def test_default_tmpfiles_per_missing_source() -> None:
+    exports = parse_exports({})
+    missing = [MissingSource("/var/lib/web/data", "990", "988"), MissingSource("/srv/x", "0", "0")]
+    assert render_tmpfiles(exports, values_for(exports), missing) == (
+        "d /var/lib/web/data 0700 990 988 - -\nd /srv/x 0700 0 0 - -\n"
+    )
+    assert default_tmpfiles([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/var/lib/a", "/var/lib/a"),
+        ("/var/lib/100%", "/var/lib/100%%"),
+        ("/srv/my data", '"/srv/my data"'),
+        ('/srv/q"uote', '"/srv/q\\"uote"'),
+    ],
+)
+def test_tmpfiles_path_quoting(path: str, field: str) -> None:
+    assert tmpfiles_path(path) == field
+
+
+@pytest.mark.parametrize("path", ["/a\nR /", "/a\tb", "/a\x00"])
+def test_tmpfiles_path_refuses_control_characters(path: str) -> None:
+    with pytest.raises(TemplateError, match="control character"):
+        tmpfiles_path(path)
+
+
+def test_host_files_renamed_per_component() -> None:
+    exports = etcd_exports()
+    plan = plan_host_files(exports, values_for(exports, {"CONF_DIRECTORY": "/srv/conf/"}, name="db1"))
+    assert plan == (
+        HostFile("/srv/conf/db1/etcd.conf", "hostfs/etc/etcd/etcd.conf", rendered=False),
+        HostFile("/usr/local/bin/db1ctl", "hostfs/usr/local/bin/etcdctl", rendered=False),
+    )
+
+
+def test_directory_rename_moves_children_and_templates_render() -> None:
+    manifest = {
+        "defaultValues": {"RECEIVER": "World"},
+        "renameFiles": {"/usr/local/lib/app": "/opt/$NAME", "/usr/local/lib/placeholder": "/usr/local/lib/renamed-$NAME"},
+        "installedFilesTemplate": ["/opt/$NAME/secret-message-template"],
+    }
+    exports = parse_exports(
+        {
+            "manifest.json": json.dumps(manifest).encode(),
+            "hostfs/usr/local/lib/app/secret-message-template": b"Hello $RECEIVER from $NAME\n",
+            "hostfs/usr/local/lib/app/sub/plain": b"$RECEIVER stays",
+            "hostfs/usr/local/lib/placeholder": b"",
+        }
+    )
+    plan = {h.dest: h for h in plan_host_files(exports, values_for(exports, {"RECEIVER": "Venus"}, name="hf"))}
+    assert set(plan) == {"/opt/hf/secret-message-template", "/opt/hf/sub/plain", "/usr/local/lib/renamed-hf"}
+    assert plan["/opt/hf/secret-message-template"].content == b"Hello Venus from hf\n"
+    assert plan["/opt/hf/sub/plain"] == HostFile("/opt/hf/sub/plain", "hostfs/usr/local/lib/app/sub/plain", False)
+
+
+@pytest.mark.parametrize(
+    ("target", "sets"),
+    [("relative/$NAME", {}), ("$CONF_DIRECTORY/x", {"CONF_DIRECTORY": "etc"}), ("/", {}), ("$EMPTY", {"EMPTY": ""})],
+)
+def test_bad_rename_targets(target: str, sets: dict[str, str]) -> None:
+    manifest = {"renameFiles": {"/etc/a": target}}
+    exports = parse_exports({"manifest.json": json.dumps(manifest).encode(), "hostfs/etc/a": b""})
+    with pytest.raises(TemplateError) as info:
+        plan_host_files(exports, values_for(exports, sets))
+    assert "renameFiles" in info.value.message
+
+
+def test_rename_collision_is_refused() -> None:
+    manifest = {"renameFiles": {"/etc/a": "/etc/b"}}
+    exports = parse_exports({"manifest.json": json.dumps(manifest).encode(), "hostfs/etc/a": b"", "hostfs/etc/b": b""})
+    with pytest.raises(TemplateError, match="both be installed as /etc/b"):
+        plan_host_files(exports, values_for(exports))
