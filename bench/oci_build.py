@@ -57,19 +57,24 @@ def write_layout(layout: Path, layer_tar: Path, tag: str = "latest", compress: b
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdigest,
-                   "size": csize},
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": cdigest,
+            "size": csize,
+        },
         "layers": [{"mediaType": media, "digest": digest, "size": size}],
     }
     mdigest, msize = _put_blob(layout, json.dumps(manifest).encode())
     index = {
         "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": mdigest,
-            "size": msize,
-            "annotations": {"org.opencontainers.image.ref.name": tag},
-        }],
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": mdigest,
+                "size": msize,
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
     }
     (layout / "index.json").write_text(json.dumps(index))
 

@@ -92,15 +92,18 @@ def bench_pull_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, f
 
     def ours() -> float:
         root = fresh(work, "root-pull")
-        t1, _ = run([*SC, "--root", str(root), "-q", "pull", f"oci:{layout}:latest",
-                     "--name", "bench:1"])
-        t2, _ = run([*SC, "--root", str(root), "-q", "checkout", "bench:1",
-                     str(fresh(work, "co-pull"))])
+        t1, _ = run(
+            [*SC, "--root", str(root), "-q", "pull", f"oci:{layout}:latest", "--name", "bench:1"]
+        )
+        t2, _ = run(
+            [*SC, "--root", str(root), "-q", "checkout", "bench:1", str(fresh(work, "co-pull"))]
+        )
         return t1 + t2
 
     def umoci() -> float:
-        return run(["umoci", "unpack", "--image", f"{layout}:latest",
-                    str(fresh(work, "umoci-bundle"))])[0]
+        return run(
+            ["umoci", "unpack", "--image", f"{layout}:latest", str(fresh(work, "umoci-bundle"))]
+        )[0]
 
     return median_time(ours, repeat), median_time(umoci, repeat)
 
@@ -113,8 +116,9 @@ def bench_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]
     run([*SC, "--root", str(root), "-q", "checkout", "bench:1", str(tree)])
 
     def ours() -> float:
-        return run([*SC, "--root", str(root), "-q", "checkout", "bench:1",
-                    str(fresh(work, "co-ours"))])[0]
+        return run(
+            [*SC, "--root", str(root), "-q", "checkout", "bench:1", str(fresh(work, "co-ours"))]
+        )[0]
 
     def cp() -> float:
         return run(["cp", "-al", str(tree), str(fresh(work, "co-cp"))])[0]
@@ -142,10 +146,12 @@ def bench_rss(work: Path) -> tuple[int, int, float]:
         big_tar(big, 1 << 30)
     layout = cached_layout("layout-big", big, compress=False)
     root = fresh(work, "root-big")
-    secs, ours = run([*SC, "--root", str(root), "-q", "pull", f"oci:{layout}:latest",
-                      "--name", "big:1"])
-    _, umoci = run(["umoci", "unpack", "--image", f"{layout}:latest",
-                    str(fresh(work, "umoci-big"))])
+    secs, ours = run(
+        [*SC, "--root", str(root), "-q", "pull", f"oci:{layout}:latest", "--name", "big:1"]
+    )
+    _, umoci = run(
+        ["umoci", "unpack", "--image", f"{layout}:latest", str(fresh(work, "umoci-big"))]
+    )
     return ours, umoci, secs
 
 
@@ -161,18 +167,25 @@ def main() -> int:
     os.environ["PYTHONPATH"] = str(REPO)
     try:
         ours, peer = bench_pull_checkout(layout, work, args.repeat)
-        print(f"pull+checkout {ours:.2f}s vs umoci unpack {peer:.2f}s: "
-              f"ratio {ours / peer:.2f}x (target <= 0.5x)")
+        print(
+            f"pull+checkout {ours:.2f}s vs umoci unpack {peer:.2f}s: "
+            f"ratio {ours / peer:.2f}x (target <= 0.5x)"
+        )
         ours, peer = bench_checkout(layout, work, args.repeat)
-        print(f"checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio {ours / peer:.2f}x "
-              f"(target <= 1.5x)")
+        print(
+            f"checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio {ours / peer:.2f}x (target <= 1.5x)"
+        )
         added, first = bench_dedup(layout, tar, work)
-        print(f"rebuilt identical layer added {added / 1e6:.2f} MB to a {first / 1e6:.1f} MB "
-              f"store: {100 * added / first:.2f} % (target < 1 %)")
+        print(
+            f"rebuilt identical layer added {added / 1e6:.2f} MB to a {first / 1e6:.1f} MB "
+            f"store: {100 * added / first:.2f} % (target < 1 %)"
+        )
         if not args.skip_rss:
             rss, umoci_rss, secs = bench_rss(work)
-            print(f"1 GB layer import: peak RSS {rss / 1e6:.0f} MB in {secs:.1f}s "
-                  f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)")
+            print(
+                f"1 GB layer import: peak RSS {rss / 1e6:.0f} MB in {secs:.1f}s "
+                f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -64,7 +64,8 @@ class Entry:
             data = self.target
         elif self.kind in (EntryKind.CHAR, EntryKind.BLOCK):
             data = list(self.rdev)
-        row: list[Any] = [self.path, self.kind.value, self.mode, self.uid, self.gid, self.mtime, data]
+        row: list[Any] = [self.path, self.kind.value, self.mode, self.uid, self.gid, self.mtime]
+        row.append(data)
         if self.xattrs:
             row.append({k: base64.b64encode(v).decode() for k, v in self.xattrs})
         return row

@@ -41,9 +41,20 @@ def start_pull(root: Path, layout: Path, name: str) -> subprocess.Popen[bytes]:
     """A pull in its own process."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-m", "syscontainers", "--root", str(root), "pull",
-         f"oci:{layout}:latest", "--name", name],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "syscontainers",
+            "--root",
+            str(root),
+            "pull",
+            f"oci:{layout}:latest",
+            "--name",
+            name,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -76,8 +87,10 @@ def test_kill_9_mid_pull_then_verify_and_repull(
         pytest.skip("the pull finished before it could be killed")
     assert main(["--root", str(root), "-q", "images", "verify"]) == 0
     assert not (root / "store" / "refs").exists() or os.listdir(root / "store" / "refs") == []
-    assert main(["--root", str(root), "-q", "pull", f"oci:{big_layout}:latest",
-                 "--name", "big:1"]) == 0
+    assert (
+        main(["--root", str(root), "-q", "pull", f"oci:{big_layout}:latest", "--name", "big:1"])
+        == 0
+    )
     assert main(["--root", str(root), "-q", "images", "verify"]) == 0
     assert count_objects(root) == 5000
     dest = tmp_path / "co"
@@ -98,7 +111,10 @@ def test_two_concurrent_pulls_are_serialised(tmp_path: Path, big_layout: Path) -
     # a reader while the first pull runs waits too, and never sees a half-written image
     listing = subprocess.run(
         [sys.executable, "-m", "syscontainers", "--root", str(root), "images", "list"],
-        env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, check=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert first.wait(120) == 0 and second.wait(120) == 0
     assert "big" in listing.stdout  # the reader ran after the writer finished

@@ -80,7 +80,9 @@ def test_pull_and_checkout_match_umoci(fmt: str, layered: Path, tmp_path: Path) 
     assert sc(root, "images", "verify") == 0
 
 
-def test_second_pull_imports_nothing(layered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_second_pull_imports_nothing(
+    layered: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "root"
     assert sc(root, "pull", f"oci:{layered}:latest", "--name", "a:1") == 0
     capsys.readouterr()
@@ -142,7 +144,9 @@ def test_verify_finds_corruption_and_pull_repairs(
     assert sc(root, "images", "verify") == 0
 
 
-def test_prune_frees_exactly_the_unreferenced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prune_frees_exactly_the_unreferenced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shared = {"usr/share/shared": b"S" * 5000}
     a = write_oci_layout(tmp_path / "a", [layer_tar({**shared, "a-only": b"A" * 7000})])
     b = write_oci_layout(tmp_path / "b", [layer_tar({**shared, "b-only": b"B" * 11000})])

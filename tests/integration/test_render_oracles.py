@@ -56,8 +56,12 @@ def test_generated_defaults_match_runc_spec(tmp_path: Path) -> None:
     assert list(MASKED_PATHS) == spec["linux"]["maskedPaths"]
     assert list(READONLY_PATHS) == spec["linux"]["readonlyPaths"]
     assert list(DEFAULT_CAPS) == spec["process"]["capabilities"]["bounding"]
-    ours = generate_config(ImageConfig(diff_ids=(), cmd=("sh",)), _values("x", RUNC, tmp_path),
-                           UserDB(), lambda p: False)
+    ours = generate_config(
+        ImageConfig(diff_ids=(), cmd=("sh",)),
+        _values("x", RUNC, tmp_path),
+        UserDB(),
+        lambda p: False,
+    )
     assert ours["root"] == spec["root"]
     assert ours["linux"]["resources"] == spec["linux"]["resources"]
 
@@ -70,7 +74,9 @@ def _bundle(tmp_path: Path, image: ImageConfig, runtime: str) -> tuple[Path, str
     (bundle / "rootfs/bin/sh").symlink_to("busybox")
     name = "sc-render-" + uuid.uuid4().hex[:8]
     rendered = render_deployment(
-        parse_exports({}, present=False), image, _values(name, runtime, bundle),
+        parse_exports({}, present=False),
+        image,
+        _values(name, runtime, bundle),
         exists=lambda p: Path(p).exists(),
     )
     (bundle / "config.json").write_bytes(rendered.config_json)
@@ -119,8 +125,10 @@ def test_rendered_units_pass_systemd_analyze_verify(tmp_path: Path, service: str
         )
     runtime = RUNC or "/bin/true"
     rendered = render_deployment(
-        parse_exports(files), ImageConfig(diff_ids=(), cmd=("sh",)),
-        _values("webx", runtime, tmp_path), exists=lambda p: False,
+        parse_exports(files),
+        ImageConfig(diff_ids=(), cmd=("sh",)),
+        _values("webx", runtime, tmp_path),
+        exists=lambda p: False,
     )
     unit = tmp_path / "webx.service"
     unit.write_text(rendered.unit)

@@ -119,8 +119,7 @@ ETCD_MANIFEST = {
 }
 
 ADDTL_MOUNTS = (
-    ',{"type":"bind","source":"/srv/certs","destination":"/etc/pki/etcd",'
-    '"options":["rbind","ro"]}'
+    ',{"type":"bind","source":"/srv/certs","destination":"/etc/pki/etcd","options":["rbind","ro"]}'
 )
 
 

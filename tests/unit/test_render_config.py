@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from tests.unit.render_fixtures import ADDTL_MOUNTS, assert_golden, etcd_exports, image_config, values_for
+from tests.unit.render_fixtures import (
+    ADDTL_MOUNTS,
+    assert_golden,
+    etcd_exports,
+    image_config,
+    values_for,
+)
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.config import (
@@ -91,7 +97,11 @@ def test_generated_config_shape() -> None:
     process = doc["process"]
     assert process["args"] == ["/usr/bin/web", "--port", "8080"]
     assert process["env"][0].startswith("PATH=/usr/local/sbin")
-    assert (process["cwd"], process["user"], process["terminal"]) == ("/srv", {"uid": 990, "gid": 988}, False)
+    assert (process["cwd"], process["user"], process["terminal"]) == (
+        "/srv",
+        {"uid": 990, "gid": 988},
+        False,
+    )
     assert doc["root"] == {"path": "rootfs", "readonly": True}
     namespaces = {n["type"] for n in doc["linux"]["namespaces"]}
     assert "network" not in namespaces and "uts" not in namespaces and "hostname" not in doc
@@ -105,7 +115,10 @@ def test_generated_config_shape() -> None:
 def test_generated_keeps_image_path() -> None:
     image = image_config(cmd=("sh",), env=("PATH=/opt/bin",))
     doc = generate_config(image, values_for(parse_exports({})), UserDB(), host_has())
-    assert doc["process"]["env"] == ["PATH=/opt/bin"] and doc["process"]["user"] == {"uid": 0, "gid": 0}
+    assert doc["process"]["env"] == ["PATH=/opt/bin"] and doc["process"]["user"] == {
+        "uid": 0,
+        "gid": 0,
+    }
 
 
 def test_generated_needs_a_command() -> None:
@@ -127,7 +140,9 @@ def test_generated_config_is_not_aliased() -> None:
 def test_etcd_template_with_addtl_mounts_golden() -> None:
     exports = etcd_exports()
     values = values_for(exports, {"ADDTL_MOUNTS": ADDTL_MOUNTS})
-    rendered = render_config(exports, image_config(), values, UserDB(), host_has("/etc/resolv.conf"))
+    rendered = render_config(
+        exports, image_config(), values, UserDB(), host_has("/etc/resolv.conf")
+    )
     assert_golden("etcd-config.json", rendered.data)
     doc = json.loads(rendered.data)
     assert doc["mounts"][-1]["source"] == "/srv/certs"

@@ -6,7 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.render_fixtures import ADDTL_MOUNTS, assert_golden, etcd_exports, image_config, values_for
+from tests.unit.render_fixtures import (
+    ADDTL_MOUNTS,
+    assert_golden,
+    etcd_exports,
+    image_config,
+    values_for,
+)
 
 from syscontainers.errors import TemplateError
 from syscontainers.render import (
@@ -31,13 +37,18 @@ def test_etcd_deployment_goldens() -> None:
     assert_golden("etcd-config.json", rendered.config_json)
     assert_golden("etcd.service", rendered.unit)
     assert_golden("etcd-tmpfiles.conf", rendered.tmpfiles)
-    assert [h.dest for h in rendered.host_files] == ["/etc/etcd/etcd.conf", "/usr/local/bin/etcdctl"]
+    assert [h.dest for h in rendered.host_files] == [
+        "/etc/etcd/etcd.conf",
+        "/usr/local/bin/etcdctl",
+    ]
 
 
 def test_plain_image_uses_defaults() -> None:
     exports = parse_exports({}, present=False)
     image = image_config(cmd=("/bin/httpd", "-f"), volumes=("/data",))
-    rendered = render_deployment(exports, image, values_for(exports, name="web"), exists=nothing_exists)
+    rendered = render_deployment(
+        exports, image, values_for(exports, name="web"), exists=nothing_exists
+    )
     assert_golden("default.service", rendered.unit)
     assert json.loads(rendered.config_json)["process"]["args"] == ["/bin/httpd", "-f"]
     assert rendered.tmpfiles == "d /var/lib/web/data 0700 0 0 - -\n"
@@ -63,7 +74,9 @@ def test_detached_template_gets_detached_commands() -> None:
 def test_no_container_service_renders_only_host_files() -> None:
     manifest = b'{"noContainerService": true, "installedFilesTemplate": ["/etc/motd"]}'
     exports = parse_exports({"manifest.json": manifest, "hostfs/etc/motd": b"hi $NAME\n"})
-    rendered = render_deployment(exports, image_config(), values_for(exports), exists=nothing_exists)
+    rendered = render_deployment(
+        exports, image_config(), values_for(exports), exists=nothing_exists
+    )
     assert rendered.config_json == b"" and rendered.unit == "" and rendered.tmpfiles == ""
     assert rendered.host_files[0].content == b"hi etcd\n"
 
@@ -86,7 +99,9 @@ def test_every_missing_variable_before_rendering_anything() -> None:
 
 def test_rendered_from_a_real_rootfs(tmp_path: Path) -> None:
     (tmp_path / "etc").mkdir()
-    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\napp:x:1500:1600::/:/bin/false\n")
+    (tmp_path / "etc/passwd").write_text(
+        "root:x:0:0::/root:/bin/sh\napp:x:1500:1600::/:/bin/false\n"
+    )
     (tmp_path / "etc/group").write_text("app:x:1600:\n")
     (tmp_path / "exports").mkdir()
     (tmp_path / "exports/manifest.json").write_text('{"defaultValues": {"PORT": "8081"}}')

@@ -54,8 +54,10 @@ def test_verbatim_is_untouched() -> None:
 
 
 def test_jinja_renders_plain_strings() -> None:
-    out = render_text(jinja("{{ NAME | upper }} {% for p in PORTS.split(',') %}[{{p}}]{% endfor %}"),
-                      {"NAME": "db", "PORTS": "1,2"})
+    out = render_text(
+        jinja("{{ NAME | upper }} {% for p in PORTS.split(',') %}[{{p}}]{% endfor %}"),
+        {"NAME": "db", "PORTS": "1,2"},
+    )
     assert out == "DB [1][2]"
 
 
@@ -64,7 +66,9 @@ def test_jinja_renders_plain_strings() -> None:
     ['he said "hi"', "two\nlines", "back\\slash", "tab\there", "ünï", "</script>", "'quote'", ""],
 )
 def test_jinja_tojson_is_json_safe(value: str) -> None:
-    out = render_text(jinja('{"env": [{{ ("X=" ~ V) | tojson }}], "v": {{ V | tojson }}}'), {"V": value})
+    out = render_text(
+        jinja('{"env": [{{ ("X=" ~ V) | tojson }}], "v": {{ V | tojson }}}'), {"V": value}
+    )
     assert json.loads(out) == {"env": ["X=" + value], "v": value}
 
 
@@ -77,7 +81,8 @@ def _everything_missing() -> Exports:
     return parse_exports(
         {
             "config.json.template": b'{"a": "$ALPHA", "b": "${BETA}", "d": "$HAS_DEFAULT"}',
-            "service.j2": b"X={{ GAMMA }} {% if OPT is defined %}{{ OPT }}{% endif %}{{ D|default('') }}",
+            "service.j2": b"X={{ GAMMA }} {% if OPT is defined %}{{ OPT }}{% endif %}"
+            b"{{ D|default('') }}",
             "tmpfiles.template": b"d $ALPHA 0700 - - - -\n",
             "manifest.json": json.dumps(manifest).encode(),
             "hostfs/etc/motd": b"hello $RECEIVER",
@@ -115,7 +120,9 @@ def test_check_complete_passes_when_all_given() -> None:
 
 
 def test_jinja_missing_inside_taken_branch_only() -> None:
-    exports = parse_exports({"service.j2": b"{% if MODE == 'a' %}{{ A_ONLY }}{% else %}{{ B_ONLY }}{% endif %}"})
+    exports = parse_exports(
+        {"service.j2": b"{% if MODE == 'a' %}{{ A_ONLY }}{% else %}{{ B_ONLY }}{% endif %}"}
+    )
     assert missing_variables(exports, {"MODE": "a"}) == {"service.j2": {"A_ONLY"}}
     assert missing_variables(exports, {}) == {"service.j2": {"MODE", "B_ONLY"}}
 

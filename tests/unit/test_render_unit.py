@@ -48,7 +48,13 @@ def test_no_container_service_has_no_unit() -> None:
     ("files", "detached"),
     [
         ({}, False),
-        ({"service.template": "ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE"}, True),
+        (
+            {
+                "service.template": "ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\n"
+                "PIDFile=$PIDFILE"
+            },
+            True,
+        ),
         ({"service.template": "ExecStopPost=${EXEC_STOPPOST}\nPIDFile=${PIDFILE}"}, True),
         ({"service.template": "ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST"}, False),
         ({"service.template": "ExecStart=$EXEC_START\nPIDFile=$PIDFILE"}, False),
@@ -98,7 +104,9 @@ def test_tmpfiles_path_refuses_control_characters(path: str) -> None:
 
 def test_host_files_renamed_per_component() -> None:
     exports = etcd_exports()
-    plan = plan_host_files(exports, values_for(exports, {"CONF_DIRECTORY": "/srv/conf/"}, name="db1"))
+    plan = plan_host_files(
+        exports, values_for(exports, {"CONF_DIRECTORY": "/srv/conf/"}, name="db1")
+    )
     assert plan == (
         HostFile("/srv/conf/db1/etcd.conf", "hostfs/etc/etcd/etcd.conf", rendered=False),
         HostFile("/usr/local/bin/db1ctl", "hostfs/usr/local/bin/etcdctl", rendered=False),
@@ -108,7 +116,10 @@ def test_host_files_renamed_per_component() -> None:
 def test_directory_rename_moves_children_and_templates_render() -> None:
     manifest = {
         "defaultValues": {"RECEIVER": "World"},
-        "renameFiles": {"/usr/local/lib/app": "/opt/$NAME", "/usr/local/lib/placeholder": "/usr/local/lib/renamed-$NAME"},
+        "renameFiles": {
+            "/usr/local/lib/app": "/opt/$NAME",
+            "/usr/local/lib/placeholder": "/usr/local/lib/renamed-$NAME",
+        },
         "installedFilesTemplate": ["/opt/$NAME/secret-message-template"],
     }
     exports = parse_exports(
@@ -119,15 +130,29 @@ def test_directory_rename_moves_children_and_templates_render() -> None:
             "hostfs/usr/local/lib/placeholder": b"",
         }
     )
-    plan = {h.dest: h for h in plan_host_files(exports, values_for(exports, {"RECEIVER": "Venus"}, name="hf"))}
-    assert set(plan) == {"/opt/hf/secret-message-template", "/opt/hf/sub/plain", "/usr/local/lib/renamed-hf"}
+    plan = {
+        h.dest: h
+        for h in plan_host_files(exports, values_for(exports, {"RECEIVER": "Venus"}, name="hf"))
+    }
+    assert set(plan) == {
+        "/opt/hf/secret-message-template",
+        "/opt/hf/sub/plain",
+        "/usr/local/lib/renamed-hf",
+    }
     assert plan["/opt/hf/secret-message-template"].content == b"Hello Venus from hf\n"
-    assert plan["/opt/hf/sub/plain"] == HostFile("/opt/hf/sub/plain", "hostfs/usr/local/lib/app/sub/plain", False)
+    assert plan["/opt/hf/sub/plain"] == HostFile(
+        "/opt/hf/sub/plain", "hostfs/usr/local/lib/app/sub/plain", False
+    )
 
 
 @pytest.mark.parametrize(
     ("target", "sets"),
-    [("relative/$NAME", {}), ("$CONF_DIRECTORY/x", {"CONF_DIRECTORY": "etc"}), ("/", {}), ("$EMPTY", {"EMPTY": ""})],
+    [
+        ("relative/$NAME", {}),
+        ("$CONF_DIRECTORY/x", {"CONF_DIRECTORY": "etc"}),
+        ("/", {}),
+        ("$EMPTY", {"EMPTY": ""}),
+    ],
 )
 def test_bad_rename_targets(target: str, sets: dict[str, str]) -> None:
     manifest = {"renameFiles": {"/etc/a": target}}
@@ -139,6 +164,8 @@ def test_bad_rename_targets(target: str, sets: dict[str, str]) -> None:
 
 def test_rename_collision_is_refused() -> None:
     manifest = {"renameFiles": {"/etc/a": "/etc/b"}}
-    exports = parse_exports({"manifest.json": json.dumps(manifest).encode(), "hostfs/etc/a": b"", "hostfs/etc/b": b""})
+    exports = parse_exports(
+        {"manifest.json": json.dumps(manifest).encode(), "hostfs/etc/a": b"", "hostfs/etc/b": b""}
+    )
     with pytest.raises(TemplateError, match="both be installed as /etc/b"):
         plan_host_files(exports, values_for(exports))

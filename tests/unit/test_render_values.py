@@ -50,7 +50,13 @@ def _values(
         ("PORT", {}, {"PORT": "8081"}, "8081", Origin.IMAGE),
         ("PORT", {"PORT": "9000"}, {"PORT": "8081"}, "9000", Origin.USER),
         ("CONF_DIRECTORY", {}, {"CONF_DIRECTORY": "/opt/etc"}, "/etc", Origin.OS),
-        ("CONF_DIRECTORY", {"CONF_DIRECTORY": "/srv"}, {"CONF_DIRECTORY": "/x"}, "/srv", Origin.USER),
+        (
+            "CONF_DIRECTORY",
+            {"CONF_DIRECTORY": "/srv"},
+            {"CONF_DIRECTORY": "/x"},
+            "/srv",
+            Origin.USER,
+        ),
         ("RUN_DIRECTORY", {}, {}, "/run", Origin.OS),
         ("STATE_DIRECTORY", {}, {}, "/var/lib", Origin.OS),
         ("PIDFILE", {}, {}, "/run/container-web.pid", Origin.OS),
@@ -113,7 +119,7 @@ def test_commands_may_depend_on_resolved_values() -> None:
         (["A=b=c"], {"A": "b=c"}),
         (["A="], {"A": ""}),
         (["A=1", "A=2"], {"A": "2"}),
-        (["_x9=,{\"a\":1}"], {"_x9": ',{"a":1}'}),
+        (['_x9=,{"a":1}'], {"_x9": ',{"a":1}'}),
     ],
 )
 def test_parse_sets(args: list[str], expected: dict[str, str]) -> None:
@@ -165,7 +171,9 @@ def test_kept_values_json_round_trip() -> None:
     assert KeptValues.from_json(json.loads(json.dumps(kept.to_json()))) == kept
 
 
-@pytest.mark.parametrize("doc", [[], {"set": {}}, {"uuid": "u", "set": []}, {"uuid": "u", "set": {"A": 1}}])
+@pytest.mark.parametrize(
+    "doc", [[], {"set": {}}, {"uuid": "u", "set": []}, {"uuid": "u", "set": {"A": 1}}]
+)
 def test_kept_values_from_bad_json(doc: object) -> None:
     with pytest.raises(StoreCorruptError):
         KeptValues.from_json(doc)
