@@ -95,11 +95,9 @@ def import_layer(
 def _blob_mismatch(raw: HashingReader, desc: Descriptor, what: str) -> DigestMismatchError | None:
     hint = "the download was damaged or cut short, or the source is corrupt; pull again"
     if raw.count != desc.size:
-        longer = "more than " if raw.count > desc.size else ""
+        got = "it is longer" if raw.count > desc.size else f"only {raw.count} arrived"
         return DigestMismatchError(
-            f"{what}: blob {desc.digest} should be {desc.size} bytes, "
-            f"but {longer}{raw.count} arrived",
-            hint=hint,
+            f"{what}: blob {desc.digest} should be {desc.size} bytes, but {got}", hint=hint
         )
     if raw.digest() != desc.digest:
         return DigestMismatchError(
@@ -257,9 +255,9 @@ class _Importer:
             self._last = h.name
             self._offset += -(-h.size // BLOCK) * BLOCK if h.typeflag in _REGULAR else 0
 
-    def _where(self) -> str:
+    def _where(self, what: str = "the header at ") -> str:
         after = f" (after entry {self._last!r})" if self._last else ""
-        return f"the header at byte {self._offset}{after}"
+        return f"{what}byte {self._offset}{after}"
 
     def _error(self, name: str, why: str, hint: str = _HINT_HOSTILE) -> LayerError:
         subject = f"entry {name!r}" if name else self._where()
@@ -267,7 +265,7 @@ class _Importer:
 
     def _fail_truncated(self) -> None:
         raise LayerError(
-            f"{self._what}: the archive ends at {self._where()} without an end-of-archive marker",
+            f"{self._what}: the archive ends at {self._where('')} without an end-of-archive marker",
             hint=_HINT_DAMAGED,
         )
 
@@ -317,7 +315,14 @@ class _Importer:
         path = path.rstrip("/") if path.endswith("/") else path
         parts = path.split("/")
         if "" in parts or "." in parts or ".." in parts or "\0" in path:
-            raise self._error(entry, f"the {label} {name!r} has a '..', '.', empty or NUL part")
+            why = (
+                "a '..' part"
+                if ".." in parts
+                else "a NUL byte"
+                if "\0" in path
+                else ("an empty or '.' part")
+            )
+            raise self._error(entry, f"the {label} {name!r} has {why}")
         return path
 
     def _check_parents(self, path: str, name: str) -> None:
@@ -354,7 +359,9 @@ class _Importer:
         meta = ObjectMeta(h.mode, h.uid, h.gid, h.xattrs)
         content = _Content(self._tar, h.size)
         try:
-            obj = self._writer.put(cast(BinaryIO, content), h.size, meta, f"{self._what}: {h.name}")
+            obj = self._writer.put(
+                cast(BinaryIO, content), h.size, meta, f"{self._what}: entry {h.name!r}"
+            )
         except LayerError as e:
             raise LayerError(e.message, e.hint or _HINT_DAMAGED) from e
         self._skip_content(h, content.left)

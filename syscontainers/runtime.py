@@ -2,7 +2,8 @@
 
 Two kinds of output live here, and they follow different quoting rules:
 
-- ``RuntimeCommands`` holds the values of ``EXEC_START``, ``EXEC_STOP``,
+- ``RuntimeCommands`` (defined with the other template values in
+  syscontainers.render.values) holds ``EXEC_START``, ``EXEC_STOP``,
   ``EXEC_STARTPRE`` and ``EXEC_STOPPOST``. Templates insert them raw after
   ``ExecStart=`` and friends, so each is one systemd command line, quoted by
   systemd's own rules (systemd.syntax(7) "Quoting", plus ``%%`` for specifiers
@@ -12,8 +13,9 @@ Two kinds of output live here, and they follow different quoting rules:
 
 The command lines keep the shape that images written for atomic expect:
 ``RUNTIME run 'NAME'`` in the foreground and ``RUNTIME run -d --pid-file
-PIDFILE 'NAME'`` when detached. We add an ``ExecStartPre`` that deletes a stale
-runtime state (left by a crash or a kill -9), with its failure ignored.
+PIDFILE 'NAME'`` when detached (the renderer's ``wants_detached`` decides
+which). We add an ``ExecStartPre`` that deletes a stale runtime state (left by
+a crash or a kill -9), with its failure ignored.
 """
 
 from __future__ import annotations
@@ -25,12 +27,24 @@ from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import UsageError
+from syscontainers.render.values import RuntimeCommands
+
+__all__ = [
+    "Runtime",
+    "RuntimeCommands",
+    "RuntimeMode",
+    "command_line",
+    "delete_argv",
+    "exec_argv",
+    "quote_word",
+    "run_argv",
+    "runtime_commands",
+]
 
 # Characters systemd passes through unchanged in an unquoted Exec word.
 _BARE = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
 # Leading characters of an Exec line's first word that systemd reads as flags.
 _EXEC_PREFIXES = "-@:+!|"
-_DETACH_MARKERS = ("EXEC_STOPPOST", "PIDFILE")
 
 
 class RuntimeMode(Enum):
@@ -38,25 +52,6 @@ class RuntimeMode(Enum):
 
     FOREGROUND = "foreground"  # `run` stays in the foreground and is the main process
     DETACHED = "detached"  # `run -d` forks; systemd follows the container through PIDFile
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeCommands:
-    """The four Exec command lines a unit template receives; empty means unset."""
-
-    exec_start: str
-    exec_stop: str
-    exec_startpre: str
-    exec_stoppost: str
-
-    def as_values(self) -> dict[str, str]:
-        """The template variables these command lines fill, by name."""
-        return {
-            "EXEC_START": self.exec_start,
-            "EXEC_STOP": self.exec_stop,
-            "EXEC_STARTPRE": self.exec_startpre,
-            "EXEC_STOPPOST": self.exec_stoppost,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,16 +149,6 @@ def runtime_commands(
         return RuntimeCommands(start, "", startpre, _line(runtime, ("delete",), name))
     start = _line(runtime, ("run",), name)
     return RuntimeCommands(start, _line(runtime, ("kill",), name), startpre, "")
-
-
-def mode_for_template(text: str) -> RuntimeMode:
-    """DETACHED when a unit template uses both EXEC_STOPPOST and PIDFILE, as atomic decided."""
-    for marker in _DETACH_MARKERS:
-        dollar = re.search(r"\$\{?" + marker + r"\b", text)
-        jinja = re.search(r"\{\{[^}]*\b" + marker + r"\b", text)
-        if not (dollar or jinja):
-            return RuntimeMode.FOREGROUND
-    return RuntimeMode.DETACHED
 
 
 def exec_argv(runtime: Runtime, name: str, cmd: Sequence[str], tty: bool) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ restart, for the whole window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -141,10 +142,9 @@ class _Connection:
     async def close(self) -> None:
         """Disconnect and release the socket."""
         self._bus.disconnect()  # type: ignore[no-untyped-call]
-        try:
-            await asyncio.wait_for(self._bus.wait_for_disconnect(), self._timeout)  # type: ignore[no-untyped-call]
-        except Exception:  # noqa: S110 - a broken connection is as closed as a clean one
-            pass
+        waiting = self._bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):  # a broken connection is as closed as a clean one
+            await asyncio.wait_for(waiting, self._timeout)
         sock = getattr(self._bus, "_sock", None)  # dbus-next 0.2.3 never closes it
         if sock is not None:
             sock.close()
@@ -271,12 +271,14 @@ class _Connection:
         return variant.value
 
     async def with_result(self, unit: str, state: UnitState) -> UnitState:
-        """STATE with the service's Result filled in."""
+        """STATE with the service's Result filled in (when systemd knows the unit)."""
+        if not state.exists:
+            return state
         result = await self.service_property(await self.unit_path(unit), unit, "Result")
         return state.with_result(None if result is None else str(result))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Session:
     loop: asyncio.AbstractEventLoop
     conn: _Connection

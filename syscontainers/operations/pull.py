@@ -176,21 +176,38 @@ def pull_image(
     parallel: int = 1,
     on_wait: Callable[[str], None] | None = None,
 ) -> PullResult:
-    """Pull one image from SOURCE into STORE and tag it."""
-    rep = reporter or progress.NullReporter()
+    """Pull one image from SOURCE into STORE and tag it, under the exclusive lock."""
     with store.locked(LockMode.EXCLUSIVE, on_wait=on_wait):
-        image = source.resolve(platform or Platform.host())
-        key = store_key(image, name, source.description)
-        (policy or AcceptAll()).check(source, image)
-        config_bytes, config = read_config(source, image)
-        jobs = plan_layers(store, image, config, f'image "{key}"')
-        progress.step(
-            rep,
-            f"pulling {key} from {source.description}: "
-            f"{len(jobs)} of {len(config.diff_ids)} layers to import",
+        return pull_locked(
+            store, source, name=name, platform=platform, policy=policy, reporter=reporter,
+            parallel=parallel,
         )
-        written, objects = import_layers(store, source, jobs, rep, parallel)
-        store.put_blob(config_bytes, image.manifest.config.digest)
-        store.put_blob(image.manifest_bytes, image.manifest_digest)
-        store.set_ref(key, image.manifest_digest)
+
+
+def pull_locked(
+    store: Store,
+    source: ImageSource,
+    *,
+    name: str | None = None,
+    platform: Platform | None = None,
+    policy: PolicyCheck | None = None,
+    reporter: Reporter | None = None,
+    parallel: int = 1,
+) -> PullResult:
+    """``pull_image`` for callers that already hold the exclusive lock (install, update)."""
+    rep = reporter or progress.NullReporter()
+    image = source.resolve(platform or Platform.host())
+    key = store_key(image, name, source.description)
+    (policy or AcceptAll()).check(source, image)
+    config_bytes, config = read_config(source, image)
+    jobs = plan_layers(store, image, config, f'image "{key}"')
+    progress.step(
+        rep,
+        f"pulling {key} from {source.description}: "
+        f"{len(jobs)} of {len(config.diff_ids)} layers to import",
+    )
+    written, objects = import_layers(store, source, jobs, rep, parallel)
+    store.put_blob(config_bytes, image.manifest.config.digest)
+    store.put_blob(image.manifest_bytes, image.manifest_digest)
+    store.set_ref(key, image.manifest_digest)
     return PullResult(key, image.manifest_digest, len(config.diff_ids), len(jobs), written, objects)

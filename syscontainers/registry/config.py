@@ -319,12 +319,10 @@ def endpoints(ref: Reference, config: RegistriesConfig) -> list[Endpoint]:
 
 
 def host_insecure(host: str, config: RegistriesConfig) -> bool:
-    """True if registries.conf marks HOST (a registry or mirror location) insecure."""
+    """True if registries.conf marks HOST insecure: as a prefix, a location or a mirror."""
     entry = config.find(host)
     if entry is not None and entry.insecure:
         return True
-    return any(
-        m.insecure and m.location.split("/", 1)[0] == host
-        for r in config.registries
-        for m in r.mirrors
-    )
+    locations = [(r.location, r.insecure) for r in config.registries]
+    locations += [(m.location, m.insecure) for r in config.registries for m in r.mirrors]
+    return any(insecure and loc.split("/", 1)[0] == host for loc, insecure in locations)

@@ -260,7 +260,7 @@ def _missing_error(missing: Mapping[str, Iterable[str]], what: str = "the image"
     names = sorted({v for vs in missing.values() for v in vs})
     return TemplateError(
         f"{what} needs values for {', '.join(names)} ({per_file})",
-        hint=" ".join(f"pass --set {n}=..." for n in names),
+        hint="pass " + " ".join(f"--set {n}=..." for n in names),
     )
 
 

@@ -7,6 +7,7 @@ pull of an affected image imports them again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -79,7 +80,9 @@ def check_object(store: Store, name: str) -> str | None:
 def _quarantine(store: Store, name: str) -> None:
     qdir = store.path / "quarantine"
     qdir.mkdir(exist_ok=True)
-    os.rename(store.object_path(name), tmp_name(qdir, name[:16]))
+    # A file whose name is no object name may sit outside objects/NAME[:2]/: prune removes it.
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(store.object_path(name), tmp_name(qdir, name[:16]))
 
 
 def _structure_problems(graph: Graph) -> list[Problem]:

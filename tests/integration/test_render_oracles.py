@@ -83,6 +83,7 @@ def _bundle(tmp_path: Path, image: ImageConfig, runtime: str) -> tuple[Path, str
     return bundle, name
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("runtime_name", ["runc", "crun"])
 @pytest.mark.skipif(BUSYBOX is None, reason="busybox-static is not installed")
 def test_generated_config_runs(tmp_path: Path, runtime_name: str) -> None:

@@ -46,7 +46,8 @@ def show(s):
 with SystemdManager() as m:
     if op == "install":
         m.daemon_reload()
-        out = {"enabled": [c.path for c in m.enable(args)], "jobs": [m.start(u).value for u in args]}
+        enabled = [c.path for c in m.enable(args)]
+        out = {"enabled": enabled, "jobs": [m.start(u).value for u in args]}
     elif op in ("start", "stop", "restart"):
         out = {"jobs": [getattr(m, op)(u).value for u in args]}
     elif op == "states":
@@ -262,9 +263,9 @@ def test_stale_runtime_state_does_not_block_the_next_start(host: NspawnHost) -> 
     assert final["active"] == "failed", final
     assert runtime_state(host, RUNC_BOX) is not None, "the stale state should still be there"
     assert drive(host, "start", RUNC_BOX.unit)["jobs"] == ["done"]
-    after = wait_running(host, RUNC_BOX)
-    assert after["pid"] != before["pid"]
-    assert drive(host, "observe", RUNC_BOX.unit, "1")["healthy"]
+    seen = drive(host, "observe", RUNC_BOX.unit, "1")
+    assert seen["healthy"], seen
+    assert wait_running(host, RUNC_BOX)["pid"] != before["pid"]
 
 
 def test_stop_leaves_inactive_not_failed(host: NspawnHost) -> None:
@@ -278,6 +279,7 @@ def test_stop_leaves_inactive_not_failed(host: NspawnHost) -> None:
     # The control unit lacks SuccessExitStatus=143, so the same stop counts as a failure.
     assert states[CONTROL.unit]["active"] == "failed"
     assert runtime_state(host, RUNC_BOX) is None and runtime_state(host, CRUN_WEB) is None
+    assert drive(host, "wait", "sc-nope.service", "0.5", "active")["load"] == "not-found"
 
 
 def test_reboot_brings_enabled_units_back(host: NspawnHost) -> None:

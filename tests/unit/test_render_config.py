@@ -6,13 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from tests.unit.render_fixtures import (
-    ADDTL_MOUNTS,
-    assert_golden,
-    etcd_exports,
-    image_config,
-    values_for,
-)
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.config import (
@@ -26,6 +19,13 @@ from syscontainers.render.config import (
     validate_config,
 )
 from syscontainers.render.exports import parse_exports
+from tests.unit.render_fixtures import (
+    ADDTL_MOUNTS,
+    assert_golden,
+    etcd_exports,
+    image_config,
+    values_for,
+)
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/sh

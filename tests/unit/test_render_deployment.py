@@ -6,13 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.render_fixtures import (
-    ADDTL_MOUNTS,
-    assert_golden,
-    etcd_exports,
-    image_config,
-    values_for,
-)
 
 from syscontainers.errors import TemplateError
 from syscontainers.render import (
@@ -23,6 +16,13 @@ from syscontainers.render import (
     parse_exports,
     render_deployment,
     wants_detached,
+)
+from tests.unit.render_fixtures import (
+    ADDTL_MOUNTS,
+    assert_golden,
+    etcd_exports,
+    image_config,
+    values_for,
 )
 
 

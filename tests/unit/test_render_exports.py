@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.unit.render_fixtures import etcd_files
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.exports import (
@@ -21,6 +20,7 @@ from syscontainers.render.exports import (
     read_rootfs_file,
     rename_path,
 )
+from tests.unit.render_fixtures import etcd_files
 
 REPO = Path(__file__).resolve().parents[2]
 

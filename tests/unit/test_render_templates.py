@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.unit.render_fixtures import etcd_exports
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.exports import Exports, Syntax, TemplateSource, parse_exports
@@ -16,6 +15,7 @@ from syscontainers.render.templates import (
     render_text,
     template_variables,
 )
+from tests.unit.render_fixtures import etcd_exports
 
 
 def atomic(text: str, name: str = "x.template") -> TemplateSource:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.unit.render_fixtures import assert_golden, etcd_exports, values_for
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.config import MissingSource
@@ -19,6 +18,7 @@ from syscontainers.render.unit import (
     tmpfiles_path,
     wants_detached,
 )
+from tests.unit.render_fixtures import assert_golden, etcd_exports, values_for
 
 
 def test_default_unit_golden() -> None:

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.unit.render_fixtures import FACTS, FOREGROUND
 
 from syscontainers.errors import StoreCorruptError, UsageError
 from syscontainers.render.values import (
@@ -25,6 +24,7 @@ from syscontainers.render.values import (
     parse_sets,
     read_cap_last_cap,
 )
+from tests.unit.render_fixtures import FACTS, FOREGROUND
 
 
 def _values(

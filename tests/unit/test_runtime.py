@@ -12,7 +12,6 @@ from syscontainers.runtime import (
     command_line,
     delete_argv,
     exec_argv,
-    mode_for_template,
     quote_word,
     run_argv,
     runtime_commands,
@@ -62,16 +61,6 @@ def test_runtime_commands(
 def test_detached_needs_a_pidfile() -> None:
     with pytest.raises(ValueError, match="pid file"):
         runtime_commands(RUNC, "x", RuntimeMode.DETACHED)
-
-
-def test_as_values_names_the_template_variables() -> None:
-    values = runtime_commands(RUNC, "x").as_values()
-    assert values == {
-        "EXEC_START": "/usr/sbin/runc run 'x'",
-        "EXEC_STOP": "/usr/sbin/runc kill 'x'",
-        "EXEC_STARTPRE": "-/usr/sbin/runc delete --force 'x'",
-        "EXEC_STOPPOST": "",
-    }
 
 
 @pytest.mark.parametrize(
@@ -184,24 +173,6 @@ def test_runtime_with_control_characters_is_refused_for_units() -> None:
 def test_flavor_is_the_base_name() -> None:
     assert CRUN.flavor == "crun"
     assert RUNC.flavor == "runc"
-
-
-@pytest.mark.parametrize(
-    ("template", "expected"),
-    [
-        ("ExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n", RuntimeMode.FOREGROUND),
-        ("ExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE\n",
-         RuntimeMode.DETACHED),
-        ("ExecStopPost=${EXEC_STOPPOST}\nPIDFile=${PIDFILE}\n", RuntimeMode.DETACHED),
-        ("ExecStopPost=$EXEC_STOPPOST\n", RuntimeMode.FOREGROUND),
-        ("PIDFile=$PIDFILE\n", RuntimeMode.FOREGROUND),
-        ("ExecStopPost=$EXEC_STOPPOST_X\nPIDFile=$PIDFILE\n", RuntimeMode.FOREGROUND),
-        ("ExecStopPost={{ EXEC_STOPPOST }}\nPIDFile={{ PIDFILE }}\n", RuntimeMode.DETACHED),
-        ("# EXEC_STOPPOST PIDFILE in prose only\n", RuntimeMode.FOREGROUND),
-    ],
-)
-def test_mode_for_template(template: str, expected: RuntimeMode) -> None:
-    assert mode_for_template(template) is expected
 
 
 @pytest.mark.parametrize(
