@@ -15,6 +15,7 @@ class Paths:
     root: Path = DEFAULT_ROOT
     unit_dir: Path = Path("/etc/systemd/system")
     tmpfiles_dir: Path = Path("/etc/tmpfiles.d")
+    host_root: Path = Path("/")  # where containers' host files (hostfs/) are installed
 
     @property
     def store(self) -> Path:

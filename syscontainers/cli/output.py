@@ -20,8 +20,10 @@ def print_error(message: str, hint: str | None) -> None:
 def human_bytes(n: float) -> str:
     """1536 -> '1.5 KiB'."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        text = f"{n:.0f}" if unit == "B" else f"{n:.1f}"
+        # Compare what is printed, so that 1048575 is "1.0 MiB", not "1024.0 KiB".
+        if abs(float(text)) < 1024 or unit == "TiB":
+            return f"{text} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
 

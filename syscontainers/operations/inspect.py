@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.checkout import merge
 from syscontainers.operations.images import StoredImage, find_image
-from syscontainers.render.exports import parse_exports
+from syscontainers.render.exports import (
+    HOSTFS,
+    MANIFEST,
+    is_host_template,
+    parse_exports,
+    parse_manifest_json,
+)
 from syscontainers.render.templates import TemplateVariable, VariableKind, template_variables
 from syscontainers.store import Store
-from syscontainers.tree import EntryKind
+from syscontainers.tree import Entry, EntryKind
 
 EXPORTS = "exports/"
 TEMPLATE_READ_LIMIT = 1 << 20
@@ -110,18 +117,38 @@ def vars_of(layer: LayerInfo) -> dict[str, Any]:
     }
 
 
-def exports_files(store: Store, image: StoredImage) -> dict[str, bytes]:
-    """The files under /exports of the merged image (templates read, others empty)."""
-    out: dict[str, bytes] = {}
-    for entry in merge(image.layers):
-        if not entry.path.startswith(EXPORTS) or entry.kind is not EntryKind.FILE:
-            continue
-        rel = entry.path[len(EXPORTS) :]
-        if rel.startswith("hostfs/") or entry.size > TEMPLATE_READ_LIMIT:
-            out[rel] = b""
-            continue
+def export_entries(image: StoredImage) -> dict[str, Entry]:
+    """The files and symlinks under /exports of the merged image, by path relative to /exports."""
+    return {
+        entry.path[len(EXPORTS) :]: entry
+        for entry in merge(image.layers)
+        if entry.path.startswith(EXPORTS) and entry.kind in (EntryKind.FILE, EntryKind.SYMLINK)
+    }
+
+
+def exports_files(
+    store: Store, image: StoredImage, entries: Mapping[str, Entry] | None = None
+) -> dict[str, bytes]:
+    """The files under /exports of the merged image: templates, manifest.json and the
+    installedFilesTemplate host files read; other hostfs files and symlinks empty."""
+    entries = export_entries(image) if entries is None else entries
+
+    def read(entry: Entry) -> bytes:
+        if entry.kind is not EntryKind.FILE or entry.size > TEMPLATE_READ_LIMIT:
+            return b""
         with open(store.object_path(entry.obj), "rb") as f:
-            out[rel] = f.read()
+            return f.read()
+
+    out = {
+        rel: read(entry)
+        for rel, entry in entries.items()
+        if not rel.startswith(HOSTFS) and entry.kind is EntryKind.FILE
+    }
+    manifest = parse_manifest_json(out[MANIFEST]) if MANIFEST in out else None
+    for rel, entry in entries.items():
+        if rel.startswith(HOSTFS):
+            wanted = manifest is not None and is_host_template(rel, manifest)
+            out[rel] = read(entry) if wanted else b""
     return out
 
 

@@ -175,6 +175,7 @@ class RegistryClient:
         self._timeout = timeout
         self._sleep = sleep
         self._hosts: dict[str, _Host] = {}
+        self._creds: dict[tuple[str, str], Credentials | None] = {}
         self._contexts: dict[str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -193,6 +194,17 @@ class RegistryClient:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
             session.close()
+
+    def _credentials_for(self, host: str, repo: str) -> Credentials | None:
+        """The credentials for HOST/REPO, read from the auth files once per command."""
+        key = (host, repo)
+        with self._lock:
+            if key in self._creds:
+                return self._creds[key]
+        creds = self._credentials(host, repo)
+        with self._lock:
+            self._creds[key] = creds
+        return creds
 
     def _host(self, name: str) -> _Host:
         with self._lock:
@@ -294,7 +306,7 @@ class RegistryClient:
         challenge = host.challenge
         if challenge is None:
             return {}
-        creds = self._credentials(host.name, repo)
+        creds = self._credentials_for(host.name, repo)
         if challenge.scheme == "basic":
             if creds is None:
                 return {}
@@ -339,7 +351,7 @@ class RegistryClient:
             host.challenge = challenge or host.challenge
             host.tokens.clear()
         if host.challenge is None or (
-            host.challenge.scheme == "basic" and self._credentials(host.name, repo) is None
+            host.challenge.scheme == "basic" and self._credentials_for(host.name, repo) is None
         ):
             raise AuthError(
                 f"registry {host.name} requires authentication for {repo or 'access'}",

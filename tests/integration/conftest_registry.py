@@ -3,11 +3,12 @@
 Import what a test module needs (fixtures as ``NAME_fixture``, with ``# noqa: F401``; the
 fixture itself is called NAME):
 
-    registry_server(workdir, htpasswd=, tls=) -> Registry    start ``docker-registry serve``
+    registry_server(workdir, htpasswd=, tls=, token=) -> Registry   ``docker-registry serve``
     make_tls_cert(dir) -> (cert, key)                          openssl self-signed, IP 127.0.0.1
     make_htpasswd(path, user, password) -> path                htpasswd -Bbn
     push(layout, tag, registry, name, *skopeo_options)         skopeo copy oci: -> docker://
     FaultProxy(upstream, ...)                                  cuts blob bodies, answers 5xx/429
+    TokenServer(workdir, users)                                Bearer tokens (JWT) for token auth
     plain_registry (session; import plain_registry_fixture)    no auth, plain HTTP, the images
     requires_registry                                          the skip mark for all of this
 
@@ -18,6 +19,7 @@ data, gzip), ``test/multi:1`` (an OCI index for the host platform and one other)
 
 from __future__ import annotations
 
+import base64
 import http.client
 import http.server
 import json
@@ -27,6 +29,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +109,13 @@ def _wait_ready(host: str, tls: bool, proc: subprocess.Popen[bytes], log: Path) 
 
 
 def registry_server(
-    workdir: Path, *, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None
+    workdir: Path,
+    *,
+    htpasswd: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
+    token: TokenServer | None = None,
 ) -> Registry:
-    """Start a registry storing under WORKDIR, with Basic auth and/or TLS if asked."""
+    """Start a registry storing under WORKDIR, with Basic or token auth and/or TLS if asked."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config: dict[str, Any] = {
@@ -122,6 +129,15 @@ def registry_server(
     }
     if htpasswd is not None:
         config["auth"] = {"htpasswd": {"realm": "test-realm", "path": str(htpasswd)}}
+    if token is not None:
+        config["auth"] = {
+            "token": {
+                "realm": token.realm,
+                "service": token.service,
+                "issuer": token.issuer,
+                "rootcertbundle": str(token.cert),
+            }
+        }
     if tls is not None:
         config["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     cfg = workdir / "config.yml"
@@ -392,6 +408,111 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             return faults.cut_after
 
 
+# ---- a Bearer token server -----------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A loopback token server for the registry's token auth (JWTs signed RS256 with openssl).
+
+    USERS may pull and push; anonymous requests get a token that grants nothing. ``issued``
+    counts the tokens handed out, ``refused`` the bad passwords.
+    """
+
+    service = "test-registry"
+    issuer = "test-issuer"
+
+    def __init__(self, workdir: Path, users: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.cert, self.key = make_tls_cert(workdir / "signing")
+        der = workdir / "signing" / "cert.der"
+        process.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER", "-out", str(der)])
+        self.x5c = base64.b64encode(der.read_bytes()).decode()
+        self.users = users
+        self.issued: list[str] = []  # the scope of each token
+        self.refused = 0
+        self.lock = threading.Lock()
+        handler = type("TokenHandler", (_TokenHandler,), {"token_server": self})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def realm(self) -> str:
+        """The token endpoint."""
+        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+    def __enter__(self) -> TokenServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def sign(self, user: str, scopes: list[str]) -> str:
+        """A JWT granting USER the actions of SCOPES (repository:NAME:ACTIONS)."""
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            if user in self.users and kind == "repository":
+                access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer, "sub": user, "aud": self.service, "exp": now + 300,
+            "nbf": now - 10, "iat": now - 10, "jti": os.urandom(8).hex(), "access": access,
+        }  # fmt: skip
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        with self.lock:
+            data, sig = self.workdir / "input", self.workdir / "sig"
+            data.write_text(signing_input)
+            argv = ["openssl", "dgst", "-sha256", "-sign", str(self.key), "-out", str(sig)]
+            process.run([*argv, str(data)])
+            return f"{signing_input}.{_b64url(sig.read_bytes())}"
+
+
+class _TokenHandler(http.server.BaseHTTPRequestHandler):
+    token_server: TokenServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        server = self.token_server
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        user = ""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            if server.users.get(user) != password:
+                with server.lock:
+                    server.refused += 1
+                self._reply(401, {"errors": [{"code": "UNAUTHORIZED", "message": "bad password"}]})
+                return
+        if query.get("service", [""])[0] != server.service:
+            self._reply(400, {"errors": [{"code": "DENIED", "message": "wrong service"}]})
+            return
+        scopes = query.get("scope", [])
+        token = server.sign(user, scopes)
+        with server.lock:
+            server.issued.append(" ".join(scopes))
+        self._reply(200, {"token": token, "expires_in": 300})
+
+    def _reply(self, status: int, doc: dict[str, Any]) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def registry_env(tmp: Path) -> dict[str, str]:
     """An environment whose auth-file lookup stays inside TMP."""
     return {"HOME": str(tmp / "home"), "XDG_RUNTIME_DIR": str(tmp / "run")}
@@ -412,6 +533,7 @@ __all__ = [
     "Faults",
     "PlainRegistry",
     "Registry",
+    "TokenServer",
     "make_htpasswd",
     "make_tls_cert",
     "plain_registry_fixture",

@@ -25,13 +25,14 @@ from syscontainers.errors import (
 from syscontainers.oci import ImageConfig, Platform, parse_config, parse_manifest, sha256_digest
 from syscontainers.operations.pull import PullResult, pull_image
 from syscontainers.progress import EventKind, RecordingReporter
-from syscontainers.registry import RegistryOptions, login, open_registry
+from syscontainers.registry import RegistryOptions, login, open_registry, registry_opener
 from syscontainers.registry.auth import Credentials
 from syscontainers.registry.http import TlsError
 from syscontainers.registry.inspect import inspect_image
 from syscontainers.registry.source import RegistrySource
 from syscontainers.registry.stream import RetryPolicy
 from syscontainers.settings import Settings
+from syscontainers.sources import open_source, parse_source
 from syscontainers.store import Store
 from syscontainers.tree import EntryKind
 from tests.integration.conftest_registry import (
@@ -42,6 +43,7 @@ from tests.integration.conftest_registry import (
     Faults,
     PlainRegistry,
     Registry,
+    TokenServer,
     build_images,
     make_htpasswd,
     make_tls_cert,
@@ -324,6 +326,35 @@ def test_basic_auth_through_auth_json(tmp_path: Path) -> None:
         registry.stop()
 
 
+def test_bearer_token_auth(tmp_path: Path) -> None:
+    with TokenServer(tmp_path / "token", {"alice": "s3cret"}) as tokens:
+        registry = registry_server(tmp_path / "registry", token=tokens)
+        try:
+            images = build_images(tmp_path / "layout")
+            push(images.layout, "busybox", registry, "team/app:1", "--dest-creds", "alice:s3cret")
+            name = f"{registry.host}/team/app:1"
+            anonymous = source_for(name, tmp_path)
+            with closing(anonymous), pytest.raises(AuthError, match="denied access"):
+                anonymous.resolve(HOST_PLATFORM)
+
+            authfile = tmp_path / "auth.json"
+            options = RegistryOptions(tls_verify=False, authfile=authfile, retry=FAST)
+            settings = settings_for(tmp_path)
+            with pytest.raises(AuthError, match="refused the credentials of 'alice'"):
+                login(registry.host, Credentials("alice", "nope"), settings, options)
+            assert tokens.refused == 1 and not authfile.exists()
+            login(registry.host, Credentials("alice", "s3cret"), settings, options)
+
+            before = len(tokens.issued)
+            store = Store(tmp_path / "store")
+            result = pull(store, source_for(name, tmp_path, options))
+            assert result.layers_imported == 2
+            # One token for the repository, reused for the manifest, the config and both layers.
+            assert tokens.issued[before:] == ["repository:team/app:pull"]
+        finally:
+            registry.stop()
+
+
 # ---- TLS ---------------------------------------------------------------------------------------
 
 
@@ -397,6 +428,26 @@ insecure = true
             assert by_digest.endpoint is not None and by_digest.endpoint.mirror
     finally:
         primary.stop()
+
+
+def test_short_name_alias_through_the_opener(plain_registry: PlainRegistry, tmp_path: Path) -> None:
+    host = plain_registry.host
+    write_registries_conf(
+        tmp_path / "registries.conf",
+        f'[[registry]]\nlocation = "{host}"\ninsecure = true\n',
+    )
+    drop_in = tmp_path / "registries.conf.d" / "50-test.conf"
+    write_registries_conf(drop_in, f'[aliases]\n"mybox" = "{host}/test/busybox"\n')
+    options = RegistryOptions(retry=FAST)
+    opener = registry_opener(settings_for(tmp_path), options, env=registry_env(tmp_path))
+    source = open_source(parse_source("mybox:1"), opener)
+    assert isinstance(source, RegistrySource)
+    store = Store(tmp_path / "store")
+    result = pull(store, source)
+    assert result.name == f"{host}/test/busybox:1"
+    assert store.refs() == {
+        result.name: skopeo_inspect(plain_registry.registry, "test/busybox:1")["Digest"]
+    }
 
 
 def test_blocked_registry_is_refused(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import io
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 
@@ -46,7 +47,7 @@ def all_objects(store: Store) -> list[str]:
     return sorted(n for d in os.listdir(top) for n in os.listdir(top / d))
 
 
-class Trickle(io.RawIOBase):
+class _Trickle(io.RawIOBase):
     """A stream that returns at most N bytes per read, as a pipe or socket may."""
 
     def __init__(self, data: bytes, n: int = 7) -> None:
@@ -58,6 +59,10 @@ class Trickle(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         return self.buf.read(min(self.n, size) if size >= 0 else self.n)
+
+
+def trickle(data: bytes, n: int = 7) -> BinaryIO:
+    return cast(BinaryIO, _Trickle(data, n))
 
 
 # ---- names ----------------------------------------------------------------------------
@@ -193,7 +198,7 @@ def test_put_small_short_stream(store: Store) -> None:
 
 def test_put_small_from_a_trickling_stream(store: Store) -> None:
     data = bytes(range(256)) * 40
-    name = store.object_writer().put(Trickle(data), len(data), ObjectMeta(0o644, 0, 0), "f")
+    name = store.object_writer().put(trickle(data), len(data), ObjectMeta(0o644, 0, 0), "f")
     assert store.object_path(name).read_bytes() == data
 
 
@@ -225,7 +230,7 @@ def test_put_large(store: Store) -> None:
 def test_put_large_from_a_trickling_stream(store: Store) -> None:
     data = big()
     name = store.object_writer().put(
-        Trickle(data, 1 << 16), len(data), ObjectMeta(0o644, 0, 0), "f"
+        trickle(data, 1 << 16), len(data), ObjectMeta(0o644, 0, 0), "f"
     )
     assert hash_file(store.object_path(name)) == sha(data)
 

@@ -1,0 +1,297 @@
+"""Host files: an image's hostfs/ files staged in a slot, installed on the host with a ledger.
+
+Each deployment keeps the exact bytes it installs under ``NAME.N/hostfs/PATH``
+and records their sha256 in info.json (the ledger). What changes on the host
+is planned purely by ``plan_transition`` from the old ledger, the new one and
+the checksums found on the host, then applied:
+
+- a file that is missing, or still holds a version we installed, is written;
+- a file that holds other bytes was edited by someone: it is kept and named;
+- a file at a new destination that was never ours is a conflict, refused
+  before anything is written;
+- an old file that is no longer shipped is removed if it is unmodified.
+
+Every host path is reached from ``Paths.host_root`` one component at a time
+with O_NOFOLLOW, so neither '..' nor a symlink (planted in a parent directory
+or at the destination itself) can lead a write or a delete elsewhere. Files
+are published by writing a temp file beside the destination and renaming it.
+``useLinks`` is not honoured: a hardlink into the store or a slot would let an
+edit on the host change the stored copy, so host files are always copies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from syscontainers.deploy.layout import HostFileRecord
+from syscontainers.errors import CheckoutError
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_CHUNK = 1 << 20
+NOT_A_FILE = "not-a-file"  # the checksum we report for a directory or device in the way
+
+
+@dataclass(frozen=True, slots=True)
+class HostFileSource:
+    """One host file to stage: rendered bytes, a file to copy, or a symlink target."""
+
+    dest: str
+    source: str  # relative to /exports, for the ledger and messages
+    mode: int = 0o644
+    content: bytes | None = None
+    copy_from: Path | None = None
+    target: str | None = None  # a symlink
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What moving the host from one ledger to another does."""
+
+    write: tuple[HostFileRecord, ...] = ()
+    remove: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()  # edited on the host: left as they are
+    conflicts: tuple[str, ...] = ()  # exist and were never ours: refused
+
+    @property
+    def changes(self) -> bool:
+        """True if applying it touches the host."""
+        return bool(self.write or self.remove)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex sha256 of DATA."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def link_checksum(target: str) -> str:
+    """The ledger checksum of a symlink: its target's, marked so no file can match it."""
+    return sha256_hex(b"symlink\0" + os.fsencode(target))
+
+
+def staged_path(hostfs_dir: Path, dest: str) -> Path:
+    """Where a slot keeps its copy of host file DEST."""
+    return hostfs_dir / dest.lstrip("/")
+
+
+# --- planning (pure) --------------------------------------------------------------
+
+
+def plan_transition(
+    old: Sequence[HostFileRecord],
+    new: Sequence[HostFileRecord],
+    current: Mapping[str, str | None],
+) -> Transition:
+    """Plan the move from ledger OLD to NEW; CURRENT maps each path to its checksum now."""
+    ours: dict[str, set[str]] = {}
+    for rec in old:
+        ours.setdefault(rec.path, set()).add(rec.sha256)
+    write: list[HostFileRecord] = []
+    remove: list[str] = []
+    kept: list[str] = []
+    conflicts: list[str] = []
+    for rec in new:
+        now = current.get(rec.path)
+        if now is None or (now in ours.get(rec.path, ()) and now != rec.sha256):
+            write.append(rec)
+        elif now == rec.sha256:
+            continue
+        elif rec.path in ours:
+            kept.append(rec.path)
+        else:
+            conflicts.append(rec.path)
+    shipped = {rec.path for rec in new}
+    for path in sorted(set(ours) - shipped):
+        now = current.get(path)
+        if now is None:
+            continue
+        (remove if now in ours[path] else kept).append(path)
+    return Transition(tuple(write), tuple(remove), tuple(kept), tuple(conflicts))
+
+
+def conflict_error(name: str, conflicts: Sequence[str]) -> CheckoutError:
+    """The error for host files that already exist and do not belong to container NAME."""
+    return CheckoutError(
+        f"container {name}: host file(s) {', '.join(conflicts)} already exist and were not "
+        "installed by it",
+        hint="move them away, or choose another destination with --set",
+    )
+
+
+# --- staging into a slot ----------------------------------------------------------
+
+
+def stage(hostfs_dir: Path, item: HostFileSource) -> HostFileRecord:
+    """Keep ITEM's bytes (or link) under HOSTFS_DIR and return its ledger record."""
+    path = staged_path(hostfs_dir, item.dest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if item.target is not None:
+        os.symlink(item.target, path)
+        return HostFileRecord(item.dest, link_checksum(item.target), item.source, True, 0o777)
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        for chunk in _chunks(item):
+            digest.update(chunk)
+            out.write(chunk)
+        os.fchmod(out.fileno(), item.mode & 0o7777)
+    return HostFileRecord(item.dest, digest.hexdigest(), item.source, False, item.mode & 0o7777)
+
+
+def _chunks(item: HostFileSource) -> Iterator[bytes]:
+    if item.content is not None:
+        yield item.content
+        return
+    if item.copy_from is None:
+        raise ValueError(f"host file {item.dest} has neither content nor a source")
+    with open(item.copy_from, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+# --- the host side -----------------------------------------------------------------
+
+
+def _escape_error(dest: str, part: str, why: str) -> CheckoutError:
+    return CheckoutError(
+        f"host file {dest}: {part} {why}",
+        hint="host files may not leave their destination through '..' or symlinks; "
+        "fix the path on the host, or the image's renameFiles",
+    )
+
+
+def _parts(dest: str) -> list[str]:
+    parts = dest.split("/")
+    if not dest.startswith("/") or any(p in ("", ".", "..") for p in parts[1:]):
+        raise _escape_error(dest, dest, "is not a clean absolute path")
+    return parts[1:]
+
+
+@contextlib.contextmanager
+def _parent(
+    host_root: Path, dest: str, create: bool, made: list[str] | None = None
+) -> Iterator[tuple[int | None, str]]:
+    """Yield an fd of DEST's parent (None if missing and not CREATE) and DEST's base name."""
+    parts = _parts(dest)
+    fds = [os.open(host_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+    try:
+        for i, part in enumerate(parts[:-1]):
+            here = "/" + "/".join(parts[: i + 1])
+            try:
+                fds.append(os.open(part, _DIR, dir_fd=fds[-1]))
+                continue
+            except FileNotFoundError:
+                if not create:
+                    yield None, parts[-1]
+                    return
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _escape_error(dest, here, "is a symlink or not a directory") from e
+                raise
+            os.mkdir(part, 0o755, dir_fd=fds[-1])
+            if made is not None:
+                made.append(here)
+            fds.append(os.open(part, _DIR, dir_fd=fds[-1]))
+        yield fds[-1], parts[-1]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def current_checksum(host_root: Path, dest: str) -> str | None:
+    """The checksum of what is at DEST now (link_checksum for a symlink), or None."""
+    with _parent(host_root, dest, create=False) as (parent, base):
+        if parent is None:
+            return None
+        try:
+            st = os.stat(base, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            return link_checksum(os.readlink(base, dir_fd=parent))
+        if not stat.S_ISREG(st.st_mode):
+            return NOT_A_FILE
+        fd = os.open(base, _READ, dir_fd=parent)
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+def checksums(host_root: Path, paths: Sequence[str]) -> dict[str, str | None]:
+    """current_checksum for each of PATHS."""
+    return {p: current_checksum(host_root, p) for p in paths}
+
+
+def install_file(host_root: Path, hostfs_dir: Path, rec: HostFileRecord) -> list[str]:
+    """Publish the staged copy of REC at its host path; return the directories made."""
+    made: list[str] = []
+    src = staged_path(hostfs_dir, rec.path)
+    with _parent(host_root, rec.path, create=True, made=made) as (parent, base):
+        assert parent is not None
+        tmp = f".{base}.sc-{secrets.token_hex(6)}"
+        if rec.symlink:
+            os.symlink(os.readlink(src), tmp, dir_fd=parent)
+        else:
+            _copy_into(src, parent, tmp, rec.mode)
+        try:
+            os.rename(tmp, base, src_dir_fd=parent, dst_dir_fd=parent)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=parent)
+            raise CheckoutError(f"cannot install host file {rec.path}: {e.strerror}") from e
+        os.fsync(parent)
+    return made
+
+
+def _copy_into(src: Path, parent: int, name: str, mode: int) -> None:
+    out_fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600, dir_fd=parent)
+    try:
+        with open(src, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                os.write(out_fd, chunk)
+        os.fchmod(out_fd, mode)
+        os.fsync(out_fd)
+    except BaseException:
+        os.close(out_fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=parent)
+        raise
+    os.close(out_fd)
+
+
+def remove_file(host_root: Path, dest: str) -> None:
+    """Remove the file or link at DEST (gone already is fine)."""
+    with _parent(host_root, dest, create=False) as (parent, base):
+        if parent is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(base, dir_fd=parent)
+
+
+def remove_empty_dirs(host_root: Path, dirs: Sequence[str]) -> None:
+    """Remove the directories DIRS that are empty, deepest first."""
+    for path in sorted(set(dirs), key=lambda d: -d.count("/")):
+        with _parent(host_root, path, create=False) as (parent, base):
+            if parent is not None:
+                with contextlib.suppress(OSError):  # not empty, gone, or not a directory
+                    os.rmdir(base, dir_fd=parent)
+
+
+def apply_transition(host_root: Path, hostfs_dir: Path, plan: Transition) -> list[str]:
+    """Carry out PLAN from the copies in HOSTFS_DIR; return the directories made."""
+    made: list[str] = []
+    for rec in plan.write:
+        made += install_file(host_root, hostfs_dir, rec)
+    for path in plan.remove:
+        remove_file(host_root, path)
+    return made

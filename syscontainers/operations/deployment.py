@@ -1,0 +1,273 @@
+"""Building one deployment slot: find or pull the image, render it, stage it, rename it into place.
+
+The shared half of install and update. ``Host`` carries the seams every
+lifecycle operation acts through (store, paths, systemd, systemd-tmpfiles, the
+reporter, the registry and the way commands are run). ``prepare`` is the
+check that writes nothing: it reads /exports straight from the store, computes
+the values and reports every missing variable at once. ``build_slot`` then
+checks out, renders and stages into a temp directory, pins the image, and
+renames the directory to NAME.N, with ``complete`` false.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from syscontainers import process
+from syscontainers.checkout import checkout
+from syscontainers.deploy.hostfiles import HostFileSource, stage
+from syscontainers.deploy.layout import (
+    ContainerDir,
+    DeploymentInfo,
+    HostFileRecord,
+    slot_files,
+    validate_name,
+    write_info,
+)
+from syscontainers.deploy.publish import Tmpfiles
+from syscontainers.errors import CheckoutError, ImageNotFoundError, UsageError
+from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
+from syscontainers.operations.images import StoredImage, load_image, resolve
+from syscontainers.operations.inspect import export_entries, exports_files
+from syscontainers.operations.pull import pull_locked
+from syscontainers.paths import Paths
+from syscontainers.progress import NullReporter, Reporter
+from syscontainers.reference import parse as parse_reference
+from syscontainers.render import (
+    Exports,
+    HostFile,
+    KeptValues,
+    Rendered,
+    RuntimeCommands,
+    UserDB,
+    Values,
+    check_complete,
+    compute_values,
+    host_facts,
+    load_user_db,
+    parse_exports,
+    render_deployment,
+    wants_detached,
+)
+from syscontainers.runtime import Runtime, RuntimeMode, command_line, runtime_commands
+from syscontainers.sources import SourceOpener, open_source, parse_source
+from syscontainers.store import Store
+from syscontainers.systemd import UnitManager
+from syscontainers.tree import Entry, EntryKind
+
+TRANSPORT_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "docker://")
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """The seams a lifecycle operation acts through."""
+
+    store: Store
+    paths: Paths
+    units: UnitManager
+    tmpfiles: Tmpfiles
+    reporter: Reporter = field(default_factory=NullReporter)
+    registry: SourceOpener | None = None  # docker:// sources; None: local transports only
+    execute: Callable[[Sequence[str]], int] = process.exec_interactive
+
+    def container(self, name: str) -> ContainerDir:
+        """The deployment paths of container NAME (validated)."""
+        return ContainerDir(self.paths.deployments, validate_name(name))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageChoice:
+    """The image a deployment uses and how to find it again."""
+
+    image: StoredImage
+    given: str  # as the user typed it: IMAGE_NAME
+    ref: str  # what resolves it in the store
+    source: str  # a transport string to pull updates from, or ""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Everything decided about a deployment before anything is written."""
+
+    cd: ContainerDir
+    slot: int
+    choice: ImageChoice
+    runtime: Runtime
+    runtime_text: str
+    mode: RuntimeMode
+    exports: Exports
+    entries: dict[str, Entry]
+    values: Values
+    kept: KeptValues
+
+    @property
+    def slot_dir(self) -> Path:
+        """The final directory of this deployment."""
+        return self.cd.slot_dir(self.slot)
+
+
+def is_transport(text: str) -> bool:
+    """True if TEXT names a source with its transport (oci:, docker://, ...)."""
+    return text.startswith(TRANSPORT_PREFIXES)
+
+
+def acquire(host: Host, text: str) -> ImageChoice:
+    """The image TEXT names: pulled if it is a transport string, else from the store, else
+    pulled from a registry (when there is a registry transport)."""
+    if is_transport(text):
+        return pull_source(host, text, text)
+    try:
+        return from_store(host.store, text, text, "")
+    except ImageNotFoundError:
+        if host.registry is None:
+            raise
+        return pull_source(host, "docker://" + text, text)
+
+
+def from_store(store: Store, ref: str, given: str, source: str) -> ImageChoice:
+    """The stored image REF resolves to (no pull)."""
+    digest = resolve(store, ref)
+    return ImageChoice(load_image(store, digest, given), given, ref, source)
+
+
+def pull_source(host: Host, source_text: str, given: str) -> ImageChoice:
+    """Pull SOURCE_TEXT (only what is missing is imported) under the caller's lock."""
+    source = open_source(parse_source(source_text), host.registry)
+    try:
+        result = pull_locked(host.store, source, reporter=host.reporter)
+    finally:
+        source.close()
+    image = load_image(host.store, result.manifest_digest, given)
+    return ImageChoice(image, given, result.name, source_text)
+
+
+def default_name(choice: ImageChoice) -> str:
+    """atomic's rule: the last component of the image path, plus -TAG unless it is latest."""
+    try:
+        ref = parse_reference(choice.ref)
+    except UsageError:
+        ref = None
+    if ref is None or not ref.path:
+        raise UsageError(
+            f"cannot derive a container name from {choice.given!r}",
+            hint="give one with --name NAME",
+        )
+    base = ref.path.rsplit("/", 1)[-1]
+    return base if ref.tag in ("", "latest") else f"{base}-{ref.tag}"
+
+
+def prepare(
+    host: Host,
+    cd: ContainerDir,
+    slot: int,
+    choice: ImageChoice,
+    runtime_text: str,
+    kept: KeptValues,
+) -> Prepared:
+    """Compute the values and check every template has what it needs (writes nothing)."""
+    runtime = Runtime.parse(runtime_text)
+    entries = export_entries(choice.image)
+    files = exports_files(host.store, choice.image, entries)
+    exports = parse_exports(files, present=bool(files))
+    mode = RuntimeMode.DETACHED if wants_detached(exports) else RuntimeMode.FOREGROUND
+    facts = host_facts(command_line(runtime.argv()), uuid=kept.uuid)
+
+    def commands(v: Mapping[str, str]) -> RuntimeCommands:
+        pidfile = v["PIDFILE"] if mode is RuntimeMode.DETACHED else None
+        return runtime_commands(runtime, cd.name, mode, pidfile)
+
+    values = compute_values(
+        name=cd.name,
+        image_name=choice.given,
+        image_id=choice.image.manifest_digest,
+        destdir=str(cd.slot_dir(slot)),
+        sets=kept.set_map(),
+        defaults=dict(exports.manifest.default_values),
+        facts=facts,
+        commands=commands,
+    )
+    check_complete(exports, values, what=f'image "{choice.given}"')
+    kept = KeptValues(kept.sets, values["UUID"])
+    return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept)
+
+
+def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> DeploymentInfo:
+    """Check out, render and stage PLAN in a temp dir, pin the image, rename it to NAME.N."""
+    base = plan.cd.base
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = plan.cd.new_temp(plan.slot)
+    pin = plan.cd.pin(plan.slot)
+    os.mkdir(tmp, 0o755)
+    try:
+        info = _fill(host, plan, tmp, rootfs)
+        host.store.pin(pin, plan.choice.image.manifest_digest)
+        os.rename(tmp, plan.slot_dir)
+        fsync_dir(base)
+    except BaseException:
+        remove_tree(tmp)
+        if not os.path.lexists(plan.slot_dir):
+            host.store.unpin(pin)
+        raise
+    return info
+
+
+def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:
+    files = slot_files(plan.cd, tmp)
+    service = not plan.exports.manifest.no_container_service
+    users = UserDB()
+    if rootfs is not None:
+        os.symlink(rootfs, files["rootfs"])
+        users = load_user_db(rootfs)
+    elif service:
+        checkout(host.store, plan.choice.image.layers, files["rootfs"], host.reporter)
+        users = load_user_db(files["rootfs"])
+    rendered = render_deployment(
+        plan.exports, plan.choice.image.config, plan.values, exists=os.path.exists, users=users,
+        what=f'image "{plan.choice.given}"',
+    )
+    _write_rendered(files, rendered)
+    records = tuple(stage(files["hostfs"], _host_source(host.store, plan, h))
+                    for h in rendered.host_files)
+    info = DeploymentInfo(
+        name=plan.cd.name, slot=plan.slot, image=plan.choice.given, ref=plan.choice.ref,
+        source=plan.choice.source, image_id=plan.choice.image.manifest_digest,
+        runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode, service=service,
+        host_files=records,
+    )
+    write_info(tmp, info)
+    return info
+
+
+def _write_rendered(files: dict[str, Path], rendered: Rendered) -> None:
+    if rendered.config_json:
+        atomic_write(files["config"], rendered.config_json, sync=False)
+    if rendered.unit:
+        atomic_write(files["unit"], rendered.unit.encode(), sync=False)
+    atomic_write(files["tmpfiles"], rendered.tmpfiles.encode(), sync=False)
+    files["hostfs"].mkdir(mode=0o755)
+
+
+def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource:
+    entry = plan.entries.get(item.source)
+    if entry is None:
+        raise CheckoutError(f'image "{plan.choice.given}": /exports/{item.source} is missing')
+    mode = entry.mode & 0o7777 or 0o644
+    if item.rendered:
+        return HostFileSource(item.dest, item.source, mode, content=item.content or b"")
+    if entry.kind is EntryKind.SYMLINK:
+        return HostFileSource(item.dest, item.source, target=entry.target)
+    return HostFileSource(item.dest, item.source, mode, copy_from=store.object_path(entry.obj))
+
+
+def with_host_dirs(info: DeploymentInfo, *more: Sequence[str]) -> DeploymentInfo:
+    """INFO with the directories in MORE added to the ones made for its host files."""
+    dirs = set(info.host_dirs).union(*more)
+    return replace(info, host_dirs=tuple(sorted(dirs)))
+
+
+def ledger(infos: Sequence[DeploymentInfo | None]) -> tuple[HostFileRecord, ...]:
+    """Every host-file record of INFOS (those that exist)."""
+    return tuple(rec for info in infos if info is not None for rec in info.host_files)
