@@ -450,11 +450,14 @@ def _parse_header(block: bytes) -> _Header:
 
 def _number(field: bytes) -> int:
     """An octal or base-256 numeric field."""
-    if field[0] & 0x80:
-        value = int.from_bytes(field, "big", signed=field[0] == 0xFF)
-        return value if field[0] == 0xFF else value - (0x80 << 8 * (len(field) - 1))
-    digits = field.split(b"\0", 1)[0].strip(b" ")
-    return int(digits, 8) if digits else 0
+    if field[0] < 0x80:
+        try:
+            return int(field.rstrip(b"\0"), 8)  # the usual "0000644\0"
+        except ValueError:
+            digits = field.split(b"\0", 1)[0].strip(b" ")
+            return int(digits, 8) if digits else 0
+    value = int.from_bytes(field, "big", signed=field[0] == 0xFF)
+    return value if field[0] == 0xFF else value - (0x80 << 8 * (len(field) - 1))
 
 
 def _rdev(block: bytes) -> tuple[int, int]:

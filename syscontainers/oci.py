@@ -25,6 +25,8 @@ MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 MT_DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 
+_DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
+
 MANIFEST_TYPES = frozenset({MT_OCI_MANIFEST, MT_DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({MT_OCI_INDEX, MT_DOCKER_LIST})
 
@@ -129,10 +131,12 @@ class Platform:
         return cls("linux", arch, "v7" if machine == "armv7l" else "")
 
     def matches(self, other: Platform) -> bool:
-        """True if OTHER satisfies this platform (an empty variant matches any)."""
+        """True if OTHER satisfies this platform. An empty wanted variant matches any; an index
+        entry without a variant has its architecture's default (arm64: v8, arm: v7)."""
         if (self.os, self.architecture) != (other.os, other.architecture):
             return False
-        return not self.variant or self.variant == other.variant
+        have = other.variant or _DEFAULT_VARIANT.get(other.architecture, "")
+        return not self.variant or self.variant == have
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,10 @@ class Reference:
 
     @property
     def store_key(self) -> str:
-        """The ``name:tag`` under which the store keeps this reference."""
+        """The key the store keeps this reference under: ``name:tag``, or ``name@digest`` for a
+        reference by digest alone (so that it never overwrites the user's ``name:latest``)."""
+        if self.digest and not self.tag:
+            return f"{self.name}@{self.digest}"
         return f"{self.name}:{self.tag_or_default}"
 
 

@@ -25,8 +25,10 @@ class FakeUnitManager:
     """An in-memory systemd: units load from UNIT_DIR on daemon_reload, or are added by hand.
 
     ``failing`` units fail to start; ``unhealthy`` units start, then fail while
-    observed. ``calls`` records every call, ``round_trips`` counts them, and
-    ``boot()`` starts the enabled units as a reboot would.
+    observed; with ``broken_marker`` set, a unit whose file in unit_dir contains
+    it fails to start (a broken image's unit). ``calls`` records every call,
+    ``round_trips`` counts them, and ``boot()`` starts the enabled units as a
+    reboot would.
     """
 
     def __init__(self, unit_dir: Path | None = None) -> None:
@@ -36,6 +38,7 @@ class FakeUnitManager:
         self.active: dict[str, ActiveState] = {}
         self.failing: set[str] = set()
         self.unhealthy: set[str] = set()
+        self.broken_marker: str | None = None
         self.calls: list[tuple[str, ...]] = []
         self.round_trips = 0
 
@@ -75,9 +78,15 @@ class FakeUnitManager:
         self.enabled.difference_update(gone)
         return tuple(UnitFileChange("unlink", f"{_WANTS}/{u}", "") for u in gone)
 
+    def _broken(self, unit: str) -> bool:
+        if self.broken_marker is None or self.unit_dir is None:
+            return False
+        path = self.unit_dir / unit
+        return path.is_file() and self.broken_marker in path.read_text()
+
     def _start(self, member: str, unit: str) -> JobResult:
         self._require(member, unit)
-        if unit in self.failing:
+        if unit in self.failing or self._broken(unit):
             self.active[unit] = ActiveState.FAILED
             return JobResult.FAILED
         self.active[unit] = ActiveState.ACTIVE

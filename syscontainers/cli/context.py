@@ -24,7 +24,7 @@ class Context:
 
     def store(self) -> Store:
         """The store under the configured root."""
-        return Store(self.paths.store)
+        return Store(self.paths.store, lock_timeout=self.settings.lock_timeout)
 
     def out(self, text: str = "") -> None:
         """Print a line of result output."""

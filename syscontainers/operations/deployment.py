@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from syscontainers import process
+from syscontainers import process, progress
 from syscontainers.checkout import checkout
 from syscontainers.deploy.hostfiles import HostFileSource, stage
 from syscontainers.deploy.layout import (
@@ -55,6 +56,7 @@ from syscontainers.render import (
 from syscontainers.runtime import Runtime, RuntimeMode, command_line, runtime_commands
 from syscontainers.sources import SourceOpener, open_source, parse_source
 from syscontainers.store import Store
+from syscontainers.store.lock import LockMode
 from syscontainers.systemd import UnitManager
 from syscontainers.tree import Entry, EntryKind
 
@@ -76,6 +78,10 @@ class Host:
     def container(self, name: str) -> ContainerDir:
         """The deployment paths of container NAME (validated)."""
         return ContainerDir(self.paths.deployments, validate_name(name))
+
+    def locked(self, mode: LockMode = LockMode.EXCLUSIVE) -> AbstractContextManager[Store]:
+        """The store lock, with waiting reported as a step."""
+        return self.store.locked(mode, on_wait=lambda msg: progress.step(self.reporter, msg))
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +113,6 @@ class Prepared:
     def slot_dir(self) -> Path:
         """The final directory of this deployment."""
         return self.cd.slot_dir(self.slot)
-
 
 def is_transport(text: str) -> bool:
     """True if TEXT names a source with its transport (oci:, docker://, ...)."""
@@ -166,8 +171,12 @@ def prepare(
     choice: ImageChoice,
     runtime_text: str,
     kept: KeptValues,
+    destdir: Path | None = None,
 ) -> Prepared:
-    """Compute the values and check every template has what it needs (writes nothing)."""
+    """Compute the values and check every template has what it needs (writes nothing).
+
+    DESTDIR is the bundle directory the templates see (default: the slot's directory).
+    """
     runtime = Runtime.parse(runtime_text)
     entries = export_entries(choice.image)
     files = exports_files(host.store, choice.image, entries)
@@ -183,7 +192,7 @@ def prepare(
         name=cd.name,
         image_name=choice.given,
         image_id=choice.image.manifest_digest,
-        destdir=str(cd.slot_dir(slot)),
+        destdir=str(destdir or cd.slot_dir(slot)),
         sets=kept.set_map(),
         defaults=dict(exports.manifest.default_values),
         facts=facts,
@@ -214,40 +223,42 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
     return info
 
 
-def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:
-    files = slot_files(plan.cd, tmp)
-    service = not plan.exports.manifest.no_container_service
+def render_bundle(host: Host, plan: Prepared, bundle: Path, rootfs: Path | None) -> Rendered:
+    """Give BUNDLE its rootfs (a checkout, or a link to ROOTFS) and its rendered config.json."""
+    files = slot_files(plan.cd, bundle)
     users = UserDB()
     if rootfs is not None:
         os.symlink(rootfs, files["rootfs"])
         users = load_user_db(rootfs)
-    elif service:
+    elif not plan.exports.manifest.no_container_service:
         checkout(host.store, plan.choice.image.layers, files["rootfs"], host.reporter)
         users = load_user_db(files["rootfs"])
     rendered = render_deployment(
         plan.exports, plan.choice.image.config, plan.values, exists=os.path.exists, users=users,
         what=f'image "{plan.choice.given}"',
     )
-    _write_rendered(files, rendered)
+    if rendered.config_json:
+        atomic_write(files["config"], rendered.config_json, sync=False)
+    return rendered
+
+
+def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:
+    files = slot_files(plan.cd, tmp)
+    rendered = render_bundle(host, plan, tmp, rootfs)
+    if rendered.unit:
+        atomic_write(files["unit"], rendered.unit.encode(), sync=False)
+    atomic_write(files["tmpfiles"], rendered.tmpfiles.encode(), sync=False)
+    files["hostfs"].mkdir(mode=0o755)
     records = tuple(stage(files["hostfs"], _host_source(host.store, plan, h))
                     for h in rendered.host_files)
     info = DeploymentInfo(
         name=plan.cd.name, slot=plan.slot, image=plan.choice.given, ref=plan.choice.ref,
         source=plan.choice.source, image_id=plan.choice.image.manifest_digest,
-        runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode, service=service,
-        host_files=records,
+        runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode,
+        service=not plan.exports.manifest.no_container_service, host_files=records,
     )
     write_info(tmp, info)
     return info
-
-
-def _write_rendered(files: dict[str, Path], rendered: Rendered) -> None:
-    if rendered.config_json:
-        atomic_write(files["config"], rendered.config_json, sync=False)
-    if rendered.unit:
-        atomic_write(files["unit"], rendered.unit.encode(), sync=False)
-    atomic_write(files["tmpfiles"], rendered.tmpfiles.encode(), sync=False)
-    files["hostfs"].mkdir(mode=0o755)
 
 
 def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource:

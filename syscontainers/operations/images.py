@@ -100,6 +100,14 @@ class ImageRow:
     in_use: bool
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """``name:tag`` -> (name, tag); ``name@sha256:…`` -> (name, "<none>")."""
+    if "@" in key:
+        return key.split("@", 1)[0], "<none>"
+    name, _, tag = key.rpartition(":")
+    return name, tag
+
+
 def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
     """Every tagged image (and, with SHOW_ALL, untagged ones still pinned)."""
     graph = walk(store)
@@ -115,7 +123,7 @@ def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
         if not tags and show_all:
             tags = ["<none>:<none>"]
         for key in tags:
-            name, _, tag = key.rpartition(":")
+            name, tag = split_key(key)
             rows.append(ImageRow(name, tag, digest, created, size, unique, digest in pinned))
     return sorted(rows, key=lambda r: (r.name, r.tag))
 

@@ -16,6 +16,7 @@ import re
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 from requests import exceptions as rex
+from urllib3.exceptions import InsecureRequestWarning
 
 from syscontainers import __version__
 from syscontainers.errors import AuthError, ImageNotFoundError, ManifestError, RegistryError
@@ -129,6 +131,11 @@ class _TlsAdapter(requests.adapters.HTTPAdapter):
         """Leave verification to the SSL context chosen above."""
 
 
+def _quiet_insecure_warnings() -> None:
+    """The user asked for unverified TLS; urllib3 must not print a warning per request."""
+    warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+
+
 def _basic(creds: Credentials) -> str:
     token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
     return f"Basic {token}"
@@ -210,6 +217,8 @@ class RegistryClient:
         with self._lock:
             if name not in self._hosts:
                 self._hosts[name] = _Host(name, self._tls_for(name))
+                if not self._hosts[name].tls.verify:
+                    _quiet_insecure_warnings()
             return self._hosts[name]
 
     def _context_for(self, netloc: str) -> ssl.SSLContext:

@@ -42,8 +42,11 @@ from syscontainers.tree import LayerTree
 class Store:
     """Access to one store directory. Methods do I/O; callers hold the lock."""
 
-    def __init__(self, path: Path, privileged: bool | None = None) -> None:
+    def __init__(
+        self, path: Path, privileged: bool | None = None, lock_timeout: float | None = None
+    ) -> None:
         self.path = path
+        self.lock_timeout = lock_timeout
         self.privileged = os.geteuid() == 0 if privileged is None else privileged
         self.objects_dir = path / "objects"
         self.blobs_dir = path / "blobs" / "sha256"
@@ -63,7 +66,7 @@ class Store:
         if mode is LockMode.SHARED and not self.path.exists():
             yield self
             return
-        with store_lock(self.path / "lock", mode, on_wait=on_wait):
+        with store_lock(self.path / "lock", mode, self.lock_timeout, on_wait):
             if mode is LockMode.EXCLUSIVE:
                 self._prepare()
             yield self

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import StoreCorruptError
-from syscontainers.fsutil import tmp_name
 from syscontainers.store import Store
 from syscontainers.store.graph import Graph, walk
 from syscontainers.store.objects import ObjectMeta, hash_file, object_name, parse_name, read_xattrs
@@ -82,7 +82,7 @@ def _quarantine(store: Store, name: str) -> None:
     qdir.mkdir(exist_ok=True)
     # A file whose name is no object name may sit outside objects/NAME[:2]/: prune removes it.
     with contextlib.suppress(FileNotFoundError):
-        os.rename(store.object_path(name), tmp_name(qdir, name[:16]))
+        os.rename(store.object_path(name), qdir / f"{name}-{secrets.token_hex(4)}")
 
 
 def _structure_problems(graph: Graph) -> list[Problem]:

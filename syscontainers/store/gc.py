@@ -6,6 +6,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 
+from syscontainers.errors import StoreCorruptError
 from syscontainers.oci import digest_hex
 from syscontainers.store import Store
 from syscontainers.store.graph import Graph, walk
@@ -78,7 +79,22 @@ def _sweep_blobs(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
 def prune(store: Store, dry_run: bool = False) -> PruneResult:
     """Remove what no tag or pin reaches (call under the exclusive lock)."""
     graph = walk(store)
+    if graph.broken:
+        what, item, detail = graph.broken[0]
+        raise StoreCorruptError(
+            f"cannot prune: the {what} {item} is damaged ({detail}), so what it uses is unknown",
+            hint="run 'syscontainers images verify', then pull the damaged image again "
+            "or delete its tag",
+        )
     n_obj, b_obj = _sweep_objects(store, set(graph.object_sizes), dry_run)
     n_lay, b_lay = _sweep_layers(store, graph, dry_run)
     n_blob, b_blob = _sweep_blobs(store, graph, dry_run)
-    return PruneResult(n_obj, n_lay, n_blob, b_obj + b_lay + b_blob, dry_run)
+    freed = _sweep_quarantine(store, dry_run)
+    return PruneResult(n_obj, n_lay, n_blob, b_obj + b_lay + b_blob + freed, dry_run)
+
+
+def _sweep_quarantine(store: Store, dry_run: bool) -> int:
+    qdir = store.path / "quarantine"
+    if not qdir.is_dir():
+        return 0
+    return sum(_remove(entry.path, dry_run) for entry in os.scandir(qdir))

@@ -372,12 +372,17 @@ def test_self_signed_tls_trusted_through_certs_d(tmp_path: Path) -> None:
         assert "certificate" in err.value.message
         assert err.value.hint and f"certs.d/{registry.host}" in err.value.hint
 
+        unverified = source_for(name, tmp_path, INSECURE)  # --tls-verify=false: still https
+        with closing(unverified):
+            digest = unverified.resolve(HOST_PLATFORM).manifest_digest
+        assert digest == skopeo_inspect(registry, "secure/app:1")["Digest"]
+
         host_dir = tmp_path / "certs.d" / registry.host
         host_dir.mkdir(parents=True)
         (host_dir / "ca.crt").write_bytes(cert.read_bytes())
         store = Store(tmp_path / "store")
         result = pull(store, source_for(name, tmp_path, verify))
-        assert result.manifest_digest == skopeo_inspect(registry, "secure/app:1")["Digest"]
+        assert result.manifest_digest == digest
 
         flat = tmp_path / "flat"
         flat.mkdir()

@@ -177,3 +177,25 @@ def test_two_tags_one_image(tmp_path: Path) -> None:
     store.delete_ref("x:1")
     assert prune(store) == PruneResult(0, 0, 0, 0, False)
     assert store_files(store) == before
+
+
+def test_prune_refuses_while_an_image_is_damaged(world: World) -> None:
+    """A damaged manifest hides what its image uses: prune must not guess and delete it."""
+    from syscontainers.errors import StoreCorruptError
+
+    path = world.store.blobs_dir / digest_hex(world.a)
+    path.write_bytes(path.read_bytes() + b" ")
+    before = store_files(world.store)
+    with pytest.raises(StoreCorruptError) as e:
+        prune(world.store)
+    assert "example.org/a" in e.value.message and e.value.hint
+    assert store_files(world.store) == before
+
+
+def test_prune_empties_the_quarantine(world: World) -> None:
+    qdir = world.store.path / "quarantine"
+    qdir.mkdir()
+    (qdir / "damaged-object").write_bytes(b"12345")
+    result = prune(world.store)
+    assert not os.listdir(qdir)
+    assert result.bytes_freed >= 5

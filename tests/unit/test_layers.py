@@ -240,6 +240,32 @@ def test_symlink_replaced_by_a_directory_may_be_entered(writer: ObjectWriter) ->
     assert [e.path for e in run(writer, tar).entries] == ["lib", "lib", "lib/x"]
 
 
+def test_a_name_that_only_starts_like_a_symlink_is_fine(writer: ObjectWriter) -> None:
+    tar = archive(header("lib", b"2", link="usr/lib"), file("lib64/ld.so", b"x"), file("lib", b"y"))
+    assert [e.path for e in run(writer, tar).entries] == ["lib", "lib64/ld.so", "lib"]
+
+
+class Dribble(io.RawIOBase):
+    """A blob that arrives a few bytes at a time, like a slow socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1, /) -> bytes:
+        return self._data.read(7)
+
+
+@pytest.mark.parametrize("compress", COMPRESSIONS)
+def test_short_reads_from_the_blob(writer: ObjectWriter, compress: str) -> None:
+    blob = COMPRESSIONS[compress](EVERY_KIND)
+    d = Descriptor("application/vnd.oci.image.layer.v1.tar", sha(blob), len(blob))
+    tree = import_layer(writer, Dribble(blob), d, sha(EVERY_KIND), WHAT)  # type: ignore[arg-type]
+    assert tree == run(writer, EVERY_KIND)
+
+
 @pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
 def test_archives_written_by_tarfile(store: Store, writer: ObjectWriter, fmt: int) -> None:
     deep = "/".join(["d" * 40] * 4) + "/file.txt"  # 169 chars: prefix field, GNU L, or PAX path

@@ -138,3 +138,24 @@ def test_a_killed_writer_leaves_the_store_unlocked(tmp_path: Path) -> None:
         with store.locked(LockMode.EXCLUSIVE):  # ...but the kernel dropped the lock
             assert list(store.tmp_dir.iterdir()) == []  # and the next writer cleans up
             assert (store.path / "lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_store_lock_timeout_comes_from_the_store(tmp_path: Path) -> None:
+    """Store(lock_timeout=…) bounds the wait (the lock_timeout setting)."""
+    store = Store(tmp_path / "store", lock_timeout=0.2)
+    (tmp_path / "store").mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(30)", str(tmp_path / "store" / "lock")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        start = time.monotonic()
+        with pytest.raises(StoreLockedError), store.locked(LockMode.EXCLUSIVE):
+            pass
+        assert time.monotonic() - start < 5
+    finally:
+        holder.kill()
+        holder.wait()

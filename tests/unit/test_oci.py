@@ -469,7 +469,9 @@ def test_platform_parse_rejects(text: str) -> None:
         ("linux/arm", "linux/arm/v7", True),  # no variant wanted: any will do
         ("linux/arm/v7", "linux/arm/v7", True),
         ("linux/arm/v7", "linux/arm/v6", False),
-        ("linux/arm/v7", "linux/arm", False),
+        ("linux/arm/v7", "linux/arm", True),  # arm defaults to v7
+        ("linux/arm/v6", "linux/arm", False),
+        ("linux/arm64/v8", "linux/arm64", True),
         ("linux/amd64", "linux/arm64", False),
         ("linux/amd64", "windows/amd64", False),
     ],

@@ -129,6 +129,12 @@ def test_name_and_store_key(text: str, name: str, store_key: str) -> None:
     assert (back.name, back.tag) == (name, ref.tag_or_default)
 
 
+def test_digest_only_reference_never_takes_the_latest_tag() -> None:
+    ref = parse(f"example.org/app@{DIG}")
+    assert ref.store_key == f"example.org/app@{DIG}"
+    assert parse(ref.store_key) == ref
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

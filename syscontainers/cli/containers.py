@@ -1,0 +1,209 @@
+"""CLI verbs for system containers: install, uninstall, list, update, rollback and run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from syscontainers.cli.context import Context
+from syscontainers.cli.output import print_error
+from syscontainers.oci import digest_hex
+
+if TYPE_CHECKING:
+    from syscontainers.operations.deployment import Host
+    from syscontainers.operations.update import UpdateResult
+
+# Operations are imported inside the handlers: building the parser stays cheap.
+
+SET_HELP = "set a template variable, e.g. --set PORT=8081 (repeatable)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add install, uninstall, list, update, rollback and run."""
+    p = sub.add_parser("install", help="install an image as a systemd system container",
+                       description="Pull IMAGE if needed, deploy it as NAME.0, install its "
+                       "host files, unit and tmpfiles lines, and enable the unit.")
+    p.add_argument("image", metavar="IMAGE",
+                   help="a stored image name or id, or a source such as oci:DIR:TAG")
+    p.add_argument("--name", help="the container name (default: from the image name and tag)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help=SET_HELP)
+    p.add_argument("--runtime", metavar="PATH",
+                   help="the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting)")
+    p.add_argument("--rootfs", metavar="DIR", type=Path,
+                   help="use DIR as the container's root filesystem instead of a checkout")
+    p.add_argument("--now", action="store_true", help="start the service after installing it")
+    p.set_defaults(handler=handle_install)
+
+    p = sub.add_parser("uninstall", help="stop and remove a system container",
+                       description="Stop and disable the unit, remove it, the tmpfiles "
+                       "entries, the unmodified host files and the deployments.")
+    p.add_argument("name", metavar="NAME", help="the container to remove")
+    p.set_defaults(handler=handle_uninstall)
+
+    p = sub.add_parser("list", help="list installed system containers and their states")
+    p.add_argument("--all", "-a", action="store_true",
+                   help="also show half-installed containers")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(handler=handle_list)
+
+    p = sub.add_parser("update", help="update a container to a newer image or new values",
+                       description="Pull the image again, deploy it into the other slot with "
+                       "the kept --set values and UUID, restart the service if it was "
+                       "running, and roll back by itself if it does not stay active.")
+    p.add_argument("name", metavar="NAME", nargs="?", help="the container to update")
+    p.add_argument("--all", action="store_true", help="update every installed container")
+    p.add_argument("--rebase", metavar="IMAGE", help="move the container to another image")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help=SET_HELP + "; kept for later updates")
+    p.add_argument("--no-pull", action="store_true",
+                   help="use the image in the store, do not pull a newer one")
+    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
+                   help="how long the updated service must stay active (default 30)")
+    p.set_defaults(handler=handle_update)
+
+    p = sub.add_parser("rollback", help="go back to a container's previous deployment")
+    p.add_argument("name", metavar="NAME", help="the container to roll back")
+    p.set_defaults(handler=handle_rollback)
+
+    p = sub.add_parser("run", help="run a command in a container",
+                       description="Exec CMD in the running container, or run it once in a "
+                       "fresh container from the deployment when the service is stopped.")
+    p.add_argument("name", metavar="NAME", help="the container")
+    p.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER,
+                   help="the command and its arguments (default: /bin/sh when exec'ing)")
+    p.set_defaults(handler=handle_run)
+
+
+@contextmanager
+def _host(ctx: Context) -> Iterator[Host]:
+    """The real seams: the store, systemd over D-Bus, systemd-tmpfiles and the registry."""
+    from syscontainers.deploy.publish import SystemdTmpfiles
+    from syscontainers.operations.deployment import Host
+    from syscontainers.registry import registry_opener
+    from syscontainers.systemd import SystemdManager
+
+    with SystemdManager() as units:
+        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter,
+                   registry_opener(ctx.settings))
+
+
+def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
+    from syscontainers.render import parse_sets
+
+    return tuple(sorted(parse_sets(values).items()))
+
+
+def handle_install(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``install``."""
+    from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+
+    req = InstallRequest(args.image, args.name, _sets(args.sets),
+                         args.runtime or ctx.settings.runtime, args.rootfs, args.now)
+    with _host(ctx) as host:
+        result = install(host, req)
+    if result.outcome is InstallOutcome.RAN_ONCE:
+        ctx.out(f"ran {args.image} once as {result.name}: exit status {result.exit_code}")
+        return result.exit_code
+    verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
+    started = ", started" if result.started else ""
+    ctx.out(f"{verb} {result.name} ({result.deployment}, image "
+            f"{digest_hex(result.image_id)[:12]}){started}")
+    for path in result.host_files:
+        ctx.out(f"  host file {path}")
+    return 0
+
+
+def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``uninstall``."""
+    from syscontainers.operations.containers import uninstall
+
+    with _host(ctx) as host:
+        result = uninstall(host, args.name)
+    ctx.out(f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
+            f" and {len(result.removed_files)} host file(s)")
+    for path in result.kept_files:
+        ctx.out(f"  kept {path} (changed after it was installed)")
+    return 0
+
+
+def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``list``."""
+    from syscontainers.operations.containers import list_containers
+
+    with _host(ctx) as host:
+        rows = list_containers(host, args.all)
+    if ctx.json:
+        ctx.out_json([r.to_json() for r in rows])
+        return 0
+    fmt = "{:<24} {:<36} {:<14} {:<16} {:<18} {}"
+    ctx.out(fmt.format("NAME", "IMAGE", "IMAGE ID", "DEPLOYMENT", "RUNTIME", "STATE"))
+    for r in rows:
+        image_id = digest_hex(r.image_id)[:12] if r.image_id else ""
+        runtime = r.runtime.split()[0].rsplit("/", 1)[-1] if r.runtime else ""
+        state = r.state if r.complete else f"{r.state} (incomplete)"
+        ctx.out(fmt.format(r.name, r.image, image_id, r.deployment, runtime, state))
+    return 0
+
+
+def _describe(result: UpdateResult) -> str:
+    from syscontainers.operations.update import UpdateOutcome
+
+    if result.outcome is UpdateOutcome.UP_TO_DATE:
+        return f"{result.name} is already up to date ({result.deployment})"
+    if result.outcome is UpdateOutcome.ROLLED_BACK:
+        return (f"{result.name}: the update failed its health check ({result.reason}); "
+                f"rolled back to {result.deployment}")
+    restarted = ", restarted" if result.restarted else ""
+    return (f"updated {result.name} to {result.deployment} (image "
+            f"{digest_hex(result.image_id)[:12]}){restarted}")
+
+
+def handle_update(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``update``; exit 1 if an update failed or rolled back."""
+    from syscontainers.errors import SysContainersError, UsageError
+    from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update, update_all
+
+    if bool(args.all) == bool(args.name):
+        raise UsageError("give a container NAME or --all, not both or neither",
+                         hint="see 'syscontainers update --help'")
+    req = UpdateRequest(args.name or "", args.rebase, _sets(args.sets), not args.no_pull,
+                        args.health_timeout)
+    with _host(ctx) as host:
+        results = update_all(host, req) if args.all else [(req.name, update(host, req))]
+    failed = False
+    for name, outcome in results:
+        if isinstance(outcome, SysContainersError):
+            print_error(f"{name}: {outcome.message}", outcome.hint)
+            failed = True
+        elif outcome.outcome is UpdateOutcome.ROLLED_BACK:
+            print_error(_describe(outcome), f"see: journalctl -u {name}.service")
+            failed = True
+        else:
+            ctx.out(_describe(outcome))
+    return 1 if failed else 0
+
+
+def handle_rollback(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``rollback``."""
+    from syscontainers.operations.update import rollback
+
+    with _host(ctx) as host:
+        result = rollback(host, args.name)
+    restarted = ", restarted" if result.restarted else ""
+    ctx.out(f"rolled back {result.name} from {result.previous} to {result.deployment}"
+            f"{restarted}")
+    return 0
+
+
+def handle_run(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``run``: the command's exit status is ours."""
+    from syscontainers.operations.containers import run_in
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    with _host(ctx) as host:
+        return run_in(host, args.name, list(args.cmd), tty)

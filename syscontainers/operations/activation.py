@@ -1,0 +1,235 @@
+"""Making a slot the active deployment, and reconciling what a crash left half done.
+
+``activate`` moves the host from the previous deployment to a built slot: host
+files (by ledger), the published unit and tmpfiles, then the symlink flip,
+which is the commit point. A failure before the flip puts the previous
+deployment's files back. ``tell_systemd`` then reloads, applies tmpfiles and
+enables the unit. ``reconcile`` runs first in every command that changes a
+container: it removes temp slots and crashed half-built slots (restoring the
+host files they replaced), finishes an activation that a crash interrupted,
+and re-publishes the active slot's unit and tmpfiles if they differ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from syscontainers import progress
+from syscontainers.deploy import hostfiles
+from syscontainers.deploy.layout import (
+    ContainerDir,
+    DeploymentInfo,
+    active_slot,
+    flip,
+    read_info,
+    slot_files,
+    write_info,
+)
+from syscontainers.deploy.publish import Published, matches, publish, published_by
+from syscontainers.errors import StoreCorruptError
+from syscontainers.fsutil import remove_tree
+from syscontainers.operations.deployment import Host, ledger, with_host_dirs
+from syscontainers.systemd_states import check_job
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    """What reconcile found and did."""
+
+    removed: tuple[str, ...] = ()  # temp and half-built slot directories removed
+    finished: bool = False  # an interrupted activation was completed
+    republished: bool = False  # the unit or tmpfiles copies were put back
+
+    @property
+    def acted(self) -> bool:
+        """True if reconcile changed anything."""
+        return bool(self.removed) or self.finished or self.republished
+
+
+def _hostfs(cd: ContainerDir, slot: int) -> Path:
+    return slot_files(cd, cd.slot_dir(slot))["hostfs"]
+
+
+def plan_hosts(
+    host: Host, old: DeploymentInfo | None, new: DeploymentInfo, only_old_paths: bool = False
+) -> hostfiles.Transition:
+    """The host-file transition from OLD's ledger to NEW's (pure but for reading checksums)."""
+    old_records = old.host_files if old is not None else ()
+    new_records = new.host_files
+    if only_old_paths:
+        wanted = {r.path for r in old_records}
+        new_records = tuple(r for r in new_records if r.path in wanted)
+    paths = sorted({r.path for r in (*old_records, *new_records)})
+    current = hostfiles.checksums(host.paths.host_root, paths)
+    return hostfiles.plan_transition(old_records, new_records, current)
+
+
+def _apply_hosts(
+    host: Host, cd: ContainerDir, slot: int, plan: hostfiles.Transition
+) -> list[str]:
+    made = hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, slot), plan)
+    for path in plan.kept:
+        progress.warn(host.reporter, f"kept {path}: it was changed on the host, so "
+                      f"{cd.name} neither replaced nor removed it", path=path)
+    return made
+
+
+def activate(
+    host: Host, cd: ContainerDir, new: DeploymentInfo, previous: DeploymentInfo | None
+) -> DeploymentInfo:
+    """Move the host from PREVIOUS to NEW and flip the symlink; undo the files on failure."""
+    plan = plan_hosts(host, previous, new)
+    if plan.conflicts:
+        raise hostfiles.conflict_error(cd.name, plan.conflicts)
+    try:
+        made = _apply_hosts(host, cd, new.slot, plan)
+        carried = previous.host_dirs if previous is not None else ()
+        new = with_host_dirs(new, carried, made)
+        write_info(cd.slot_dir(new.slot), new)
+        publish(cd, cd.slot_dir(new.slot), host.paths)
+        flip(cd, new.slot)
+    except BaseException:
+        _restore(host, cd, new, previous)
+        raise
+    return new
+
+
+def _restore(
+    host: Host, cd: ContainerDir, failed: DeploymentInfo, previous: DeploymentInfo | None
+) -> None:
+    """Put PREVIOUS's host files and published copies back after a failed activation."""
+    if previous is None:
+        back = hostfiles.plan_transition(failed.host_files, (), _checksums(host, failed))
+        hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, failed.slot), back)
+        hostfiles.remove_empty_dirs(host.paths.host_root, failed.host_dirs)
+        unit_was_ours, conf_was_ours = published_by(cd, cd.slot_dir(failed.slot), host.paths)
+        where = Published.of(cd, host.paths)
+        for path, ours in ((where.unit, unit_was_ours), (where.tmpfiles, conf_was_ours)):
+            if ours:
+                os.unlink(path)
+        return
+    back = plan_hosts(host, failed, previous)
+    hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, previous.slot), back)
+    publish(cd, cd.slot_dir(previous.slot), host.paths)
+
+
+def _checksums(host: Host, info: DeploymentInfo) -> dict[str, str | None]:
+    return hostfiles.checksums(host.paths.host_root, [r.path for r in info.host_files])
+
+
+def tell_systemd(host: Host, cd: ContainerDir, info: DeploymentInfo) -> None:
+    """Reload units, apply the tmpfiles lines and enable the unit of the active slot INFO."""
+    host.units.daemon_reload()
+    conf = Published.of(cd, host.paths).tmpfiles
+    if conf.exists():
+        host.tmpfiles.create(conf)
+    if info.service:
+        host.units.enable([cd.unit_name])
+
+
+def mark_complete(cd: ContainerDir, info: DeploymentInfo) -> DeploymentInfo:
+    """Record that INFO's activation finished."""
+    done = replace(info, complete=True)
+    write_info(cd.slot_dir(info.slot), done)
+    return done
+
+
+def restart(host: Host, cd: ContainerDir) -> None:
+    """Restart the unit and fail unless its job finished."""
+    check_job(cd.unit_name, "restart", host.units.restart(cd.unit_name))
+
+
+def info_or_none(cd: ContainerDir, slot: int) -> DeploymentInfo | None:
+    """read_info that treats a damaged info.json like a missing one (for cleanup paths)."""
+    try:
+        return read_info(cd.slot_dir(slot))
+    except StoreCorruptError:
+        return None
+
+
+def discard_slot(
+    host: Host, cd: ContainerDir, slot: int, active: DeploymentInfo | None
+) -> None:
+    """Remove a slot that is not active, putting back ACTIVE's versions of its host files."""
+    info = info_or_none(cd, slot)
+    if info is not None and info.host_files:
+        if active is None:
+            plan = hostfiles.plan_transition(info.host_files, (), _checksums(host, info))
+            hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, slot), plan)
+        else:
+            plan = plan_hosts(host, info, active, only_old_paths=True)
+            hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, active.slot), plan)
+    if active is None:
+        unit_ours, conf_ours = published_by(cd, cd.slot_dir(slot), host.paths)
+        where = Published.of(cd, host.paths)
+        for path, ours in ((where.unit, unit_ours), (where.tmpfiles, conf_ours)):
+            if ours:
+                os.unlink(path)
+        if info is not None:
+            hostfiles.remove_empty_dirs(host.paths.host_root, info.host_dirs)
+    remove_tree(cd.slot_dir(slot))
+    host.store.unpin(cd.pin(slot))
+
+
+def reconcile(host: Host, cd: ContainerDir) -> ReconcileReport:
+    """Finish or clean up what an interrupted command left for container CD."""
+    removed = [str(p) for p in cd.temps()]
+    for path in cd.temps():
+        remove_tree(path)
+    current = active_slot(cd)
+    active = info_or_none(cd, current) if current is not None else None
+    for slot in cd.present_slots():
+        info = info_or_none(cd, slot)
+        if slot != current and (info is None or not info.complete):
+            discard_slot(host, cd, slot, active)
+            removed.append(str(cd.slot_dir(slot)))
+    for slot in (0, 1):
+        if not os.path.lexists(cd.slot_dir(slot)):
+            host.store.unpin(cd.pin(slot))
+    if active is None:
+        return ReconcileReport(tuple(removed))
+    if not active.complete:
+        other = info_or_none(cd, 1 - active.slot)
+        _finish(host, cd, active, other)
+        return ReconcileReport(tuple(removed), finished=True)
+    if not matches(cd, cd.slot_dir(active.slot), host.paths):
+        publish(cd, cd.slot_dir(active.slot), host.paths)
+        host.units.daemon_reload()
+        return ReconcileReport(tuple(removed), republished=True)
+    return ReconcileReport(tuple(removed))
+
+
+def _finish(
+    host: Host, cd: ContainerDir, active: DeploymentInfo, other: DeploymentInfo | None
+) -> None:
+    plan = plan_hosts(host, other, active)
+    made = _apply_hosts(host, cd, active.slot, plan)  # conflicts are left alone
+    active = with_host_dirs(active, made)
+    publish(cd, cd.slot_dir(active.slot), host.paths)
+    tell_systemd(host, cd, active)
+    mark_complete(cd, active)
+    progress.step(host.reporter, f"finished the interrupted deployment {cd.name}.{active.slot}")
+
+
+def remove_everything(host: Host, cd: ContainerDir) -> tuple[list[str], list[str]]:
+    """Uninstall's file work after the unit is gone: host files, slots, link, pins.
+
+    Returns the host files removed and the ones kept because they were modified.
+    """
+    infos = [info_or_none(cd, s) for s in cd.present_slots()]
+    records = ledger(infos)
+    current = hostfiles.checksums(host.paths.host_root, sorted({r.path for r in records}))
+    plan = hostfiles.plan_transition(records, (), current)
+    hostfiles.apply_transition(host.paths.host_root, cd.base, plan)
+    dirs = [d for info in infos if info is not None for d in info.host_dirs]
+    hostfiles.remove_empty_dirs(host.paths.host_root, dirs)
+    for path in cd.temps():
+        remove_tree(path)
+    if os.path.lexists(cd.link):
+        os.unlink(cd.link)
+    for slot in (0, 1):
+        remove_tree(cd.slot_dir(slot))
+        host.store.unpin(cd.pin(slot))
+    return list(plan.remove), list(plan.kept)

@@ -1,0 +1,205 @@
+"""``list``, ``uninstall`` and ``run``: installed containers, their removal, and commands in them.
+
+``list`` reads every container's info.json and asks systemd for all the unit
+states in one round trip (``UnitManager.states``). By default it shows the
+installed containers (those with a NAME symlink); ``--all`` adds
+half-installed ones (slot directories left without a symlink by a crash).
+
+``uninstall`` works on whatever is there: stop and disable the unit
+(tolerating one systemd does not know), remove it and reload, run
+``systemd-tmpfiles --remove`` and delete the tmpfiles file, remove the host
+files that are unchanged (naming the changed ones it keeps), then the
+deployments, the symlink and the pins.
+
+``run`` execs a command in the running container, or, when the service is
+stopped, runs it once in a throwaway bundle made from the active deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from syscontainers import progress
+from syscontainers.deploy.layout import (
+    ContainerDir,
+    DeploymentInfo,
+    active_slot,
+    container_names,
+    half_installed_names,
+    run_dir,
+    slot_files,
+)
+from syscontainers.deploy.publish import Published
+from syscontainers.errors import (
+    CommandError,
+    ContainerNotFoundError,
+    SystemdError,
+    UsageError,
+)
+from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
+from syscontainers.operations.activation import info_or_none, remove_everything
+from syscontainers.operations.deployment import Host
+from syscontainers.operations.update import is_running
+from syscontainers.runtime import Runtime, exec_argv, run_argv
+from syscontainers.store.lock import LockMode
+from syscontainers.systemd_states import JobResult, UnitState
+
+HALF_INSTALLED = "half-installed"
+NO_SERVICE = "no-service"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRow:
+    """One line of ``list``."""
+
+    name: str
+    image: str
+    image_id: str
+    deployment: str  # NAME.N, the active slot ("" when half-installed)
+    runtime: str
+    state: str  # systemd's active state, or no-service, not-found, half-installed
+    previous: str = ""  # the other slot, which rollback would switch to
+    complete: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+
+def _state_text(state: UnitState | None, info: DeploymentInfo) -> str:
+    if not info.service:
+        return NO_SERVICE
+    if state is None or not state.exists:
+        return "not-found"
+    return state.active_state.value
+
+
+def _row(cd: ContainerDir, info: DeploymentInfo, state: UnitState | None) -> ContainerRow:
+    other = 1 - info.slot
+    previous = f"{cd.name}.{other}" if os.path.isdir(cd.slot_dir(other)) else ""
+    return ContainerRow(cd.name, info.image, info.image_id, f"{cd.name}.{info.slot}",
+                        info.runtime, _state_text(state, info), previous, info.complete)
+
+
+def list_containers(host: Host, show_all: bool = False) -> list[ContainerRow]:
+    """Installed containers (and, with SHOW_ALL, half-installed ones), with live states."""
+    base = host.paths.deployments
+    with host.locked(LockMode.SHARED):
+        infos: list[tuple[ContainerDir, DeploymentInfo]] = []
+        for name in container_names(base):
+            cd = ContainerDir(base, name)
+            slot = active_slot(cd)
+            info = info_or_none(cd, slot) if slot is not None else None
+            if info is not None:
+                infos.append((cd, info))
+        units = [cd.unit_name for cd, info in infos if info.service]
+        states = host.units.states(units) if units else {}
+        rows = [_row(cd, info, states.get(cd.unit_name)) for cd, info in infos]
+        if show_all:
+            rows += [_half_row(ContainerDir(base, n)) for n in half_installed_names(base)]
+    return sorted(rows, key=lambda r: r.name)
+
+
+def _half_row(cd: ContainerDir) -> ContainerRow:
+    infos = [i for i in (info_or_none(cd, s) for s in cd.present_slots()) if i is not None]
+    info = infos[0] if infos else None
+    return ContainerRow(cd.name, info.image if info else "", info.image_id if info else "", "",
+                        info.runtime if info else "", HALF_INSTALLED, complete=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UninstallResult:
+    """What an uninstall removed and kept."""
+
+    name: str
+    deployments: tuple[str, ...]
+    removed_files: tuple[str, ...]
+    kept_files: tuple[str, ...]  # host files changed on the host, left in place
+
+
+def uninstall(host: Host, name: str) -> UninstallResult:
+    """Remove container NAME and everything it installed (see the module docstring)."""
+    with host.locked():
+        cd = host.container(name)
+        if not cd.exists():
+            raise ContainerNotFoundError(
+                f"no container named {name} is installed",
+                hint="see 'syscontainers list --all'",
+            )
+        deployments = tuple(f"{name}.{s}" for s in cd.present_slots())
+        _stop_and_disable(host, cd)
+        where = Published.of(cd, host.paths)
+        if where.unit.exists() or where.unit.is_symlink():
+            where.unit.unlink()
+        host.units.daemon_reload()
+        if where.tmpfiles.exists():
+            try:
+                host.tmpfiles.remove(where.tmpfiles)
+            except CommandError as e:
+                progress.warn(host.reporter, f"{name}: {e.message}")
+            where.tmpfiles.unlink()
+        removed, kept = remove_everything(host, cd)
+        for path in kept:
+            progress.warn(host.reporter, f"kept {path}: it was changed after {name} installed it")
+        return UninstallResult(name, deployments, tuple(removed), tuple(kept))
+
+
+def _stop_and_disable(host: Host, cd: ContainerDir) -> None:
+    unit = cd.unit_name
+    try:
+        job = host.units.stop(unit)
+        if job is not JobResult.DONE:
+            progress.warn(host.reporter, f"stopping {unit} ended with {job.value!r}")
+        host.units.disable([unit])
+        host.units.reset_failed(unit)
+    except SystemdError as e:  # a unit systemd never loaded has nothing to stop or disable
+        progress.warn(host.reporter, f"{unit}: {e.message}")
+
+
+def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
+    """Run CMD in container NAME: exec if its service runs, else once in a fresh bundle."""
+    bundle: Path | None = None
+    with host.locked(LockMode.SHARED):
+        cd = host.container(name)
+        slot = active_slot(cd)
+        info = info_or_none(cd, slot) if slot is not None else None
+        if info is None:
+            raise ContainerNotFoundError(f"no container named {name} is installed",
+                                         hint="see 'syscontainers list'")
+        if not info.service:
+            raise UsageError(f"container {name} has no service to run commands in",
+                             hint="its image only installs host files")
+        runtime = Runtime.parse(info.runtime)
+        if is_running(host, cd):
+            argv = exec_argv(runtime, name, cmd, tty)
+        else:
+            bundle = one_off_bundle(cd, info, cmd, tty)
+            argv = run_argv(runtime, str(bundle), f"{name}-run-{secrets.token_hex(4)}")
+    try:
+        return host.execute(argv)
+    finally:
+        if bundle is not None:
+            remove_tree(bundle)
+
+
+def one_off_bundle(cd: ContainerDir, info: DeploymentInfo, cmd: Sequence[str], tty: bool) -> Path:
+    """A throwaway bundle whose config.json is the deployment's, running CMD on its rootfs."""
+    files = slot_files(cd, cd.slot_dir(info.slot))
+    config = json.loads(files["config"].read_bytes())
+    config["root"]["path"] = os.path.realpath(files["rootfs"])
+    process = config.setdefault("process", {})
+    if cmd:
+        process["args"] = list(cmd)
+    process["terminal"] = tty
+    base = run_dir(cd.base)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    bundle = tmp_name(base, cd.name)
+    os.mkdir(bundle, 0o700)
+    atomic_write(bundle / "config.json", json.dumps(config, indent=2).encode(), sync=False)
+    return bundle

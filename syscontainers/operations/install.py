@@ -1,0 +1,181 @@
+"""``install``: turn an image into an enabled systemd service in slot 0 (or run it once).
+
+The steps, all under the store's exclusive lock:
+
+1. reconcile the name, then refuse it if it is installed (or finish an install
+   that a crash interrupted), or if a unit or tmpfiles file of that name exists;
+2. find the image, pulling it if it is missing;
+3. compute the values and report every missing variable (nothing written yet);
+4. check out, render and stage NAME.0 (see operations.deployment);
+5. install the host files, publish the unit and tmpfiles, flip NAME -> NAME.0;
+6. systemd-tmpfiles --create, daemon-reload, enable, and start with --now.
+
+An error before the flip removes everything this install wrote. An image
+labelled ``atomic.run=once`` is run once in a throwaway bundle instead, and
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from syscontainers import progress
+from syscontainers.deploy.layout import ContainerDir, read_info, run_dir
+from syscontainers.deploy.publish import Published
+from syscontainers.errors import ContainerExistsError, UsageError
+from syscontainers.fsutil import remove_tree, tmp_name
+from syscontainers.operations.activation import (
+    activate,
+    discard_slot,
+    mark_complete,
+    reconcile,
+    tell_systemd,
+)
+from syscontainers.operations.deployment import (
+    Host,
+    ImageChoice,
+    acquire,
+    build_slot,
+    default_name,
+    prepare,
+    render_bundle,
+)
+from syscontainers.render import KeptValues
+from syscontainers.render.values import check_sets
+from syscontainers.runtime import Runtime, run_argv
+from syscontainers.systemd_states import check_job
+
+RUN_ONCE_LABEL = "atomic.run"
+
+
+class InstallOutcome(Enum):
+    """What an install did."""
+
+    INSTALLED = "installed"
+    FINISHED = "finished"  # an install that a crash interrupted was completed
+    RAN_ONCE = "ran-once"  # an atomic.run=once image ran and left nothing behind
+
+
+@dataclass(frozen=True, slots=True)
+class InstallRequest:
+    """What the user asked install to do."""
+
+    image: str
+    name: str | None = None
+    sets: tuple[tuple[str, str], ...] = ()
+    runtime: str = "/usr/sbin/runc"
+    rootfs: Path | None = None  # use this directory as the rootfs instead of a checkout
+    start: bool = False  # --now
+
+
+@dataclass(frozen=True, slots=True)
+class InstallResult:
+    """The outcome of an install."""
+
+    name: str
+    outcome: InstallOutcome
+    deployment: str = ""
+    image_id: str = ""
+    started: bool = False
+    host_files: tuple[str, ...] = ()
+    exit_code: int = 0  # of the run, for RAN_ONCE
+
+
+def _check_request(req: InstallRequest) -> None:
+    check_sets(dict(req.sets))
+    Runtime.parse(req.runtime)
+    if req.rootfs is not None and (not req.rootfs.is_absolute() or not req.rootfs.is_dir()):
+        raise UsageError(
+            f"--rootfs {req.rootfs}: not an absolute path to a directory",
+            hint="give the absolute path of an existing root filesystem",
+        )
+
+
+def install(host: Host, req: InstallRequest) -> InstallResult:
+    """Install REQ.image as a container (see the module docstring for the steps)."""
+    _check_request(req)
+    with host.locked():
+        if req.name is not None:
+            finished = _claim(host, host.container(req.name), req)
+            if finished is not None:
+                return finished
+        choice = acquire(host, req.image)
+        name = req.name or default_name(choice)
+        if choice.image.config.label(RUN_ONCE_LABEL) == "once":
+            return run_once(host, name, choice, req)
+        cd = host.container(name)
+        if req.name is None:
+            finished = _claim(host, cd, req)
+            if finished is not None:
+                return finished
+        return _install_new(host, cd, choice, req)
+
+
+def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult | None:
+    """Reconcile CD; refuse it if taken; finish and return an interrupted install of it."""
+    report = reconcile(host, cd)
+    if os.path.lexists(cd.link):
+        if not report.finished:
+            raise ContainerExistsError(
+                f"container {cd.name} is already installed",
+                hint=f"use 'syscontainers update {cd.name}' to change it, "
+                f"or 'syscontainers uninstall {cd.name}' first",
+            )
+        info = read_info(cd.link)
+        assert info is not None
+        if req.start:
+            check_job(cd.unit_name, "start", host.units.start(cd.unit_name))
+        return InstallResult(cd.name, InstallOutcome.FINISHED, f"{cd.name}.{info.slot}",
+                             info.image_id, req.start, tuple(r.path for r in info.host_files))
+    where = Published.of(cd, host.paths)
+    for path in (where.unit, where.tmpfiles):
+        if os.path.lexists(path):
+            raise ContainerExistsError(
+                f"{path} exists and was not installed by syscontainers",
+                hint="choose another container name with --name",
+            )
+    return None
+
+
+def _install_new(
+    host: Host, cd: ContainerDir, choice: ImageChoice, req: InstallRequest
+) -> InstallResult:
+    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "")
+    plan = prepare(host, cd, 0, choice, req.runtime, kept)
+    progress.step(host.reporter, f"installing {cd.name} from {choice.given}")
+    info = build_slot(host, plan, req.rootfs)
+    try:
+        info = activate(host, cd, info, None)
+    except BaseException:
+        discard_slot(host, cd, 0, None)
+        raise
+    tell_systemd(host, cd, info)
+    info = mark_complete(cd, info)
+    if req.start and info.service:
+        check_job(cd.unit_name, "start", host.units.start(cd.unit_name))
+    return InstallResult(
+        cd.name, InstallOutcome.INSTALLED, f"{cd.name}.0", info.image_id,
+        req.start and info.service, tuple(r.path for r in info.host_files),
+    )
+
+
+def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) -> InstallResult:
+    """Run an atomic.run=once image in a throwaway bundle; keep nothing."""
+    base = run_dir(host.paths.deployments)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    bundle = tmp_name(base, name)
+    cd = ContainerDir(base, host.container(name).name)
+    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "")
+    plan = prepare(host, cd, 0, choice, req.runtime, kept, destdir=bundle)
+    os.mkdir(bundle, 0o700)
+    try:
+        render_bundle(host, plan, bundle, req.rootfs)
+        progress.step(host.reporter, f"running {choice.given} once as {name}")
+        code = host.execute(run_argv(plan.runtime, str(bundle), name))
+    finally:
+        remove_tree(bundle)
+    return InstallResult(name, InstallOutcome.RAN_ONCE, image_id=choice.image.manifest_digest,
+                         exit_code=code)

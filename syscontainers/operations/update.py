@@ -1,0 +1,246 @@
+"""``update`` with a health gate and automatic rollback, and ``rollback``.
+
+update NAME, under the store's exclusive lock:
+
+1. reconcile, then pull the image again unless --no-pull (a store-only image
+   is only looked up again: a newer tag may have been pulled meanwhile);
+2. if neither the image nor the kept values (the user's --set values and the
+   UUID) changed, say so and touch nothing;
+3. build the other slot with the kept values and the same UUID, everything
+   else recomputed; the previous deployment in that slot is dropped;
+4. move the host files, publish the unit, flip the symlink, reload, and
+   restart the service if it was running;
+5. watch it for the health window: if it does not become and stay active
+   (READY for Type=notify), switch back to the previous slot by itself.
+
+rollback NAME switches to the other slot the same way, with that slot's own
+unit, config, values and host files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from syscontainers import progress
+from syscontainers.deploy.layout import (
+    ContainerDir,
+    DeploymentInfo,
+    active_slot,
+    container_names,
+    slot_files,
+)
+from syscontainers.errors import (
+    ContainerNotFoundError,
+    ImageNotFoundError,
+    SysContainersError,
+    UsageError,
+)
+from syscontainers.operations.activation import (
+    activate,
+    discard_slot,
+    info_or_none,
+    mark_complete,
+    reconcile,
+    restart,
+    tell_systemd,
+)
+from syscontainers.operations.deployment import (
+    Host,
+    ImageChoice,
+    acquire,
+    build_slot,
+    from_store,
+    prepare,
+    pull_source,
+)
+from syscontainers.systemd_states import ActiveState, JobResult
+
+DEFAULT_HEALTH_TIMEOUT = 30.0
+RUNNING = frozenset({ActiveState.ACTIVE, ActiveState.ACTIVATING, ActiveState.RELOADING})
+
+
+class UpdateOutcome(Enum):
+    """How an update ended."""
+
+    UP_TO_DATE = "up-to-date"
+    UPDATED = "updated"
+    ROLLED_BACK = "rolled-back"  # the new deployment failed its health check
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRequest:
+    """What the user asked update to do."""
+
+    name: str
+    rebase: str | None = None
+    sets: tuple[tuple[str, str], ...] = ()
+    pull: bool = True
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """The outcome of an update."""
+
+    name: str
+    outcome: UpdateOutcome
+    deployment: str  # the active deployment afterwards
+    image_id: str  # of the active deployment afterwards
+    previous_image_id: str
+    restarted: bool = False
+    reason: str = ""  # why the health check failed, for ROLLED_BACK
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    """The outcome of a rollback."""
+
+    name: str
+    deployment: str
+    previous: str
+    image_id: str
+    restarted: bool
+
+
+def active_info(host: Host, cd: ContainerDir) -> DeploymentInfo:
+    """The active deployment of CD after reconciling it; ContainerNotFoundError if none."""
+    reconcile(host, cd)
+    slot = active_slot(cd)
+    info = info_or_none(cd, slot) if slot is not None else None
+    if info is None:
+        raise ContainerNotFoundError(
+            f"no container named {cd.name} is installed",
+            hint="see 'syscontainers list --all'",
+        )
+    return info
+
+
+def is_running(host: Host, cd: ContainerDir) -> bool:
+    """True if the container's unit is active or on its way there."""
+    state = host.units.states([cd.unit_name])[cd.unit_name]
+    return state.active_state in RUNNING
+
+
+def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageChoice:
+    if req.rebase is not None:
+        if not req.pull and req.rebase.startswith("docker://"):
+            name = req.rebase.removeprefix("docker://")
+            return from_store(host.store, name, req.rebase, req.rebase)
+        return acquire(host, req.rebase)
+    if req.pull and current.source:
+        return pull_source(host, current.source, current.image)
+    try:
+        return from_store(host.store, current.ref, current.image, current.source)
+    except ImageNotFoundError:
+        return from_store(host.store, current.image_id, current.image, current.source)
+
+
+def update(host: Host, req: UpdateRequest) -> UpdateResult:
+    """Update one container (see the module docstring)."""
+    with host.locked():
+        return _update(host, req)
+
+
+def update_all(
+    host: Host, req: UpdateRequest
+) -> list[tuple[str, UpdateResult | SysContainersError]]:
+    """Update every installed container in turn; one's failure does not stop the others."""
+    if req.rebase is not None or req.sets:
+        raise UsageError("update --all cannot be combined with --rebase or --set",
+                         hint="update the containers one at a time for that")
+    out: list[tuple[str, UpdateResult | SysContainersError]] = []
+    with host.locked():
+        for name in container_names(host.paths.deployments):
+            try:
+                out.append((name, _update(host, _for(req, name))))
+            except SysContainersError as e:
+                out.append((name, e))
+    return out
+
+
+def _for(req: UpdateRequest, name: str) -> UpdateRequest:
+    return UpdateRequest(name, None, (), req.pull, req.health_timeout)
+
+
+def _update(host: Host, req: UpdateRequest) -> UpdateResult:
+    cd = host.container(req.name)
+    current = active_info(host, cd)
+    kept = current.kept.merged(dict(req.sets))
+    choice = _choose(host, current, req)
+    here = f"{cd.name}.{current.slot}"
+    same_image = choice.image.manifest_digest == current.image_id and choice.given == current.image
+    if same_image and kept == current.kept:
+        progress.step(host.reporter, f"{cd.name} is already up to date")
+        return UpdateResult(cd.name, UpdateOutcome.UP_TO_DATE, here, current.image_id,
+                            current.image_id)
+    slot = 1 - current.slot
+    if slot in cd.present_slots():
+        discard_slot(host, cd, slot, current)
+    plan = prepare(host, cd, slot, choice, current.runtime, kept)
+    progress.step(host.reporter, f"updating {cd.name}: deploying {choice.given} as "
+                  f"{cd.name}.{slot}")
+    info = build_slot(host, plan, _kept_rootfs(cd, current))
+    running = current.service and is_running(host, cd)
+    try:
+        info = activate(host, cd, info, current)
+    except BaseException:
+        discard_slot(host, cd, slot, current)
+        raise
+    tell_systemd(host, cd, info)
+    if running and info.service:
+        reason = _health(host, cd, req.health_timeout)
+        if reason:
+            _switch(host, cd, current, info, restart_it=True)
+            progress.warn(host.reporter, f"{cd.name}: the new deployment {reason}; "
+                          f"rolled back to {here}")
+            return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
+                                current.image_id, True, reason)
+    mark_complete(cd, info)
+    return UpdateResult(cd.name, UpdateOutcome.UPDATED, f"{cd.name}.{slot}", info.image_id,
+                        current.image_id, running and info.service)
+
+
+def _kept_rootfs(cd: ContainerDir, current: DeploymentInfo) -> Path | None:
+    """The --rootfs directory the current deployment links to, if it uses one."""
+    rootfs = slot_files(cd, cd.slot_dir(current.slot))["rootfs"]
+    return rootfs.readlink() if rootfs.is_symlink() else None
+
+
+def _health(host: Host, cd: ContainerDir, window: float) -> str:
+    """'' if the restarted unit is healthy over WINDOW, else why not."""
+    job = host.units.restart(cd.unit_name)
+    if job is not JobResult.DONE:
+        return f"could not be restarted (job {job.value})"
+    seen = host.units.observe(cd.unit_name, window)
+    return "" if seen.healthy else seen.verdict.reason
+
+
+def _switch(
+    host: Host, cd: ContainerDir, to: DeploymentInfo, current: DeploymentInfo, restart_it: bool
+) -> DeploymentInfo:
+    info = activate(host, cd, to, current)
+    tell_systemd(host, cd, info)
+    if restart_it and info.service:
+        restart(host, cd)
+    elif not info.service and current.service:
+        host.units.stop(cd.unit_name)
+    return info
+
+
+def rollback(host: Host, name: str) -> RollbackResult:
+    """Switch container NAME back to its previous deployment."""
+    with host.locked():
+        cd = host.container(name)
+        current = active_info(host, cd)
+        previous = info_or_none(cd, 1 - current.slot)
+        if previous is None:
+            raise ContainerNotFoundError(
+                f"container {name} has no previous deployment to roll back to",
+                hint="a previous deployment exists only after an update",
+            )
+        running = current.service and is_running(host, cd)
+        info = _switch(host, cd, previous, current, restart_it=running)
+        return RollbackResult(name, f"{name}.{info.slot}", f"{name}.{current.slot}",
+                              info.image_id, running and info.service)

@@ -1,0 +1,239 @@
+"""Tests for syscontainers.operations.install against a fake systemd and a store in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from syscontainers.deploy.layout import read_info
+from syscontainers.errors import ContainerExistsError, TemplateError, UsageError
+from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+from syscontainers.systemd_states import ActiveState
+from tests.unit.lifecycle_fixtures import (
+    APP_CONF,
+    APPCTL,
+    Env,
+    atomic_files,
+    env,  # noqa: F401 - fixture
+    plain_files,
+    atomic_image,  # noqa: F401 - fixture
+    plain_image,  # noqa: F401 - fixture
+)
+
+RUNC = "/usr/sbin/runc"
+
+
+def uid_gid() -> tuple[int, int]:
+    return os.getuid(), os.getgid()
+
+
+def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> None:
+    result = install(env.host, InstallRequest(atomic_image, name="web", sets=(("PORT", "9090"),)))
+    assert result.outcome is InstallOutcome.INSTALLED and result.deployment == "web.0"
+    slot = env.dep("web.0")
+    assert os.readlink(env.dep("web")) == "web.0"
+    assert sorted(p.name for p in slot.iterdir()) == [
+        "config.json", "hostfs", "info.json", "rootfs", "tmpfiles-web.conf", "web.service"]
+    assert (slot / "rootfs" / "var/www/index.html").read_text() == "version 1\n"
+
+    unit = (env.paths.unit_dir / "web.service").read_text()
+    assert unit == (slot / "web.service").read_text()
+    assert "Description=app web on port 9090\n" in unit
+    assert f"ExecStart={RUNC} run 'web'\n" in unit
+    assert f"ExecStop={RUNC} kill 'web'\n" in unit
+    assert f"ExecStartPre=-{RUNC} delete --force 'web'\n" in unit
+    assert f"WorkingDirectory={slot}\n" in unit
+    assert "Environment=GREETING=hello\n" in unit
+
+    uid, gid = uid_gid()
+    conf = env.paths.tmpfiles_dir / "web.conf"
+    assert conf.read_text() == f"d /var/lib/web 0700 {uid} {gid} - -\n"
+    assert env.tmpfiles.calls == [("create", conf, conf.read_text())]
+
+    config = json.loads((slot / "config.json").read_text())
+    assert config["process"]["args"] == ["/bin/httpd", "-f", "-p", "9090"]
+    assert config["hostname"] == "web"
+    assert config["mounts"][0]["source"] == "/var/lib/web"
+
+    assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v1\n"
+    assert env.on_host("/etc/web/motd").read_text() == "web listens on 9090\n"
+    ctl = env.on_host("/usr/local/bin/webctl")
+    assert ctl.read_bytes() == APPCTL and ctl.stat().st_mode & 0o777 == 0o755
+    info = read_info(slot)
+    assert info is not None and info.complete and info.image == atomic_image
+    assert {r.path for r in info.host_files} == {
+        "/etc/web/app.conf", "/etc/web/motd", "/usr/local/bin/webctl"}
+    assert info.kept.set_map() == {"PORT": "9090"} and len(info.kept.uuid) == 36
+    assert env.store.pins() == {"container:web.0": info.image_id}
+
+    assert env.units.enabled == {"web.service"}
+    assert env.units.active.get("web.service") is None  # enabled, not started
+    assert [c[0] for c in env.units.calls] == ["daemon_reload", "enable"]
+
+
+def test_install_now_starts_and_a_second_install_is_refused(env: Env, atomic_image: str) -> None:
+    result = install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    assert result.started and env.units.active["web.service"] is ActiveState.ACTIVE
+    before = sorted(p.name for p in env.dep().iterdir())
+    with pytest.raises(ContainerExistsError) as info:
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    assert "syscontainers update web" in (info.value.hint or "")
+    assert sorted(p.name for p in env.dep().iterdir()) == before
+
+
+def test_default_name_comes_from_the_image(env: Env, atomic_image: str) -> None:
+    assert install(env.host, InstallRequest(atomic_image)).name == "app-1"
+    env.pull(env.layout("app-latest", atomic_files()), "example.org/tools/app:latest")
+    assert install(env.host, InstallRequest("example.org/tools/app")).name == "app"
+
+
+def test_plain_image_uses_default_templates(env: Env, plain_image: str) -> None:
+    install(env.host, InstallRequest(plain_image, name="plain", runtime="/usr/bin/crun"))
+    unit = (env.paths.unit_dir / "plain.service").read_text()
+    assert "ExecStart=/usr/bin/crun run 'plain'\n" in unit
+    assert "SuccessExitStatus=143 SIGTERM\n" in unit
+    config = json.loads((env.dep("plain.0") / "config.json").read_text())
+    assert config["process"]["args"] == ["/bin/httpd", "-f", "-p", "8081"]
+    assert config["root"] == {"path": "rootfs", "readonly": True}
+    info = read_info(env.dep("plain.0"))
+    assert info is not None and info.host_files == () and info.runtime == "/usr/bin/crun"
+    assert not (env.paths.tmpfiles_dir / "plain.conf").exists()  # nothing to create
+    assert env.tmpfiles.calls == []
+
+
+def test_install_pulls_a_transport_source(env: Env) -> None:
+    source = env.layout("src", plain_files(), tag="2.0", config={
+        "config": {"Cmd": ["/bin/httpd"]}})
+    result = install(env.host, InstallRequest(source, name="fromsrc"))
+    info = read_info(env.dep("fromsrc.0"))
+    assert info is not None and info.source == source and info.image_id == result.image_id
+    assert result.image_id in env.store.refs().values()
+
+
+def test_every_missing_variable_is_reported_before_anything_is_written(env: Env) -> None:
+    files = atomic_files(**{
+        "exports/service.template": b"[Service]\nExecStart=$EXEC_START $ONE\n",
+        "exports/tmpfiles.template": b"d /var/lib/$TWO\n",
+        "exports/hostfs/etc/app/motd": b"$THREE\n",
+    })
+    env.pull(env.layout("needy", files), "example.org/needy:1")
+    with pytest.raises(TemplateError) as info:
+        install(env.host, InstallRequest("example.org/needy:1", name="needy"))
+    for var in ("ONE", "TWO", "THREE"):
+        assert var in info.value.message
+    assert "--set" in (info.value.hint or "")
+    assert not env.dep().exists() or list(env.dep().iterdir()) == []
+    assert list(env.paths.host_root.iterdir()) == []
+    assert list(env.paths.unit_dir.iterdir()) == [] and env.units.calls == []
+    assert env.store.pins() == {}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "a/b", "..", "a..b", "with space", "tab\tname", "new\nline", "-dash", ".dot",
+     "colon:name", "x" * 201, "web.0", "web.service", "bell\x07", "slash\\back", "é"],
+)
+def test_invalid_names_are_refused(env: Env, atomic_image: str, name: str) -> None:
+    with pytest.raises(UsageError):
+        install(env.host, InstallRequest(atomic_image, name=name))
+    assert not env.dep().exists() or list(env.dep().iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["web", "Web_2", "a.b-c", "x" * 200, "etcd-3.5x"])
+def test_valid_names_install(env: Env, atomic_image: str, name: str) -> None:
+    assert install(env.host, InstallRequest(atomic_image, name=name)).name == name
+
+
+def test_a_unit_that_is_not_ours_is_not_overwritten(env: Env, atomic_image: str) -> None:
+    (env.paths.unit_dir / "web.service").write_text("[Service]\nExecStart=/bin/true\n")
+    with pytest.raises(ContainerExistsError):
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    assert (env.paths.unit_dir / "web.service").read_text().endswith("/bin/true\n")
+
+
+def test_existing_host_file_not_ours_is_refused_and_nothing_is_left(
+    env: Env, atomic_image: str
+) -> None:
+    env.on_host("/usr/local/bin").mkdir(parents=True)
+    env.on_host("/usr/local/bin/webctl").write_text("admin's own\n")
+    with pytest.raises(Exception) as info:
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    assert "/usr/local/bin/webctl" in str(info.value)
+    assert env.on_host("/usr/local/bin/webctl").read_text() == "admin's own\n"
+    assert not env.on_host("/etc/web").exists()
+    assert list(env.dep().iterdir()) == [] and list(env.paths.unit_dir.iterdir()) == []
+    assert env.store.pins() == {}
+
+
+def test_host_file_escape_through_dotdot_is_rejected(env: Env) -> None:
+    manifest = {"renameFiles": {"/etc/app/app.conf": "/etc/$NAME/../../outside"}}
+    files = atomic_files(**{"exports/manifest.json": json.dumps(manifest).encode()})
+    env.pull(env.layout("dotdot", files), "example.org/dotdot:1")
+    with pytest.raises(TemplateError) as info:
+        install(env.host, InstallRequest("example.org/dotdot:1", name="web",
+                                         sets=(("PORT", "1"), ("GREETING", "x"))))
+    assert ".." in info.value.hint  # type: ignore[operator]
+    assert not (env.tmp / "outside").exists() and list(env.dep().iterdir()) == []
+
+
+def test_host_file_escape_through_a_symlink_is_rejected(env: Env, atomic_image: str) -> None:
+    elsewhere = env.tmp / "elsewhere"
+    elsewhere.mkdir()
+    env.on_host("/etc").mkdir()
+    env.on_host("/etc/web").symlink_to(elsewhere)
+    with pytest.raises(Exception) as info:
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    assert "symlink" in str(info.value)
+    assert list(elsewhere.iterdir()) == []
+    assert not env.on_host("/usr/local/bin/webctl").exists()
+    assert list(env.dep().iterdir()) == [] and list(env.paths.unit_dir.iterdir()) == []
+
+
+def test_host_file_destination_symlink_is_not_followed(env: Env, atomic_image: str) -> None:
+    target = env.tmp / "precious"
+    target.write_text("do not touch\n")
+    env.on_host("/etc/web").mkdir(parents=True)
+    env.on_host("/etc/web/app.conf").symlink_to(target)
+    with pytest.raises(Exception, match="app.conf"):
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    assert target.read_text() == "do not touch\n"
+    assert env.on_host("/etc/web/app.conf").is_symlink()
+
+
+def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
+    source = env.layout("once", plain_files(), config={
+        "config": {"Cmd": ["/bin/httpd", "--once"], "Labels": {"atomic.run": "once"}}})
+    env.pull(source, "example.org/once:1")
+    result = install(env.host, InstallRequest("example.org/once:1", name="once"))
+    assert result.outcome is InstallOutcome.RAN_ONCE and result.exit_code == 0
+    (argv,) = env.executed
+    assert argv[:3] == (RUNC, "run", "--bundle") and argv[-1] == "once"
+    assert not Path(argv[3]).exists()
+    assert [p.name for p in env.dep().iterdir()] == [".run"]
+    assert list(env.dep(".run").iterdir()) == []
+    assert env.units.calls == [] and list(env.paths.unit_dir.iterdir()) == []
+    assert env.store.pins() == {}
+
+
+def test_rootfs_option_links_the_given_directory(env: Env, atomic_image: str) -> None:
+    rootfs = env.tmp / "myroot"
+    (rootfs / "etc").mkdir(parents=True)
+    install(env.host, InstallRequest(atomic_image, name="web", rootfs=rootfs))
+    assert os.readlink(env.dep("web.0") / "rootfs") == str(rootfs)
+    with pytest.raises(UsageError):
+        install(env.host, InstallRequest(atomic_image, name="rel", rootfs=Path("relative")))
+
+
+def test_no_container_service_installs_host_files_only(env: Env) -> None:
+    manifest = {"noContainerService": True, "renameFiles": {"/etc/app": "/etc/$NAME"}}
+    files = {"exports/manifest.json": json.dumps(manifest).encode(),
+             "exports/hostfs/etc/app/tool.conf": b"tool\n"}
+    env.pull(env.layout("hostonly", files), "example.org/hostonly:1")
+    install(env.host, InstallRequest("example.org/hostonly:1", name="tools", start=True))
+    assert env.on_host("/etc/tools/tool.conf").read_text() == "tool\n"
+    assert not (env.dep("tools.0") / "rootfs").exists()
+    assert list(env.paths.unit_dir.iterdir()) == []
+    assert env.units.enabled == set()
