@@ -13,12 +13,12 @@ import io
 import queue
 import threading
 import zlib
-from enum import Enum
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 import zstandard
 
 from syscontainers.errors import LayerError
+from syscontainers.oci import Compression
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
 _HINT = "the blob is damaged; pull the image again, or ask its publisher to rebuild it"
-
-
-class Format(Enum):
-    """What a layer blob's first bytes say it is."""
-
-    TAR = "tar"
-    GZIP = "gzip"
-    ZSTD = "zstd"
 
 
 class _Reader(io.RawIOBase):
@@ -104,18 +96,18 @@ def read_fully(stream: BinaryIO, n: int) -> bytes:
     return b"".join(parts)
 
 
-def sniff(head: bytes) -> Format:
+def sniff(head: bytes) -> Compression:
     """The format of a blob that starts with HEAD; LayerError for compressions we do not read."""
     if head.startswith(b"\x1f\x8b"):
-        return Format.GZIP
+        return Compression.GZIP
     if head.startswith(_ZSTD_FRAME) or _is_skippable(head):
-        return Format.ZSTD
+        return Compression.ZSTD
     if head.startswith(b"\xfd7zX") or head.startswith(b"BZh"):
         raise LayerError(
             "the blob is compressed with xz or bzip2, which OCI layers do not use",
             hint="layers must be plain tar, gzip or zstd; ask the publisher to rebuild the image",
         )
-    return Format.TAR
+    return Compression.NONE
 
 
 def _is_skippable(head: bytes) -> bool:
@@ -128,9 +120,9 @@ def open_decompressed(raw: BinaryIO) -> BinaryIO:
     head = read_fully(raw, 4)
     fmt = sniff(head)
     reader: _Reader
-    if fmt is Format.GZIP:
+    if fmt is Compression.GZIP:
         reader = _GzipReader(_Prefixed(head, raw))
-    elif fmt is Format.ZSTD:
+    elif fmt is Compression.ZSTD:
         reader = _ZstdReader(_Prefixed(head, raw))
     else:
         reader = _Prefixed(head, raw)

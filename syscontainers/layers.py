@@ -15,8 +15,8 @@ caller publishes the returned LayerTree with ``Store.put_layer``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
@@ -41,6 +41,7 @@ _HEADER_ONLY = {
 _EXTENSIONS = frozenset((b"x", b"g", b"L", b"K"))
 _MAX_ID = 0xFFFFFFFE
 _HINT_HOSTILE = "the layer is malformed or hostile; do not use this image, and tell its publisher"
+_HINT_TYPES = "a layer may hold files, directories, links, devices and FIFOs; rebuild it plainly"
 _HINT_DAMAGED = "the layer is damaged or cut short; pull the image again"
 
 
@@ -195,7 +196,7 @@ class _Content:
         return data
 
 
-@dataclass(slots=True)
+@dataclasses.dataclass(slots=True)
 class _Header:
     """One tar entry, after its extension headers are applied."""
 
@@ -255,9 +256,9 @@ class _Importer:
             self._last = h.name
             self._offset += -(-h.size // BLOCK) * BLOCK if h.typeflag in _REGULAR else 0
 
-    def _where(self, what: str = "the header at ") -> str:
+    def _where(self, prefix: str = "the header at ") -> str:
         after = f" (after entry {self._last!r})" if self._last else ""
-        return f"{what}byte {self._offset}{after}"
+        return f"{prefix}byte {self._offset}{after}"
 
     def _error(self, name: str, why: str, hint: str = _HINT_HOSTILE) -> LayerError:
         subject = f"entry {name!r}" if name else self._where()
@@ -291,7 +292,8 @@ class _Importer:
         flag = h.typeflag
         if flag not in _REGULAR:
             if flag not in _HEADER_ONLY:
-                raise self._error(h.name, f"entry type {flag.decode('latin-1')!r} is not supported")
+                kind = flag.decode("latin-1")
+                raise self._error(h.name, f"entry type {kind!r} is not supported", _HINT_TYPES)
             if h.size:
                 raise self._error(h.name, f"a type {flag.decode()!r} entry has a size of {h.size}")
         if not 0 <= h.uid <= _MAX_ID or not 0 <= h.gid <= _MAX_ID:
@@ -315,14 +317,7 @@ class _Importer:
         path = path.rstrip("/") if path.endswith("/") else path
         parts = path.split("/")
         if "" in parts or "." in parts or ".." in parts or "\0" in path:
-            why = (
-                "a '..' part"
-                if ".." in parts
-                else "a NUL byte"
-                if "\0" in path
-                else ("an empty or '.' part")
-            )
-            raise self._error(entry, f"the {label} {name!r} has {why}")
+            raise self._error(entry, f"the {label} {name!r} has {_bad_part(parts)}")
         return path
 
     def _check_parents(self, path: str, name: str) -> None:
@@ -389,19 +384,7 @@ class _Importer:
             raise self._error(
                 h.name, f"its hardlink target {h.linkname!r} is not an earlier file in this layer"
             )
-        entry = Entry(
-            path,
-            EntryKind.FILE,
-            hit.mode,
-            hit.uid,
-            hit.gid,
-            hit.mtime,
-            hit.obj,
-            hit.size,
-            "",
-            (0, 0),
-            hit.xattrs,
-        )
+        entry = dataclasses.replace(hit, path=path)  # one inode: the target's metadata
         self._entries.append(entry)
         self._files[path] = entry
         self._symlinks.discard(path)
@@ -422,6 +405,12 @@ class _Importer:
             Entry(path, kind, h.mode, h.uid, h.gid, h.mtime, "", 0, target, rdev, h.xattrs)
         )
         self._files.pop(path, None)
+
+
+def _bad_part(parts: list[str]) -> str:
+    if ".." in parts:
+        return "a '..' part"
+    return "a NUL byte" if any("\0" in p for p in parts) else "an empty or '.' part"
 
 
 def _parse_header(block: bytes) -> _Header:
@@ -504,6 +493,6 @@ def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> None:
         elif key.startswith(b"SCHILY.xattr."):
             xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
         elif key.startswith(b"GNU.sparse."):
-            raise ValueError("sparse files are not supported")
+            raise ValueError("GNU sparse files are not supported")
     if xattrs:
         h.xattrs = tuple(sorted(xattrs))

@@ -24,7 +24,7 @@ from syscontainers.paths import Paths
 from syscontainers.settings import load
 
 # Modules that add verbs; each has register(subparsers).
-AREAS = ("pull", "images", "checkout", "containers")
+AREAS = ("pull", "images", "checkout", "registry", "containers")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

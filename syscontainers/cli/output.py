@@ -31,8 +31,9 @@ def human_bytes(n: float) -> str:
 class JsonLinesReporter:
     """One JSON object per event on stdout, for scripts."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        # sys.stdout is looked up now, not at import, so redirection (and tests) see the output.
+        self.stream = stream if stream is not None else sys.stdout
 
     def emit(self, event: Event) -> None:
         """Write EVENT as a JSON line."""
@@ -46,10 +47,10 @@ class JsonLinesReporter:
 class TerminalReporter:
     """Steps and warnings on stderr; on a tty, one redrawn progress line per task."""
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._start: dict[str, float] = {}
         self._last_draw = 0.0
 

@@ -7,7 +7,11 @@ import argparse
 from syscontainers import progress
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
-from syscontainers.oci import Platform
+from syscontainers.cli.registry import add_registry_options, parse_platform, registry_options
+
+# Layers fetched and imported at once: enough to overlap network and disk, few enough
+# for two cores.
+PARALLEL_LAYERS = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,23 +19,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "pull",
         help="import an image into the store",
-        description="Import an image from oci:DIR[:TAG], oci-archive:FILE[:TAG] or "
-        "docker-archive:FILE[:NAME:TAG]. Only layers missing from the store are read.",
+        description="Import an image from a registry ([docker://]REGISTRY/REPO[:TAG|@DIGEST]), "
+        "oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]. Only layers "
+        "missing from the store are read.",
     )
     p.add_argument("source", metavar="SOURCE", help="the image to pull, with its transport")
     p.add_argument("--name", help="tag the image as NAME[:TAG] (default: from the source)")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
     p.add_argument("--json", action="store_true", help="print progress and result as JSON lines")
+    add_registry_options(p)
     p.set_defaults(handler=handle_pull, json_events=True)
 
 
 def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``pull``."""
     from syscontainers.operations.pull import pull_image
+    from syscontainers.registry import registry_opener
     from syscontainers.sources import open_source, parse_source
 
-    platform = Platform.parse(args.platform) if args.platform else None
-    source = open_source(parse_source(args.source))
+    platform = parse_platform(args.platform)
+    opener = registry_opener(ctx.settings, registry_options(args))
+    source = open_source(parse_source(args.source), opener)
     try:
         result = pull_image(
             ctx.store(),
@@ -39,6 +47,7 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
             name=args.name,
             platform=platform,
             reporter=ctx.reporter,
+            parallel=PARALLEL_LAYERS,
             on_wait=lambda msg: progress.step(ctx.reporter, msg),
         )
     finally:

@@ -11,15 +11,18 @@ import getpass
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.errors import ManifestError, UsageError
 from syscontainers.oci import Platform
-from syscontainers.registry import RegistryOptions, login, logout, open_registry
-from syscontainers.registry.auth import Credentials
-from syscontainers.registry.inspect import RemoteImage, inspect_image
 from syscontainers.sources import Transport, parse_source
+
+if TYPE_CHECKING:  # the registry package imports requests: load it only when a verb needs it
+    from syscontainers.registry import RegistryOptions
+    from syscontainers.registry.auth import Credentials
+    from syscontainers.registry.inspect import RemoteImage
 
 
 def parse_bool(text: str) -> bool:
@@ -61,6 +64,8 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 def registry_options(args: argparse.Namespace) -> RegistryOptions:
     """The RegistryOptions the flags from add_registry_options ask for."""
+    from syscontainers.registry import RegistryOptions
+
     return RegistryOptions(
         tls_verify=args.tls_verify, authfile=args.authfile, cert_dir=args.cert_dir
     )
@@ -137,11 +142,15 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
         raise UsageError("no password given", hint="pipe it in with --password-stdin")
     if not username or not password:
         raise UsageError("the username and the password must not be empty")
+    from syscontainers.registry.auth import Credentials
+
     return Credentials(username, password)
 
 
 def _login(ctx: Context, args: argparse.Namespace) -> int:
     creds = _read_credentials(args)
+    from syscontainers.registry import login
+
     path = login(args.registry, creds, ctx.settings, registry_options(args))
     ctx.out(f"Login succeeded for {args.registry} (saved in {path})")
     return 0
@@ -150,6 +159,8 @@ def _login(ctx: Context, args: argparse.Namespace) -> int:
 def _logout(ctx: Context, args: argparse.Namespace) -> int:
     if args.all == bool(args.registry):
         raise UsageError("name one REGISTRY, or pass --all", hint="syscontainers logout quay.io")
+    from syscontainers.registry import logout
+
     path, removed = logout(None if args.all else args.registry, ctx.settings, args.authfile)
     for key in removed:
         ctx.out(f"Removed login credentials for {key} from {path}")
@@ -164,6 +175,9 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
             hint="write the image as docker://REGISTRY/NAME[:TAG]",
         )
     platform = parse_platform(args.platform)
+    from syscontainers.registry import open_registry
+    from syscontainers.registry.inspect import inspect_image
+
     source = open_registry(spec.location, ctx.settings, registry_options(args))
     try:
         image = inspect_image(source, platform)

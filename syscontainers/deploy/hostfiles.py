@@ -227,9 +227,20 @@ def current_checksum(host_root: Path, dest: str) -> str | None:
         return digest.hexdigest()
 
 
-def checksums(host_root: Path, paths: Sequence[str]) -> dict[str, str | None]:
-    """current_checksum for each of PATHS."""
-    return {p: current_checksum(host_root, p) for p in paths}
+def checksums(
+    host_root: Path, paths: Sequence[str], strict: bool = True
+) -> dict[str, str | None]:
+    """current_checksum for each of PATHS; unless STRICT, a path that cannot be reached
+    safely reads as NOT_A_FILE (so a cleanup leaves it alone) instead of raising."""
+    out: dict[str, str | None] = {}
+    for path in paths:
+        try:
+            out[path] = current_checksum(host_root, path)
+        except CheckoutError:
+            if strict:
+                raise
+            out[path] = NOT_A_FILE
+    return out
 
 
 def install_file(host_root: Path, hostfs_dir: Path, rec: HostFileRecord) -> list[str]:

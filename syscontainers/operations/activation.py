@@ -53,7 +53,11 @@ def _hostfs(cd: ContainerDir, slot: int) -> Path:
 
 
 def plan_hosts(
-    host: Host, old: DeploymentInfo | None, new: DeploymentInfo, only_old_paths: bool = False
+    host: Host,
+    old: DeploymentInfo | None,
+    new: DeploymentInfo,
+    only_old_paths: bool = False,
+    strict: bool = True,
 ) -> hostfiles.Transition:
     """The host-file transition from OLD's ledger to NEW's (pure but for reading checksums)."""
     old_records = old.host_files if old is not None else ()
@@ -62,7 +66,7 @@ def plan_hosts(
         wanted = {r.path for r in old_records}
         new_records = tuple(r for r in new_records if r.path in wanted)
     paths = sorted({r.path for r in (*old_records, *new_records)})
-    current = hostfiles.checksums(host.paths.host_root, paths)
+    current = hostfiles.checksums(host.paths.host_root, paths, strict)
     return hostfiles.plan_transition(old_records, new_records, current)
 
 
@@ -110,13 +114,14 @@ def _restore(
             if ours:
                 os.unlink(path)
         return
-    back = plan_hosts(host, failed, previous)
+    back = plan_hosts(host, failed, previous, strict=False)
     hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, previous.slot), back)
     publish(cd, cd.slot_dir(previous.slot), host.paths)
 
 
 def _checksums(host: Host, info: DeploymentInfo) -> dict[str, str | None]:
-    return hostfiles.checksums(host.paths.host_root, [r.path for r in info.host_files])
+    paths = [r.path for r in info.host_files]
+    return hostfiles.checksums(host.paths.host_root, paths, strict=False)
 
 
 def tell_systemd(host: Host, cd: ContainerDir, info: DeploymentInfo) -> None:
@@ -159,7 +164,7 @@ def discard_slot(
             plan = hostfiles.plan_transition(info.host_files, (), _checksums(host, info))
             hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, slot), plan)
         else:
-            plan = plan_hosts(host, info, active, only_old_paths=True)
+            plan = plan_hosts(host, info, active, only_old_paths=True, strict=False)
             hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, active.slot), plan)
     if active is None:
         unit_ours, conf_ours = published_by(cd, cd.slot_dir(slot), host.paths)
@@ -220,7 +225,8 @@ def remove_everything(host: Host, cd: ContainerDir) -> tuple[list[str], list[str
     """
     infos = [info_or_none(cd, s) for s in cd.present_slots()]
     records = ledger(infos)
-    current = hostfiles.checksums(host.paths.host_root, sorted({r.path for r in records}))
+    paths = sorted({r.path for r in records})
+    current = hostfiles.checksums(host.paths.host_root, paths, strict=False)
     plan = hostfiles.plan_transition(records, (), current)
     hostfiles.apply_transition(host.paths.host_root, cd.base, plan)
     dirs = [d for info in infos if info is not None for d in info.host_dirs]

@@ -137,7 +137,9 @@ def substituted_renames(exports: Exports, values: Mapping[str, str]) -> dict[str
     for src, pattern in exports.manifest.rename_files:
         what = f"renameFiles[{src!r}]"
         target = render_text(TemplateSource(what, pattern, Syntax.ATOMIC), values)
-        out[src] = check_host_path(posixpath.normpath(target) if target else target, what)
+        # '..' is refused, not normalised away: it must not carry a file out of its directory.
+        clean = target and ".." not in target.split("/")
+        out[src] = check_host_path(posixpath.normpath(target) if clean else target, what)
     return out
 
 

@@ -31,8 +31,6 @@ pytestmark = requires_registry
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An environment whose settings, auth files and registries.conf live in TMP_PATH."""
-    if "registry" not in cli.AREAS:  # until the lead wires the area in
-        monkeypatch.setattr(cli, "AREAS", (*cli.AREAS, "registry"))
     config = tmp_path / "config.yaml"
     config.write_text(
         f"root: {tmp_path / 'root'}\n"
@@ -140,3 +138,26 @@ def test_login_inspect_logout(
     assert run("logout", host) == 1
     assert "not logged in" in capsys.readouterr().err
     assert run("logout") == 2
+
+
+def test_pull_from_registry_through_the_cli(
+    home: Path, plain_registry: PlainRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pull docker://… --json streams JSON events, the image lists and checks out."""
+    ref = f"docker://{plain_registry.host}/test/busybox:1"
+    assert run("pull", ref, "--tls-verify=false", "--json") == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    result = events[-1]
+    assert result["event"] == "result" and result["name"] == f"{plain_registry.host}/test/busybox:1"
+    assert result["layers_imported"] == result["layers_total"] >= 1
+    expected = skopeo_inspect(plain_registry.registry, "test/busybox:1")["Digest"]
+    assert result["id"] == expected
+    assert run("images", "list", "--json") == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["image_id"] == expected and row["tag"] == "1"
+    assert run("checkout", "busybox:1", str(home / "co")) == 0
+    assert (home / "co" / "bin" / "busybox").is_file()
+    # a plain-HTTP registry without --tls-verify=false is refused with a hint
+    capsys.readouterr()
+    assert run("pull", ref) == 1
+    assert "hint:" in capsys.readouterr().err

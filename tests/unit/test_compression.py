@@ -14,7 +14,6 @@ import pytest
 import zstandard
 
 from syscontainers.compression import (
-    Format,
     HashingReader,
     ReadAhead,
     open_decompressed,
@@ -22,6 +21,7 @@ from syscontainers.compression import (
     sniff,
 )
 from syscontainers.errors import LayerError
+from syscontainers.oci import Compression
 
 PAYLOAD = os.urandom(3000) * 700 + b"tail"  # ~2 MB: several zlib windows and zstd blocks
 
@@ -137,14 +137,14 @@ def test_every_truncation_is_noticed(blob: bytes) -> None:
 @pytest.mark.parametrize(
     "head,fmt",
     [
-        (b"\x1f\x8b\x08\x00", Format.GZIP),
-        (b"\x28\xb5\x2f\xfd", Format.ZSTD),
-        (b"etc/", Format.TAR),
-        (b"\0\0\0\0", Format.TAR),
-        (b"", Format.TAR),
+        (b"\x1f\x8b\x08\x00", Compression.GZIP),
+        (b"\x28\xb5\x2f\xfd", Compression.ZSTD),
+        (b"etc/", Compression.NONE),
+        (b"\0\0\0\0", Compression.NONE),
+        (b"", Compression.NONE),
     ],
 )
-def test_sniff(head: bytes, fmt: Format) -> None:
+def test_sniff(head: bytes, fmt: Compression) -> None:
     assert sniff(head) is fmt
 
 

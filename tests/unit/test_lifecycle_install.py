@@ -17,13 +17,12 @@ from tests.unit.lifecycle_fixtures import (
     APPCTL,
     Env,
     atomic_files,
-    env,  # noqa: F401 - fixture
     plain_files,
-    atomic_image,  # noqa: F401 - fixture
-    plain_image,  # noqa: F401 - fixture
 )
 
 RUNC = "/usr/sbin/runc"
+
+pytest_plugins = ("tests.unit.lifecycle_fixtures",)
 
 
 def uid_gid() -> tuple[int, int]:
