@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from syscontainers.errors import LayerError, StoreCorruptError
-from syscontainers.fsutil import tmp_name
 
 CHUNK = 1 << 20
 IN_MEMORY_LIMIT = 4 << 20
@@ -75,31 +77,100 @@ def parse_name(name: str) -> ParsedName:
 
 
 class ObjectWriter:
-    """Writes objects into ``objects/`` with their metadata applied, deduplicating by name."""
+    """Writes objects into ``objects/`` with their metadata applied, deduplicating by name.
 
-    def __init__(self, objects_dir: Path, tmp_dir: Path, privileged: bool) -> None:
+    Small objects are hashed in the caller's thread and written by a few worker
+    threads, so that the latency of creating many small files overlaps with
+    parsing; ``drain`` waits for them (and raises the first failure). At most
+    PENDING_LIMIT bytes wait in memory.
+    """
+
+    PENDING_LIMIT = 32 << 20
+
+    def __init__(
+        self, objects_dir: Path, tmp_dir: Path, privileged: bool, workers: int = 0
+    ) -> None:
         self.objects_dir = objects_dir
         self.tmp_dir = tmp_dir
         self.privileged = privileged
         self.bytes_written = 0
         self.objects_written = 0
+        self._objects = str(objects_dir)
+        self._tmp_prefix = f"{tmp_dir}/.obj-{os.getpid()}-{id(self):x}-"
+        self._counter = itertools.count()
+        self._pool = ThreadPoolExecutor(workers) if workers else None
+        self._pending: deque[tuple[Future[None], int]] = deque()
+        self._pending_bytes = 0
+        self._seen: set[str] = set()
 
     def path(self, name: str) -> Path:
         """Where the object NAME lives."""
         return self.objects_dir / name[:2] / name
 
+    def _final(self, name: str) -> str:
+        return f"{self._objects}/{name[:2]}/{name}"
+
     def put(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
         """Store SIZE bytes read from STREAM; return the object name."""
-        if size <= IN_MEMORY_LIMIT:
-            data = _read_exact(stream, size, what)
-            name = object_name(hashlib.sha256(data).hexdigest(), meta)
-            if not os.path.exists(self.path(name)):
-                self._publish(name, meta, lambda fd: _write_all(fd, data))
+        if size > IN_MEMORY_LIMIT:
+            return self._put_large(stream, size, meta, what)
+        data = _read_exact(stream, size, what)
+        name = object_name(hashlib.sha256(data).hexdigest(), meta)
+        if name in self._seen or os.path.exists(self._final(name)):
             return name
-        return self._put_large(stream, size, meta, what)
+        self._seen.add(name)
+        self.bytes_written += size
+        self.objects_written += 1
+        if self._pool is None:
+            self._publish(name, meta, data)
+            return name
+        self._pending.append((self._pool.submit(self._publish, name, meta, data), size))
+        self._pending_bytes += size
+        while self._pending_bytes > self.PENDING_LIMIT:
+            self._wait_oldest()
+        return name
+
+    def _wait_oldest(self) -> None:
+        future, size = self._pending.popleft()
+        self._pending_bytes -= size
+        future.result()
+
+    def drain(self) -> None:
+        """Wait until every object handed to ``put`` is on disk; raise the first failure."""
+        try:
+            while self._pending:
+                self._wait_oldest()
+        finally:
+            for future, _ in self._pending:
+                future.cancel()
+            self._pending.clear()
+            self._pending_bytes = 0
+
+    def close(self) -> None:
+        """Drain and stop the worker threads."""
+        try:
+            self.drain()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Already failing: stop the workers, but let the original error through.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _tmp(self) -> str:
+        return f"{self._tmp_prefix}{next(self._counter)}"
 
     def _put_large(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
-        tmp = tmp_name(self.tmp_dir, "obj")
+        tmp = self._tmp()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             h = hashlib.sha256()
@@ -112,7 +183,7 @@ class ObjectWriter:
                 _write_all(fd, chunk)
                 left -= len(chunk)
             name = object_name(h.hexdigest(), meta)
-            if os.path.exists(self.path(name)):
+            if name in self._seen or os.path.exists(self._final(name)):
                 os.close(fd)
                 fd = -1
                 os.unlink(tmp)
@@ -120,7 +191,8 @@ class ObjectWriter:
             self._apply_meta(fd, meta)
             os.close(fd)
             fd = -1
-            os.rename(tmp, self.path(name))
+            os.rename(tmp, self._final(name))
+            self._seen.add(name)
             self.bytes_written += size
             self.objects_written += 1
             return name
@@ -130,19 +202,18 @@ class ObjectWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def _publish(self, name: str, meta: ObjectMeta, write: Callable[[int], int]) -> None:
-        tmp = tmp_name(self.tmp_dir, "obj")
+    def _publish(self, name: str, meta: ObjectMeta, data: bytes) -> None:
+        tmp = self._tmp()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            self.bytes_written += write(fd)
+            _write_all(fd, data)
             self._apply_meta(fd, meta)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
             raise
         os.close(fd)
-        os.rename(tmp, self.path(name))
-        self.objects_written += 1
+        os.rename(tmp, self._final(name))
 
     def _apply_meta(self, fd: int, meta: ObjectMeta) -> None:
         # chown first: it clears setuid/setgid bits, which fchmod then restores.

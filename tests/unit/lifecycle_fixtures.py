@@ -4,7 +4,8 @@ Everything lives under tmp_path: the store root, the unit and tmpfiles directori
 and ``host/``, the root the host files are installed under. Images are OCI layouts
 written by tests/imagebuild.py; ``ATOMIC`` follows the atomic contract (manifest.json
 with defaultValues and renameFiles, hostfs files, tmpfiles/service/config templates),
-``PLAIN`` has no /exports at all.
+``PLAIN`` has no /exports at all. The pytest fixtures are in lifecycle_plugin.py: a test
+module names it in ``pytest_plugins``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
 
 from syscontainers.operations.deployment import Host
 from syscontainers.operations.pull import pull_image
@@ -150,29 +149,3 @@ class Env:
     def dep(self, name: str = "") -> Path:
         """The deployments directory, or one entry of it."""
         return self.paths.deployments / name if name else self.paths.deployments
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Env:
-    """A fresh world under tmp_path."""
-    paths = Paths(root=tmp_path / "root", unit_dir=tmp_path / "etc" / "systemd" / "system",
-                  tmpfiles_dir=tmp_path / "etc" / "tmpfiles.d", host_root=tmp_path / "host")
-    for d in (paths.unit_dir, paths.tmpfiles_dir, paths.host_root):
-        d.mkdir(parents=True)
-    store = Store(paths.store, privileged=False)
-    return Env(tmp_path, paths, store, FakeUnitManager(paths.unit_dir), RecordingTmpfiles(),
-               RecordingReporter())
-
-
-@pytest.fixture
-def atomic_image(env: Env) -> str:
-    """The atomic-contract image, stored as example.org/app:1; returns that name."""
-    env.pull(env.layout("app1", atomic_files("1")), "example.org/app:1")
-    return "example.org/app:1"
-
-
-@pytest.fixture
-def plain_image(env: Env) -> str:
-    """The plain image, stored as example.org/plain:latest; returns its name."""
-    env.pull(env.layout("plain", plain_files(), config=PLAIN_CONFIG), "example.org/plain:latest")
-    return "example.org/plain:latest"

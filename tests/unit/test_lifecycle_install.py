@@ -22,7 +22,7 @@ from tests.unit.lifecycle_fixtures import (
 
 RUNC = "/usr/sbin/runc"
 
-pytest_plugins = ("tests.unit.lifecycle_fixtures",)
+pytest_plugins = ("tests.unit.lifecycle_plugin",)
 
 
 def uid_gid() -> tuple[int, int]:

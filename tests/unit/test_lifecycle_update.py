@@ -25,7 +25,7 @@ from tests.unit.lifecycle_fixtures import (
     atomic_files,
 )
 
-pytest_plugins = ("tests.unit.lifecycle_fixtures",)
+pytest_plugins = ("tests.unit.lifecycle_plugin",)
 
 
 def installed(env: Env, image: str, start: bool = True, **sets: str) -> str:

@@ -1,0 +1,156 @@
+"""Crash safety: a command killed mid-way (os._exit in a forked child, no cleanup runs) leaves the
+previous version in place, and the next command reconciles what it left."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import replace
+
+from syscontainers.deploy import hostfiles
+from syscontainers.deploy.layout import read_info
+from syscontainers.deploy.publish import publish
+from syscontainers.errors import ContainerExistsError
+from syscontainers.operations.activation import reconcile
+from syscontainers.operations.deployment import build_slot, from_store, prepare
+from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update
+from syscontainers.progress import Event
+from syscontainers.render import KeptValues
+from tests.unit.lifecycle_fixtures import APP_CONF, Env, atomic_files
+
+pytest_plugins = ("tests.unit.lifecycle_plugin",)
+KILLED = 9
+
+
+class DieOn:
+    """A reporter that kills the process when a step message contains TEXT."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def emit(self, event: Event) -> None:
+        if self.text in event.message:
+            os._exit(KILLED)
+
+
+def killed(work: Callable[[], object]) -> None:
+    """Run WORK in a child that is expected to die by os._exit(KILLED) half way."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            work()
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == KILLED, status
+
+
+def entries(env: Env) -> list[str]:
+    return sorted(p.name for p in env.dep().iterdir())
+
+
+def test_kill_during_install_checkout_leaves_a_temp_slot_that_is_cleaned(
+    env: Env, atomic_image: str
+) -> None:
+    host = replace(env.host, reporter=DieOn("checking out"))
+    killed(lambda: install(host, InstallRequest(atomic_image, name="web")))
+    assert [n for n in entries(env) if n.startswith(".tmp-web.0-")], entries(env)
+    assert list(env.paths.unit_dir.iterdir()) == []
+    result = install(env.host, InstallRequest(atomic_image, name="web"))
+    assert result.outcome is InstallOutcome.INSTALLED
+    assert entries(env) == ["web", "web.0"]
+
+
+def test_kill_after_the_flip_is_finished_by_the_next_install(env: Env, atomic_image: str) -> None:
+    def die() -> None:
+        os._exit(KILLED)
+
+    units = env.units
+    original = units.daemon_reload
+    units.daemon_reload = die  # type: ignore[method-assign]
+    killed(lambda: install(env.host, InstallRequest(atomic_image, name="web", start=True)))
+    units.daemon_reload = original  # type: ignore[method-assign]
+    info = read_info(env.dep("web"))
+    assert info is not None and not info.complete
+    assert (env.paths.unit_dir / "web.service").exists() and units.enabled == set()
+    result = install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    assert result.outcome is InstallOutcome.FINISHED and result.started
+    assert units.enabled == {"web.service"}
+    done = read_info(env.dep("web"))
+    assert done is not None and done.complete
+    try:
+        install(env.host, InstallRequest(atomic_image, name="web"))
+    except ContainerExistsError:
+        pass
+    else:
+        raise AssertionError("a finished install must now be refused")
+
+
+def test_kill_during_update_keeps_the_old_version(env: Env, atomic_image: str) -> None:
+    install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    unit_before = (env.paths.unit_dir / "web.service").read_text()
+    env.pull(env.layout("app2", atomic_files("2")), "example.org/app:1")
+    host = replace(env.host, reporter=DieOn("checking out"))
+    killed(lambda: update(host, UpdateRequest("web")))
+    assert os.readlink(env.dep("web")) == "web.0"
+    assert (env.paths.unit_dir / "web.service").read_text() == unit_before
+    assert [n for n in entries(env) if n.startswith(".tmp-web.1-")]
+    result = update(env.host, UpdateRequest("web"))
+    assert result.outcome is UpdateOutcome.UPDATED
+    assert entries(env) == ["web", "web.0", "web.1"]
+
+
+def test_unflipped_update_with_published_unit_is_reconciled(env: Env, atomic_image: str) -> None:
+    """The state a kill leaves between writing host files and the unit, and the flip."""
+    install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    old_unit = (env.paths.unit_dir / "web.service").read_bytes()
+    env.pull(env.layout("app2", atomic_files("2")), "example.org/app:1")
+    cd = env.host.container("web")
+    current = read_info(env.dep("web.0"))
+    assert current is not None
+    with env.host.locked():
+        choice = from_store(env.store, "example.org/app:1", "example.org/app:1", "")
+        new = build_slot(env.host, prepare(env.host, cd, 1, choice, current.runtime,
+                                           current.kept))
+        plan = hostfiles.plan_transition(current.host_files, new.host_files,
+                                         hostfiles.checksums(env.paths.host_root, [
+                                             r.path for r in new.host_files]))
+        hostfiles.apply_transition(env.paths.host_root, env.dep("web.1") / "hostfs", plan)
+        publish(cd, env.dep("web.1"), env.paths)
+    assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v2\n"
+    assert (env.paths.unit_dir / "web.service").read_bytes() != old_unit
+    env.units.calls.clear()
+    with env.host.locked():
+        report = reconcile(env.host, cd)
+    assert report.removed == (str(env.dep("web.1")),) and report.republished
+    assert (env.paths.unit_dir / "web.service").read_bytes() == old_unit
+    assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v1\n"
+    assert entries(env) == ["web", "web.0"] and "container:web.1" not in env.store.pins()
+    assert env.units.calls == [("daemon_reload",)]
+
+
+def test_crashed_install_that_never_flipped_is_removed_with_its_unit(
+    env: Env, atomic_image: str
+) -> None:
+    cd = env.host.container("web")
+    with env.host.locked():
+        choice = from_store(env.store, atomic_image, atomic_image, "")
+        info = build_slot(env.host, prepare(env.host, cd, 0, choice, "/usr/sbin/runc",
+                                            KeptValues((), "")))
+        plan = hostfiles.plan_transition((), info.host_files, {})
+        hostfiles.apply_transition(env.paths.host_root, env.dep("web.0") / "hostfs", plan)
+        publish(cd, env.dep("web.0"), env.paths)
+    assert env.on_host("/etc/web/motd").exists()
+    result = install(env.host, InstallRequest(atomic_image, name="web"))
+    assert result.outcome is InstallOutcome.INSTALLED
+    info_after = read_info(env.dep("web.0"))
+    assert info_after is not None and info_after.complete
+
+
+def test_reconcile_of_a_clean_container_does_nothing(env: Env, atomic_image: str) -> None:
+    install(env.host, InstallRequest(atomic_image, name="web"))
+    env.units.calls.clear()
+    with env.host.locked():
+        report = reconcile(env.host, env.host.container("web"))
+    assert not report.acted and env.units.calls == []
