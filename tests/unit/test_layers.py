@@ -11,6 +11,7 @@ import tarfile
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pytest
 import zstandard
@@ -262,7 +263,7 @@ class Dribble(io.RawIOBase):
 def test_short_reads_from_the_blob(writer: ObjectWriter, compress: str) -> None:
     blob = COMPRESSIONS[compress](EVERY_KIND)
     d = Descriptor("application/vnd.oci.image.layer.v1.tar", sha(blob), len(blob))
-    tree = import_layer(writer, Dribble(blob), d, sha(EVERY_KIND), WHAT)  # type: ignore[arg-type]
+    tree = import_layer(writer, cast(BinaryIO, Dribble(blob)), d, sha(EVERY_KIND), WHAT)
     assert tree == run(writer, EVERY_KIND)
 
 
@@ -535,9 +536,12 @@ def test_corpus_builder_makes_valid_headers(writer: ObjectWriter) -> None:
         (gzip.compress(EVERY_KIND)[:300], "gzip stream is truncated"),
         (gzip.compress(EVERY_KIND) + b"\0\0", "trailing garbage"),
         (zstd(EVERY_KIND)[:-5], "zstd stream is truncated"),
+        (gzip.compress(EVERY_KIND)[:-8] + b"\0\0\0\0" + bytes(4), "gzip stream is corrupt"),
+        (zstd(EVERY_KIND)[:-5], "zstd stream is truncated"),
+        (zstd(EVERY_KIND) + b"\x28\xb5\x2f\xfd\0\0", "zstd stream is corrupt"),
         (b"\xfd7zXZ\0" + bytes(50), "xz"),
     ],
-    ids=["gzip-truncated", "gzip-trailing", "zstd-truncated", "xz"],
+    ids=["gzip-truncated", "gzip-trailing", "gzip-bad-crc", "zstd-truncated", "zstd-junk", "xz"],
 )
 def test_broken_compression(writer: ObjectWriter, blob: bytes, expect: str) -> None:
     with pytest.raises(LayerError, match=expect) as info:
