@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
 from syscontainers.errors import DigestMismatchError, LayerError
@@ -196,7 +196,7 @@ class _Content:
         return data
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Header:
     """One tar entry, after its extension headers are applied."""
 
@@ -247,7 +247,7 @@ class _Importer:
                 continue
             if ext:
                 try:
-                    _apply_extensions(h, ext)
+                    h = _apply_extensions(h, ext)
                 except ValueError as e:
                     raise self._error(h.name, f"its PAX header is not valid: {e}") from None
                 ext = {}
@@ -475,24 +475,25 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
     return out
 
 
-def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> None:
-    """Override header fields with PAX / GNU long-name values; ValueError if one is bad."""
+def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> _Header:
+    """H with PAX / GNU long-name values applied; ValueError if one is bad."""
+    changes: dict[str, Any] = {}
     if path := ext.get(b"path"):
-        h.name = path.decode("utf-8", "surrogateescape")
+        changes["name"] = path.decode("utf-8", "surrogateescape")
     if linkpath := ext.get(b"linkpath"):
-        h.linkname = linkpath.decode("utf-8", "surrogateescape")
+        changes["linkname"] = linkpath.decode("utf-8", "surrogateescape")
     xattrs = []
     for key, value in ext.items():
         if key in (b"size", b"uid", b"gid"):
-            number = int(value)
+            changes[key.decode()] = number = int(value)
             if number < 0:
                 raise ValueError(f"{key.decode()} is negative")
-            setattr(h, key.decode(), number)
         elif key == b"mtime":
-            h.mtime = int(value.partition(b".")[0] or b"0")
+            changes["mtime"] = int(value.partition(b".")[0] or b"0")
         elif key.startswith(b"SCHILY.xattr."):
             xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
         elif key.startswith(b"GNU.sparse."):
             raise ValueError("GNU sparse files are not supported")
     if xattrs:
-        h.xattrs = tuple(sorted(xattrs))
+        changes["xattrs"] = tuple(sorted(xattrs))
+    return dataclasses.replace(h, **changes)

@@ -214,6 +214,12 @@ def _finish(
     active = with_host_dirs(active, made)
     publish(cd, cd.slot_dir(active.slot), host.paths)
     tell_systemd(host, cd, active)
+    if active.service and other is not None:
+        # An update died before its restart: the service may still run the old slot,
+        # which the next update would remove under it.
+        state = host.units.states([cd.unit_name])[cd.unit_name]
+        if state.is_active:
+            restart(host, cd)
     mark_complete(cd, active)
     progress.step(host.reporter, f"finished the interrupted deployment {cd.name}.{active.slot}")
 

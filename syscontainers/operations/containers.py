@@ -133,6 +133,11 @@ def uninstall(host: Host, name: str) -> UninstallResult:
                 hint="see 'syscontainers list --all'",
             )
         deployments = tuple(f"{name}.{s}" for s in cd.present_slots())
+        for slot in cd.present_slots():
+            if info_or_none(cd, slot) is None:
+                progress.warn(host.reporter, f"{name}.{slot} has no readable info.json: the "
+                              "host files it may have installed cannot be told apart, so they "
+                              "are left in place")
         _stop_and_disable(host, cd)
         where = Published.of(cd, host.paths)
         if where.unit.exists() or where.unit.is_symlink():

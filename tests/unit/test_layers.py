@@ -535,10 +535,9 @@ def test_corpus_builder_makes_valid_headers(writer: ObjectWriter) -> None:
     [
         (gzip.compress(EVERY_KIND)[:300], "gzip stream is truncated"),
         (gzip.compress(EVERY_KIND) + b"\0\0", "trailing garbage"),
-        (zstd(EVERY_KIND)[:-5], "zstd stream is truncated"),
         (gzip.compress(EVERY_KIND)[:-8] + b"\0\0\0\0" + bytes(4), "gzip stream is corrupt"),
         (zstd(EVERY_KIND)[:-5], "zstd stream is truncated"),
-        (zstd(EVERY_KIND) + b"\x28\xb5\x2f\xfd\0\0", "zstd stream is corrupt"),
+        (zstd(EVERY_KIND) + b"\x28\xb5\x2f\xfd\0\0\x07\0\0", "zstd stream has a reserved"),
         (b"\xfd7zXZ\0" + bytes(50), "xz"),
     ],
     ids=["gzip-truncated", "gzip-trailing", "gzip-bad-crc", "zstd-truncated", "zstd-junk", "xz"],

@@ -154,3 +154,27 @@ def test_reconcile_of_a_clean_container_does_nothing(env: Env, atomic_image: str
     with env.host.locked():
         report = reconcile(env.host, env.host.container("web"))
     assert not report.acted and env.units.calls == []
+
+
+def test_kill_before_the_restart_of_an_update_is_finished_with_a_restart(
+    env: Env, atomic_image: str
+) -> None:
+    install(env.host, InstallRequest(atomic_image, name="web", start=True))
+
+    def die(unit: str) -> object:
+        os._exit(KILLED)
+
+    units = env.units
+    original = units.restart
+    units.restart = die  # type: ignore[method-assign,assignment]
+    killed(lambda: update(env.host, UpdateRequest("web", sets=(("PORT", "9"),))))
+    units.restart = original  # type: ignore[method-assign]
+    assert os.readlink(env.dep("web")) == "web.1"
+    half = read_info(env.dep("web.1"))
+    assert half is not None and not half.complete
+    units.calls.clear()
+    result = update(env.host, UpdateRequest("web", sets=(("PORT", "9"),)))
+    assert result.outcome is UpdateOutcome.UP_TO_DATE and result.deployment == "web.1"
+    assert ("restart", "web.service") in units.calls
+    done = read_info(env.dep("web.1"))
+    assert done is not None and done.complete

@@ -236,3 +236,22 @@ def test_no_container_service_installs_host_files_only(env: Env) -> None:
     assert not (env.dep("tools.0") / "rootfs").exists()
     assert list(env.paths.unit_dir.iterdir()) == []
     assert env.units.enabled == set()
+
+
+def test_jinja_templates_and_detached_mode(env: Env) -> None:
+    service = (b"[Service]\nType=forking\nPIDFile={{ PIDFILE }}\nExecStart={{ EXEC_START }}\n"
+               b"ExecStopPost={{ EXEC_STOPPOST }}\nWorkingDirectory={{ DESTDIR }}\n")
+    config = (b'{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},'
+              b' "process": {"args": ["/bin/echo", {{ MESSAGE | tojson }}]}}')
+    files = {"exports/service.j2": service, "exports/config.json.j2": config,
+             "exports/manifest.json": b'{"defaultValues": {"MESSAGE": "a \\"quoted\\" word"}}'}
+    env.pull(env.layout("jinja", files), "example.org/jinja:1")
+    install(env.host, InstallRequest("example.org/jinja:1", name="jin"))
+    unit = (env.paths.unit_dir / "jin.service").read_text()
+    assert f"ExecStart={RUNC} run -d --pid-file /run/container-jin.pid 'jin'\n" in unit
+    assert f"ExecStopPost={RUNC} delete 'jin'\n" in unit
+    assert "PIDFile=/run/container-jin.pid\n" in unit
+    config_doc = json.loads((env.dep("jin.0") / "config.json").read_text())
+    assert config_doc["process"]["args"] == ["/bin/echo", 'a "quoted" word']
+    info = read_info(env.dep("jin.0"))
+    assert info is not None and info.mode.value == "detached"

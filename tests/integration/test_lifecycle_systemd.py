@@ -1,0 +1,297 @@
+"""The container lifecycle end to end on a real systemd booted in systemd-nspawn.
+
+A real distribution registry runs inside the booted host (its private network
+cannot reach the host's loopback), images are pushed to it with skopeo, and the
+``syscontainers`` CLI, run inside, pulls them over docker:// and drives systemd
+over D-Bus. The tests run in file order as one scenario:
+
+install --now (runc) -> the port answers -> list -> update --set -> rollback ->
+an update to a broken image rolls back by itself -> a plain image with crun ->
+stop gives inactive -> reboot with the same persistent directories brings both
+services back -> uninstall leaves nothing.
+
+``hello`` is examples/build-example-image (busybox httpd, atomic-style /exports)
+with one more layer: manifest.json gains renameFiles and a hostfs file, and the
+config runs httpd under a shell that turns SIGTERM into exit 143 (busybox httpd
+as PID 1 has no SIGTERM handler, so the kernel would drop the stop signal).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syscontainers import process
+from tests.imagebuild import (
+    BUSYBOX,
+    add_layer,
+    layer_tar,
+    make_busybox_layout,
+    requires,
+    skopeo_copy,
+)
+from tests.integration.nspawn import (
+    REPO,
+    Bind,
+    Completed,
+    NspawnHost,
+    booted_or_skip,
+    persistent_binds,
+)
+
+pytestmark = [pytest.mark.systemd, pytest.mark.slow, pytest.mark.registry,
+              requires("runc", "crun", "umoci", "skopeo", "docker-registry")]
+
+REGISTRY = "127.0.0.1:5000"
+CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:]))"
+CRUN = "/usr/bin/crun --cgroup-manager=disabled"  # test-host.md: crun without cgroups
+ROOT = "/var/lib/syscontainers/containers"
+GREETING = "hello from a syscontainers system container\n"
+TRAPPED_HTTPD = "trap 'exit 143' TERM; httpd -f -p $PORT -h /var/www & wait"
+MANIFEST = {
+    "version": "1.0",
+    "defaultValues": {"PORT": "8080", "GREETING": "hello"},
+    "renameFiles": {"/etc/hello": "$CONF_DIRECTORY/$NAME"},
+    "installedFilesTemplate": ["/etc/hello/hello.conf"],
+}
+
+
+def example_config(args: list[str]) -> bytes:
+    """examples/hello-httpd's config.json.template with other process args."""
+    source = REPO / "examples/hello-httpd/exports/config.json.template"
+    config = json.loads(source.read_text())
+    config["process"]["args"] = args
+    return json.dumps(config, indent=1).encode()
+
+
+def build_images(work: Path) -> Path:
+    """hello:v1, hello:broken and plain:v1 in one OCI layout; returns the layout."""
+    process.run([str(REPO / "examples/build-example-image"), str(work)], timeout=120)
+    layout = work / "layout"
+    for tag in ("v1", "broken"):
+        skopeo_copy(f"oci:{layout}:latest", f"oci:{layout}:{tag}")
+    add_layer(layout, "v1", layer_tar({
+        "exports/manifest.json": json.dumps(MANIFEST).encode(),
+        "exports/hostfs/etc/hello/hello.conf": b"greeting = $GREETING\n",
+        "exports/config.json.template": example_config(["/bin/sh", "-c", TRAPPED_HTTPD]),
+    }))
+    add_layer(layout, "broken", layer_tar({
+        "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
+    }))
+    make_busybox_layout(
+        layout, "plain", {"www/index.html": b"plain via crun\n"},
+        cmd=("/bin/sh", "-c", "trap 'exit 143' TERM; busybox httpd -f -p 8090 -h /www & wait"),
+    )
+    return layout
+
+
+@dataclass
+class World:
+    """The booted host, and the layout of test images inside it."""
+
+    host: NspawnHost
+    layout: str
+
+    def sc(self, *args: str, check: bool = True, timeout: float = 180) -> Completed:
+        """Run the syscontainers CLI inside, trusting the plain-HTTP registry."""
+        argv = ["env", "SYSCONTAINERS_TLS_VERIFY=false", "/usr/bin/python3", "-c", CLI, *args]
+        return self.host.run(argv, check=check, timeout=timeout)
+
+    def push(self, tag: str, name: str) -> None:
+        """Push LAYOUT:TAG to the registry inside as NAME."""
+        self.host.run(["skopeo", "--insecure-policy", "copy", "--quiet",
+                       "--dest-tls-verify=false", f"oci:{self.layout}:{tag}",
+                       f"docker://{REGISTRY}/{name}"], timeout=120)
+
+    def active(self, unit: str) -> str:
+        """systemctl is-active UNIT."""
+        return self.host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
+
+    def get(self, port: int, timeout: float = 15.0) -> str:
+        """The page on PORT inside, retried until it answers or TIMEOUT passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.host.run(["busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/"],
+                                check=False)
+            if got.returncode == 0 or time.monotonic() > deadline:
+                return got.stdout if got.returncode == 0 else f"<no answer: {got.stderr}>"
+            time.sleep(0.2)
+
+    def info(self, name: str) -> dict[str, Any]:
+        """The active deployment's info.json."""
+        return dict(json.loads(self.host.run(["cat", f"{ROOT}/{name}/info.json"]).stdout))
+
+    def link(self, name: str) -> str:
+        """Where the NAME symlink points."""
+        return self.host.run(["readlink", f"{ROOT}/{name}"]).stdout.strip()
+
+    def wait_active(self, unit: str, timeout: float = 30.0) -> str:
+        """Wait for UNIT to be active; return its last state."""
+        deadline = time.monotonic() + timeout
+        while (state := self.active(unit)) != "active" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return state
+
+    def runtime_ids(self, runtime: str) -> set[str]:
+        """Ids of the running containers that RUNTIME lists."""
+        out = self.host.run([*runtime.split(), "list", "--format", "json"]).stdout
+        return {c["id"] for c in json.loads(out or "[]") or [] if c["status"] == "running"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A booted host with the persistent binds, a registry inside, and the images pushed."""
+    if not BUSYBOX.exists():
+        pytest.skip("busybox-static is not installed")
+    test_dir = tmp_path_factory.mktemp("lifecycle")
+    started = time.monotonic()
+    layout = build_images(test_dir / "images")
+    print(f"\nimages built: {time.monotonic() - started:.1f} s")
+    etc_web = test_dir / "persist" / "etc-web"
+    etc_web.mkdir(parents=True)
+    binds = (*persistent_binds(test_dir), Bind(etc_web, "/etc/web"))
+    host = NspawnHost(test_dir, binds=binds)
+    registry = test_dir / "registry"
+    registry.mkdir()
+    (registry / "config.yml").write_text(json.dumps({
+        "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": host.inside(registry / "storage")}},
+        "http": {"addr": REGISTRY, "secret": "test"},
+    }))
+    with booted_or_skip(host):
+        print(f"boot: {host.boot_seconds[-1]:.2f} s")
+        host.run(["systemd-run", "--unit=sc-registry", "docker-registry", "serve",
+                  host.inside(registry / "config.yml")])
+        w = World(host, host.inside(layout))
+        w.get(int(REGISTRY.split(":")[1]), timeout=20)
+        started = time.monotonic()
+        w.push("v1", "hello:1")
+        w.push("plain", "plain:1")
+        print(f"pushed: {time.monotonic() - started:.1f} s")
+        yield w
+
+
+def timed(label: str, started: float) -> None:
+    """Print how long a step took (shown with -s)."""
+    print(f"{label}: {time.monotonic() - started:.2f} s")
+
+
+def test_install_now_runs_the_service_under_runc(world: World) -> None:
+    started = time.monotonic()
+    out = world.sc("install", "--now", "--name", "web", f"docker://{REGISTRY}/hello:1")
+    timed("install --now (pull from the registry)", started)
+    assert "installed web (web.0" in out.stdout and "started" in out.stdout
+    assert world.active("web.service") == "active"
+    deadline = time.monotonic() + 15
+    while "web" not in world.runtime_ids("runc") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "web" in world.runtime_ids("runc")
+    assert world.link("web") == "web.0"
+    assert world.host.run(["cat", "/etc/web/hello.conf"]).stdout == "greeting = hello\n"
+    assert world.host.run(["cat", "/etc/tmpfiles.d/web.conf"]).stdout.startswith(
+        "d /var/lib/web 0755 0 0")
+    assert world.host.run(["test", "-d", "/var/lib/web"], check=False).returncode == 0
+    assert world.info("web")["source"] == f"docker://{REGISTRY}/hello:1"
+
+
+def test_the_service_answers_on_its_port(world: World) -> None:
+    assert world.get(8080) == GREETING
+
+
+def test_list_shows_the_live_state(world: World) -> None:
+    rows = json.loads(world.sc("list", "--json").stdout)
+    (row,) = [r for r in rows if r["name"] == "web"]
+    assert (row["state"], row["deployment"], row["image"]) == (
+        "active", "web.0", f"docker://{REGISTRY}/hello:1")
+
+
+def main_pid(world: World, unit: str) -> str:
+    return world.host.run(["systemctl", "show", "-P", "MainPID", unit]).stdout.strip()
+
+
+def test_update_with_set_makes_a_new_slot_with_the_same_uuid(world: World) -> None:
+    uuid, pid = world.info("web")["values"]["uuid"], main_pid(world, "web.service")
+    started = time.monotonic()
+    out = world.sc("update", "web", "--set", "PORT=8081", "--health-timeout", "3")
+    timed("update --set (health window 3 s)", started)
+    assert "updated web to web.1" in out.stdout and "restarted" in out.stdout
+    info = world.info("web")
+    assert world.link("web") == "web.1" and info["values"] == {"set": {"PORT": "8081"},
+                                                               "uuid": uuid}
+    assert main_pid(world, "web.service") != pid
+    assert world.get(8081) == GREETING
+    assert world.get(8080, timeout=0.5).startswith("<no answer")
+
+
+def test_rollback_switches_back(world: World) -> None:
+    out = world.sc("rollback", "web")
+    assert "rolled back web from web.1 to web.0, restarted" in out.stdout
+    assert world.link("web") == "web.0"
+    assert world.get(8080) == GREETING
+
+
+def test_update_to_a_broken_image_rolls_back_by_itself(world: World) -> None:
+    world.push("broken", "hello:1")
+    started = time.monotonic()
+    out = world.sc("update", "web", "--health-timeout", "5", check=False)
+    timed("update to a broken image, rolled back", started)
+    assert out.returncode == 1, out
+    assert "rolled back to web.0" in out.stderr
+    assert world.link("web") == "web.0"
+    assert world.wait_active("web.service") == "active"
+    assert world.get(8080) == GREETING
+    world.push("v1", "hello:1")  # the tag serves the good image again
+
+
+def test_plain_image_runs_with_crun(world: World) -> None:
+    started = time.monotonic()
+    world.sc("install", "--now", "--name", "plain", "--runtime", CRUN,
+             f"docker://{REGISTRY}/plain:1")
+    timed("install --now with crun", started)
+    assert world.active("plain.service") == "active"
+    assert world.get(8090) == "plain via crun\n"
+    assert "plain" in world.runtime_ids(CRUN)
+    unit = world.host.run(["cat", "/etc/systemd/system/plain.service"]).stdout
+    assert "ExecStart=/usr/bin/crun --cgroup-manager=disabled run 'plain'" in unit
+
+
+def test_stop_gives_inactive_not_failed(world: World) -> None:
+    started = time.monotonic()
+    world.host.run(["systemctl", "stop", "web.service", "plain.service"])
+    timed("systemctl stop of both", started)
+    assert world.active("web.service") == "inactive"
+    assert world.active("plain.service") == "inactive"
+    assert "web" not in world.runtime_ids("runc")
+
+
+def test_reboot_brings_both_services_back(world: World) -> None:
+    down = world.host.shutdown()
+    up = world.host.boot()
+    print(f"shutdown {down:.2f} s, boot {up:.2f} s")
+    for unit in ("web.service", "plain.service"):
+        assert world.wait_active(unit) == "active", unit
+    assert world.get(8080) == GREETING
+    assert world.get(8090) == "plain via crun\n"
+    assert world.host.run(["test", "-d", "/var/lib/web"], check=False).returncode == 0
+
+
+def test_uninstall_leaves_nothing(world: World) -> None:
+    for name in ("web", "plain"):
+        out = world.sc("uninstall", name)
+        assert f"uninstalled {name}" in out.stdout
+    left = world.host.sh(
+        "ls -A /etc/systemd/system /etc/tmpfiles.d /etc/web " + ROOT + "; "
+        "ls /etc/systemd/system/multi-user.target.wants 2>/dev/null; true").stdout.split()
+    assert not [n for n in left if n.startswith(("web", "plain", "hello"))], left
+    assert world.sc("list", "--all", "--json").stdout.strip() == "[]"
+    assert "web" not in world.runtime_ids("runc") and "plain" not in world.runtime_ids(CRUN)
+    pins = world.host.run(["ls", "-A", "/var/lib/syscontainers/store/pins"]).stdout
+    assert pins.strip() == ""
+    assert world.active("web.service") in ("inactive", "unknown")
+    assert list((world.host.test_dir / "persist" / "etc-web").iterdir()) == []
