@@ -105,9 +105,3 @@ def published_by(cd: ContainerDir, slot_dir: Path, paths: Paths) -> tuple[bool, 
     tmpfiles_now = read_bytes_if_exists(where.tmpfiles)
     return (unit is not None and unit_now == unit,
             tmpfiles is not None and tmpfiles_now == tmpfiles)
-
-
-def unpublish(cd: ContainerDir, paths: Paths) -> tuple[bool, bool]:
-    """Remove the published unit and tmpfiles; return which ones existed."""
-    where = Published.of(cd, paths)
-    return _put(where.unit, None), _put(where.tmpfiles, None)
