@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import print_error
+from syscontainers.cli.registry import add_registry_options, registry_options
 from syscontainers.oci import digest_hex
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rootfs", metavar="DIR", type=Path,
                    help="use DIR as the container's root filesystem instead of a checkout")
     p.add_argument("--now", action="store_true", help="start the service after installing it")
+    add_registry_options(p)
     p.set_defaults(handler=handle_install)
 
     p = sub.add_parser("uninstall", help="stop and remove a system container",
@@ -62,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=SET_HELP + "; kept for later updates")
     p.add_argument("--no-pull", action="store_true",
                    help="use the image in the store, do not pull a newer one")
+    add_registry_options(p)
     p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
                    help="how long the updated service must stay active (default 30)")
     p.set_defaults(handler=handle_update)
@@ -80,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 @contextmanager
-def _host(ctx: Context) -> Iterator[Host]:
+def _host(ctx: Context, args: argparse.Namespace | None = None) -> Iterator[Host]:
     """The real seams: the store, systemd over D-Bus, systemd-tmpfiles and the registry."""
     from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.operations.deployment import Host
@@ -88,8 +91,11 @@ def _host(ctx: Context) -> Iterator[Host]:
     from syscontainers.systemd import SystemdManager
 
     with SystemdManager() as units:
-        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter,
-                   registry_opener(ctx.settings))
+        opener = (
+            registry_opener(ctx.settings, registry_options(args))
+            if args is not None else registry_opener(ctx.settings)
+        )
+        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener)
 
 
 def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -104,7 +110,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
 
     req = InstallRequest(args.image, args.name, _sets(args.sets),
                          args.runtime or ctx.settings.runtime, args.rootfs, args.now)
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         result = install(host, req)
     if result.outcome is InstallOutcome.RAN_ONCE:
         ctx.out(f"ran {args.image} once as {result.name}: exit status {result.exit_code}")
@@ -173,7 +179,7 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
                          hint="see 'syscontainers update --help'")
     req = UpdateRequest(args.name or "", args.rebase, _sets(args.sets), not args.no_pull,
                         args.health_timeout)
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False
     for name, outcome in results:
