@@ -9,10 +9,6 @@ from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.cli.registry import add_registry_options, parse_platform, registry_options
 
-# Layers fetched and imported at once: enough to overlap network and disk, few enough
-# for two cores.
-PARALLEL_LAYERS = 3
-
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``pull``."""
@@ -33,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``pull``."""
-    from syscontainers.operations.pull import pull_image
+    from syscontainers.operations.pull import PullOptions, pull_image
     from syscontainers.registry import registry_opener
     from syscontainers.sources import open_source, parse_source
 
@@ -44,10 +40,8 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
         result = pull_image(
             ctx.store(),
             source,
-            name=args.name,
-            platform=platform,
-            reporter=ctx.reporter,
-            parallel=PARALLEL_LAYERS,
+            PullOptions(name=args.name, platform=platform),
+            ctx.reporter,
             on_wait=lambda msg: progress.step(ctx.reporter, msg),
         )
     finally:

@@ -31,6 +31,9 @@ from syscontainers.store.lock import LockMode
 
 CONFIG_LIMIT = 16 << 20
 WRITE_WORKERS = 4  # threads creating object files for one layer
+# Layers fetched and imported at once: enough to overlap network and disk, few enough
+# for two cores.
+DEFAULT_PARALLEL = 3
 
 
 class PolicyCheck(Protocol):
@@ -167,40 +170,39 @@ def store_key(image: ResolvedImage, name: str | None, source_label: str) -> str:
     return parse_reference(wanted).store_key
 
 
+@dataclass(frozen=True, slots=True)
+class PullOptions:
+    """How to pull: the tag to give, the platform, the policy and the layer parallelism."""
+
+    name: str | None = None  # NAME[:TAG]; default: what the source suggests
+    platform: Platform | None = None  # default: this machine's
+    policy: PolicyCheck | None = None  # default: AcceptAll
+    parallel: int = DEFAULT_PARALLEL
+
+
 def pull_image(
     store: Store,
     source: ImageSource,
-    *,
-    name: str | None = None,
-    platform: Platform | None = None,
-    policy: PolicyCheck | None = None,
+    options: PullOptions = PullOptions(),
     reporter: Reporter | None = None,
-    parallel: int = 1,
     on_wait: Callable[[str], None] | None = None,
 ) -> PullResult:
     """Pull one image from SOURCE into STORE and tag it, under the exclusive lock."""
     with store.locked(LockMode.EXCLUSIVE, on_wait=on_wait):
-        return pull_locked(
-            store, source, name=name, platform=platform, policy=policy, reporter=reporter,
-            parallel=parallel,
-        )
+        return pull_locked(store, source, options, reporter)
 
 
 def pull_locked(
     store: Store,
     source: ImageSource,
-    *,
-    name: str | None = None,
-    platform: Platform | None = None,
-    policy: PolicyCheck | None = None,
+    options: PullOptions = PullOptions(),
     reporter: Reporter | None = None,
-    parallel: int = 1,
 ) -> PullResult:
     """``pull_image`` for callers that already hold the exclusive lock (install, update)."""
     rep = reporter or progress.NullReporter()
-    image = source.resolve(platform or Platform.host())
-    key = store_key(image, name, source.description)
-    (policy or AcceptAll()).check(source, image)
+    image = source.resolve(options.platform or Platform.host())
+    key = store_key(image, options.name, source.description)
+    (options.policy or AcceptAll()).check(source, image)
     config_bytes, config = read_config(source, image)
     jobs = plan_layers(store, image, config, f'image "{key}"')
     progress.step(
@@ -208,7 +210,7 @@ def pull_locked(
         f"pulling {key} from {source.description}: "
         f"{len(jobs)} of {len(config.diff_ids)} layers to import",
     )
-    written, objects = import_layers(store, source, jobs, rep, parallel)
+    written, objects = import_layers(store, source, jobs, rep, options.parallel)
     store.put_blob(config_bytes, image.manifest.config.digest)
     store.put_blob(image.manifest_bytes, image.manifest_digest)
     store.set_ref(key, image.manifest_digest)

@@ -52,6 +52,17 @@ def store_lock(
         os.close(fd)
 
 
+def _try_lock(fd: int, mode: LockMode) -> bool:
+    """One non-blocking attempt; False if someone else holds the lock."""
+    try:
+        fcntl.flock(fd, mode.value | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        return False
+    return True
+
+
 def _acquire(
     fd: int,
     path: Path,
@@ -59,23 +70,13 @@ def _acquire(
     timeout: float | None,
     on_wait: Callable[[str], None] | None,
 ) -> None:
-    try:
-        fcntl.flock(fd, mode.value | fcntl.LOCK_NB)
+    if _try_lock(fd, mode):
         return
-    except OSError as e:
-        if e.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
     holder = _holder(path)
     if on_wait is not None:
         on_wait(f"waiting for the store lock held by {holder}")
     deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        try:
-            fcntl.flock(fd, mode.value | fcntl.LOCK_NB)
-            return
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
+    while not _try_lock(fd, mode):
         if deadline is not None and time.monotonic() >= deadline:
             raise StoreLockedError(
                 f"the store {path.parent} is locked by {holder}",

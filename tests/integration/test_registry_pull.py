@@ -23,8 +23,8 @@ from syscontainers.errors import (
     RegistryError,
 )
 from syscontainers.oci import ImageConfig, Platform, parse_config, parse_manifest, sha256_digest
-from syscontainers.operations.pull import PullResult, pull_image
-from syscontainers.progress import EventKind, RecordingReporter
+from syscontainers.operations.pull import PullOptions, PullResult, pull_image
+from syscontainers.progress import EventKind, RecordingReporter, Reporter
 from syscontainers.registry import RegistryOptions, login, open_registry, registry_opener
 from syscontainers.registry.auth import Credentials
 from syscontainers.registry.http import TlsError
@@ -76,10 +76,13 @@ def source_for(
     return open_registry(name, settings or settings_for(tmp), options, env=registry_env(tmp))
 
 
-def pull(store: Store, source: RegistrySource, **kwargs: object) -> PullResult:
+def pull(
+    store: Store, source: RegistrySource, reporter: Reporter | None = None, **kwargs: object
+) -> PullResult:
     """pull_image, closing the source afterwards."""
     with closing(source):
-        return pull_image(store, source, parallel=2, **kwargs)  # type: ignore[arg-type]
+        options = PullOptions(parallel=2, **kwargs)  # type: ignore[arg-type]
+        return pull_image(store, source, options, reporter)
 
 
 def stored_config(store: Store, manifest_digest: str) -> ImageConfig:
@@ -278,7 +281,7 @@ def test_registry_dying_mid_pull(plain_registry: PlainRegistry, tmp_path: Path) 
     with FaultProxy(plain_registry.host, faults) as proxy:
         source = source_for(f"{proxy.host}/test/busybox:1", tmp_path)
         with closing(source), pytest.raises(RegistryError) as err:
-            pull_image(store, source, parallel=1)  # layer 1 completes, layer 2 is cut
+            pull_image(store, source, PullOptions(parallel=1))  # layer 1 completes, layer 2 is cut
     assert big in err.value.message and "broke off" in err.value.message
     assert err.value.hint and "pull again" in err.value.hint
     assert store.refs() == {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syscontainers.operations.deployment import Host
-from syscontainers.operations.pull import pull_image
+from syscontainers.operations.pull import PullOptions, pull_image
 from syscontainers.paths import Paths
 from syscontainers.progress import RecordingReporter
 from syscontainers.sources import open_source, parse_source
@@ -142,7 +142,7 @@ class Env:
         """Pull SOURCE into the store as NAME; return the manifest digest."""
         src = open_source(parse_source(source))
         try:
-            return pull_image(self.store, src, name=name).manifest_digest
+            return pull_image(self.store, src, PullOptions(name=name)).manifest_digest
         finally:
             src.close()
 
