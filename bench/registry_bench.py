@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_bench import REPO, SC, cached_layout, fresh, median_time, minbase_tar, run  # noqa: E402
+from store_bench import (  # noqa: E402
+    REPO,
+    SC,
+    cached_layout,
+    compile_package,
+    fresh,
+    median_time,
+    minbase_tar,
+    run,
+)
 
 
 def free_port() -> int:
@@ -53,12 +62,10 @@ def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("docker-registry did not start")
 
 
-def podman_argv(work: Path) -> list[str] | None:
-    """podman with a private store under WORK, or None if podman is missing."""
-    if shutil.which("podman") is None:
-        return None
-    return ["podman", "--root", str(work / "podman-root"), "--runroot",
-            str(work / "podman-run"), "--storage-driver", "overlay"]
+def podman_argv(work: Path) -> list[str]:
+    """podman with a new, empty private store under WORK (every pull is cold)."""
+    return ["podman", "--root", str(fresh(work, "podman-root")), "--runroot",
+            str(fresh(work, "podman-run")), "--storage-driver", "overlay"]
 
 
 def main() -> int:
@@ -66,6 +73,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs per timing (median is used)")
     args = ap.parse_args()
+    compile_package()
     layout = cached_layout("layout-minbase", minbase_tar())
     work = Path(tempfile.mkdtemp(prefix="sc-regbench-", dir="/var/tmp"))
     os.environ["PYTHONPATH"] = str(REPO)
@@ -93,14 +101,11 @@ def main() -> int:
         t_peer = median_time(skopeo_umoci, args.repeat)
         print(f"cold pull {t_ours:.2f}s vs skopeo copy + umoci unpack {t_peer:.2f}s: "
               f"ratio {t_ours / t_peer:.2f}x (target <= 0.5x)")
-        podman = podman_argv(work)
-        if podman is None:
+        if shutil.which("podman") is None:
             print("podman is not installed: podman comparison skipped")
         else:
             def podman_pull() -> float:
-                fresh(work, "podman-root")
-                fresh(work, "podman-run")
-                return run([*podman, "pull", "-q", "--tls-verify=false", image])[0]
+                return run([*podman_argv(work), "pull", "-q", "--tls-verify=false", image])[0]
 
             t_podman = median_time(podman_pull, args.repeat)
             print(f"cold pull {t_ours:.2f}s vs podman pull {t_podman:.2f}s: "

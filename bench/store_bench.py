@@ -50,6 +50,13 @@ def du(path: Path) -> int:
     return int(out.stdout.split()[0])
 
 
+def compile_package() -> None:
+    """Byte-compile the package once, as an installed package is: the timings are of our
+    code, not of compiling it (PYTHONDONTWRITEBYTECODE would recompile it every run)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "syscontainers")],
+                   check=True)
+
+
 def minbase_tar() -> Path:
     """The cached debian bookworm minbase tarball (built with mmdebstrap on first use)."""
     tar = CACHE / "minbase.tar"
@@ -74,17 +81,27 @@ def cached_layout(name: str, tar: Path, compress: bool = True) -> Path:
     return layout
 
 
+_serial = iter(range(1_000_000))
+
+
 def fresh(work: Path, name: str) -> Path:
-    """An empty path under WORK."""
-    path = work / name
-    if path.exists():
-        subprocess.run(["rm", "-rf", str(path)], check=True)
-    return path
+    """A new, unused path under WORK.
+
+    Nothing is deleted between runs: on this kind of disk (ext4 mounted with
+    ``discard``) mass deletes slow down the file creation that follows them, which
+    would penalise whichever tool runs next. Everything goes at the end.
+    """
+    return work / f"{name}-{next(_serial)}"
 
 
 def median_time(fn: object, repeat: int) -> float:
     """The median of REPEAT timings of FN()."""
-    return statistics.median(fn() for _ in range(repeat))  # type: ignore[operator]
+    subprocess.run(["sync"], check=True)
+    times = []
+    for _ in range(repeat):
+        times.append(fn())  # type: ignore[operator]
+        subprocess.run(["sync"], check=True)  # each run starts with no dirty pages of another
+    return statistics.median(times)
 
 
 def bench_pull_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]:
@@ -161,6 +178,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per timing (median is used)")
     ap.add_argument("--skip-rss", action="store_true", help="skip the 1 GB layer")
     args = ap.parse_args()
+    compile_package()
     tar = minbase_tar()
     layout = cached_layout("layout-minbase", tar)
     work = Path(tempfile.mkdtemp(prefix="sc-bench-", dir="/var/tmp"))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 
 def tmp_name(directory: Path, stem: str) -> Path:
     """A fresh, unpredictable temp path inside DIRECTORY."""
-    return directory / f".tmp-{stem}-{secrets.token_hex(6)}"
+    return directory / f".tmp-{stem}-{os.urandom(6).hex()}"
 
 
 def fsync_dir(path: Path) -> None:

@@ -384,7 +384,7 @@ class _Importer:
             raise self._error(
                 h.name, f"its hardlink target {h.linkname!r} is not an earlier file in this layer"
             )
-        entry = dataclasses.replace(hit, path=path)  # one inode: the target's metadata
+        entry = hit._replace(path=path)  # one inode: the target's metadata
         self._entries.append(entry)
         self._files[path] = entry
         self._symlinks.discard(path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
+import os
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,9 +113,9 @@ class Platform:
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else "")
 
     @classmethod
-    def host(cls) -> Platform:
-        """The platform of this machine, in OCI (GOARCH) spelling."""
-        machine = _platform.machine().lower()
+    def host(cls, machine: str | None = None) -> Platform:
+        """The platform of this machine (or of uname's MACHINE), in OCI (GOARCH) spelling."""
+        machine = (machine or os.uname().machine).lower()
         arch = {
             "x86_64": "amd64",
             "amd64": "amd64",

@@ -8,8 +8,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from syscontainers.errors import UsageError
 from syscontainers.paths import DEFAULT_ROOT
 
@@ -79,6 +77,8 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
         return {}
     except OSError as e:
         raise UsageError(f"cannot read config {path}: {e.strerror}") from e
+    import yaml  # only when a config file exists: keeps start-up cheap
+
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
 from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
 from syscontainers.reference import parse as parse_reference
 from syscontainers.store import Store
-from syscontainers.store.fsck import VerifyReport, verify
-from syscontainers.store.gc import PruneResult, prune
 from syscontainers.store.graph import walk
 from syscontainers.store.lock import LockMode
 from syscontainers.tree import LayerTree
+
+if TYPE_CHECKING:  # gc and fsck load only for the verbs that use them
+    from syscontainers.store.fsck import VerifyReport
+    from syscontainers.store.gc import PruneResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +174,8 @@ def delete_images(store: Store, names: Sequence[str], force: bool = False) -> li
 
 def prune_store(store: Store, dry_run: bool = False) -> PruneResult:
     """Garbage-collect under the exclusive lock."""
+    from syscontainers.store.gc import prune
+
     with store.locked(LockMode.EXCLUSIVE):
         return prune(store, dry_run)
 
@@ -181,6 +186,8 @@ def verify_images(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """fsck the named images (all objects if none) under the exclusive lock."""
+    from syscontainers.store.fsck import verify
+
     with store.locked(LockMode.EXCLUSIVE):
         manifests = [resolve(store, n) for n in names] if names else None
         return verify(store, manifests, on_progress)

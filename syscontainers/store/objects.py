@@ -15,10 +15,12 @@ import itertools
 import os
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 from syscontainers.errors import LayerError, StoreCorruptError
 
@@ -98,7 +100,11 @@ class ObjectWriter:
         self._objects = str(objects_dir)
         self._tmp_prefix = f"{tmp_dir}/.obj-{os.getpid()}-{id(self):x}-"
         self._counter = itertools.count()
-        self._pool = ThreadPoolExecutor(workers) if workers else None
+        self._pool: ThreadPoolExecutor | None = None
+        if workers:
+            from concurrent.futures import ThreadPoolExecutor  # only writers that use threads
+
+            self._pool = ThreadPoolExecutor(workers)
         self._pending: deque[tuple[Future[None], int]] = deque()
         self._pending_bytes = 0
         self._seen: set[str] = set()

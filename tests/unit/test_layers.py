@@ -221,8 +221,8 @@ def test_hardlink_takes_the_targets_metadata(writer: ObjectWriter) -> None:
         header("usr/bin/zcat", b"1", link="./usr/bin/gunzip"),
     )
     target, link, chained = run(writer, tar).entries
-    assert link == dataclasses.replace(target, path="usr/bin/gunzip")
-    assert chained == dataclasses.replace(target, path="usr/bin/zcat")
+    assert link == target._replace(path="usr/bin/gunzip")
+    assert chained == target._replace(path="usr/bin/zcat")
 
 
 def test_duplicate_paths_are_all_recorded_in_order(writer: ObjectWriter) -> None:
