@@ -9,16 +9,30 @@ LayerError; the caller adds which layer it was.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import queue
 import threading
+import types
 import zlib
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import zstandard
 
 from syscontainers.errors import LayerError
 from syscontainers.oci import Compression
+
+
+def _inflate_module() -> types.ModuleType:
+    """python-isal (Intel ISA-L) inflates gzip about 2.5x faster than zlib, with zlib's API;
+    without it (Debian's python3 inside the booted test hosts, say) zlib is used."""
+    try:
+        return importlib.import_module("isal.isal_zlib")
+    except ImportError:
+        return zlib
+
+
+_INFLATE = _inflate_module()
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -150,7 +164,7 @@ class _GzipReader(_Reader):
     def __init__(self, raw: _Reader) -> None:
         super().__init__()
         self._raw = raw
-        self._inflate: zlib._Decompress | None = None
+        self._inflate: Any = None  # a zlib-compatible decompressobj
         self._input = b""
         self._pending = False  # zlib may hold output after consuming all input
         self._members = 0
@@ -161,8 +175,8 @@ class _GzipReader(_Reader):
             d = self._inflate
             if d is not None and (self._input or self._pending):
                 try:
-                    out = d.decompress(self._input, n)
-                except zlib.error as e:
+                    out: bytes = d.decompress(self._input, n)
+                except _INFLATE.error as e:
                     raise self._corrupt(e) from e
                 self._pending = len(out) == n
                 self._fresh = self._fresh and not out
@@ -178,14 +192,16 @@ class _GzipReader(_Reader):
                 if not self._input:
                     if d is None and self._members:
                         return b""
+                    if self._fresh and self._members > 1:  # isal waits where zlib fails
+                        raise self._corrupt(_INFLATE.error("not a gzip member"))
                     raise LayerError("the gzip stream is truncated", hint=_HINT)
             if self._inflate is None:
                 # wbits 31: gzip framing; a non-gzip header here is trailing garbage.
-                self._inflate = zlib.decompressobj(31)
+                self._inflate = _INFLATE.decompressobj(31)
                 self._members += 1
                 self._fresh = True
 
-    def _corrupt(self, e: zlib.error) -> LayerError:
+    def _corrupt(self, e: Exception) -> LayerError:
         if self._fresh and self._members > 1:
             return LayerError("the gzip stream has trailing garbage after its end", hint=_HINT)
         return LayerError(f"the gzip stream is corrupt ({e})", hint=_HINT)

@@ -30,7 +30,6 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 
 CONFIG_LIMIT = 16 << 20
-WRITE_WORKERS = 4  # threads creating object files for one layer
 # Layers fetched and imported at once: enough to overlap network and disk, few enough
 # for two cores.
 DEFAULT_PARALLEL = 3
@@ -134,9 +133,8 @@ def _import_one(
     def on_progress(done: int) -> None:
         progress.progress(reporter, task, done, job.desc.size)
 
-    # The writer's threads overlap file creation with parsing; leaving the block waits for
-    # every object, so the tree is published only over objects that are on disk.
-    with store.object_writer(WRITE_WORKERS) as writer, source.open_blob(job.desc) as blob:
+    writer = store.object_writer()
+    with source.open_blob(job.desc) as blob:
         tree = import_layer(writer, blob, job.desc, job.diff_id, job.label, on_progress)
     store.put_layer(tree, job.desc.digest)
     progress.task_done(reporter, task, f"{len(tree.entries)} entries")

@@ -80,10 +80,9 @@ class Store:
         remove_tree(self.tmp_dir)
         self.tmp_dir.mkdir(mode=0o700)
 
-    def object_writer(self, workers: int = 0) -> ObjectWriter:
-        """A writer for new objects (call under the exclusive lock); with WORKERS > 0, writes
-        overlap with the caller and ``close()`` (or the with-block) waits for them."""
-        return ObjectWriter(self.objects_dir, self.tmp_dir, self.privileged, workers)
+    def object_writer(self) -> ObjectWriter:
+        """A writer for new objects (call under the exclusive lock)."""
+        return ObjectWriter(self.objects_dir, self.tmp_dir, self.privileged)
 
     def object_path(self, name: str) -> Path:
         """Where the object NAME lives."""

@@ -13,14 +13,10 @@ import contextlib
 import hashlib
 import itertools
 import os
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
-
-if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO
 
 from syscontainers.errors import LayerError, StoreCorruptError
 
@@ -81,17 +77,12 @@ def parse_name(name: str) -> ParsedName:
 class ObjectWriter:
     """Writes objects into ``objects/`` with their metadata applied, deduplicating by name.
 
-    Small objects are hashed in the caller's thread and written by a few worker
-    threads, so that the latency of creating many small files overlaps with
-    parsing; ``drain`` waits for them (and raises the first failure). At most
-    PENDING_LIMIT bytes wait in memory.
+    Every ``put`` has finished writing when it returns. (Worker threads that created the
+    files in parallel were measured and made pulls slower here: the read-ahead thread
+    already keeps the second core busy.)
     """
 
-    PENDING_LIMIT = 32 << 20
-
-    def __init__(
-        self, objects_dir: Path, tmp_dir: Path, privileged: bool, workers: int = 0
-    ) -> None:
+    def __init__(self, objects_dir: Path, tmp_dir: Path, privileged: bool) -> None:
         self.objects_dir = objects_dir
         self.tmp_dir = tmp_dir
         self.privileged = privileged
@@ -100,14 +91,7 @@ class ObjectWriter:
         self._objects = str(objects_dir)
         self._tmp_prefix = f"{tmp_dir}/.obj-{os.getpid()}-{id(self):x}-"
         self._counter = itertools.count()
-        self._pool: ThreadPoolExecutor | None = None
-        if workers:
-            from concurrent.futures import ThreadPoolExecutor  # only writers that use threads
-
-            self._pool = ThreadPoolExecutor(workers)
-        self._pending: deque[tuple[Future[None], int]] = deque()
-        self._pending_bytes = 0
-        self._seen: set[str] = set()
+        self._known: dict[str, set[str]] = {}  # XX -> names in objects/XX, listed once
 
     def path(self, name: str) -> Path:
         """Where the object NAME lives."""
@@ -116,61 +100,31 @@ class ObjectWriter:
     def _final(self, name: str) -> str:
         return f"{self._objects}/{name[:2]}/{name}"
 
+    def _have(self, name: str) -> bool:
+        """True if the object is stored. Each objects/XX is listed once instead of one stat
+        per file: the writer holds the exclusive lock, so only it adds objects."""
+        prefix = name[:2]
+        known = self._known.get(prefix)
+        if known is None:
+            try:
+                known = self._known[prefix] = set(os.listdir(f"{self._objects}/{prefix}"))
+            except FileNotFoundError:
+                known = self._known[prefix] = set()
+        return name in known
+
     def put(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
         """Store SIZE bytes read from STREAM; return the object name."""
         if size > IN_MEMORY_LIMIT:
             return self._put_large(stream, size, meta, what)
         data = _read_exact(stream, size, what)
         name = object_name(hashlib.sha256(data).hexdigest(), meta)
-        if name in self._seen or os.path.exists(self._final(name)):
+        if self._have(name):
             return name
-        self._seen.add(name)
+        self._publish(name, meta, data)
+        self._known[name[:2]].add(name)
         self.bytes_written += size
         self.objects_written += 1
-        if self._pool is None:
-            self._publish(name, meta, data)
-            return name
-        self._pending.append((self._pool.submit(self._publish, name, meta, data), size))
-        self._pending_bytes += size
-        while self._pending_bytes > self.PENDING_LIMIT:
-            self._wait_oldest()
         return name
-
-    def _wait_oldest(self) -> None:
-        future, size = self._pending.popleft()
-        self._pending_bytes -= size
-        future.result()
-
-    def drain(self) -> None:
-        """Wait until every object handed to ``put`` is on disk; raise the first failure."""
-        try:
-            while self._pending:
-                self._wait_oldest()
-        finally:
-            for future, _ in self._pending:
-                future.cancel()
-            self._pending.clear()
-            self._pending_bytes = 0
-
-    def close(self) -> None:
-        """Drain and stop the worker threads."""
-        try:
-            self.drain()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
-    def __enter__(self) -> ObjectWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        # Already failing: stop the workers, but let the original error through.
-        with contextlib.suppress(Exception):
-            self.close()
 
     def _tmp(self) -> str:
         return f"{self._tmp_prefix}{next(self._counter)}"
@@ -189,7 +143,7 @@ class ObjectWriter:
                 _write_all(fd, chunk)
                 left -= len(chunk)
             name = object_name(h.hexdigest(), meta)
-            if name in self._seen or os.path.exists(self._final(name)):
+            if self._have(name):
                 os.close(fd)
                 fd = -1
                 os.unlink(tmp)
@@ -198,7 +152,7 @@ class ObjectWriter:
             os.close(fd)
             fd = -1
             os.rename(tmp, self._final(name))
-            self._seen.add(name)
+            self._known[name[:2]].add(name)
             self.bytes_written += size
             self.objects_written += 1
             return name
