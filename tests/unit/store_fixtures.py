@@ -89,3 +89,28 @@ def store_files(store: Store) -> dict[str, int]:
                 path = Path(dirpath) / name
                 out[str(path.relative_to(store.path))] = path.lstat().st_size
     return out
+
+
+# ---- capability probes: tests gate on what the machine can do, not on the uid ----------
+
+
+def can_chown(tmp: Path) -> bool:
+    """True if this process may give a file away (CAP_CHOWN)."""
+    probe = tmp / "chown-probe"
+    probe.write_bytes(b"")
+    try:
+        os.chown(probe, 4321, 4321)
+    except PermissionError:
+        return False
+    return True
+
+
+def can_set_user_xattr(tmp: Path) -> bool:
+    """True if the filesystem under TMP takes user.* xattrs."""
+    probe = tmp / "xattr-probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except OSError:
+        return False
+    return True

@@ -18,6 +18,8 @@ from syscontainers.store.objects import ObjectMeta
 from tests.unit.store_fixtures import (
     add_image,
     add_layer,
+    can_chown,
+    can_set_user_xattr,
     config_digest,
     new_store,
     objects_of,
@@ -212,26 +214,6 @@ def test_check_object(world: World) -> None:
     assert check_object(world.store, name) is None
     assert check_object(world.store, "f" * 64 + ".0644.0.0") == "missing"
     assert "is not an object name" in (check_object(world.store, "bogus") or "")
-
-
-def can_chown(tmp: Path) -> bool:
-    probe = tmp / "chown-probe"
-    probe.write_bytes(b"")
-    try:
-        os.chown(probe, 4321, 4321)
-    except PermissionError:
-        return False
-    return True
-
-
-def can_set_user_xattr(tmp: Path) -> bool:
-    probe = tmp / "xattr-probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-    except OSError:
-        return False
-    return True
 
 
 def test_owner_is_checked_only_in_a_privileged_store(tmp_path: Path) -> None:

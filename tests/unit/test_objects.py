@@ -25,6 +25,7 @@ from syscontainers.store.objects import (
     read_xattrs,
     xattr_hash,
 )
+from tests.unit.store_fixtures import can_chown, can_set_user_xattr
 
 HEX = hashlib.sha256(b"content").hexdigest()
 XA = (("user.a", b"1"), ("security.capability", b"\x01\x00"))
@@ -255,26 +256,6 @@ def test_size_limit_boundary(store: Store) -> None:
 
 
 # ---- metadata: ownership and xattrs (probed, not assumed) ---------------------------------
-
-
-def can_chown(tmp: Path) -> bool:
-    probe = tmp / "chown-probe"
-    probe.write_bytes(b"")
-    try:
-        os.chown(probe, 4321, 4321)
-    except PermissionError:
-        return False
-    return True
-
-
-def can_set_user_xattr(tmp: Path) -> bool:
-    probe = tmp / "xattr-probe"
-    probe.write_bytes(b"")
-    try:
-        os.setxattr(probe, "user.probe", b"1")
-    except OSError:
-        return False
-    return True
 
 
 def test_unprivileged_writer_keeps_our_owner(store: Store) -> None:
