@@ -84,17 +84,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 @contextmanager
 def _host(ctx: Context, args: argparse.Namespace | None = None) -> Iterator[Host]:
-    """The real seams: the store, systemd over D-Bus, systemd-tmpfiles and the registry."""
+    """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry given ARGS."""
     from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.operations.deployment import Host
-    from syscontainers.registry import registry_opener
     from syscontainers.systemd import SystemdManager
 
+    opener = None
+    if args is not None:  # only install and update pull: requests costs ~0.1 s to import
+        from syscontainers.registry import registry_opener
+
+        opener = registry_opener(ctx.settings, registry_options(args))
     with SystemdManager() as units:
-        opener = (
-            registry_opener(ctx.settings, registry_options(args))
-            if args is not None else registry_opener(ctx.settings)
-        )
         yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener)
 
 
