@@ -14,8 +14,33 @@ Two kinds of output live here, and they follow different quoting rules:
 The command lines keep the shape that images written for atomic expect:
 ``RUNTIME run 'NAME'`` in the foreground and ``RUNTIME run -d --pid-file
 PIDFILE 'NAME'`` when detached (the renderer's ``wants_detached`` decides
-which). We add an ``ExecStartPre`` that deletes a stale runtime state (left by
-a crash or a kill -9), with its failure ignored.
+which). Around them, what makes the container belong to its unit:
+
+- ``service_cgroup``: config.json gets ``linux.cgroupsPath`` =
+  ``/system.slice/NAME.service/container``. Without it runc makes
+  ``/system.slice/NAME`` *beside* the unit, so systemd neither accounts nor
+  kills the container (seen: a stop timed out, and the container kept
+  running). Inside the unit's cgroup, whatever systemd kills, it kills all.
+  crun with ``--cgroup-manager=disabled`` ignores the path and leaves the
+  container in the unit's own cgroup, which is just as good. Not set with a
+  systemd cgroup driver, which wants ``slice:prefix:name`` and makes a scope.
+- ``EXEC_STOP`` (both modes) is a bounded stop: it waits until the container
+  runs (a stop right after a start must not signal runc's half-made init,
+  which then exits 2), sends SIGTERM through the runtime, and after
+  ``STOP_GRACE_SECONDS`` sends SIGKILL, until the main process is gone. The
+  kernel drops SIGTERM to a PID-namespace init without a handler (busybox
+  httpd, most daemons run as PID 1), and letting systemd's TimeoutStopSec run
+  out instead would end the unit ``failed`` (result ``timeout``). The stop
+  therefore ends with exit 143 or 137 from ``runc run``; units must count
+  both as success (the default unit does; render.unit adds it to images'
+  units). It is a /bin/sh loop on ``$MAINPID`` because systemd has no
+  "signal, wait, then kill, and call that success" of its own.
+- ``EXEC_STARTPRE`` deletes a stale runtime state (left by a crash or a
+  kill -9) before each start, and ``EXEC_STOPPOST`` is the same command, so
+  nothing lingers in ``runc list`` after a stop or a crash. Both ignore
+  failure and force the delete: atomic's detached ``RUNTIME delete 'NAME'``
+  failed the unit when a stop cancelled a start ("container does not exist",
+  or "not stopped: running").
 """
 
 from __future__ import annotations
@@ -39,12 +64,30 @@ __all__ = [
     "quote_word",
     "run_argv",
     "runtime_commands",
+    "service_cgroup",
+    "stop_line",
+    "stop_script",
 ]
 
 # Characters systemd passes through unchanged in an unquoted Exec word.
 _BARE = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
 # Leading characters of an Exec line's first word that systemd reads as flags.
 _EXEC_PREFIXES = "-@:+!|"
+# How long a stop waits after SIGTERM before SIGKILL; docker and podman use 10 s
+# too. The default unit's TimeoutStopSec (20 s) must stay above it.
+STOP_GRACE_SECONDS = 10
+_STOP_TICK = 0.1
+# ExecStop's body: $1 is the container, the rest is the runtime's argv. It polls
+# every tick while the unit's main process lives: TERM once the runtime says
+# "running", KILL (repeated, harmless) once the grace ticks are used up.
+_STOP_SCRIPT = (
+    "n=$1; shift; i=0; sent=; "
+    'while kill -0 "$MAINPID" 2>/dev/null; do '
+    'if [ -z "$sent" ]; then case $("$@" state "$n" 2>/dev/null) in '
+    """*'"status": "running"'*) "$@" kill "$n" TERM 2>/dev/null && sent=1;; esac; fi; """
+    '[ "$i" -lt {ticks} ] || "$@" kill "$n" KILL 2>/dev/null; '
+    "i=$((i+1)); sleep {tick}; done"
+)
 
 
 class RuntimeMode(Enum):
@@ -130,6 +173,18 @@ def _line(runtime: Runtime, words: Sequence[str], name: str, prefix: str = "") -
     return prefix + command_line(argv, quoted=frozenset({len(argv) - 1}))
 
 
+def stop_script(grace: float = STOP_GRACE_SECONDS) -> str:
+    """The /bin/sh text of ExecStop, SIGKILL coming GRACE seconds after SIGTERM."""
+    return _STOP_SCRIPT.format(ticks=max(1, round(grace / _STOP_TICK)), tick=_STOP_TICK)
+
+
+def stop_line(runtime: Runtime, name: str, grace: float = STOP_GRACE_SECONDS) -> str:
+    """ExecStop for NAME: SIGTERM once it runs, SIGKILL after GRACE s (see module docstring)."""
+    runtime.validate()
+    argv = ("/bin/sh", "-c", stop_script(grace), "syscontainers-stop", name, *runtime.argv())
+    return command_line(argv, quoted=frozenset({2, 4}))
+
+
 def runtime_commands(
     runtime: Runtime,
     name: str,
@@ -142,13 +197,31 @@ def runtime_commands(
     """
     runtime.validate()
     startpre = _line(runtime, ("delete", "--force"), name, prefix="-")
+    stop = stop_line(runtime, name)
     if mode is RuntimeMode.DETACHED:
         if not pidfile:
             raise ValueError("a detached runtime needs a pid file")
         start = _line(runtime, ("run", "-d", "--pid-file", pidfile), name)
-        return RuntimeCommands(start, "", startpre, _line(runtime, ("delete",), name))
-    start = _line(runtime, ("run",), name)
-    return RuntimeCommands(start, _line(runtime, ("kill",), name), startpre, "")
+    else:
+        start = _line(runtime, ("run",), name)
+    return RuntimeCommands(start, stop, startpre, startpre)
+
+
+def _systemd_driver(runtime: Runtime) -> bool:
+    args = runtime.global_args
+    return bool(
+        {"--systemd-cgroup", "--cgroup-manager=systemd"} & set(args)
+        or ("--cgroup-manager", "systemd") in zip(args, args[1:], strict=False)
+    )
+
+
+def service_cgroup(runtime: Runtime, name: str) -> str | None:
+    """The linux.cgroupsPath that puts container NAME inside NAME.service's cgroup.
+
+    An absolute path is read in the runtime's cgroup namespace, where systemd
+    runs system units under /system.slice. None for a systemd cgroup driver.
+    """
+    return None if _systemd_driver(runtime) else f"/system.slice/{name}.service/container"
 
 
 def exec_argv(runtime: Runtime, name: str, cmd: Sequence[str], tty: bool) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from syscontainers.cli.registry import add_registry_options, registry_options
 from syscontainers.oci import digest_hex
 
 if TYPE_CHECKING:
-    from syscontainers.operations.deployment import Host
+    from syscontainers.operations.host import Host
     from syscontainers.operations.update import UpdateResult
 
 # Operations are imported inside the handlers: building the parser stays cheap.
@@ -86,7 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _host(ctx: Context, args: argparse.Namespace | None = None) -> Iterator[Host]:
     """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry given ARGS."""
     from syscontainers.deploy.publish import SystemdTmpfiles
-    from syscontainers.operations.deployment import Host
+    from syscontainers.operations.host import Host
     from syscontainers.systemd import SystemdManager
 
     opener = None

@@ -251,6 +251,14 @@ def read_info(slot_dir: Path) -> DeploymentInfo | None:
     return DeploymentInfo.from_json(doc, str(slot_dir / INFO))
 
 
+def info_or_none(cd: ContainerDir, slot: int) -> DeploymentInfo | None:
+    """read_info that treats a damaged info.json like a missing one (for cleanup paths)."""
+    try:
+        return read_info(cd.slot_dir(slot))
+    except StoreCorruptError:
+        return None
+
+
 def write_info(slot_dir: Path, info: DeploymentInfo) -> None:
     """Publish info.json in SLOT_DIR atomically."""
     data = json.dumps(info.to_json(), indent=2, sort_keys=True) + "\n"

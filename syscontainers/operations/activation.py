@@ -23,14 +23,14 @@ from syscontainers.deploy.layout import (
     DeploymentInfo,
     active_slot,
     flip,
-    read_info,
+    info_or_none,
     slot_files,
     write_info,
 )
 from syscontainers.deploy.publish import Published, matches, publish, published_by
-from syscontainers.errors import StoreCorruptError
 from syscontainers.fsutil import remove_tree
-from syscontainers.operations.deployment import Host, ledger, with_host_dirs
+from syscontainers.operations.deployment import ledger, with_host_dirs
+from syscontainers.operations.host import Host
 from syscontainers.systemd_states import check_job
 
 
@@ -144,14 +144,6 @@ def mark_complete(cd: ContainerDir, info: DeploymentInfo) -> DeploymentInfo:
 def restart(host: Host, cd: ContainerDir) -> None:
     """Restart the unit and fail unless its job finished."""
     check_job(cd.unit_name, "restart", host.units.restart(cd.unit_name))
-
-
-def info_or_none(cd: ContainerDir, slot: int) -> DeploymentInfo | None:
-    """read_info that treats a damaged info.json like a missing one (for cleanup paths)."""
-    try:
-        return read_info(cd.slot_dir(slot))
-    except StoreCorruptError:
-        return None
 
 
 def discard_slot(

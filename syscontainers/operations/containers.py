@@ -13,6 +13,9 @@ deployments, the symlink and the pins.
 
 ``run`` execs a command in the running container, or, when the service is
 stopped, runs it once in a throwaway bundle made from the active deployment.
+
+``uninstall`` and ``run`` import activation and update when they run: ``list``,
+the verb people run most, loads only the deployment layout and the host seams.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from syscontainers.deploy.layout import (
     active_slot,
     container_names,
     half_installed_names,
+    info_or_none,
     run_dir,
     slot_files,
 )
@@ -43,9 +47,7 @@ from syscontainers.errors import (
     UsageError,
 )
 from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
-from syscontainers.operations.activation import info_or_none, remove_everything
-from syscontainers.operations.deployment import Host
-from syscontainers.operations.update import is_running
+from syscontainers.operations.host import Host
 from syscontainers.runtime import Runtime, exec_argv, run_argv
 from syscontainers.store.lock import LockMode
 from syscontainers.systemd_states import JobResult, UnitState
@@ -125,6 +127,8 @@ class UninstallResult:
 
 def uninstall(host: Host, name: str) -> UninstallResult:
     """Remove container NAME and everything it installed (see the module docstring)."""
+    from syscontainers.operations.activation import remove_everything
+
     with host.locked():
         cd = host.container(name)
         if not cd.exists():
@@ -169,6 +173,8 @@ def _stop_and_disable(host: Host, cd: ContainerDir) -> None:
 
 def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
     """Run CMD in container NAME: exec if its service runs, else once in a fresh bundle."""
+    from syscontainers.operations.update import is_running
+
     bundle: Path | None = None
     with host.locked(LockMode.SHARED):
         cd = host.container(name)
@@ -198,6 +204,9 @@ def one_off_bundle(cd: ContainerDir, info: DeploymentInfo, cmd: Sequence[str], t
     files = slot_files(cd, cd.slot_dir(info.slot))
     config = json.loads(files["config"].read_bytes())
     config["root"]["path"] = os.path.realpath(files["rootfs"])
+    linux = config.get("linux")
+    if isinstance(linux, dict):  # the service's cgroup is not this one-off container's
+        linux.pop("cgroupsPath", None)
     process = config.setdefault("process", {})
     if cmd:
         process["args"] = list(cmd)

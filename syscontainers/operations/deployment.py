@@ -1,23 +1,22 @@
 """Building one deployment slot: find or pull the image, render it, stage it, rename it into place.
 
-The shared half of install and update. ``Host`` carries the seams every
-lifecycle operation acts through (store, paths, systemd, systemd-tmpfiles, the
-reporter, the registry and the way commands are run). ``prepare`` is the
-check that writes nothing: it reads /exports straight from the store, computes
-the values and reports every missing variable at once. ``build_slot`` then
-checks out, renders and stages into a temp directory, pins the image, and
-renames the directory to NAME.N, with ``complete`` false.
+The shared half of install and update. ``Host`` (in ``operations.host``,
+re-exported here) carries the seams every lifecycle operation acts through
+(store, paths, systemd, systemd-tmpfiles, the reporter, the registry and the
+way commands are run). ``prepare`` is the check that writes nothing: it reads
+/exports straight from the store, computes the values and reports every
+missing variable at once. ``build_slot`` then checks out, renders and stages
+into a temp directory, pins the image, and renames the directory to NAME.N,
+with ``complete`` false.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from syscontainers import process, progress
 from syscontainers.checkout import checkout
 from syscontainers.deploy.hostfiles import HostFileSource, stage
 from syscontainers.deploy.layout import (
@@ -25,17 +24,14 @@ from syscontainers.deploy.layout import (
     DeploymentInfo,
     HostFileRecord,
     slot_files,
-    validate_name,
     write_info,
 )
-from syscontainers.deploy.publish import Tmpfiles
 from syscontainers.errors import CheckoutError, ImageNotFoundError, UsageError
 from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
+from syscontainers.operations.host import Host as Host
 from syscontainers.operations.images import StoredImage, load_image, resolve
 from syscontainers.operations.inspect import export_entries, exports_files
 from syscontainers.operations.pull import pull_locked
-from syscontainers.paths import Paths
-from syscontainers.progress import NullReporter, Reporter
 from syscontainers.reference import parse as parse_reference
 from syscontainers.render import (
     Exports,
@@ -53,35 +49,18 @@ from syscontainers.render import (
     render_deployment,
     wants_detached,
 )
-from syscontainers.runtime import Runtime, RuntimeMode, command_line, runtime_commands
-from syscontainers.sources import SourceOpener, open_source, parse_source
+from syscontainers.runtime import (
+    Runtime,
+    RuntimeMode,
+    command_line,
+    runtime_commands,
+    service_cgroup,
+)
+from syscontainers.sources import open_source, parse_source
 from syscontainers.store import Store
-from syscontainers.store.lock import LockMode
-from syscontainers.systemd import UnitManager
 from syscontainers.tree import Entry, EntryKind
 
 TRANSPORT_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "docker://")
-
-
-@dataclass(frozen=True, slots=True)
-class Host:
-    """The seams a lifecycle operation acts through."""
-
-    store: Store
-    paths: Paths
-    units: UnitManager
-    tmpfiles: Tmpfiles
-    reporter: Reporter = field(default_factory=NullReporter)
-    registry: SourceOpener | None = None  # docker:// sources; None: local transports only
-    execute: Callable[[Sequence[str]], int] = process.exec_interactive
-
-    def container(self, name: str) -> ContainerDir:
-        """The deployment paths of container NAME (validated)."""
-        return ContainerDir(self.paths.deployments, validate_name(name))
-
-    def locked(self, mode: LockMode = LockMode.EXCLUSIVE) -> AbstractContextManager[Store]:
-        """The store lock, with waiting reported as a step."""
-        return self.store.locked(mode, on_wait=lambda msg: progress.step(self.reporter, msg))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +202,14 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
     return info
 
 
-def render_bundle(host: Host, plan: Prepared, bundle: Path, rootfs: Path | None) -> Rendered:
-    """Give BUNDLE its rootfs (a checkout, or a link to ROOTFS) and its rendered config.json."""
+def render_bundle(
+    host: Host, plan: Prepared, bundle: Path, rootfs: Path | None, *, service: bool = True
+) -> Rendered:
+    """Give BUNDLE its rootfs (a checkout, or a link to ROOTFS) and its rendered config.json.
+
+    A SERVICE's container gets a cgroup inside its unit's (runtime.service_cgroup); one run
+    once from the command line has no unit to belong to.
+    """
     files = slot_files(plan.cd, bundle)
     users = UserDB()
     if rootfs is not None:
@@ -236,6 +221,7 @@ def render_bundle(host: Host, plan: Prepared, bundle: Path, rootfs: Path | None)
     rendered = render_deployment(
         plan.exports, plan.choice.image.config, plan.values, exists=os.path.exists, users=users,
         what=f'image "{plan.choice.given}"',
+        cgroups_path=service_cgroup(plan.runtime, plan.cd.name) if service else None,
     )
     if rendered.config_json:
         atomic_write(files["config"], rendered.config_json, sync=False)

@@ -172,7 +172,7 @@ def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) ->
     plan = prepare(host, cd, 0, choice, req.runtime, kept, destdir=bundle)
     os.mkdir(bundle, 0o700)
     try:
-        render_bundle(host, plan, bundle, req.rootfs)
+        render_bundle(host, plan, bundle, req.rootfs, service=False)
         progress.step(host.reporter, f"running {choice.given} once as {name}")
         code = host.execute(run_argv(plan.runtime, str(bundle), name))
     finally:

@@ -29,6 +29,7 @@ from syscontainers.deploy.layout import (
     DeploymentInfo,
     active_slot,
     container_names,
+    info_or_none,
     slot_files,
 )
 from syscontainers.errors import (
@@ -40,14 +41,12 @@ from syscontainers.errors import (
 from syscontainers.operations.activation import (
     activate,
     discard_slot,
-    info_or_none,
     mark_complete,
     reconcile,
     restart,
     tell_systemd,
 )
 from syscontainers.operations.deployment import (
-    Host,
     ImageChoice,
     acquire,
     build_slot,
@@ -55,6 +54,7 @@ from syscontainers.operations.deployment import (
     prepare,
     pull_source,
 )
+from syscontainers.operations.host import Host
 from syscontainers.systemd_states import ActiveState, JobResult
 
 DEFAULT_HEALTH_TIMEOUT = 30.0

@@ -6,6 +6,11 @@
 registries.conf says), ``auth`` (credential files), ``tls`` (certs.d),
 ``http`` (the only module that speaks HTTP), ``stream`` (resumable blob
 streams), ``source`` (the ImageSource) and ``inspect`` (remote inspection).
+
+Importing this package, building ``RegistryOptions`` or a ``registry_opener``
+loads none of them but ``stream``: requests, TLS and registries.conf parsing
+are imported inside the functions, when a registry is really spoken to
+(``install`` of an image already in the store never does).
 """
 
 from __future__ import annotations
@@ -14,15 +19,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syscontainers.reference import normalize, parse
-from syscontainers.registry import auth, config
-from syscontainers.registry.http import RegistryClient
-from syscontainers.registry.source import RegistrySource
 from syscontainers.registry.stream import RetryPolicy
-from syscontainers.registry.tls import HostTls, files_for_host
-from syscontainers.settings import Settings
-from syscontainers.sources import ImageSource, SourceOpener, SourceSpec
+
+if TYPE_CHECKING:
+    from syscontainers.registry.auth import Credentials
+    from syscontainers.registry.http import RegistryClient
+    from syscontainers.registry.source import RegistrySource
+    from syscontainers.registry.tls import HostTls
+    from syscontainers.settings import Settings
+    from syscontainers.sources import ImageSource, SourceOpener, SourceSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +56,13 @@ def make_client(
     env: Mapping[str, str],
 ) -> RegistryClient:
     """A client with credentials from the auth files and TLS from certs.d and the flags."""
+    from syscontainers.registry import auth
+    from syscontainers.registry.http import RegistryClient
+    from syscontainers.registry.tls import HostTls, files_for_host
+
     files = auth.auth_files(env, options.authfile or settings.authfile)
 
-    def credentials(registry: str, repository: str) -> auth.Credentials | None:
+    def credentials(registry: str, repository: str) -> Credentials | None:
         return auth.lookup(files, registry, repository)
 
     def tls_for(host: str) -> HostTls:
@@ -67,6 +79,9 @@ def open_registry(
     env: Mapping[str, str] = os.environ,
 ) -> RegistrySource:
     """A source for the image NAME (short names resolved through registries.conf)."""
+    from syscontainers.registry import config
+    from syscontainers.registry.source import RegistrySource
+
     conf = config.load(settings.registries_conf)
     reference = config.resolve_name(name, conf)
     endpoints = config.endpoints(reference, conf)
@@ -79,7 +94,8 @@ def registry_opener(
     options: RegistryOptions = RegistryOptions(),
     env: Mapping[str, str] = os.environ,
 ) -> SourceOpener:
-    """The opener for docker:// specs, for ``sources.open_source``."""
+    """The opener for docker:// specs, for ``sources.open_source`` (nothing is imported,
+    read or connected until a spec is opened)."""
 
     def opener(spec: SourceSpec) -> ImageSource:
         return open_registry(spec.location, settings, options, env)
@@ -89,6 +105,8 @@ def registry_opener(
 
 def registry_key(text: str) -> str:
     """The auth-file key for what a user typed at login: host[/namespace], no scheme."""
+    from syscontainers.registry import auth
+
     key = auth.normalize_key(text.strip())
     host = key.split("/", 1)[0]
     parse(f"{host}/x")  # raises ReferenceParseError for a malformed host
@@ -99,12 +117,14 @@ def registry_key(text: str) -> str:
 
 def login(
     registry: str,
-    creds: auth.Credentials,
+    creds: Credentials,
     settings: Settings,
     options: RegistryOptions = RegistryOptions(),
     env: Mapping[str, str] = os.environ,
 ) -> Path:
     """Check CREDS against REGISTRY, then save them; returns the auth file written."""
+    from syscontainers.registry import auth, config
+
     key = registry_key(registry)
     host = key.split("/", 1)[0]
     conf = config.load(settings.registries_conf)
@@ -126,5 +146,7 @@ def logout(
     env: Mapping[str, str] = os.environ,
 ) -> tuple[Path, list[str]]:
     """Forget REGISTRY (every registry when None); returns the file and the keys removed."""
+    from syscontainers.registry import auth
+
     path = auth.write_target(env, authfile or settings.authfile)
     return path, auth.remove(path, None if registry is None else registry_key(registry))

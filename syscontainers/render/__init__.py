@@ -6,57 +6,87 @@ The flow for install and update (all pure but the loaders):
     facts    = host_facts(runtime)                        # I/O: uid, gid, cap_last_cap
     detached = wants_detached(exports)
     values   = compute_values(..., commands=lambda v: runtime_commands(v, detached))
-    rendered = render_deployment(exports, image_config, values, users=..., exists=os.path.exists)
+    rendered = render_deployment(exports, image_config, values, users=..., exists=os.path.exists,
+                                 cgroups_path=runtime.service_cgroup(runtime, name))
 
 `render_deployment` first checks that every variable of every template has a
 value, and reports all the missing ones at once, before anything is rendered.
+``cgroups_path`` goes into config.json for a service (see render.config); a
+container run once, outside any unit, is rendered without it.
+
+The names below are loaded on first use (PEP 562): importing
+``syscontainers.render.values`` for KeptValues, as the deployment layout and
+``list`` do, must not import jinja2 nor the config and unit renderers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from syscontainers.errors import TemplateError
-from syscontainers.oci import ImageConfig
-from syscontainers.render.config import MissingSource, UserDB, parse_user_db, render_config
-from syscontainers.render.exports import (
-    DefaultTemplates,
-    Exports,
-    ExportsManifest,
-    Syntax,
-    TemplateSource,
-    load_exports,
-    parse_exports,
-    read_rootfs_file,
-)
-from syscontainers.render.templates import (
-    TemplateVariable,
-    VariableKind,
-    check_complete,
-    missing_variables,
-    template_variables,
-)
-from syscontainers.render.unit import (
-    HostFile,
-    plan_host_files,
-    render_tmpfiles,
-    render_unit,
-    shipped_defaults,
-    wants_detached,
-)
-from syscontainers.render.values import (
-    HostFacts,
-    KeptValues,
-    Origin,
-    RuntimeCommands,
-    Values,
-    compute_values,
-    host_facts,
-    kept_values,
-    parse_sets,
-)
+if TYPE_CHECKING:
+    from syscontainers.render.config import MissingSource, UserDB
+    from syscontainers.render.deployment import Rendered, load_user_db, render_deployment
+    from syscontainers.render.exports import (
+        DefaultTemplates,
+        Exports,
+        ExportsManifest,
+        Syntax,
+        TemplateSource,
+        load_exports,
+        parse_exports,
+    )
+    from syscontainers.render.templates import (
+        TemplateVariable,
+        VariableKind,
+        check_complete,
+        missing_variables,
+        template_variables,
+    )
+    from syscontainers.render.unit import HostFile, wants_detached
+    from syscontainers.render.values import (
+        HostFacts,
+        KeptValues,
+        Origin,
+        RuntimeCommands,
+        Values,
+        compute_values,
+        host_facts,
+        kept_values,
+        parse_sets,
+    )
+
+# Each public name and the submodule that defines it.
+_HOME = {
+    "MissingSource": "config",
+    "UserDB": "config",
+    "Rendered": "deployment",
+    "load_user_db": "deployment",
+    "render_deployment": "deployment",
+    "DefaultTemplates": "exports",
+    "Exports": "exports",
+    "ExportsManifest": "exports",
+    "Syntax": "exports",
+    "TemplateSource": "exports",
+    "load_exports": "exports",
+    "parse_exports": "exports",
+    "TemplateVariable": "templates",
+    "VariableKind": "templates",
+    "check_complete": "templates",
+    "missing_variables": "templates",
+    "template_variables": "templates",
+    "HostFile": "unit",
+    "wants_detached": "unit",
+    "HostFacts": "values",
+    "KeptValues": "values",
+    "Origin": "values",
+    "RuntimeCommands": "values",
+    "Values": "values",
+    "compute_values": "values",
+    "host_facts": "values",
+    "kept_values": "values",
+    "parse_sets": "values",
+}
 
 __all__ = [
     "DefaultTemplates",
@@ -89,53 +119,17 @@ __all__ = [
     "wants_detached",
 ]
 
+if not TYPE_CHECKING:  # mypy sees the imports above; at run time each loads on first use
 
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """Everything a deployment needs written, rendered and not yet written."""
+    def __getattr__(name: str) -> Any:
+        """Import the submodule that defines NAME, on first use."""
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value
+        return value
 
-    config_json: bytes  # b"" for a noContainerService image
-    unit: str  # "" for a noContainerService image
-    tmpfiles: str
-    host_files: tuple[HostFile, ...]
-    missing_sources: tuple[MissingSource, ...] = ()
-
-
-def render_deployment(
-    exports: Exports,
-    image_config: ImageConfig,
-    values: Mapping[str, str],
-    *,
-    exists: Callable[[str], bool],
-    users: UserDB | None = None,
-    defaults: DefaultTemplates | None = None,
-    what: str = "the image",
-) -> Rendered:
-    """Render a deployment; EXISTS tells which host paths exist (for bind sources)."""
-    defaults = defaults or shipped_defaults()
-    check_complete(exports, values, defaults, what)
-    host_files = plan_host_files(exports, values)
-    if exports.manifest.no_container_service:
-        tmpfiles = render_tmpfiles(exports, values, ())
-        return Rendered(b"", "", tmpfiles, host_files)
-    config = render_config(exports, image_config, values, users or UserDB(), exists)
-    return Rendered(
-        config_json=config.data,
-        unit=render_unit(exports, values, defaults),
-        tmpfiles=render_tmpfiles(exports, values, config.missing_sources),
-        host_files=host_files,
-        missing_sources=config.missing_sources,
-    )
-
-
-def _read_or_empty(rootfs: Path, rel: str) -> str:
-    try:
-        data = read_rootfs_file(rootfs, rel)
-    except TemplateError:  # a symlinked or odd /etc/passwd: treat it as absent
-        return ""
-    return (data or b"").decode(errors="replace")
-
-
-def load_user_db(rootfs: Path) -> UserDB:
-    """Read the image's /etc/passwd and /etc/group without following symlinks (I/O)."""
-    return parse_user_db(_read_or_empty(rootfs, "etc/passwd"), _read_or_empty(rootfs, "etc/group"))
+    def __dir__() -> list[str]:
+        """The module's names, the lazily loaded ones included."""
+        return sorted({*globals(), *__all__})

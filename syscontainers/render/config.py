@@ -9,6 +9,15 @@ because a system container is a host service run by systemd:
 - the host's /etc/resolv.conf and /etc/hosts bound read-only when they exist;
 - each image VOLUME bound from $STATE_DIRECTORY/$NAME/<path>, so data persists;
 - no rlimits: the unit's Limit*= settings apply.
+
+Every config, generated or from the image, gets the ``linux.cgroupsPath`` the
+installer asks for (syscontainers.runtime.service_cgroup: a cgroup inside the
+service's own) unless the image sets one itself, so that systemd accounts for
+the container and kills it with its unit. A config that gains one is written
+back as indented JSON rather than as the image's text. Because ``runc run``
+itself stays in the unit's cgroup, runc cannot enable cgroup controllers below
+it: resource limits belong in the unit (MemoryMax=, TasksMax=, ...), where
+they cover the container too, not in config.json's linux.resources.
 """
 
 from __future__ import annotations
@@ -278,14 +287,27 @@ def bind_sources(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def set_cgroups_path(doc: dict[str, Any], path: str, name: str) -> bool:
+    """Give DOC linux.cgroupsPath=PATH unless it has one; True if DOC changed."""
+    linux = doc.setdefault("linux", {})
+    if not isinstance(linux, dict):
+        raise _config_error(name, "linux must be a JSON object", "fix the image's config")
+    if linux.get("cgroupsPath"):
+        return False
+    linux["cgroupsPath"] = path
+    return True
+
+
 def render_config(
     exports: Exports,
     image: ImageConfig,
     values: Mapping[str, str],
     users: UserDB,
     exists: Callable[[str], bool],
+    cgroups_path: str | None = None,
 ) -> RenderedConfig:
-    """Produce config.json and list the bind sources that do not exist yet."""
+    """Produce config.json (with CGROUPS_PATH unless the image sets one) and list the bind
+    sources that do not exist yet."""
     source = exports.config
     if source is None:
         doc = generate_config(image, values, users, exists)
@@ -300,5 +322,7 @@ def render_config(
         owner = (values["HOST_UID"], values["HOST_GID"])
         name = f"/exports/{source.name}"
     validate_config(doc, name)
+    if cgroups_path is not None and set_cgroups_path(doc, cgroups_path, name):
+        data = (json.dumps(doc, indent=2) + "\n").encode()
     missing = tuple(MissingSource(p, *owner) for p in bind_sources(doc) if not exists(p))
     return RenderedConfig(data, doc, missing)

@@ -8,6 +8,17 @@ the foreground mode. syscontainers.runtime builds the command lines for that
 mode and they reach the template as EXEC_START, EXEC_STOP, EXEC_STARTPRE and
 EXEC_STOPPOST.
 
+An image's own unit gets the same stop guarantees as the default one: after
+its text comes a second ``[Service]`` block (systemd merges repeated sections)
+that adds the ExecStartPre, ExecStop and ExecStopPost lines of
+syscontainers.runtime the template does not use, ``Delegate=yes`` (runc makes
+the container's cgroup inside the unit's) and ``SuccessExitStatus`` for how a
+stop ends: ``runc run`` exits 143 (SIGTERM) or 137 (SIGKILL after the grace),
+and a detached container's init is the main process, so it is killed by SIGKILL
+itself. SuccessExitStatus adds to the image's list; an image that sets
+TimeoutStopSec below runtime.STOP_GRACE_SECONDS gets systemd's timeout instead.
+The shipped default unit has all of this written out and gets no block.
+
 tmpfiles come from /exports/tmpfiles.j2 or tmpfiles.template, else one
 `d SRC 0700 UID GID - -` line per bind-mount source that does not exist.
 
@@ -68,6 +79,30 @@ def _ensure_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
+SUPPLEMENT_HEADER = (
+    "\n# Added by syscontainers: the container lives in a cgroup inside this unit's,\n"
+    "# and a stop ends it by SIGTERM or, after a grace period, SIGKILL.\n[Service]\n"
+)
+SUPPLEMENT_EXECS = (
+    ("ExecStartPre", "EXEC_STARTPRE"),
+    ("ExecStop", "EXEC_STOP"),
+    ("ExecStopPost", "EXEC_STOPPOST"),
+)
+STOP_SUCCESS = {False: "143 137", True: "143 SIGKILL"}  # keyed by detached
+
+
+def supplement(source: TemplateSource, values: Mapping[str, str], detached: bool) -> str:
+    """The [Service] block appended to an image's unit (see the module docstring)."""
+    used = identifiers(source)
+    lines = [
+        f"{key}={values[var]}\n"
+        for key, var in SUPPLEMENT_EXECS
+        if var not in used and values.get(var)
+    ]
+    lines += ["Delegate=yes\n", f"SuccessExitStatus={STOP_SUCCESS[detached]}\n"]
+    return SUPPLEMENT_HEADER + "".join(lines)
+
+
 def render_unit(
     exports: Exports, values: Mapping[str, str], defaults: DefaultTemplates | None = None
 ) -> str:
@@ -75,7 +110,10 @@ def render_unit(
     source = service_source(exports, defaults)
     if source is None:
         return ""
-    return _ensure_newline(render_text(source, values))
+    text = _ensure_newline(render_text(source, values))
+    if exports.service is None:
+        return text
+    return text + supplement(source, values, wants_detached(exports, defaults))
 
 
 def tmpfiles_path(path: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid as _uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -306,6 +305,8 @@ def host_facts(
     uuid: str | None = None,
 ) -> HostFacts:
     """Gather this host's facts; UUID is the kept one on update, else a fresh uuid4."""
+    import uuid as _uuid  # here, not at the top: uuid imports platform, and list needs neither
+
     uid, gid = os.getuid(), os.getgid()
     facts = HostFacts(
         uid=uid,

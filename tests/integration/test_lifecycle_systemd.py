@@ -10,10 +10,10 @@ an update to a broken image rolls back by itself -> a plain image with crun ->
 stop gives inactive -> reboot with the same persistent directories brings both
 services back -> uninstall leaves nothing.
 
-``hello`` is examples/build-example-image (busybox httpd, atomic-style /exports)
-with one more layer: manifest.json gains renameFiles and a hostfs file, and the
-config runs httpd under a shell that turns SIGTERM into exit 143 (busybox httpd
-as PID 1 has no SIGTERM handler, so the kernel would drop the stop signal).
+``hello`` is examples/build-example-image (busybox httpd under a shell that
+exits on SIGTERM, atomic-style /exports) with one more layer: manifest.json gains
+renameFiles and a hostfs file. Both installed containers must live in their
+unit's cgroup; tests/integration/test_stop_semantics.py covers how they stop.
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:
 CRUN = "/usr/bin/crun --cgroup-manager=disabled"  # test-host.md: crun without cgroups
 ROOT = "/var/lib/syscontainers/containers"
 GREETING = "hello from a syscontainers system container\n"
-TRAPPED_HTTPD = "trap 'exit 143' TERM; httpd -f -p $PORT -h /var/www & wait"
 MANIFEST = {
     "version": "1.0",
     "defaultValues": {"PORT": "8080", "GREETING": "hello"},
@@ -79,7 +78,6 @@ def build_images(work: Path) -> Path:
     add_layer(layout, "v1", layer_tar({
         "exports/manifest.json": json.dumps(MANIFEST).encode(),
         "exports/hostfs/etc/hello/hello.conf": b"greeting = $GREETING\n",
-        "exports/config.json.template": example_config(["/bin/sh", "-c", TRAPPED_HTTPD]),
     }))
     add_layer(layout, "broken", layer_tar({
         "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
@@ -138,6 +136,13 @@ class World:
             time.sleep(0.2)
         return state
 
+    def cgroups(self, name: str, runtime: str) -> tuple[str, str]:
+        """The cgroup of container NAME's init, and that of its unit."""
+        pid = json.loads(self.host.run([*runtime.split(), "state", name]).stdout)["pid"]
+        lines = self.host.run(["cat", f"/proc/{pid}/cgroup"]).stdout.splitlines()
+        unit = self.host.run(["systemctl", "show", "-P", "ControlGroup", f"{name}.service"])
+        return next(x[3:] for x in lines if x.startswith("0::")), unit.stdout.strip()
+
     def runtime_ids(self, runtime: str) -> set[str]:
         """Ids of the running containers that RUNTIME lists."""
         out = self.host.run([*runtime.split(), "list", "--format", "json"]).stdout
@@ -192,6 +197,8 @@ def test_install_now_runs_the_service_under_runc(world: World) -> None:
     while "web" not in world.runtime_ids("runc") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "web" in world.runtime_ids("runc")
+    assert world.cgroups("web", "runc") == ("/system.slice/web.service/container",
+                                            "/system.slice/web.service")
     assert world.link("web") == "web.0"
     assert world.host.run(["cat", "/etc/web/hello.conf"]).stdout == "greeting = hello\n"
     assert world.host.run(["cat", "/etc/tmpfiles.d/web.conf"]).stdout.startswith(
@@ -257,6 +264,8 @@ def test_plain_image_runs_with_crun(world: World) -> None:
     assert world.active("plain.service") == "active"
     assert world.get(8090) == "plain via crun\n"
     assert "plain" in world.runtime_ids(CRUN)
+    container, unit_cgroup = world.cgroups("plain", CRUN)  # crun without cgroups: the unit's
+    assert container == unit_cgroup == "/system.slice/plain.service"
     unit = world.host.run(["cat", "/etc/systemd/system/plain.service"]).stdout
     assert "ExecStart=/usr/bin/crun --cgroup-manager=disabled run 'plain'" in unit
 
@@ -265,9 +274,10 @@ def test_stop_gives_inactive_not_failed(world: World) -> None:
     started = time.monotonic()
     world.host.run(["systemctl", "stop", "web.service", "plain.service"])
     timed("systemctl stop of both", started)
+    assert time.monotonic() - started < 5, "both handle SIGTERM: no wait for the grace period"
     assert world.active("web.service") == "inactive"
     assert world.active("plain.service") == "inactive"
-    assert "web" not in world.runtime_ids("runc")
+    assert "web" not in world.runtime_ids("runc") and "plain" not in world.runtime_ids(CRUN)
 
 
 def test_reboot_brings_both_services_back(world: World) -> None:

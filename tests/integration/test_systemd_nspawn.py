@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from syscontainers.errors import SystemdError
-from syscontainers.runtime import Runtime, runtime_commands
+from syscontainers.runtime import Runtime, runtime_commands, service_cgroup, stop_script
 from syscontainers.systemd import SystemdManager
 from tests.integration.nspawn import NspawnHost, booted_or_skip, persistent_binds
 
@@ -100,6 +100,7 @@ def make_bundle(bundle: Path, c: Container) -> None:
     if c.host_network:
         spaces = config["linux"]["namespaces"]
         config["linux"]["namespaces"] = [n for n in spaces if n["type"] != "network"]
+    config["linux"]["cgroupsPath"] = service_cgroup(c.runtime, c.name)  # inside the unit
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
 
 
@@ -111,7 +112,7 @@ def unit_text(c: Container, bundle: str) -> str:
         f"[Unit]\nDescription=syscontainers test {c.name}\n\n"
         f"[Service]\nWorkingDirectory={bundle}\nExecStartPre={cmds.exec_startpre}\n"
         f"ExecStart={cmds.exec_start}\nExecStop={cmds.exec_stop}\n{success}"
-        "TimeoutStopSec=10\n\n[Install]\nWantedBy=multi-user.target\n"
+        "Delegate=yes\nTimeoutStopSec=20\n\n[Install]\nWantedBy=multi-user.target\n"
     )
 
 
@@ -245,14 +246,16 @@ def test_exec_lines_reach_systemd_as_built(host: NspawnHost) -> None:
     expected = {
         "ExecStartPre": (list(CRUN.argv("delete", "--force", "sc-crun")), True),
         "ExecStart": (list(CRUN.argv("run", "sc-crun")), False),
-        "ExecStop": (list(CRUN.argv("kill", "sc-crun")), False),
+        # systemd stores '$$' as written and reads it as '$' only when it runs the line
+        "ExecStop": (["/bin/sh", "-c", stop_script().replace("$", "$$"), "syscontainers-stop",
+                      "sc-crun", *CRUN.argv()], False),
     }
     for prop, (argv, ignore_failure) in expected.items():
         got = host.run(["busctl", "get-property", "--json=short", "org.freedesktop.systemd1",
                         "/org/freedesktop/systemd1/unit/sc_2dcrun_2eservice",
                         "org.freedesktop.systemd1.Service", prop])
         (path, parsed, ignore, *_), = json.loads(got.stdout)["data"]
-        assert (path, parsed, ignore) == (CRUN.path, argv, ignore_failure), prop
+        assert (path, parsed, ignore) == (argv[0], argv, ignore_failure), prop
 
 
 def test_stale_runtime_state_does_not_block_the_next_start(host: NspawnHost) -> None:

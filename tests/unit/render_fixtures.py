@@ -15,6 +15,7 @@ from syscontainers.render import (
     compute_values,
     parse_exports,
 )
+from syscontainers.runtime import Runtime, runtime_commands
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "render"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -29,14 +30,14 @@ FACTS = HostFacts(
 
 
 def foreground(name: str) -> RuntimeCommands:
-    """Foreground-mode command lines like syscontainers.runtime builds them."""
-    return RuntimeCommands(
-        exec_start=f"/usr/sbin/runc run '{name}'",
-        exec_stop=f"/usr/sbin/runc kill '{name}'",
-    )
+    """The foreground-mode command lines syscontainers.runtime builds for runc."""
+    return runtime_commands(Runtime("/usr/sbin/runc"), name)
 
 
 FOREGROUND = foreground("etcd")
+# The linux.cgroupsPath an install asks for (syscontainers.runtime.service_cgroup).
+ETCD_CGROUP = "/system.slice/etcd.service/container"
+WEB_CGROUP = "/system.slice/web.service/container"
 
 ETCD_SERVICE = """\
 [Unit]

@@ -128,6 +128,9 @@ def test_run_in_a_stopped_container_uses_a_throwaway_bundle(env: Env, atomic_ima
     assert isinstance(config, dict)
     assert config["process"]["args"] == ["cat", "/etc/passwd"]
     assert config["root"]["path"] == str(env.dep("web.0") / "rootfs")
+    assert "cgroupsPath" not in config["linux"]  # the service's cgroup is not for it
+    deployed = json.loads((env.dep("web.0") / "config.json").read_text())
+    assert deployed["linux"]["cgroupsPath"] == "/system.slice/web.service/container"
     assert env.units.active.get("web.service") is not ActiveState.ACTIVE
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from syscontainers.deploy.layout import read_info
 from syscontainers.errors import ContainerExistsError, TemplateError, UsageError
 from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+from syscontainers.runtime import Runtime, stop_line
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import (
     APP_CONF,
@@ -42,8 +44,11 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     assert unit == (slot / "web.service").read_text()
     assert "Description=app web on port 9090\n" in unit
     assert f"ExecStart={RUNC} run 'web'\n" in unit
-    assert f"ExecStop={RUNC} kill 'web'\n" in unit
+    assert f"ExecStop={stop_line(Runtime(RUNC), 'web')}\n" in unit
     assert f"ExecStartPre=-{RUNC} delete --force 'web'\n" in unit
+    # the image's unit lacks ExecStopPost and the stop statuses: they come after it
+    assert unit.endswith(f"ExecStopPost=-{RUNC} delete --force 'web'\n"
+                         "Delegate=yes\nSuccessExitStatus=143 137\n")
     assert f"WorkingDirectory={slot}\n" in unit
     assert "Environment=GREETING=hello\n" in unit
 
@@ -56,6 +61,7 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     assert config["process"]["args"] == ["/bin/httpd", "-f", "-p", "9090"]
     assert config["hostname"] == "web"
     assert config["mounts"][0]["source"] == "/var/lib/web"
+    assert config["linux"]["cgroupsPath"] == "/system.slice/web.service/container"
 
     assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v1\n"
     assert env.on_host("/etc/web/motd").read_text() == "web listens on 9090\n"
@@ -93,8 +99,9 @@ def test_plain_image_uses_default_templates(env: Env, plain_image: str) -> None:
     install(env.host, InstallRequest(plain_image, name="plain", runtime="/usr/bin/crun"))
     unit = (env.paths.unit_dir / "plain.service").read_text()
     assert "ExecStart=/usr/bin/crun run 'plain'\n" in unit
-    assert "SuccessExitStatus=143 SIGTERM\n" in unit
+    assert "SuccessExitStatus=143 137\n" in unit and "Delegate=yes\n" in unit
     config = json.loads((env.dep("plain.0") / "config.json").read_text())
+    assert config["linux"]["cgroupsPath"] == "/system.slice/plain.service/container"
     assert config["process"]["args"] == ["/bin/httpd", "-f", "-p", "8081"]
     assert config["root"] == {"path": "rootfs", "readonly": True}
     info = read_info(env.dep("plain.0"))
@@ -206,8 +213,17 @@ def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
     source = env.layout("once", plain_files(), config={
         "config": {"Cmd": ["/bin/httpd", "--once"], "Labels": {"atomic.run": "once"}}})
     env.pull(source, "example.org/once:1")
-    result = install(env.host, InstallRequest("example.org/once:1", name="once"))
+    configs: list[dict[str, object]] = []
+
+    def execute(argv: tuple[str, ...]) -> int:
+        configs.append(json.loads((Path(argv[3]) / "config.json").read_text()))
+        return env.host.execute(argv)
+
+    host = replace(env.host, execute=execute)
+    result = install(host, InstallRequest("example.org/once:1", name="once"))
     assert result.outcome is InstallOutcome.RAN_ONCE and result.exit_code == 0
+    (config,) = configs  # run from the command line: no unit's cgroup to join
+    assert "cgroupsPath" not in config["linux"]  # type: ignore[operator]
     (argv,) = env.executed
     assert argv[:3] == (RUNC, "run", "--bundle") and argv[-1] == "once"
     assert not Path(argv[3]).exists()
@@ -249,8 +265,10 @@ def test_jinja_templates_and_detached_mode(env: Env) -> None:
     install(env.host, InstallRequest("example.org/jinja:1", name="jin"))
     unit = (env.paths.unit_dir / "jin.service").read_text()
     assert f"ExecStart={RUNC} run -d --pid-file /run/container-jin.pid 'jin'\n" in unit
-    assert f"ExecStopPost={RUNC} delete 'jin'\n" in unit
+    assert f"ExecStopPost=-{RUNC} delete --force 'jin'\n" in unit
     assert "PIDFile=/run/container-jin.pid\n" in unit
+    assert unit.endswith(f"ExecStop={stop_line(Runtime(RUNC), 'jin')}\n"
+                         "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n")
     config_doc = json.loads((env.dep("jin.0") / "config.json").read_text())
     assert config_doc["process"]["args"] == ["/bin/echo", 'a "quoted" word']
     info = read_info(env.dep("jin.0"))

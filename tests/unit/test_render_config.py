@@ -21,6 +21,8 @@ from syscontainers.render.config import (
 from syscontainers.render.exports import parse_exports
 from tests.unit.render_fixtures import (
     ADDTL_MOUNTS,
+    ETCD_CGROUP,
+    WEB_CGROUP,
     assert_golden,
     etcd_exports,
     image_config,
@@ -85,9 +87,10 @@ def test_resolve_user_unknown(spec: str) -> None:
 def test_generated_config_golden() -> None:
     values = values_for(parse_exports({}), name="web")
     rendered = render_config(
-        parse_exports({}), WEB_IMAGE, values, USERS, host_has("/etc/resolv.conf")
+        parse_exports({}), WEB_IMAGE, values, USERS, host_has("/etc/resolv.conf"), WEB_CGROUP
     )
     assert_golden("generated-config.json", rendered.data)
+    assert rendered.document["linux"]["cgroupsPath"] == WEB_CGROUP
     assert rendered.missing_sources == (MissingSource("/var/lib/web/var/lib/web", "990", "988"),)
 
 
@@ -143,7 +146,7 @@ def test_etcd_template_with_addtl_mounts_golden() -> None:
     rendered = render_config(
         exports, image_config(), values, UserDB(), host_has("/etc/resolv.conf")
     )
-    assert_golden("etcd-config.json", rendered.data)
+    assert_golden("etcd-config.json", rendered.data)  # the template's text, values inserted raw
     doc = json.loads(rendered.data)
     assert doc["mounts"][-1]["source"] == "/srv/certs"
     assert doc["process"]["capabilities"]["bounding"][-1] == "CAP_CHECKPOINT_RESTORE"
@@ -184,6 +187,38 @@ def test_verbatim_config_used_unchanged() -> None:
     exports = parse_exports({"config.json": text})
     rendered = render_config(exports, image_config(), values_for(exports), UserDB(), host_has())
     assert rendered.data == text
+
+
+def test_cgroups_path_is_added_to_an_image_config() -> None:
+    text = b'{"root": {"path": "rootfs", "readonly": true}, "note": "$NOT_A_VAR"}'
+    exports = parse_exports({"config.json": text})
+    values = values_for(exports)
+    rendered = render_config(exports, image_config(), values, UserDB(), host_has(), ETCD_CGROUP)
+    assert json.loads(rendered.data) == {**json.loads(text), "linux": {"cgroupsPath": ETCD_CGROUP}}
+    assert rendered.document == json.loads(rendered.data)
+    etcd = etcd_exports()
+    values = values_for(etcd, {"ADDTL_MOUNTS": ""})
+    plain = render_config(etcd, image_config(), values, UserDB(), host_has())
+    placed = render_config(etcd, image_config(), values, UserDB(), host_has(), ETCD_CGROUP)
+    plain.document["linux"]["cgroupsPath"] = ETCD_CGROUP
+    assert json.loads(placed.data) == plain.document
+
+
+def test_an_image_cgroups_path_is_kept() -> None:
+    text = (b'{"root": {"path": "rootfs", "readonly": true},'
+            b' "linux": {"cgroupsPath": "/mine/$NAME"}}')
+    exports = parse_exports({"config.json.template": text})
+    values = values_for(exports)
+    rendered = render_config(exports, image_config(), values, UserDB(), host_has(), ETCD_CGROUP)
+    assert rendered.data == text.replace(b"$NAME", b"etcd")
+
+
+def test_cgroups_path_needs_linux_to_be_an_object() -> None:
+    text = b'{"root": {"path": "rootfs", "readonly": true}, "linux": []}'
+    exports = parse_exports({"config.json": text})
+    with pytest.raises(TemplateError, match="linux must be a JSON object"):
+        render_config(exports, image_config(), values_for(exports), UserDB(), host_has(),
+                      ETCD_CGROUP)
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,10 @@ from syscontainers.render import (
     render_deployment,
     wants_detached,
 )
+from syscontainers.render.unit import SUPPLEMENT_HEADER
 from tests.unit.render_fixtures import (
     ADDTL_MOUNTS,
+    WEB_CGROUP,
     assert_golden,
     etcd_exports,
     image_config,
@@ -47,10 +49,13 @@ def test_plain_image_uses_defaults() -> None:
     exports = parse_exports({}, present=False)
     image = image_config(cmd=("/bin/httpd", "-f"), volumes=("/data",))
     rendered = render_deployment(
-        exports, image, values_for(exports, name="web"), exists=nothing_exists
+        exports, image, values_for(exports, name="web"), exists=nothing_exists,
+        cgroups_path=WEB_CGROUP,
     )
     assert_golden("default.service", rendered.unit)
-    assert json.loads(rendered.config_json)["process"]["args"] == ["/bin/httpd", "-f"]
+    config = json.loads(rendered.config_json)
+    assert config["process"]["args"] == ["/bin/httpd", "-f"]
+    assert config["linux"]["cgroupsPath"] == WEB_CGROUP
     assert rendered.tmpfiles == "d /var/lib/web/data 0700 0 0 - -\n"
     assert rendered.host_files == ()
 
@@ -68,7 +73,9 @@ def test_detached_template_gets_detached_commands() -> None:
     assert rendered.unit == (
         "[Service]\nExecStart=/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'\n"
         "ExecStopPost=/usr/sbin/runc delete 'etcd'\nPIDFile=/run/container-etcd.pid\n"
+        + SUPPLEMENT_HEADER + "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
     )
+    assert "cgroupsPath" not in rendered.config_json.decode()  # none asked for
 
 
 def test_no_container_service_renders_only_host_files() -> None:

@@ -10,14 +10,18 @@ from syscontainers.errors import TemplateError
 from syscontainers.render.config import MissingSource
 from syscontainers.render.exports import parse_exports
 from syscontainers.render.unit import (
+    SUPPLEMENT_EXECS,
+    SUPPLEMENT_HEADER,
     HostFile,
     default_tmpfiles,
     plan_host_files,
     render_tmpfiles,
     render_unit,
+    shipped_defaults,
     tmpfiles_path,
     wants_detached,
 )
+from syscontainers.runtime import STOP_GRACE_SECONDS, Runtime, RuntimeMode, runtime_commands
 from tests.unit.render_fixtures import assert_golden, etcd_exports, values_for
 
 
@@ -25,9 +29,71 @@ def test_default_unit_golden() -> None:
     exports = parse_exports({}, present=False)
     unit = render_unit(exports, values_for(exports, name="web"))
     assert_golden("default.service", unit)
-    assert "SuccessExitStatus=143 SIGTERM" in unit
+    assert "SuccessExitStatus=143 137\n" in unit and "RestartForceExitStatus=137\n" in unit
+    assert "Delegate=yes\n" in unit and "KillMode=mixed\n" in unit
     assert "WantedBy=multi-user.target" in unit
-    assert "$" not in unit
+    assert "$" not in unit.replace("$$", "")
+    assert SUPPLEMENT_HEADER not in unit  # the default unit has it all written out
+    for key, var in SUPPLEMENT_EXECS:
+        assert f"{key}=${var}\n" in shipped_defaults().service.text
+
+
+def test_default_unit_stop_timeout_leaves_room_for_the_grace() -> None:
+    text = shipped_defaults().service.text
+    (line,) = [x for x in text.splitlines() if x.startswith("TimeoutStopSec=")]
+    assert int(line.partition("=")[2]) >= STOP_GRACE_SECONDS + 5
+    assert f"{STOP_GRACE_SECONDS} s" in text  # the comments name the grace
+
+
+ATOMIC_SERVICE = (
+    "[Unit]\nDescription=$NAME\n\n[Service]\nExecStart=$EXEC_START\nExecStop=$EXEC_STOP\n"
+    "SuccessExitStatus=3\n\n[Install]\nWantedBy=multi-user.target\n"
+)
+
+
+def test_an_image_unit_gets_the_stop_guarantees() -> None:
+    exports = parse_exports({"service.template": ATOMIC_SERVICE.encode()})
+    values = values_for(exports)
+    unit = render_unit(exports, values)
+    head, _, added = unit.partition(SUPPLEMENT_HEADER)
+    assert head == (
+        "[Unit]\nDescription=etcd\n\n[Service]\nExecStart=/usr/sbin/runc run 'etcd'\n"
+        f"ExecStop={values['EXEC_STOP']}\nSuccessExitStatus=3\n\n"
+        "[Install]\nWantedBy=multi-user.target\n"
+    )
+    assert added == (
+        "ExecStartPre=-/usr/sbin/runc delete --force 'etcd'\n"
+        "ExecStopPost=-/usr/sbin/runc delete --force 'etcd'\n"
+        "Delegate=yes\nSuccessExitStatus=143 137\n"
+    )
+    assert unit.count("ExecStop=") == 1
+
+
+@pytest.mark.parametrize(
+    ("service", "detached", "execs"),
+    [
+        ("[Service]\nExecStartPre=$EXEC_STARTPRE\nExecStart=$EXEC_START\n"
+         "ExecStop=$EXEC_STOP\nExecStopPost=$EXEC_STOPPOST\n", False, []),
+        ("[Service]\nExecStart={{ EXEC_START }}\nExecStopPost={{ EXEC_STOPPOST }}\n", False,
+         ["ExecStartPre", "ExecStop"]),
+        ("[Service]\nExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE\n",
+         True, ["ExecStartPre", "ExecStop"]),
+    ],
+)
+def test_supplement_adds_only_what_the_template_lacks(
+    service: str, detached: bool, execs: list[str]
+) -> None:
+    name = "service.j2" if "{{" in service else "service.template"
+    exports = parse_exports({name: service.encode()})
+    assert wants_detached(exports) is detached
+    mode = RuntimeMode.DETACHED if detached else RuntimeMode.FOREGROUND
+    commands = runtime_commands(Runtime("/usr/sbin/runc"), "etcd", mode, "/run/c.pid")
+    unit = render_unit(exports, values_for(exports, commands=commands))
+    added = unit.partition(SUPPLEMENT_HEADER)[2].splitlines()
+    assert [line.partition("=")[0] for line in added] == [
+        *execs, "Delegate", "SuccessExitStatus"]
+    assert added[-1] == ("SuccessExitStatus=143 SIGKILL" if detached
+                         else "SuccessExitStatus=143 137")
 
 
 def test_etcd_unit_golden() -> None:

@@ -71,7 +71,7 @@ def _values(
         ("IMAGE_NAME", {}, {}, "oci:/srv/web:1", Origin.FORCED),
         ("HOST_UID", {}, {}, "0", Origin.FORCED),
         ("EXEC_START", {}, {"EXEC_START": "x"}, FOREGROUND.exec_start, Origin.FORCED),
-        ("EXEC_STOPPOST", {}, {}, "", Origin.FORCED),
+        ("EXEC_STOPPOST", {}, {}, FOREGROUND.exec_stoppost, Origin.FORCED),
     ],
 )
 def test_precedence(

@@ -1,0 +1,47 @@
+"""The seams every lifecycle operation acts through: ``Host``.
+
+``Host`` carries the store, the paths, systemd, systemd-tmpfiles, the
+reporter, the registry and the way commands are run. It lives apart from
+``operations.deployment`` so that verbs which only read deployments (``list``)
+load neither the pull, checkout and render machinery nor the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from syscontainers import process, progress
+from syscontainers.deploy.layout import ContainerDir, validate_name
+from syscontainers.progress import NullReporter, Reporter
+from syscontainers.store.lock import LockMode
+
+if TYPE_CHECKING:  # annotations only: the systemd module imports dbus_next
+    from syscontainers.deploy.publish import Tmpfiles
+    from syscontainers.paths import Paths
+    from syscontainers.sources import SourceOpener
+    from syscontainers.store import Store
+    from syscontainers.systemd import UnitManager
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """The seams a lifecycle operation acts through."""
+
+    store: Store
+    paths: Paths
+    units: UnitManager
+    tmpfiles: Tmpfiles
+    reporter: Reporter = field(default_factory=NullReporter)
+    registry: SourceOpener | None = None  # docker:// sources; None: local transports only
+    execute: Callable[[Sequence[str]], int] = process.exec_interactive
+
+    def container(self, name: str) -> ContainerDir:
+        """The deployment paths of container NAME (validated)."""
+        return ContainerDir(self.paths.deployments, validate_name(name))
+
+    def locked(self, mode: LockMode = LockMode.EXCLUSIVE) -> AbstractContextManager[Store]:
+        """The store lock, with waiting reported as a step."""
+        return self.store.locked(mode, on_wait=lambda msg: progress.step(self.reporter, msg))

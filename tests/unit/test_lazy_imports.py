@@ -1,0 +1,131 @@
+"""Tests that short-lived verbs import only what they use: jinja2, requests and the heavy parts.
+
+Each case runs in a fresh interpreter (this one has long since imported
+everything), does what a verb does, and prints which of the watched modules
+got loaded. Every "must not load" case has a twin that must load the module,
+so a check that could never fail would show up.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import syscontainers.render as render
+
+REPO = Path(__file__).resolve().parents[2]
+WATCHED = (
+    "jinja2",
+    "requests",
+    "urllib3",
+    "syscontainers.render.config",
+    "syscontainers.render.jinja",
+    "syscontainers.registry.http",
+    "syscontainers.registry.source",
+    "syscontainers.operations.activation",
+    "syscontainers.operations.update",
+    "syscontainers.operations.pull",
+    "syscontainers.operations.deployment",
+)
+
+
+def loaded_after(code: str) -> set[str]:
+    """The WATCHED modules a fresh interpreter has loaded after running CODE."""
+    script = textwrap.dedent(code) + textwrap.dedent(f"""
+        import json as _json, sys as _sys
+        print(_json.dumps([m for m in {WATCHED!r} if m in _sys.modules]))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+RENDER_ETCD = """
+    import os
+    from syscontainers.render import render_deployment
+    from tests.unit.render_fixtures import etcd_exports, image_config, values_for
+    exports = etcd_exports()
+    rendered = render_deployment(exports, image_config(), values_for(exports),
+                                 exists=os.path.exists)
+    assert rendered.unit and rendered.config_json
+"""
+
+RENDER_JINJA = """
+    from syscontainers.render.exports import Syntax, TemplateSource
+    from syscontainers.render.templates import render_text
+    assert render_text(TemplateSource("x.j2", "{{ A }}", Syntax.JINJA), {"A": "1"}) == "1"
+"""
+
+OPEN_DOCKER = """
+    from pathlib import Path
+    from syscontainers.registry import RegistryOptions, registry_opener
+    from syscontainers.settings import Settings
+    from syscontainers.sources import parse_source
+    settings = Settings(registries_conf=Path("/nonexistent/registries.conf"))
+    opener = registry_opener(settings, RegistryOptions())
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "absent"),
+    [
+        pytest.param(
+            "import syscontainers.render.values",
+            {"jinja2", "syscontainers.render.config"},
+            id="render.values",
+        ),
+        pytest.param(
+            "import syscontainers.deploy.layout",
+            {"jinja2", "syscontainers.render.config"},
+            id="deploy.layout",
+        ),
+        pytest.param(
+            "import syscontainers.operations.containers",
+            set(WATCHED),
+            id="operations.containers",
+        ),
+        pytest.param(RENDER_ETCD, {"jinja2", "syscontainers.render.jinja"}, id="atomic-render"),
+        pytest.param(OPEN_DOCKER, {"requests", "urllib3", "syscontainers.registry.http",
+                                   "syscontainers.registry.source"}, id="registry-opener"),
+    ],
+)
+def test_not_loaded(code: str, absent: set[str]) -> None:
+    assert loaded_after(code) & absent == set()
+
+
+@pytest.mark.parametrize(
+    ("code", "present"),
+    [
+        pytest.param(RENDER_JINJA, {"jinja2", "syscontainers.render.jinja"}, id="jinja-render"),
+        pytest.param(
+            OPEN_DOCKER + "    opener(parse_source('docker://127.0.0.1:1/x:1')).close()\n",
+            {"requests", "syscontainers.registry.http", "syscontainers.registry.source"},
+            id="registry-opened",
+        ),
+        pytest.param(
+            "from syscontainers.operations.update import update",
+            {"syscontainers.operations.activation", "syscontainers.operations.deployment"},
+            id="operations.update",
+        ),
+    ],
+)
+def test_loaded_when_used(code: str, present: set[str]) -> None:
+    assert present <= loaded_after(code)
+
+
+def test_render_package_resolves_every_public_name() -> None:
+    for name in render.__all__:
+        value = getattr(render, name)
+        assert value is not None, name
+    assert set(dir(render)) >= set(render.__all__)
+
+
+def test_render_package_unknown_name() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        render.nope  # noqa: B018 - the attribute access is the test
