@@ -201,7 +201,10 @@ def runtime_commands(
     if mode is RuntimeMode.DETACHED:
         if not pidfile:
             raise ValueError("a detached runtime needs a pid file")
-        start = _line(runtime, ("run", "-d", "--pid-file", pidfile), name)
+        # '-': a stop that cancels the start kills `run -d` mid-setup (exit 1), which must
+        # not fail the unit. A real failure still does: no PID file appears, and systemd
+        # fails the start with result 'protocol'.
+        start = _line(runtime, ("run", "-d", "--pid-file", pidfile), name, prefix="-")
     else:
         start = _line(runtime, ("run",), name)
     return RuntimeCommands(start, stop, startpre, startpre)

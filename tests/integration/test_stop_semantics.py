@@ -271,3 +271,25 @@ def test_d_a_stale_runtime_state_does_not_block_the_next_start(host: NspawnHost)
     host.run(["systemctl", "stop", *(b.unit for b in boxes)])
     for box in boxes:
         assert_stopped_cleanly(host, box)
+
+
+@dataclass(frozen=True)
+class BrokenBox(Box):
+    """A detached container whose command does not exist: its start must still fail."""
+
+    def args(self) -> tuple[str, ...]:
+        return ("/bin/no-such-program",)
+
+
+BROKEN = BrokenBox("st-runc-detached-broken", RUNC, "detached", True, 18199)
+
+
+def test_e_a_detached_start_that_really_fails_still_fails(host: NspawnHost) -> None:
+    """ExecStart tolerates a start cancelled by a stop ('-'), but not a container that
+    cannot start: no PID file appears and systemd fails the unit."""
+    render_box(host.test_dir, host, BROKEN)
+    host.run(["systemctl", "daemon-reload"])
+    done = host.run(["systemctl", "start", BROKEN.unit], check=False, timeout=60)
+    assert done.returncode != 0
+    seen = show(host, BROKEN, "ActiveState", "Result")
+    assert seen["ActiveState"] == "failed" and seen["Result"] != "success", seen

@@ -264,7 +264,7 @@ def test_jinja_templates_and_detached_mode(env: Env) -> None:
     env.pull(env.layout("jinja", files), "example.org/jinja:1")
     install(env.host, InstallRequest("example.org/jinja:1", name="jin"))
     unit = (env.paths.unit_dir / "jin.service").read_text()
-    assert f"ExecStart={RUNC} run -d --pid-file /run/container-jin.pid 'jin'\n" in unit
+    assert f"ExecStart=-{RUNC} run -d --pid-file /run/container-jin.pid 'jin'\n" in unit
     assert f"ExecStopPost=-{RUNC} delete --force 'jin'\n" in unit
     assert "PIDFile=/run/container-jin.pid\n" in unit
     assert unit.endswith(f"ExecStop={stop_line(Runtime(RUNC), 'jin')}\n"

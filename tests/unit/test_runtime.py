@@ -40,7 +40,7 @@ CRUN = Runtime("/usr/bin/crun", ("--cgroup-manager=disabled",))
             "-/usr/sbin/runc delete --force 'etcd'",
         )),
         (RUNC, "etcd", RuntimeMode.DETACHED, "/run/container-etcd.pid", RuntimeCommands(
-            "/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'",
+            "-/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'",
             stop_line(RUNC, "etcd"),
             "-/usr/sbin/runc delete --force 'etcd'",
             "-/usr/sbin/runc delete --force 'etcd'",
@@ -53,7 +53,7 @@ CRUN = Runtime("/usr/bin/crun", ("--cgroup-manager=disabled",))
         )),
         (Runtime("/opt/my runtime/runc"), "a@b", RuntimeMode.DETACHED, "/run/x y.pid",
          RuntimeCommands(
-            "'/opt/my runtime/runc' run -d --pid-file '/run/x y.pid' 'a@b'",
+            "-'/opt/my runtime/runc' run -d --pid-file '/run/x y.pid' 'a@b'",
             stop_line(Runtime("/opt/my runtime/runc"), "a@b"),
             "-'/opt/my runtime/runc' delete --force 'a@b'",
             "-'/opt/my runtime/runc' delete --force 'a@b'",
