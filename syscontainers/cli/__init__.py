@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
@@ -23,8 +22,25 @@ from syscontainers.errors import SysContainersError, UsageError
 from syscontainers.paths import Paths
 from syscontainers.settings import load
 
-# Modules that add verbs; each has register(subparsers).
-AREAS = ("pull", "images", "checkout", "registry", "containers")
+# The module (cli/AREA.py, with register(subparsers)) that adds each verb. A command
+# imports only its own area; --help and unknown verbs load them all.
+VERB_AREAS = {
+    "pull": "pull",
+    "images": "images",
+    "checkout": "checkout",
+    "mount": "checkout",
+    "umount": "checkout",
+    "login": "registry",
+    "logout": "registry",
+    "inspect": "registry",
+    "install": "containers",
+    "uninstall": "containers",
+    "list": "containers",
+    "update": "containers",
+    "rollback": "containers",
+    "run": "containers",
+}
+AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -39,8 +55,21 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"see '{self.prog} --help'")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every area's verbs."""
+def _verb(argv: Sequence[str]) -> str | None:
+    """The verb in ARGV: the first word that is neither an option nor --root's value."""
+    words = iter(argv)
+    for word in words:
+        if word == "--root":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with ARGV, only the area of its verb; else every area."""
+    verb = _verb(argv) if argv is not None else None
+    areas = (VERB_AREAS[verb],) if verb in VERB_AREAS else AREAS
     parser = _Parser(
         prog="syscontainers",
         description="Install OCI images as systemd system containers, with no daemon.",
@@ -57,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
-    for area in AREAS:
+    for area in areas:
         import_module(f"syscontainers.cli.{area}").register(sub)
     return parser
 
@@ -65,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ARGV and return the exit code (callable from tests)."""
     args: argparse.Namespace | None = None
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    words = list(argv) if argv is not None else sys.argv[1:]
+    debug = "--debug" in words
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(words).parse_args(words)
         settings = load(os.environ, {"root": args.root})
         json_out = bool(getattr(args, "json", False))
         ctx = Context(
@@ -82,16 +112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SysContainersError as e:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print_error(e.message, e.hint)
         return e.exit_code
     except BrokenPipeError:
         return EXIT_FAILED
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         print_error(f"unexpected {type(e).__name__}: {e}", "rerun with --debug and report a bug")
         return EXIT_FAILED
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: not worth its import at every start
+
+    traceback.print_exc()
 
 
 def run() -> None:

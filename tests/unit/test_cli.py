@@ -289,3 +289,37 @@ def test_make_reporter(
     assert type(rep) is kind
     if isinstance(rep, TerminalReporter):
         assert rep.quiet is quiet_terminal
+
+
+def _verbs(parser: argparse.ArgumentParser) -> set[str]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(sub.choices)
+
+
+def test_each_area_registers_exactly_the_verbs_mapped_to_it() -> None:
+    """VERB_AREAS must match what the area modules register, or a verb would not load."""
+    from syscontainers import cli
+
+    seen: set[str] = set()
+    for area in cli.AREAS:
+        verb = next(v for v, a in cli.VERB_AREAS.items() if a == area)
+        verbs = _verbs(cli.build_parser([verb]))
+        assert verbs == {v for v, a in cli.VERB_AREAS.items() if a == area}, area
+        seen |= verbs
+    assert seen == set(cli.VERB_AREAS) == _verbs(cli.build_parser())
+
+
+@pytest.mark.parametrize(
+    "argv, verb",
+    [
+        (["--root", "/r", "images", "list"], "images"),
+        (["--root=/r", "-q", "install", "x"], "install"),
+        (["--debug", "list"], "list"),
+        (["--root", "list"], None),  # "list" is --root's value here
+        (["--help"], None),
+    ],
+)
+def test_the_verb_is_found_after_global_options(argv: list[str], verb: str | None) -> None:
+    from syscontainers.cli import _verb
+
+    assert _verb(argv) == verb
