@@ -306,3 +306,15 @@ def test_writer_constructed_directly(tmp_path: Path) -> None:
     name = w.put(io.BytesIO(b"content"), 7, ObjectMeta(0o644, 0, 0), "f")
     assert name == object_name(HEX, ObjectMeta(0o644, 0, 0))
     assert (tmp_path / "objects" / HEX[:2] / name).read_bytes() == b"content"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o666, 0o777, 0o000, 0o4755, 0o2711, 0o1777, 0o600])
+def test_object_gets_its_exact_mode_whatever_the_umask(store: Store, mode: int) -> None:
+    """Files created with their final mode skip fchmod only when the umask strips nothing."""
+    old = os.umask(0o077)
+    try:
+        data = b"m%04o" % mode
+        name = store.object_writer().put(io.BytesIO(data), len(data), ObjectMeta(mode, 0, 0), "f")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.lstat(store.object_path(name)).st_mode) == mode
