@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from syscontainers.checkout import CheckoutResult, checkout
-from syscontainers.mount import mount_image, unmount_image
 from syscontainers.operations.images import find_image
 from syscontainers.progress import Reporter
 from syscontainers.store import Store
@@ -21,6 +20,8 @@ def checkout_image(store: Store, text: str, dest: Path, reporter: Reporter) -> C
 
 def mount(store: Store, mounts_dir: Path, text: str, target: Path, reporter: Reporter) -> str:
     """Mount the image TEXT names read-only at TARGET; returns its id."""
+    from syscontainers.mount import mount_image  # and process/subprocess: not for checkout
+
     with store.locked(LockMode.EXCLUSIVE):
         image = find_image(store, text)
         mount_image(
@@ -31,5 +32,7 @@ def mount(store: Store, mounts_dir: Path, text: str, target: Path, reporter: Rep
 
 def umount(store: Store, mounts_dir: Path, target: Path) -> str:
     """Undo ``mount``; returns the id of the image that was mounted."""
+    from syscontainers.mount import unmount_image
+
     with store.locked(LockMode.EXCLUSIVE):
         return unmount_image(store, mounts_dir, target)
