@@ -111,6 +111,15 @@ def missing_python_modules() -> str | None:
     return f"/usr/bin/python3 lacks dependencies; apt-get install {' '.join(APT_PACKAGES)}"
 
 
+def skip_without_runtimes() -> None:
+    """Skip the calling test unless runc, crun and busybox-static are installed."""
+    for tool in ("runc", "crun"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    if not Path("/bin/busybox").exists():
+        pytest.skip("busybox-static is not installed")
+
+
 def persistent_binds(test_dir: Path) -> tuple[Bind, ...]:
     """Binds for the store root and the unit and tmpfiles directories, kept across reboots."""
     pairs = (("root", "/var/lib/syscontainers"), ("etc-systemd-system", "/etc/systemd/system"),

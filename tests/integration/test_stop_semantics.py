@@ -40,7 +40,12 @@ from syscontainers.runtime import (
     runtime_commands,
     service_cgroup,
 )
-from tests.integration.nspawn import NspawnHost, booted_or_skip, persistent_binds
+from tests.integration.nspawn import (
+    NspawnHost,
+    booted_or_skip,
+    persistent_binds,
+    skip_without_runtimes,
+)
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]
 
@@ -119,11 +124,7 @@ def render_box(test_dir: Path, host: NspawnHost, box: Box) -> None:
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NspawnHost]:
     """A booted host with every box's unit in place and loaded."""
-    for tool in ("runc", "crun"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    if not BUSYBOX.exists():
-        pytest.skip("busybox-static is not installed")
+    skip_without_runtimes()
     test_dir = tmp_path_factory.mktemp("stop")
     machine = NspawnHost(test_dir, binds=persistent_binds(test_dir))
     for box in BOXES:

@@ -23,7 +23,12 @@ import pytest
 from syscontainers.errors import SystemdError
 from syscontainers.runtime import Runtime, runtime_commands, service_cgroup, stop_script
 from syscontainers.systemd import SystemdManager
-from tests.integration.nspawn import NspawnHost, booted_or_skip, persistent_binds
+from tests.integration.nspawn import (
+    NspawnHost,
+    booted_or_skip,
+    persistent_binds,
+    skip_without_runtimes,
+)
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow]
 
@@ -119,11 +124,7 @@ def unit_text(c: Container, bundle: str) -> str:
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NspawnHost]:
     """A booted host whose unit directory survives reboots, with the bundles in place."""
-    for tool in ("runc", "crun"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    if not BUSYBOX.exists():
-        pytest.skip("busybox-static is not installed")
+    skip_without_runtimes()
     test_dir = tmp_path_factory.mktemp("systemd")
     binds = persistent_binds(test_dir)
     unit_dir = test_dir / "persist" / "etc-systemd-system"
