@@ -82,15 +82,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=handle_run)
 
 
+def _check_name(args: argparse.Namespace) -> None:
+    """A bad container name is a usage error, found before anything talks to systemd."""
+    if getattr(args, "name", None):
+        from syscontainers.deploy.layout import validate_name
+
+        validate_name(args.name)
+
+
 @contextmanager
-def _host(ctx: Context, args: argparse.Namespace | None = None) -> Iterator[Host]:
-    """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry given ARGS."""
+def _host(
+    ctx: Context, args: argparse.Namespace, pulls: bool = False
+) -> Iterator[Host]:
+    """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry if it PULLS."""
     from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.operations.host import Host
     from syscontainers.systemd import SystemdManager
 
+    _check_name(args)
     opener = None
-    if args is not None:  # only install and update pull: requests costs ~0.1 s to import
+    if pulls:  # only install and update pull: requests costs ~0.1 s to import
         from syscontainers.registry import registry_opener
 
         opener = registry_opener(ctx.settings, registry_options(args))
@@ -110,7 +121,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
 
     req = InstallRequest(args.image, args.name, _sets(args.sets),
                          args.runtime or ctx.settings.runtime, args.rootfs, args.now)
-    with _host(ctx, args) as host:
+    with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     if result.outcome is InstallOutcome.RAN_ONCE:
         ctx.out(f"ran {args.image} once as {result.name}: exit status {result.exit_code}")
@@ -128,7 +139,7 @@ def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``uninstall``."""
     from syscontainers.operations.containers import uninstall
 
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         result = uninstall(host, args.name)
     ctx.out(f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
             f" and {len(result.removed_files)} host file(s)")
@@ -141,7 +152,7 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``list``."""
     from syscontainers.operations.containers import list_containers
 
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         rows = list_containers(host, args.all)
     if ctx.json:
         ctx.out_json([r.to_json() for r in rows])
@@ -179,7 +190,7 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
                          hint="see 'syscontainers update --help'")
     req = UpdateRequest(args.name or "", args.rebase, _sets(args.sets), not args.no_pull,
                         args.health_timeout)
-    with _host(ctx, args) as host:
+    with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False
     for name, outcome in results:
@@ -198,7 +209,7 @@ def handle_rollback(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``rollback``."""
     from syscontainers.operations.update import rollback
 
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         result = rollback(host, args.name)
     restarted = ", restarted" if result.restarted else ""
     ctx.out(f"rolled back {result.name} from {result.previous} to {result.deployment}"
@@ -211,5 +222,5 @@ def handle_run(ctx: Context, args: argparse.Namespace) -> int:
     from syscontainers.operations.containers import run_in
 
     tty = sys.stdin.isatty() and sys.stdout.isatty()
-    with _host(ctx) as host:
+    with _host(ctx, args) as host:
         return run_in(host, args.name, list(args.cmd), tty)

@@ -323,3 +323,24 @@ def test_the_verb_is_found_after_global_options(argv: list[str], verb: str | Non
     from syscontainers.cli import _verb
 
     assert _verb(argv) == verb
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["install", "--name", "a/b", "img"],
+        ["uninstall", ".."],
+        ["rollback", "bad name"],
+        ["run", "a/b", "ls"],
+    ],
+)
+def test_bad_container_names_are_usage_errors_before_any_bus(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No systemd here: a bad name must be refused (exit 2) before a D-Bus connection."""
+    from syscontainers.cli import main
+
+    assert main(["--root", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert "invalid container name" in err
+    assert "D-Bus" not in err
