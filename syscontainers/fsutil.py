@@ -75,6 +75,28 @@ def libc_syncfs(fd: int) -> None:
 
 
 @contextlib.contextmanager
+def flushing(path: Path, interval: float = 0.25) -> Iterator[None]:
+    """While the body writes, flush PATH's filesystem every INTERVAL seconds in a thread, so
+    that the syncfs that must follow (before publishing) finds little left to write: the
+    disk works while the caller parses, instead of after it."""
+    import threading
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            syncfs(path)
+
+    thread = threading.Thread(target=loop, name="flusher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@contextlib.contextmanager
 def removing_on_error(path: Path) -> Iterator[Path]:
     """Yield PATH; if the body raises, remove whatever was made at PATH."""
     try:

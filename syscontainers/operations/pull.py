@@ -14,6 +14,7 @@ from typing import Protocol
 
 from syscontainers import progress
 from syscontainers.errors import DigestMismatchError, ManifestError, SysContainersError
+from syscontainers.fsutil import flushing
 from syscontainers.layers import import_layer
 from syscontainers.oci import (
     Descriptor,
@@ -134,7 +135,7 @@ def _import_one(
         progress.progress(reporter, task, done, job.desc.size)
 
     writer = store.object_writer()
-    with source.open_blob(job.desc) as blob:
+    with flushing(store.path), source.open_blob(job.desc) as blob:
         tree = import_layer(writer, blob, job.desc, job.diff_id, job.label, on_progress)
     store.put_layer(tree, job.desc.digest)
     progress.task_done(reporter, task, f"{len(tree.entries)} entries")
