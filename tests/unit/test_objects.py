@@ -25,7 +25,7 @@ from syscontainers.store.objects import (
     read_xattrs,
     xattr_hash,
 )
-from tests.unit.store_fixtures import can_chown, can_set_user_xattr
+from tests.unit.store_fixtures import can_chown, can_set_user_xattr, new_store
 
 HEX = hashlib.sha256(b"content").hexdigest()
 XA = (("user.a", b"1"), ("security.capability", b"\x01\x00"))
@@ -37,10 +37,7 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "store", privileged=False)
-    with s.locked(LockMode.EXCLUSIVE):
-        pass
-    return s
+    return new_store(tmp_path)
 
 
 def all_objects(store: Store) -> list[str]:

@@ -20,6 +20,7 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import ObjectMeta
 from syscontainers.tree import Entry, EntryKind, LayerTree
+from tests.unit.store_fixtures import new_store
 
 DIFF = "sha256:" + "d" * 64
 BLOB = "sha256:" + "b" * 64
@@ -27,10 +28,7 @@ BLOB = "sha256:" + "b" * 64
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "store", privileged=False)
-    with s.locked(LockMode.EXCLUSIVE):
-        pass
-    return s
+    return new_store(tmp_path)
 
 
 def tree_with(store: Store, files: dict[str, bytes], diff_id: str = DIFF) -> LayerTree:
