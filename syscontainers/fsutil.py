@@ -96,16 +96,6 @@ def flushing(path: Path, interval: float = 0.25) -> Iterator[None]:
         thread.join()
 
 
-@contextlib.contextmanager
-def removing_on_error(path: Path) -> Iterator[Path]:
-    """Yield PATH; if the body raises, remove whatever was made at PATH."""
-    try:
-        yield path
-    except BaseException:
-        remove_tree(path)
-        raise
-
-
 def remove_tree(path: Path) -> None:
     """Remove a file or directory tree, making read-only directories writable first."""
     import shutil
