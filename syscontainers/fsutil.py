@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def tmp_name(directory: Path, stem: str) -> Path:
@@ -64,14 +66,21 @@ def syncfs(path: Path) -> None:
 
 def libc_syncfs(fd: int) -> None:
     """syncfs(2) through ctypes; falls back to sync(2) where it is missing."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name, use_errno=True) if name else None
-    fn = getattr(libc, "syncfs", None)
+    fn = _syncfs_function()
     if fn is None or fn(fd) != 0:
         os.sync()
+
+
+@functools.cache
+def _syncfs_function() -> Any:
+    """libc's syncfs, looked up once. (ctypes.util.find_library would run ldconfig in a
+    subprocess on every call; the running interpreter has libc loaded already.)"""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 @contextlib.contextmanager

@@ -15,14 +15,13 @@ caller publishes the returned LayerTree with ``Store.put_layer``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
 from syscontainers.errors import DigestMismatchError, LayerError
 from syscontainers.oci import Descriptor
-from syscontainers.store.objects import ObjectMeta, ObjectWriter
+from syscontainers.store.objects import IN_MEMORY_LIMIT, ObjectMeta, ObjectWriter
 from syscontainers.tree import Entry, EntryKind, LayerTree
 
 BLOCK = 512
@@ -130,7 +129,7 @@ class _TarStream:
         try:
             data = self._source.read(CHUNK)
         except LayerError as e:
-            where = "after the end of the archive" if self.entry is None else "in " + self.entry
+            where = "after the end of the archive" if self.entry is None else f"in {self.entry!r}"
             raise LayerError(f"{self._what}: {e.message} ({where})", e.hint) from e
         if self._on_progress is not None and self._raw.count - self._reported >= PROGRESS_STEP:
             self._reported = self._raw.count
@@ -196,9 +195,9 @@ class _Content:
         return data
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Header:
-    """One tar entry, after its extension headers are applied."""
+class _Header(NamedTuple):
+    """One tar entry, after its extension headers are applied. (A NamedTuple, not a frozen
+    dataclass: one is made per entry, and a tuple is several times cheaper to make.)"""
 
     name: str
     linkname: str
@@ -224,6 +223,7 @@ class _Importer:
         self._symlinks: set[str] = set()
         self._offset = 0
         self._last = ""  # the previous entry's name, to place header errors
+        self._metas: dict[tuple[int, int, int, tuple[tuple[str, bytes], ...]], ObjectMeta] = {}
 
     def run(self) -> list[Entry]:
         """Import every entry up to the end-of-archive marker."""
@@ -251,7 +251,7 @@ class _Importer:
                 except ValueError as e:
                     raise self._error(h.name, f"its PAX header is not valid: {e}") from None
                 ext = {}
-            tar.entry = repr(h.name)
+            tar.entry = h.name
             self._entry(h)
             self._last = h.name
             self._offset += -(-h.size // BLOCK) * BLOCK if h.typeflag in _REGULAR else 0
@@ -351,17 +351,29 @@ class _Importer:
     def _file(self, h: _Header, path: str) -> None:
         if not path:
             raise self._error(h.name, "the root of the layer must be a directory")
-        meta = ObjectMeta(h.mode, h.uid, h.gid, h.xattrs)
-        content = _Content(self._tar, h.size)
+        key = (h.mode, h.uid, h.gid, h.xattrs)
+        meta = self._metas.get(key)
+        if meta is None:
+            meta = self._metas[key] = ObjectMeta(*key)
+        size = h.size
         try:
-            obj = self._writer.put(
-                cast(BinaryIO, content), h.size, meta, f"{self._what}: entry {h.name!r}"
-            )
+            if size <= IN_MEMORY_LIMIT:  # most files: read whole, no stream wrapper
+                data = self._tar.read(size)
+                if len(data) < size:
+                    raise self._error(h.name, "the archive ends inside this entry", _HINT_DAMAGED)
+                obj = self._writer.put_bytes(data, meta)
+                left = 0
+            else:
+                content = _Content(self._tar, size)
+                obj = self._writer.put(
+                    cast(BinaryIO, content), size, meta, f"{self._what}: entry {h.name!r}"
+                )
+                left = content.left
         except LayerError as e:
             raise LayerError(e.message, e.hint or _HINT_DAMAGED) from e
-        self._skip_content(h, content.left)
+        self._skip_content(h, left)
         entry = Entry(
-            path, EntryKind.FILE, h.mode, h.uid, h.gid, h.mtime, obj, h.size, "", (0, 0), h.xattrs
+            path, EntryKind.FILE, h.mode, h.uid, h.gid, h.mtime, obj, size, "", _NO_DEV, h.xattrs
         )
         self._entries.append(entry)
         self._files[path] = entry
@@ -421,20 +433,33 @@ def _parse_header(block: bytes) -> _Header:
     name = block[:100].split(b"\0", 1)[0]
     if block[257:263] == b"ustar\0" and block[345] != 0:
         name = block[345:500].split(b"\0", 1)[0] + b"/" + name
-    size = _number(block[124:136])
+    typeflag = block[156:157]
+    # The usual fields are octal digits padded with NULs or spaces: with NULs made spaces,
+    # int() reads them directly. Anything else (base-256, empty) takes the careful path.
+    spaced = block.translate(_NUL_TO_SPACE)
+    try:
+        mode, uid, gid = int(spaced[100:108], 8), int(spaced[108:116], 8), int(spaced[116:124], 8)
+        size, mtime = int(spaced[124:136], 8), int(spaced[136:148], 8)
+    except ValueError:
+        mode, uid, gid = _number(block[100:108]), _number(block[108:116]), _number(block[116:124])
+        size, mtime = _number(block[124:136]), _number(block[136:148])
     if size < 0:
         raise ValueError("the size is negative")
     return _Header(
-        name=name.decode("utf-8", "surrogateescape"),
-        linkname=block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
-        typeflag=block[156:157],
-        mode=_number(block[100:108]) & 0o7777,
-        uid=_number(block[108:116]),
-        gid=_number(block[116:124]),
-        size=size,
-        mtime=_number(block[136:148]),
-        rdev=_rdev(block) if block[156:157] in (b"3", b"4") else (0, 0),
+        name.decode("utf-8", "surrogateescape"),
+        block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
+        typeflag,
+        mode & 0o7777,
+        uid,
+        gid,
+        size,
+        mtime,
+        _rdev(block) if typeflag in (b"3", b"4") else _NO_DEV,
     )
+
+
+_NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")
+_NO_DEV = (0, 0)
 
 
 def _number(field: bytes) -> int:
@@ -496,4 +521,4 @@ def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> _Header:
             raise ValueError("GNU sparse files are not supported")
     if xattrs:
         changes["xattrs"] = tuple(sorted(xattrs))
-    return dataclasses.replace(h, **changes)
+    return h._replace(**changes)

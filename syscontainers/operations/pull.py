@@ -8,7 +8,6 @@ missing layer are streamed into the store, and the tag is published last.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -153,6 +152,8 @@ def import_layers(
     if parallel <= 1 or len(jobs) <= 1:
         results = [_import_one(store, source, j, reporter) for j in jobs]
     else:
+        from concurrent.futures import ThreadPoolExecutor  # 10 ms to import: only when needed
+
         with ThreadPoolExecutor(max_workers=parallel) as pool:
             results = list(pool.map(lambda j: _import_one(store, source, j, reporter), jobs))
     return sum(r[0] for r in results), sum(r[1] for r in results)

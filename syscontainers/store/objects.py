@@ -118,13 +118,16 @@ class ObjectWriter:
         """Store SIZE bytes read from STREAM; return the object name."""
         if size > IN_MEMORY_LIMIT:
             return self._put_large(stream, size, meta, what)
-        data = _read_exact(stream, size, what)
+        return self.put_bytes(_read_exact(stream, size, what), meta)
+
+    def put_bytes(self, data: bytes, meta: ObjectMeta) -> str:
+        """Store DATA (at most IN_MEMORY_LIMIT bytes, as ``put`` would); return the name."""
         name = object_name(hashlib.sha256(data).hexdigest(), meta)
         if self._have(name):
             return name
         self._publish(name, meta, data)
         self._known[name[:2]].add(name)
-        self.bytes_written += size
+        self.bytes_written += len(data)
         self.objects_written += 1
         return name
 
