@@ -7,6 +7,11 @@ Prints four ratios (targets from issue 2):
   3. disk added by a rebuilt identical layer, relative to the image (< 1 %)
   4. peak RSS importing a 1 GB layer                                (< 150 MB)
 
+The work happens under --dir (default /var/tmp), or with --fresh-ext4 SIZE on a new,
+journaled ext4 filesystem on a loop device made for the run: a churned disk (many
+recent deletes) slows file creation for every tool, and that noise can swamp the
+ratios. Ours and the peer's runs alternate, so drift falls on both alike.
+
 The minbase tarball is built once with mmdebstrap and cached in
 $BENCH_CACHE (default /var/cache/syscontainers-bench). Needs root, umoci, cp.
 """
@@ -14,6 +19,7 @@ $BENCH_CACHE (default /var/cache/syscontainers-bench). Needs root, umoci, cp.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -21,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -94,14 +101,43 @@ def fresh(work: Path, name: str) -> Path:
     return work / f"{name}-{next(_serial)}"
 
 
-def median_time(fn: object, repeat: int) -> float:
-    """The median of REPEAT timings of FN()."""
+def median_pair(
+    ours: Callable[[], float], peer: Callable[[], float], repeat: int
+) -> tuple[float, float]:
+    """Median seconds of REPEAT runs of each, alternating, so that drift in the disk's
+    speed during the run falls on both alike."""
     subprocess.run(["sync"], check=True)
-    times = []
+    a: list[float] = []
+    b: list[float] = []
     for _ in range(repeat):
-        times.append(fn())  # type: ignore[operator]
-        subprocess.run(["sync"], check=True)  # each run starts with no dirty pages of another
-    return statistics.median(times)
+        for fn, times in ((ours, a), (peer, b)):
+            times.append(fn())
+            subprocess.run(["sync"], check=True)  # each run starts with no dirty pages of another
+    return statistics.median(a), statistics.median(b)
+
+
+@contextlib.contextmanager
+def fresh_ext4(size: str) -> Iterator[Path]:
+    """A new ext4 filesystem (mkfs defaults, so journaled, as a Debian install makes it) on a
+    loop device with direct I/O, mounted for the run and removed after."""
+    img = Path(tempfile.mkdtemp(prefix="sc-bench-fs-", dir="/var/tmp"))
+    image, mnt = img / "fs.img", img / "mnt"
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    dev = subprocess.run(
+        ["losetup", "--find", "--show", "--direct-io=on", str(image)],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    try:
+        subprocess.run(["mkfs.ext4", "-q", dev], check=True)
+        mnt.mkdir()
+        subprocess.run(["mount", dev, str(mnt)], check=True)
+        try:
+            yield mnt
+        finally:
+            subprocess.run(["umount", str(mnt)], check=True)
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=True)
+        shutil.rmtree(img)
 
 
 def bench_pull_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]:
@@ -122,7 +158,7 @@ def bench_pull_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, f
             ["umoci", "unpack", "--image", f"{layout}:latest", str(fresh(work, "umoci-bundle"))]
         )[0]
 
-    return median_time(ours, repeat), median_time(umoci, repeat)
+    return median_pair(ours, umoci, repeat)
 
 
 def bench_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]:
@@ -140,7 +176,7 @@ def bench_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]
     def cp() -> float:
         return run(["cp", "-al", str(tree), str(fresh(work, "co-cp"))])[0]
 
-    return median_time(ours, repeat), median_time(cp, repeat)
+    return median_pair(ours, cp, repeat)
 
 
 def bench_dedup(layout: Path, tar: Path, work: Path) -> tuple[int, int]:
@@ -177,36 +213,54 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs per timing (median is used)")
     ap.add_argument("--skip-rss", action="store_true", help="skip the 1 GB layer")
+    ap.add_argument("--dir", default="/var/tmp", help="where the work goes (default /var/tmp)")
+    ap.add_argument(
+        "--fresh-ext4", metavar="SIZE",
+        help="work on a new ext4 filesystem of SIZE (e.g. 8G) on a loop device instead",
+    )
     args = ap.parse_args()
     compile_package()
     tar = minbase_tar()
     layout = cached_layout("layout-minbase", tar)
-    work = Path(tempfile.mkdtemp(prefix="sc-bench-", dir="/var/tmp"))
     os.environ["PYTHONPATH"] = str(REPO)
+    if args.fresh_ext4:
+        with fresh_ext4(args.fresh_ext4) as mnt:
+            print(f"working on a fresh ext4 filesystem ({args.fresh_ext4}) at {mnt}", flush=True)
+            run_all(args, tar, layout, mnt)
+    else:
+        base = Path(args.dir)
+        print(f"working under {base}", flush=True)
+        run_all(args, tar, layout, base)
+    return 0
+
+
+def run_all(args: argparse.Namespace, tar: Path, layout: Path, base: Path) -> None:
+    """Run every benchmark with its work under BASE and print the ratios."""
+    work = Path(tempfile.mkdtemp(prefix="sc-bench-", dir=base))
     try:
         ours, peer = bench_pull_checkout(layout, work, args.repeat)
         print(
             f"pull+checkout {ours:.2f}s vs umoci unpack {peer:.2f}s: "
-            f"ratio {ours / peer:.2f}x (target <= 0.5x)"
+            f"ratio {ours / peer:.2f}x (target <= 0.5x)", flush=True
         )
         ours, peer = bench_checkout(layout, work, args.repeat)
         print(
-            f"checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio {ours / peer:.2f}x (target <= 1.5x)"
+            f"checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio {ours / peer:.2f}x "
+            "(target <= 1.5x)", flush=True
         )
         added, first = bench_dedup(layout, tar, work)
         print(
             f"rebuilt identical layer added {added / 1e6:.2f} MB to a {first / 1e6:.1f} MB "
-            f"store: {100 * added / first:.2f} % (target < 1 %)"
+            f"store: {100 * added / first:.2f} % (target < 1 %)", flush=True
         )
         if not args.skip_rss:
             rss, umoci_rss, secs = bench_rss(work)
             print(
                 f"1 GB layer import: peak RSS {rss / 1e6:.0f} MB in {secs:.1f}s "
-                f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)"
+                f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)", flush=True
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":

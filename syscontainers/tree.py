@@ -61,15 +61,16 @@ class Entry(NamedTuple):
 
     def to_row(self) -> list[Any]:
         """The compact JSON row for this entry."""
-        data: Any = None
-        if self.kind is EntryKind.FILE:
-            data = [self.obj, self.size]
-        elif self.kind is EntryKind.SYMLINK:
-            data = self.target
-        elif self.kind in (EntryKind.CHAR, EntryKind.BLOCK):
-            data = list(self.rdev)
-        row: list[Any] = [self.path, self.kind.value, self.mode, self.uid, self.gid, self.mtime]
-        row.append(data)
+        kind = self.kind
+        row: list[Any] = [self.path, _VALUES[kind], self.mode, self.uid, self.gid, self.mtime]
+        if kind is _FILE:
+            row.append([self.obj, self.size])
+        elif kind is _SYMLINK:
+            row.append(self.target)
+        elif kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
+            row.append(list(self.rdev))
+        else:
+            row.append(None)
         if self.xattrs:
             row.append({k: base64.b64encode(v).decode() for k, v in self.xattrs})
         return row
@@ -77,22 +78,26 @@ class Entry(NamedTuple):
     @classmethod
     def from_row(cls, row: list[Any]) -> Entry:
         """Parse one compact JSON row (the hot path of every checkout: positional, few
-        branches)."""
+        branches, and tuple.__new__ rather than the NamedTuple's Python-level __new__)."""
         path, kind_s, mode, uid, gid, mtime, data = row[:7]
         kind = _KINDS[kind_s]
         xattrs: tuple[tuple[str, bytes], ...] = ()
         if len(row) > 7:
             xattrs = tuple(sorted((k, base64.b64decode(v)) for k, v in row[7].items()))
         if kind is _FILE:
-            return cls(path, kind, mode, uid, gid, mtime, data[0], data[1], "", _NO_DEV, xattrs)
-        if kind is _SYMLINK:
-            return cls(path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
-        if kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
-            return cls(path, kind, mode, uid, gid, mtime, "", 0, "", (data[0], data[1]), xattrs)
-        return cls(path, kind, mode, uid, gid, mtime, "", 0, "", _NO_DEV, xattrs)
+            fields = (path, kind, mode, uid, gid, mtime, data[0], data[1], "", _NO_DEV, xattrs)
+        elif kind is _SYMLINK:
+            fields = (path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
+        elif kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
+            fields = (path, kind, mode, uid, gid, mtime, "", 0, "", (data[0], data[1]), xattrs)
+        else:
+            fields = (path, kind, mode, uid, gid, mtime, "", 0, "", _NO_DEV, xattrs)
+        return _tuple_new(cls, fields)
 
 
 _KINDS = {k.value: k for k in EntryKind}
+_VALUES = {k: k.value for k in EntryKind}
+_tuple_new = tuple.__new__
 _FILE, _SYMLINK = EntryKind.FILE, EntryKind.SYMLINK
 _NO_DEV = (0, 0)
 
