@@ -17,8 +17,6 @@ import types
 import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-import zstandard
-
 from syscontainers.errors import LayerError
 from syscontainers.oci import Compression
 
@@ -216,6 +214,9 @@ class _ZstdReader(_Reader):
 
     def __init__(self, raw: _Reader) -> None:
         super().__init__()
+        import zstandard  # 5 ms to import (it loads platform): only for zstd layers
+
+        self._error = zstandard.ZstdError
         self._frames = _ZstdFrames(raw)
         self._reader = zstandard.ZstdDecompressor().stream_reader(
             cast(BinaryIO, self._frames), read_size=CHUNK, read_across_frames=True, closefd=False
@@ -224,7 +225,7 @@ class _ZstdReader(_Reader):
     def _read1(self, n: int) -> bytes:
         try:
             data: bytes = self._reader.read(n)
-        except zstandard.ZstdError as e:
+        except self._error as e:
             raise LayerError(f"the zstd stream is corrupt: {e}", hint=_HINT) from e
         if not data:
             while self._frames.read(CHUNK):

@@ -30,12 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``pull``."""
     from syscontainers.operations.pull import PullOptions, pull_image
-    from syscontainers.registry import registry_opener
-    from syscontainers.sources import open_source, parse_source
+    from syscontainers.sources import Transport, open_source, parse_source
 
     platform = parse_platform(args.platform)
-    opener = registry_opener(ctx.settings, registry_options(args))
-    source = open_source(parse_source(args.source), opener)
+    spec = parse_source(args.source)
+    opener = None
+    if spec.transport is Transport.DOCKER:  # the registry client loads only for registries
+        from syscontainers.registry import registry_opener
+
+        opener = registry_opener(ctx.settings, registry_options(args))
+    source = open_source(spec, opener)
     try:
         result = pull_image(
             ctx.store(),

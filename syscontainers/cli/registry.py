@@ -7,7 +7,6 @@ verb, so that every command that talks to a registry takes the same flags.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -137,6 +136,8 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
     if args.password_stdin:
         password = sys.stdin.read().rstrip("\r\n")
     elif interactive:
+        import getpass
+
         password = getpass.getpass("Password: ")
     else:
         raise UsageError("no password given", hint="pipe it in with --password-stdin")
