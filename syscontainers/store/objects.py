@@ -120,7 +120,7 @@ class ObjectWriter:
             return self._put_large(stream, size, meta, what)
         return self.put_bytes(_read_exact(stream, size, what), meta)
 
-    def put_bytes(self, data: bytes, meta: ObjectMeta) -> str:
+    def put_bytes(self, data: bytes | memoryview, meta: ObjectMeta) -> str:
         """Store DATA (at most IN_MEMORY_LIMIT bytes, as ``put`` would); return the name."""
         name = object_name(hashlib.sha256(data).hexdigest(), meta)
         if self._have(name):
@@ -167,7 +167,7 @@ class ObjectWriter:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def _publish(self, name: str, meta: ObjectMeta, data: bytes) -> None:
+    def _publish(self, name: str, meta: ObjectMeta, data: bytes | memoryview) -> None:
         tmp = self._tmp()
         mode = meta.mode & 0o7777
         # Create it with its final permissions where open(2) can give them, so that most
@@ -210,7 +210,7 @@ def _current_umask() -> int:
     return 0o777  # unknown: assume it may strip anything, so always fchmod
 
 
-def _write_all(fd: int, data: bytes) -> int:
+def _write_all(fd: int, data: bytes | memoryview) -> int:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 import syscontainers.render as render
+from syscontainers.checkout import LINK_THREAD_MIN
+from syscontainers.oci import Compression
+from tests.imagebuild import layer_tar, write_oci_layout
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHED = (
@@ -31,6 +34,10 @@ WATCHED = (
     "syscontainers.operations.update",
     "syscontainers.operations.pull",
     "syscontainers.operations.deployment",
+    "syscontainers.registry",
+    "zstandard",
+    "concurrent.futures",
+    "getpass",
 )
 
 
@@ -113,10 +120,38 @@ def test_not_loaded(code: str, absent: set[str]) -> None:
             {"syscontainers.operations.activation", "syscontainers.operations.deployment"},
             id="operations.update",
         ),
+        pytest.param(
+            OPEN_DOCKER, {"syscontainers.registry"}, id="registry-opener-loads-registry"
+        ),
     ],
 )
 def test_loaded_when_used(code: str, present: set[str]) -> None:
     assert present <= loaded_after(code)
+
+
+def local_pull(tmp_path: Path, compression: Compression) -> str:
+    """Code that pulls a small image from an OCI layout (made here, with layers compressed
+    as COMPRESSION) and checks it out, through the CLI."""
+    # More files than checkout.LINK_THREAD_MIN, so that the checkout links with threads.
+    files = {f"usr/share/doc/f{i}": b"%d\n" % i for i in range(LINK_THREAD_MIN + 10)}
+    layout = write_oci_layout(tmp_path / "img", [layer_tar(files)], "v1", compression=compression)
+    root, dest = tmp_path / "root", tmp_path / "co"
+    return f"""
+        from syscontainers.cli import main
+        assert main(["--root", "{root}", "-q", "pull", "oci:{layout}:v1", "--name", "x:1"]) == 0
+        assert main(["--root", "{root}", "-q", "checkout", "x:1", "{dest}"]) == 0
+    """
+
+
+def test_local_pull_and_checkout_load_no_registry_zstd_or_futures(tmp_path: Path) -> None:
+    loaded = loaded_after(local_pull(tmp_path, Compression.GZIP))
+    assert "syscontainers.operations.pull" in loaded  # the pull did run here
+    unneeded = {"syscontainers.registry", "zstandard", "concurrent.futures", "getpass"}
+    assert loaded & unneeded == set()
+
+
+def test_zstd_layers_load_zstandard(tmp_path: Path) -> None:
+    assert "zstandard" in loaded_after(local_pull(tmp_path, Compression.ZSTD))
 
 
 def test_render_package_resolves_every_public_name() -> None:
