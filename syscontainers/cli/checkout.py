@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from syscontainers.cli.context import Context
+from syscontainers.cli.output import add_json_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,15 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("image", metavar="IMAGE", help="name[:tag] or image id")
     p.add_argument("dest", metavar="DEST", type=Path, help="the directory to create")
+    add_json_option(p)
     p.set_defaults(handler=handle_checkout)
 
     p = sub.add_parser("mount", help="mount an image read-only, for scanning without running it")
     p.add_argument("image", metavar="IMAGE", help="name[:tag] or image id")
     p.add_argument("target", metavar="DIR", type=Path, help="an existing empty directory")
+    add_json_option(p)
     p.set_defaults(handler=handle_mount)
 
     p = sub.add_parser("umount", help="unmount a directory that 'mount' mounted")
     p.add_argument("target", metavar="DIR", type=Path, help="the mounted directory")
+    add_json_option(p)
     p.set_defaults(handler=handle_umount)
 
 
@@ -36,8 +40,17 @@ def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
 
     result = materialize.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
     how = "copied" if result.copied else "hardlinked"
-    ctx.out(f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
-            f"{result.dirs} directories, {result.links} symlinks")
+    ctx.result(
+        f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
+        f"{result.dirs} directories, {result.links} symlinks",
+        image=args.image,
+        dest=str(args.dest),
+        files=result.files,
+        dirs=result.dirs,
+        symlinks=result.links,
+        copied=result.copied,
+        skipped_devices=result.skipped_devices,
+    )
     return 0
 
 
@@ -46,7 +59,12 @@ def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
     from syscontainers.operations import materialize
 
     digest = materialize.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
-    ctx.out(f"mounted {args.image} ({digest}) read-only at {args.target}")
+    ctx.result(
+        f"mounted {args.image} ({digest}) read-only at {args.target}",
+        image=args.image,
+        id=digest,
+        target=str(args.target),
+    )
     return 0
 
 
@@ -55,5 +73,5 @@ def handle_umount(ctx: Context, args: argparse.Namespace) -> int:
     from syscontainers.operations import materialize
 
     digest = materialize.umount(ctx.store(), ctx.paths.mounts, args.target)
-    ctx.out(f"unmounted {args.target} ({digest})")
+    ctx.result(f"unmounted {args.target} ({digest})", target=str(args.target), id=digest)
     return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import print_error
+from syscontainers.cli.output import add_json_option, print_error
 from syscontainers.cli.registry import add_registry_options, registry_options
 from syscontainers.oci import digest_hex
 
@@ -39,12 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="use DIR as the container's root filesystem instead of a checkout")
     p.add_argument("--now", action="store_true", help="start the service after installing it")
     add_registry_options(p)
+    add_json_option(p)
     p.set_defaults(handler=handle_install)
 
     p = sub.add_parser("uninstall", help="stop and remove a system container",
                        description="Stop and disable the unit, remove it, the tmpfiles "
                        "entries, the unmodified host files and the deployments.")
     p.add_argument("name", metavar="NAME", help="the container to remove")
+    add_json_option(p)
     p.set_defaults(handler=handle_uninstall)
 
     p = sub.add_parser("list", help="list installed system containers and their states")
@@ -67,10 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_registry_options(p)
     p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
                    help="how long the updated service must stay active (default 30)")
+    add_json_option(p)
     p.set_defaults(handler=handle_update)
 
     p = sub.add_parser("rollback", help="go back to a container's previous deployment")
     p.add_argument("name", metavar="NAME", help="the container to roll back")
+    add_json_option(p)
     p.set_defaults(handler=handle_rollback)
 
     p = sub.add_parser("run", help="run a command in a container",
@@ -123,15 +127,26 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
                          args.runtime or ctx.settings.runtime, args.rootfs, args.now)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
+    data = {
+        "name": result.name,
+        "outcome": result.outcome.value,
+        "deployment": result.deployment,
+        "image_id": result.image_id,
+        "started": result.started,
+        "host_files": list(result.host_files),
+        "exit_code": result.exit_code,
+    }
     if result.outcome is InstallOutcome.RAN_ONCE:
-        ctx.out(f"ran {args.image} once as {result.name}: exit status {result.exit_code}")
+        ctx.result(f"ran {args.image} once as {result.name}: exit status {result.exit_code}",
+                   **data)
         return result.exit_code
     verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
     started = ", started" if result.started else ""
-    ctx.out(f"{verb} {result.name} ({result.deployment}, image "
-            f"{digest_hex(result.image_id)[:12]}){started}")
-    for path in result.host_files:
-        ctx.out(f"  host file {path}")
+    ctx.result(f"{verb} {result.name} ({result.deployment}, image "
+               f"{digest_hex(result.image_id)[:12]}){started}", **data)
+    if not ctx.json:
+        for path in result.host_files:
+            ctx.out(f"  host file {path}")
     return 0
 
 
@@ -141,10 +156,17 @@ def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
 
     with _host(ctx, args) as host:
         result = uninstall(host, args.name)
-    ctx.out(f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
-            f" and {len(result.removed_files)} host file(s)")
-    for path in result.kept_files:
-        ctx.out(f"  kept {path} (changed after it was installed)")
+    ctx.result(
+        f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
+        f" and {len(result.removed_files)} host file(s)",
+        name=result.name,
+        deployments=list(result.deployments),
+        removed_files=list(result.removed_files),
+        kept_files=list(result.kept_files),
+    )
+    if not ctx.json:
+        for path in result.kept_files:
+            ctx.out(f"  kept {path} (changed after it was installed)")
     return 0
 
 
@@ -196,12 +218,27 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
     for name, outcome in results:
         if isinstance(outcome, SysContainersError):
             print_error(f"{name}: {outcome.message}", outcome.hint)
+            if ctx.json:
+                ctx.result(f"{name}: {outcome.message}", name=name, outcome="error",
+                           error=outcome.message, hint=outcome.hint or "")
             failed = True
-        elif outcome.outcome is UpdateOutcome.ROLLED_BACK:
+            continue
+        data = {
+            "name": outcome.name,
+            "outcome": outcome.outcome.value,
+            "deployment": outcome.deployment,
+            "image_id": outcome.image_id,
+            "previous_image_id": outcome.previous_image_id,
+            "restarted": outcome.restarted,
+            "reason": outcome.reason,
+        }
+        if outcome.outcome is UpdateOutcome.ROLLED_BACK:
             print_error(_describe(outcome), f"see: journalctl -u {name}.service")
+            if ctx.json:
+                ctx.result(_describe(outcome), **data)
             failed = True
         else:
-            ctx.out(_describe(outcome))
+            ctx.result(_describe(outcome), **data)
     return 1 if failed else 0
 
 
@@ -212,8 +249,14 @@ def handle_rollback(ctx: Context, args: argparse.Namespace) -> int:
     with _host(ctx, args) as host:
         result = rollback(host, args.name)
     restarted = ", restarted" if result.restarted else ""
-    ctx.out(f"rolled back {result.name} from {result.previous} to {result.deployment}"
-            f"{restarted}")
+    ctx.result(
+        f"rolled back {result.name} from {result.previous} to {result.deployment}{restarted}",
+        name=result.name,
+        deployment=result.deployment,
+        previous=result.previous,
+        image_id=result.image_id,
+        restarted=result.restarted,
+    )
     return 0
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.paths import Paths
-from syscontainers.progress import Reporter
+from syscontainers.progress import Event, EventKind, Reporter
 from syscontainers.settings import Settings
 from syscontainers.store import Store
 
@@ -29,6 +29,15 @@ class Context:
     def out(self, text: str = "") -> None:
         """Print a line of result output."""
         print(text, file=sys.stdout, flush=True)
+
+    def result(self, summary: str, **data: Any) -> None:
+        """Report what an action verb did: SUMMARY as a line of output, or with --json one
+        JSON line ``{"event": "result", "message": SUMMARY, …DATA}`` after the progress
+        events (see ``add_json_option``)."""
+        if self.json:
+            self.reporter.emit(Event(EventKind.RESULT, summary, data=data))
+        else:
+            self.out(summary)
 
     def out_json(self, value: Any) -> None:
         """Print one JSON document as result output."""

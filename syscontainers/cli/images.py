@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from syscontainers import progress
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import human_bytes
+from syscontainers.cli.output import add_json_option, human_bytes
 from syscontainers.oci import digest_hex
 from syscontainers.store.lock import LockMode
 
@@ -34,11 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = verbs.add_parser("tag", help="give an image another name")
     p.add_argument("src", metavar="SRC", help="the image to tag")
     p.add_argument("dst", metavar="DST", help="the new name[:tag]")
+    add_json_option(p)
     p.set_defaults(handler=handle_tag)
 
     p = verbs.add_parser("delete", help="remove image tags (data goes at the next prune)")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="names or image ids")
     p.add_argument("--force", "-f", action="store_true", help="remove tags of images in use")
+    add_json_option(p)
     p.set_defaults(handler=handle_delete)
 
     p = verbs.add_parser("prune", help="remove unreferenced objects, layers and blobs")
@@ -95,7 +97,7 @@ def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store()
     with store.locked(LockMode.EXCLUSIVE):
         key = ops.tag_image(store, args.src, args.dst)
-    ctx.out(f"tagged {key}")
+    ctx.result(f"tagged {key}", tag=key, source=args.src)
     return 0
 
 
@@ -106,6 +108,9 @@ def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.store()
     with store.locked(LockMode.EXCLUSIVE):
         removed = ops.delete_images(store, args.images, args.force)
+    if ctx.json:
+        ctx.result(f"deleted {len(removed)} tag(s)", deleted=list(removed))
+        return 0
     for key in removed:
         ctx.out(f"deleted {key}")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -94,6 +95,14 @@ class TerminalReporter:
             )
         self.stream.write("\r\x1b[K" + text[:200])
         self.stream.flush()
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """``--json`` for an action verb: progress events and the result as JSON lines on stdout."""
+    parser.add_argument(
+        "--json", action="store_true", help="print progress and the result as JSON lines"
+    )
+    parser.set_defaults(json_events=True)
 
 
 def make_reporter(json_mode: bool, quiet: bool, json_events: bool = False) -> Reporter:

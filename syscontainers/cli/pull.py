@@ -6,7 +6,7 @@ import argparse
 
 from syscontainers import progress
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import human_bytes
+from syscontainers.cli.output import add_json_option, human_bytes
 from syscontainers.cli.registry import add_registry_options, parse_platform, registry_options
 
 
@@ -22,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("source", metavar="SOURCE", help="the image to pull, with its transport")
     p.add_argument("--name", help="tag the image as NAME[:TAG] (default: from the source)")
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
-    p.add_argument("--json", action="store_true", help="print progress and result as JSON lines")
+    add_json_option(p)
     add_registry_options(p)
-    p.set_defaults(handler=handle_pull, json_events=True)
+    p.set_defaults(handler=handle_pull)
 
 
 def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
@@ -55,21 +55,13 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
         f"{result.layers_total} layers, {result.objects_written} new objects "
         f"({human_bytes(result.bytes_imported)})"
     )
-    if ctx.json:
-        ctx.reporter.emit(
-            progress.Event(
-                progress.EventKind.RESULT,
-                summary,
-                data={
-                    "name": result.name,
-                    "id": result.manifest_digest,
-                    "layers_total": result.layers_total,
-                    "layers_imported": result.layers_imported,
-                    "bytes_written": result.bytes_imported,
-                    "objects_written": result.objects_written,
-                },
-            )
-        )
-    else:
-        ctx.out(summary)
+    ctx.result(
+        summary,
+        name=result.name,
+        id=result.manifest_digest,
+        layers_total=result.layers_total,
+        layers_imported=result.layers_imported,
+        bytes_written=result.bytes_imported,
+        objects_written=result.objects_written,
+    )
     return 0
