@@ -23,7 +23,8 @@ class Settings:
     runtime: str = "/usr/sbin/runc"
     registries_conf: Path = Path("/etc/containers/registries.conf")
     certs_d: Path = Path("/etc/containers/certs.d")  # per-registry TLS files: certs.d/HOST[:PORT]/
-    policy: Path = Path("/etc/containers/policy.json")
+    policy: Path = Path("/etc/containers/policy.json")  # containers-policy.json(5)
+    registries_d: Path = Path("/etc/containers/registries.d")  # signature lookaside, (5)
     authfile: Path | None = None
     tls_verify: bool = True
     lock_timeout: float | None = None

@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in words
     try:
         args = build_parser(words).parse_args(words)
-        settings = load(os.environ, {"root": args.root})
+        settings = load(os.environ, {"root": args.root, "policy": getattr(args, "policy", None)})
         json_out = bool(getattr(args, "json", False))
         ctx = Context(
             settings=settings,

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING
 
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import add_json_option, print_error
-from syscontainers.cli.registry import add_registry_options, registry_options
+from syscontainers.cli.registry import (
+    add_policy_options,
+    add_registry_options,
+    policy_checks,
+    registry_options,
+)
 from syscontainers.oci import digest_hex
 
 if TYPE_CHECKING:
@@ -39,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="use DIR as the container's root filesystem instead of a checkout")
     p.add_argument("--now", action="store_true", help="start the service after installing it")
     add_registry_options(p)
+    add_policy_options(p)
     add_json_option(p)
     p.set_defaults(handler=handle_install)
 
@@ -67,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-pull", action="store_true",
                    help="use the image in the store, do not pull a newer one")
     add_registry_options(p)
+    add_policy_options(p)
     p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
                    help="how long the updated service must stay active (default 30)")
     add_json_option(p)
@@ -105,12 +112,15 @@ def _host(
 
     _check_name(args)
     opener = None
+    checks = None
     if pulls:  # only install and update pull: requests costs ~0.1 s to import
         from syscontainers.registry import registry_opener
 
         opener = registry_opener(ctx.settings, registry_options(args))
+        checks = policy_checks(ctx, args)
     with SystemdManager() as units:
-        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener)
+        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener,
+                   policy=checks)
 
 
 def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:

@@ -7,7 +7,13 @@ import argparse
 from syscontainers import progress
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import add_json_option, human_bytes
-from syscontainers.cli.registry import add_registry_options, parse_platform, registry_options
+from syscontainers.cli.registry import (
+    add_policy_options,
+    add_registry_options,
+    parse_platform,
+    policy_checks,
+    registry_options,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--platform", help="os/arch[/variant] to pick from a multi-platform index")
     add_json_option(p)
     add_registry_options(p)
+    add_policy_options(p)
     p.set_defaults(handler=handle_pull)
 
 
@@ -44,7 +51,7 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
         result = pull_image(
             ctx.store(),
             source,
-            PullOptions(name=args.name, platform=platform),
+            PullOptions(name=args.name, platform=platform, policy=policy_checks(ctx, args)(spec)),
             ctx.reporter,
             on_wait=lambda msg: progress.step(ctx.reporter, msg),
         )

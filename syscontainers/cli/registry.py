@@ -16,9 +16,12 @@ from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.errors import ManifestError, UsageError
 from syscontainers.oci import Platform
-from syscontainers.sources import Transport, parse_source
+from syscontainers.sources import SourceSpec, Transport, parse_source
 
 if TYPE_CHECKING:  # the registry package imports requests: load it only when a verb needs it
+    from collections.abc import Callable
+
+    from syscontainers.operations.pull import PolicyCheck
     from syscontainers.registry import RegistryOptions
     from syscontainers.registry.auth import Credentials
     from syscontainers.registry.inspect import RemoteImage
@@ -59,6 +62,29 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
         help="use the *.crt CAs and *.cert/*.key client certificates in this directory "
         "instead of /etc/containers/certs.d/HOST",
     )
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """The trust-policy flags of every verb that pulls."""
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="the containers-policy.json(5) that decides which images may be pulled "
+        "(default /etc/containers/policy.json, or the policy setting)",
+    )
+    parser.add_argument(
+        "--insecure-policy",
+        action="store_true",
+        help="pull without checking the trust policy or any signature",
+    )
+
+
+def policy_checks(ctx: Context, args: argparse.Namespace) -> Callable[[SourceSpec], PolicyCheck]:
+    """The trust-policy check for each source a command pulls from."""
+    from syscontainers.trust.check import policy_checks as checks
+
+    settings = ctx.settings
+    return checks(settings.policy, settings.registries_d, bool(args.insecure_policy))
 
 
 def registry_options(args: argparse.Namespace) -> RegistryOptions:

@@ -31,7 +31,7 @@ from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
 from syscontainers.operations.host import Host as Host
 from syscontainers.operations.images import StoredImage, load_image, resolve
 from syscontainers.operations.inspect import export_entries, exports_files
-from syscontainers.operations.pull import pull_locked
+from syscontainers.operations.pull import PullOptions, pull_locked
 from syscontainers.reference import parse as parse_reference
 from syscontainers.render import (
     Exports,
@@ -119,9 +119,11 @@ def from_store(store: Store, ref: str, given: str, source: str) -> ImageChoice:
 
 def pull_source(host: Host, source_text: str, given: str) -> ImageChoice:
     """Pull SOURCE_TEXT (only what is missing is imported) under the caller's lock."""
-    source = open_source(parse_source(source_text), host.registry)
+    spec = parse_source(source_text)
+    source = open_source(spec, host.registry)
+    options = PullOptions(policy=host.policy(spec)) if host.policy is not None else PullOptions()
     try:
-        result = pull_locked(host.store, source, reporter=host.reporter)
+        result = pull_locked(host.store, source, options, reporter=host.reporter)
     finally:
         source.close()
     image = load_image(host.store, result.manifest_digest, given)

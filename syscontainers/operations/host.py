@@ -1,7 +1,7 @@
 """The seams every lifecycle operation acts through: ``Host``.
 
 ``Host`` carries the store, the paths, systemd, systemd-tmpfiles, the
-reporter, the registry and the way commands are run. It lives apart from
+reporter, the registry, the trust-policy check and the way commands are run. It lives apart from
 ``operations.deployment`` so that verbs which only read deployments (``list``)
 load neither the pull, checkout and render machinery nor the registry.
 """
@@ -20,8 +20,9 @@ from syscontainers.store.lock import LockMode
 
 if TYPE_CHECKING:  # annotations only: the systemd module imports dbus_next
     from syscontainers.deploy.publish import Tmpfiles
+    from syscontainers.operations.pull import PolicyCheck
     from syscontainers.paths import Paths
-    from syscontainers.sources import SourceOpener
+    from syscontainers.sources import SourceOpener, SourceSpec
     from syscontainers.store import Store
     from syscontainers.systemd import UnitManager
 
@@ -37,6 +38,8 @@ class Host:
     reporter: Reporter = field(default_factory=NullReporter)
     registry: SourceOpener | None = None  # docker:// sources; None: local transports only
     execute: Callable[[Sequence[str]], int] = process.exec_interactive
+    # the trust-policy check for each source pulled from; None: accept (library use, tests)
+    policy: Callable[[SourceSpec], PolicyCheck] | None = None
 
     def container(self, name: str) -> ContainerDir:
         """The deployment paths of container NAME (validated)."""

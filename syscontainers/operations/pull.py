@@ -36,14 +36,16 @@ DEFAULT_PARALLEL = 3
 
 
 class PolicyCheck(Protocol):
-    """Decides whether an image may be written to the store (signatures come later)."""
+    """Decides whether an image may be written to the store (``trust.check`` implements it
+    from containers-policy.json)."""
 
     def check(self, source: ImageSource, image: ResolvedImage) -> None:
         """Raise PolicyError to refuse IMAGE."""
 
 
 class AcceptAll:
-    """The policy until signature verification lands: every image is accepted."""
+    """No policy: every image is accepted (library callers that check nothing; the CLI always
+    passes the trust policy)."""
 
     def check(self, source: ImageSource, image: ResolvedImage) -> None:
         """Accept IMAGE."""

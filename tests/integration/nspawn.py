@@ -44,6 +44,9 @@ INSIDE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "LANG": "C.UTF-8",
     "PYTHONPATH": REPO_MOUNT,
+    # The booted host's /etc is a fresh tmpfs (--volatile=yes), without containers-common's
+    # /etc/containers/policy.json: pulls inside use this accept-anything policy instead.
+    "SYSCONTAINERS_POLICY": f"{REPO_MOUNT}/tests/data/accept-anything-policy.json",
     "PYTHONDONTWRITEBYTECODE": "1",
     "SYSTEMD_PAGER": "cat",
     "SYSTEMD_COLORS": "0",

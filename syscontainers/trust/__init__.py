@@ -1,0 +1,8 @@
+"""Trust: whether an image may be written to the store, by containers-policy.json(5).
+
+``model`` holds the policy's values, ``policy`` parses a policy file and finds the
+requirements for an image's scope, ``gpg`` verifies OpenPGP signed messages with the
+real gpg, ``simple_signing`` reads the "atomic container signature" payload and
+matches its identity, ``lookaside`` finds an image's signatures through
+registries.d, and ``check`` puts them together as the pull pipeline's policy check.
+"""
