@@ -50,6 +50,7 @@ from syscontainers.sources import ResolvedImage
 
 MANIFEST_LIMIT = 4 << 20
 CONFIG_LIMIT = 16 << 20
+ATTACHMENT_LIMIT = 4 << 20  # containers/image iolimits.MaxSignatureBodySize
 ACCEPT = (MT_OCI_INDEX, MT_DOCKER_LIST, MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
 CONFIG_TYPES = frozenset({MT_OCI_CONFIG, MT_DOCKER_CONFIG})
 
@@ -191,6 +192,46 @@ class RegistrySource:
                 hint="the registry is serving damaged content",
             )
         return data
+
+
+    # ---- sigstore attachments ---------------------------------------------------
+
+    def sigstore_attachments(self, manifest_digest: str) -> list[Attachment]:
+        """The layers of the ``sha256-HEX.sig`` manifest that sigstore (cosign) attaches to the
+        image MANIFEST_DIGEST, each read whole and checked; [] if the registry has none.
+
+        As containers/image, every layer is returned, whatever its media type (signatures,
+        attestations …): the policy check picks what it can use."""
+        endpoint = self._chosen or self._endpoints[0]
+        tag = manifest_digest.replace(":", "-", 1) + ".sig"
+        what = f"the sigstore attachments of {self.description} ({tag})"
+        try:
+            fetched = self._client.get_manifest(
+                endpoint.host, endpoint.reference.path, tag, (MT_OCI_MANIFEST,), MANIFEST_LIMIT
+            )
+        except ImageNotFoundError:
+            return []
+        media_type = fetched.content_type or sniff_media_type(fetched.data, what)
+        if media_type != MT_OCI_MANIFEST:
+            raise ManifestError(
+                f"{what} has media type {media_type!r}, not an OCI image manifest",
+                hint="the tag is not a sigstore signature; ask the image's publisher",
+            )
+        manifest = parse_manifest(fetched.data, what)
+        out = []
+        for layer in manifest.layers:
+            payload = self.read_blob(layer, ATTACHMENT_LIMIT)
+            out.append(Attachment(layer.media_type, payload, layer.annotations))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """One layer of a sigstore attachment manifest."""
+
+    media_type: str
+    payload: bytes
+    annotations: tuple[tuple[str, str], ...]
 
 
 def _check_media_types(manifest: Manifest, what: str) -> None:

@@ -6,7 +6,10 @@ before a copy: it finds the requirements of the image's most specific scope (see
 ``policy.requirements_for``) and enforces every one of them. A ``signedBy`` requirement is
 met by any one signature that gpg verifies with one of its keys, whose payload names the
 pulled manifest's digest and a reference that its ``signedIdentity`` accepts. Only
-registry images have signatures (found through registries.d lookaside storage).
+registry images have signatures: simple-signing ones in registries.d lookaside storage, and
+sigstore (cosign) ones in the registry's ``sha256-HEX.sig`` attachment, read where registries.d
+sets ``use-sigstore-attachments``. A ``sigstoreSigned`` requirement with public keys is met like
+``signedBy``; one that needs Fulcio, PKI or Rekor checks refuses every image.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from syscontainers.errors import PolicyError, SysContainersError
 from syscontainers.reference import Reference, normalize, parse
@@ -28,6 +31,12 @@ if TYPE_CHECKING:
 
 # (normalized reference, manifest digest) -> (signatures, where they were looked for)
 SignatureLookup = Callable[[Reference, str], tuple[list[bytes], str]]
+# (source, normalized reference, manifest digest) -> ([(payload, annotations) of each cosign
+# signature layer], where they were looked for)
+SigstoreLookup = Callable[
+    [ImageSource, Reference, str], tuple[list[tuple[bytes, dict[str, str]]], str]
+]
+COSIGN_SIGNATURE_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"  # sigstore.py's too
 Verifier = Callable[[bytes, Sequence[bytes], str], "Verified"]
 MAX_REASONS = 3  # the reasons an error lists when several signatures failed
 
@@ -37,6 +46,14 @@ class Referenced(Protocol):
     """A source that knows the fully qualified reference it resolved (the registry source)."""
 
     reference: Reference
+
+
+@runtime_checkable
+class Attached(Protocol):
+    """A source that can read sigstore attachments (the registry source)."""
+
+    def sigstore_attachments(self, manifest_digest: str) -> Sequence[Any]:
+        """The attachment layers: objects with media_type, payload and annotations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +90,12 @@ class PolicyChecker:
         signatures: SignatureLookup,
         verify: Verifier | None = None,  # default: gpg.verify_signed_message
         read_key: Callable[[Path], bytes] = Path.read_bytes,
+        sigstore: SigstoreLookup | None = None,  # None: no sigstore signatures anywhere
     ) -> None:
         self.spec = spec
         self._load = load
         self._signatures = signatures
+        self._sigstore = sigstore
         self._verify = verify
         self._read_key = read_key
 
@@ -89,10 +108,15 @@ class PolicyChecker:
         )
         where = f"{policy.origin or 'the trust policy'} ({scope})"
         for requirement in requirements:
-            self._enforce(requirement, subject, image, where)
+            self._enforce(requirement, source, subject, image, where)
 
     def _enforce(
-        self, req: Requirement, subject: Subject, image: ResolvedImage, where: str
+        self,
+        req: Requirement,
+        source: ImageSource,
+        subject: Subject,
+        image: ResolvedImage,
+        where: str,
     ) -> None:
         if req.kind is RequirementKind.ACCEPT_ANYTHING:
             return
@@ -102,12 +126,8 @@ class PolicyChecker:
                 hint="the policy refuses every image of this scope; change it if this is wrong",
             )
         if req.kind is RequirementKind.SIGSTORE_SIGNED:
-            raise PolicyError(
-                f"{where} requires sigstore signatures for {subject.label}, which syscontainers "
-                "cannot verify yet",
-                hint="use signedBy (GPG simple signing) for this scope, or pull with "
-                "--insecure-policy if you trust the source",
-            )
+            self._sigstore_signed(req, source, subject, image, where)
+            return
         self._signed_by(req, subject, image, where)
 
     def _signed_by(
@@ -138,6 +158,73 @@ class PolicyChecker:
                 return
             except SysContainersError as e:
                 reasons.append(e.message)
+        self._refuse_all(reasons, subject, where)
+
+    def _sigstore_signed(
+        self,
+        req: Requirement,
+        source: ImageSource,
+        subject: Subject,
+        image: ResolvedImage,
+        where: str,
+    ) -> None:
+        if req.unsupported:
+            raise PolicyError(
+                f"{where} requires sigstore signatures checked with {req.unsupported} for "
+                f"{subject.label}, which syscontainers cannot check",
+                hint="verify with public keys (keyPath / keyData) only, or pull with "
+                "--insecure-policy if you trust the source",
+            )
+        if subject.reference is None:
+            raise PolicyError(
+                f"{where} requires a sigstore signature for {subject.label}, but "
+                f"{subject.transport}: images carry no signatures",
+                hint="pull the signed image from its registry, or accept this scope with "
+                "insecureAcceptAnything in the policy",
+            )
+        keys = self._keys(req, where)
+        found, looked = (
+            self._sigstore(source, subject.reference, image.manifest_digest)
+            if self._sigstore is not None
+            else ([], "no sigstore signatures are looked for")
+        )
+        if not found:
+            raise PolicyError(
+                f"{where} requires a sigstore signature for {subject.label} "
+                f"({image.manifest_digest}), but there is none ({looked})",
+                hint="sign the image (cosign, or skopeo --sign-by-sigstore-private-key), and set "
+                "use-sigstore-attachments: true for its registry in registries.d",
+            )
+        from syscontainers.trust.sigstore import (
+            parse_sigstore_payload,
+            signature_from_layer,
+            verify_sigstore,
+        )
+        from syscontainers.trust.simple_signing import identity_matches
+
+        reasons = []
+        for i, (payload, notes) in enumerate(found, 1):
+            what = f"sigstore signature {i} of {subject.label}"
+            try:
+                signature = signature_from_layer(payload, notes, what)
+                claim = parse_sigstore_payload(verify_sigstore(signature, keys, what), what)
+                if claim.manifest_digest != image.manifest_digest:
+                    raise PolicyError(
+                        f"{what} is for manifest {claim.manifest_digest}, "
+                        f"not {image.manifest_digest}"
+                    )
+                if not identity_matches(req.identity, subject.reference, claim.docker_reference):
+                    raise PolicyError(
+                        f"{what} names {claim.docker_reference}, which the policy's "
+                        f"signedIdentity ({req.identity.kind.value}) does not accept for "
+                        f"{subject.reference}"
+                    )
+                return
+            except SysContainersError as e:
+                reasons.append(e.message)
+        self._refuse_all(reasons, subject, where)
+
+    def _refuse_all(self, reasons: list[str], subject: Subject, where: str) -> None:
         shown = "; ".join(reasons[:MAX_REASONS])
         more = f" (and {len(reasons) - MAX_REASONS} more)" if len(reasons) > MAX_REASONS else ""
         raise PolicyError(
@@ -227,6 +314,31 @@ def lookaside_signatures(registries_d: Path) -> SignatureLookup:
     return lookup
 
 
+def attached_signatures(registries_d: Path) -> SigstoreLookup:
+    """Sigstore signature lookup: the cosign signature layers of the registry's attachment
+    manifest, where REGISTRIES_D sets use-sigstore-attachments for the image (as containers/image,
+    nothing is looked for otherwise)."""
+
+    def lookup(
+        source: ImageSource, ref: Reference, manifest_digest: str
+    ) -> tuple[list[tuple[bytes, dict[str, str]]], str]:
+        from syscontainers.trust.lookaside import load_registries_d, uses_sigstore_attachments
+
+        if not uses_sigstore_attachments(load_registries_d(registries_d), ref):
+            return [], f"{registries_d} does not set use-sigstore-attachments for {ref.name}"
+        if not isinstance(source, Attached):
+            return [], "this source cannot hold sigstore attachments"
+        layers = source.sigstore_attachments(manifest_digest)
+        found = [
+            (layer.payload, dict(layer.annotations))
+            for layer in layers
+            if layer.media_type == COSIGN_SIGNATURE_TYPE  # attestations and others: not ours
+        ]
+        return found, f"looked in the registry's {manifest_digest.replace(':', '-')}.sig tag"
+
+    return lookup
+
+
 def policy_checks(
     policy_path: Path, registries_d: Path, insecure: bool = False
 ) -> Callable[[SourceSpec], PolicyChecker | Unchecked]:
@@ -235,4 +347,7 @@ def policy_checks(
     if insecure:
         return lambda spec: Unchecked()
     signatures = lookaside_signatures(registries_d)
-    return lambda spec: PolicyChecker(spec, lambda: load_policy(policy_path), signatures)
+    sigstore = attached_signatures(registries_d)
+    return lambda spec: PolicyChecker(
+        spec, lambda: load_policy(policy_path), signatures, sigstore=sigstore
+    )

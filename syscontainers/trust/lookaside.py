@@ -2,8 +2,9 @@
 
 A registries.d directory holds ``*.yaml`` files, merged; a scope or ``default-docker`` given in
 two files is an error. Each names a section whose ``lookaside`` (legacy: ``sigstore``) URL is the
-top of a signature store; the ``*-staging`` keys are for writers (``skopeo copy --sign-by``) and
-``use-sigstore-attachments`` is not ours, so both are accepted and ignored. For an image the
+top of a signature store; the ``*-staging`` keys are for writers (``skopeo copy --sign-by``), so
+they are accepted and ignored; ``use-sigstore-attachments`` says whether sigstore signatures are
+read from the registry (``uses_sigstore_attachments``). For an image the
 section of its most specific scope with a ``lookaside`` URL wins: the exact reference
 (``host/repo:tag`` or ``host/repo@digest``), the repository, each parent namespace, the host,
 ``*.`` wildcards of the host's domains, and last ``default-docker``. The store then reads::
@@ -55,6 +56,9 @@ class RegistriesD:
     default: str = ""  # default-docker lookaside URL ("" if none)
     scopes: tuple[tuple[str, str], ...] = ()  # (scope, lookaside URL; "" if it has none)
     origin: str = ""  # the directory (or files) it came from, for messages
+    # use-sigstore-attachments, where a section sets it: default-docker's, then per scope
+    default_attachments: bool | None = None
+    attachments: tuple[tuple[str, bool], ...] = ()
 
 
 # ---- parsing -------------------------------------------------------------------
@@ -115,10 +119,11 @@ def _kind(value: object) -> str:
     return "sequence" if isinstance(value, list) else "scalar"
 
 
-def _section(name: str, where: str, value: object) -> str:
-    """The read URL of the section VALUE, found at WHERE in the file NAME."""
+def _section(name: str, where: str, value: object) -> tuple[str, bool | None]:
+    """The read URL and the use-sigstore-attachments flag (None: unset) of the section VALUE,
+    found at WHERE in the file NAME."""
     if value is None:
-        return ""
+        return "", None
     if not isinstance(value, dict):
         raise PolicyError(
             f"registries.d file {name}: {where} is a {_kind(value)}, not a mapping of settings",
@@ -139,7 +144,8 @@ def _section(name: str, where: str, value: object) -> str:
             f"registries.d file {name}: {where} key {_FLAG_KEY!r} is {flag!r}, not a boolean",
             hint="write true or false",
         )
-    return urls["lookaside"] or urls["sigstore"]
+    attachments = None if flag is None else flag.lower() in ("true", "y", "yes", "on")
+    return urls["lookaside"] or urls["sigstore"], attachments
 
 
 def _docker(name: str, value: object) -> dict[str, object]:
@@ -157,7 +163,9 @@ def parse_registries_d(files: Sequence[tuple[str, bytes]]) -> RegistriesD:
     """Merge registries.d FILES, (name, YAML content) pairs; raise PolicyError if one is
     malformed or two define the same scope (unknown keys are ignored, as containers/image does)."""
     default, default_from = "", ""
+    default_attachments: bool | None = None
     scopes: dict[str, str] = {}
+    attachments: dict[str, bool] = {}
     scope_from: dict[str, str] = {}
     for name, content in files:
         doc = _load_yaml(name, content)
@@ -170,7 +178,9 @@ def parse_registries_d(files: Sequence[tuple[str, bytes]]) -> RegistriesD:
                     f"and in {name}",
                     hint="keep one default-docker section in the whole directory",
                 )
-            default = _section(name, "'default-docker'", doc["default-docker"])
+            default, default_attachments = _section(
+                name, "'default-docker'", doc["default-docker"]
+            )
             default_from = name
         for scope, section in _docker(name, doc.get("docker")).items():
             if scope in scope_from:
@@ -179,10 +189,14 @@ def parse_registries_d(files: Sequence[tuple[str, bytes]]) -> RegistriesD:
                     f"{scope_from[scope]} and in {name}",
                     hint="configure each scope in one file only",
                 )
-            scopes[scope] = _section(name, f"docker scope {scope!r}", section)
+            scopes[scope], flag = _section(name, f"docker scope {scope!r}", section)
+            if flag is not None:
+                attachments[scope] = flag
             scope_from[scope] = name
     origin = ", ".join(name for name, _ in files)
-    return RegistriesD(default, tuple(scopes.items()), origin)
+    return RegistriesD(
+        default, tuple(scopes.items()), origin, default_attachments, tuple(attachments.items())
+    )
 
 
 def load_registries_d(directory: Path) -> RegistriesD:
@@ -243,6 +257,18 @@ def lookaside_for(config: RegistriesD, ref: Reference, fallback: str = "") -> st
         if table.get(scope):
             return table[scope]
     return config.default or fallback
+
+
+def uses_sigstore_attachments(config: RegistriesD, ref: Reference) -> bool:
+    """Whether REF's sigstore signatures are to be read from registry attachments (the
+    ``sha256-HEX.sig`` tag): the flag of REF's most specific scope that sets it, else
+    default-docker's, else no (docker/registries_d.go useSigstoreAttachments)."""
+    ref = normalize(ref)
+    table = dict(config.attachments)
+    for scope in (*_identities(ref), *_namespaces(ref)):
+        if scope in table:
+            return table[scope]
+    return bool(config.default_attachments)
 
 
 def _split(url: str, what: str) -> SplitResult:

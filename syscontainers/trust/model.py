@@ -51,6 +51,9 @@ class Requirement:
     key_paths: tuple[Path, ...] = ()  # keyPath / keyPaths, absolute
     key_data: tuple[bytes, ...] = ()  # keyData, decoded from base64
     identity: IdentityRule = IdentityRule()
+    # SIGSTORE_SIGNED: what it asks for that syscontainers cannot check (Fulcio, PKI, Rekor);
+    # such a requirement refuses every image rather than accept without the check
+    unsupported: str = ""
 
 
 @dataclass(frozen=True, slots=True)

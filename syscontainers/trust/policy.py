@@ -219,7 +219,8 @@ def _key_type(obj: dict[str, Any], where: str) -> str:
 
 
 def _sigstore_signed(obj: dict[str, Any], where: str, base_dir: Path | None) -> Requirement:
-    # Validated as containers/image does, but not verified yet: the checker refuses it.
+    # Validated as containers/image does; plain public keys are verified, what needs Fulcio,
+    # PKI or Rekor is marked unsupported and refused by the checker.
     _check_fields(obj, where, ("type", *_SIGSTORE_KEYS, *_REKOR_KEYS, "signedIdentity"))
     if "fulcio" in obj:
         _fulcio(obj["fulcio"], f"{where}.fulcio")
@@ -234,7 +235,18 @@ def _sigstore_signed(obj: dict[str, Any], where: str, base_dir: Path | None) -> 
     paths = _key_paths(obj, where, base_dir)
     data = _values(obj, "keyData", where, _base64) + _values(obj, "keyDatas", where, _base64)
     identity = _signed_identity(obj, where)
-    return Requirement(RequirementKind.SIGSTORE_SIGNED, "", paths, tuple(data), identity)
+    unsupported = [
+        what
+        for present, what in (
+            ("fulcio" in obj, "Fulcio certificates"),
+            ("pki" in obj, "X.509 (pki) certificates"),
+            (bool(rekor), "Rekor transparency-log proofs"),
+        )
+        if present
+    ]
+    return Requirement(
+        RequirementKind.SIGSTORE_SIGNED, "", paths, tuple(data), identity, " and ".join(unsupported)
+    )
 
 
 def _fulcio(value: Any, where: str) -> None:

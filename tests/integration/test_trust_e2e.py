@@ -271,7 +271,8 @@ def test_insecure_policy_and_a_missing_policy(world: World) -> None:
     assert stored_nothing(root)
 
 
-def test_sigstore_requirements_are_refused_for_now(world: World) -> None:
+def test_sigstore_requirements_find_no_attachments_here(world: World) -> None:
+    """registries.d here does not enable sigstore attachments: nothing to verify, refused."""
     doc = trust_scope(world, {"type": "sigstoreSigned", "keyPath": str(world.trusted_key)})
     code, err, root = ours(world, write_policy(world, doc, "sigstore.json"),
                            world.ref("trust/signed:1"))

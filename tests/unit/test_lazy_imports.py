@@ -38,6 +38,7 @@ WATCHED = (
     "zstandard",
     "concurrent.futures",
     "getpass",
+    "cryptography",
 )
 
 
@@ -146,7 +147,8 @@ def local_pull(tmp_path: Path, compression: Compression) -> str:
 def test_local_pull_and_checkout_load_no_registry_zstd_or_futures(tmp_path: Path) -> None:
     loaded = loaded_after(local_pull(tmp_path, Compression.GZIP))
     assert "syscontainers.operations.pull" in loaded  # the pull did run here
-    unneeded = {"syscontainers.registry", "zstandard", "concurrent.futures", "getpass"}
+    unneeded = {"syscontainers.registry", "zstandard", "concurrent.futures", "getpass",
+                "cryptography"}
     assert loaded & unneeded == set()
 
 

@@ -7,6 +7,7 @@ and lookaside storage are in tests/integration/test_trust_e2e.py.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from syscontainers import cli
 from syscontainers.errors import PolicyError
@@ -24,6 +26,9 @@ from syscontainers.sources import ResolvedImage, open_source, parse_source
 from syscontainers.trust.check import PolicyChecker, Unchecked, policy_checks, subject_of
 from syscontainers.trust.gpg import Verified
 from syscontainers.trust.policy import parse_policy
+from syscontainers.trust.sigstore import SIGNATURE_ANNOTATION
+from tests.sigstore_build import payload as sigstore_payload
+from tests.sigstore_build import public_pem, sign
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
@@ -124,10 +129,41 @@ def test_signed_identity_rules_apply() -> None:
     check(checker(doc, other))
 
 
-def test_sigstore_requirements_refuse_clearly() -> None:
-    doc = {"default": [{"type": "sigstoreSigned", "keyData": "a2V5"}]}
-    with pytest.raises(PolicyError, match="sigstore signatures .* cannot verify yet"):
-        check(checker(doc, []))
+def sigstore_checker(doc: dict[str, Any], layers: list[tuple[bytes, dict[str, str]]]) -> Any:
+    spec = parse_source("docker://registry.example.org/app:1")
+    return PolicyChecker(spec, policy(doc), lambda ref, digest: ([], ""),
+                         sigstore=lambda source, ref, digest: (layers, "looked in the registry"))
+
+
+def test_sigstore_signed_with_public_keys() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = base64.b64encode(public_pem(key)).decode()
+    doc = {"default": [{"type": "sigstoreSigned", "keyData": pem}]}
+    good = sigstore_payload(IMAGE.manifest_digest, SIGNED_AS)
+    check(sigstore_checker(doc, [(good, {SIGNATURE_ANNOTATION: sign(good, key)})]))
+    other = sigstore_payload(IMAGE.manifest_digest, "registry.example.org/other:1")
+    with pytest.raises(PolicyError, match="does not accept"):
+        check(sigstore_checker(doc, [(other, {SIGNATURE_ANNOTATION: sign(other, key)})]))
+    with pytest.raises(PolicyError, match="no .*annotation"):
+        check(sigstore_checker(doc, [(good, {})]))
+    with pytest.raises(PolicyError, match=r"there is none \(looked in the registry\)"):
+        check(sigstore_checker(doc, []))
+
+
+@pytest.mark.parametrize(
+    ("extra", "what"),
+    [
+        ({"rekorPublicKeyData": "a2V5"}, "Rekor"),
+        ({"fulcio": {"caData": "Y2E=", "oidcIssuer": "https://o", "subjectEmail": "a@b"},
+          "rekorPublicKeyData": "a2V5"}, "Fulcio"),
+    ],
+)
+def test_sigstore_checks_we_cannot_make_refuse(extra: dict[str, Any], what: str) -> None:
+    req = {"type": "sigstoreSigned", **extra}
+    if "fulcio" not in extra:
+        req["keyData"] = "a2V5"
+    with pytest.raises(PolicyError, match=f"{what}.*cannot check"):
+        check(sigstore_checker({"default": [req]}, []))
 
 
 def test_the_most_specific_scope_decides() -> None:

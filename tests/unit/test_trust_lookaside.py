@@ -28,6 +28,7 @@ from syscontainers.trust.lookaside import (
     parse_registries_d,
     read_signatures,
     signature_urls,
+    uses_sigstore_attachments,
 )
 
 HEX = "cdf822ec1601ef0e2c926535cb5c063e29e506f5d99e5f33562dc5ef8ac0b26d"
@@ -63,7 +64,44 @@ docker:
             ("registry.example.com/mydepartment", "https://dept.example.com"),
         ),
         "a.yaml",
+        None,
+        (("registry.example.com/mydepartment", True),),
     )
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("registry.example.com/mydepartment/app:1", True),  # the namespace sets it
+        ("registry.example.com/mydepartment/off/app:1", False),  # a deeper scope unsets it
+        ("registry.example.com/mydepartment/quiet/app:1", True),  # no flag there: next scope
+        ("registry.example.com/other/app:1", False),  # the host's section has no flag: default
+        ("elsewhere.example.org/app:1", False),
+    ],
+)
+def test_uses_sigstore_attachments_takes_the_most_specific_flag(ref: str, expected: bool) -> None:
+    config = parse_one(
+        """
+default-docker:
+  use-sigstore-attachments: false
+docker:
+  registry.example.com:
+    lookaside: https://lookaside.example.com
+  registry.example.com/mydepartment:
+    use-sigstore-attachments: yes
+  registry.example.com/mydepartment/off:
+    use-sigstore-attachments: false
+  registry.example.com/mydepartment/quiet:
+    lookaside: https://quiet.example.com
+"""
+    )
+    assert uses_sigstore_attachments(config, parse(ref)) is expected
+
+
+def test_default_docker_can_turn_attachments_on() -> None:
+    config = parse_one("default-docker:\n  use-sigstore-attachments: true\n")
+    assert uses_sigstore_attachments(config, parse("quay.io/x/y:1"))
+    assert not uses_sigstore_attachments(parse_one("docker: {}\n"), parse("quay.io/x/y:1"))
 
 
 def test_parse_merges_files_in_order() -> None:
