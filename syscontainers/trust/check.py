@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from syscontainers.errors import PolicyError, SysContainersError
 from syscontainers.reference import Reference, normalize, parse
@@ -65,6 +65,32 @@ class Subject:
     namespaces: tuple[str, ...]
     reference: Reference | None  # docker only: the image reference, for identities and lookaside
     label: str  # for messages
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a verified signature says: its manifest digest (and whether that is the pulled
+    manifest's) and the reference it was signed for."""
+
+    digest_ok: bool
+    manifest_digest: str
+    docker_reference: str
+
+
+def _check_claim(
+    claim: Claim, req: Requirement, ref: Reference, image: ResolvedImage, what: str
+) -> None:
+    from syscontainers.trust.simple_signing import identity_matches
+
+    if not claim.digest_ok:
+        raise PolicyError(
+            f"{what} is for manifest {claim.manifest_digest}, not {image.manifest_digest}"
+        )
+    if not identity_matches(req.identity, ref, claim.docker_reference):
+        raise PolicyError(
+            f"{what} names {claim.docker_reference}, which the policy's signedIdentity "
+            f"({req.identity.kind.value}) does not accept for {ref}"
+        )
 
 
 def subject_of(spec: SourceSpec, source: ImageSource) -> Subject:
@@ -125,106 +151,51 @@ class PolicyChecker:
                 f"{subject.label} is rejected by {where}",
                 hint="the policy refuses every image of this scope; change it if this is wrong",
             )
-        if req.kind is RequirementKind.SIGSTORE_SIGNED:
-            self._sigstore_signed(req, source, subject, image, where)
-            return
-        self._signed_by(req, subject, image, where)
-
-    def _signed_by(
-        self, req: Requirement, subject: Subject, image: ResolvedImage, where: str
-    ) -> None:
-        if subject.reference is None:
-            raise PolicyError(
-                f"{where} requires a signature for {subject.label}, but {subject.transport}: "
-                "images carry no signatures",
-                hint="pull the signed image from its registry, or accept this scope with "
-                "insecureAcceptAnything in the policy",
-            )
-        # gpg, payloads and lookaside load only here: most pulls need no signature (30 ms).
-        keys = self._keys(req, where)
-        found, looked = self._signatures(subject.reference, image.manifest_digest)
-        if not found:
-            raise PolicyError(
-                f"{where} requires a signature for {subject.label} "
-                f"({image.manifest_digest}), but there is none ({looked})",
-                hint="sign the image (skopeo copy --sign-by) and publish the signature where "
-                "registries.d points, or check the lookaside URL in registries.d",
-            )
-        reasons = []
-        for i, signature in enumerate(found, 1):
-            what = f"signature {i} of {subject.label}"
-            try:
-                self._accept(signature, keys, req, subject.reference, image, what)
-                return
-            except SysContainersError as e:
-                reasons.append(e.message)
-        self._refuse_all(reasons, subject, where)
-
-    def _sigstore_signed(
-        self,
-        req: Requirement,
-        source: ImageSource,
-        subject: Subject,
-        image: ResolvedImage,
-        where: str,
-    ) -> None:
-        if req.unsupported:
+        sigstore = req.kind is RequirementKind.SIGSTORE_SIGNED
+        if sigstore and req.unsupported:
             raise PolicyError(
                 f"{where} requires sigstore signatures checked with {req.unsupported} for "
                 f"{subject.label}, which syscontainers cannot check",
                 hint="verify with public keys (keyPath / keyData) only, or pull with "
                 "--insecure-policy if you trust the source",
             )
-        if subject.reference is None:
+        kind = "sigstore signature" if sigstore else "signature"
+        ref = subject.reference
+        if ref is None:
             raise PolicyError(
-                f"{where} requires a sigstore signature for {subject.label}, but "
-                f"{subject.transport}: images carry no signatures",
+                f"{where} requires a {kind} for {subject.label}, but {subject.transport}: "
+                "images carry no signatures",
                 hint="pull the signed image from its registry, or accept this scope with "
                 "insecureAcceptAnything in the policy",
             )
+        # gpg, sigstore, payloads and lookaside load only from here: most pulls need none.
         keys = self._keys(req, where)
-        found, looked = (
-            self._sigstore(source, subject.reference, image.manifest_digest)
-            if self._sigstore is not None
-            else ([], "no sigstore signatures are looked for")
-        )
+        found: Sequence[object]
+        if sigstore:
+            found, looked = self._sigstore_layers(source, ref, image.manifest_digest)
+            hint = ("sign the image (cosign, or skopeo --sign-by-sigstore-private-key), and set "
+                    "use-sigstore-attachments: true for its registry in registries.d")
+        else:
+            found, looked = self._signatures(ref, image.manifest_digest)
+            hint = ("sign the image (skopeo copy --sign-by) and publish the signature where "
+                    "registries.d points, or check the lookaside URL in registries.d")
         if not found:
             raise PolicyError(
-                f"{where} requires a sigstore signature for {subject.label} "
+                f"{where} requires a {kind} for {subject.label} "
                 f"({image.manifest_digest}), but there is none ({looked})",
-                hint="sign the image (cosign, or skopeo --sign-by-sigstore-private-key), and set "
-                "use-sigstore-attachments: true for its registry in registries.d",
+                hint=hint,
             )
-        from syscontainers.trust.sigstore import (
-            parse_sigstore_payload,
-            signature_from_layer,
-            verify_sigstore,
-        )
-        from syscontainers.trust.simple_signing import identity_matches
-
         reasons = []
-        for i, (payload, notes) in enumerate(found, 1):
-            what = f"sigstore signature {i} of {subject.label}"
+        for i, signature in enumerate(found, 1):
+            what = f"{kind} {i} of {subject.label}"
             try:
-                signature = signature_from_layer(payload, notes, what)
-                claim = parse_sigstore_payload(verify_sigstore(signature, keys, what), what)
-                if claim.manifest_digest != image.manifest_digest:
-                    raise PolicyError(
-                        f"{what} is for manifest {claim.manifest_digest}, "
-                        f"not {image.manifest_digest}"
-                    )
-                if not identity_matches(req.identity, subject.reference, claim.docker_reference):
-                    raise PolicyError(
-                        f"{what} names {claim.docker_reference}, which the policy's "
-                        f"signedIdentity ({req.identity.kind.value}) does not accept for "
-                        f"{subject.reference}"
-                    )
+                claim = (self._sigstore_claim if sigstore else self._gpg_claim)(
+                    signature, keys, image, what
+                )
+                _check_claim(claim, req, ref, image, what)
                 return
             except SysContainersError as e:
                 reasons.append(e.message)
-        self._refuse_all(reasons, subject, where)
-
-    def _refuse_all(self, reasons: list[str], subject: Subject, where: str) -> None:
         shown = "; ".join(reasons[:MAX_REASONS])
         more = f" (and {len(reasons) - MAX_REASONS} more)" if len(reasons) > MAX_REASONS else ""
         raise PolicyError(
@@ -232,6 +203,45 @@ class PolicyChecker:
             hint="check that the image was signed by a key the policy names, for this name "
             "and this manifest",
         )
+
+    def _sigstore_layers(
+        self, source: ImageSource, ref: Reference, digest: str
+    ) -> tuple[list[tuple[bytes, dict[str, str]]], str]:
+        if self._sigstore is None:
+            return [], "no sigstore signatures are looked for"
+        return self._sigstore(source, ref, digest)
+
+    def _gpg_claim(
+        self, signature: object, keys: Sequence[bytes], image: ResolvedImage, what: str
+    ) -> Claim:
+        """Verify a simple-signing SIGNATURE with gpg; what it claims."""
+        from syscontainers.trust.simple_signing import manifest_matches, parse_payload
+
+        if self._verify is None:
+            from syscontainers.trust.gpg import verify_signed_message
+
+            self._verify = verify_signed_message
+        verified = self._verify(cast(bytes, signature), keys, what)
+        claim = parse_payload(verified.payload, what)
+        digest_ok = manifest_matches(claim, image.manifest_bytes, image.manifest_digest)
+        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
+
+    @staticmethod
+    def _sigstore_claim(
+        signature: object, keys: Sequence[bytes], image: ResolvedImage, what: str
+    ) -> Claim:
+        """Verify a sigstore signature layer (payload, annotations); what it claims."""
+        from syscontainers.trust.sigstore import (
+            parse_sigstore_payload,
+            signature_from_layer,
+            verify_sigstore,
+        )
+
+        payload, notes = cast(tuple[bytes, dict[str, str]], signature)
+        layer = signature_from_layer(payload, notes, what)
+        claim = parse_sigstore_payload(verify_sigstore(layer, keys, what), what)
+        digest_ok = claim.manifest_digest == image.manifest_digest
+        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
 
     def _keys(self, req: Requirement, where: str) -> list[bytes]:
         keys = list(req.key_data)
@@ -244,37 +254,6 @@ class PolicyChecker:
                     hint="fix keyPath in the policy or install the key",
                 ) from e
         return keys
-
-    def _accept(
-        self,
-        signature: bytes,
-        keys: Sequence[bytes],
-        req: Requirement,
-        ref: Reference,
-        image: ResolvedImage,
-        what: str,
-    ) -> None:
-        from syscontainers.trust.simple_signing import (
-            identity_matches,
-            manifest_matches,
-            parse_payload,
-        )
-
-        if self._verify is None:
-            from syscontainers.trust.gpg import verify_signed_message
-
-            self._verify = verify_signed_message
-        verified = self._verify(signature, keys, what)
-        claim = parse_payload(verified.payload, what)
-        if not manifest_matches(claim, image.manifest_bytes, image.manifest_digest):
-            raise PolicyError(
-                f"{what} is for manifest {claim.manifest_digest}, not {image.manifest_digest}"
-            )
-        if not identity_matches(req.identity, ref, claim.docker_reference):
-            raise PolicyError(
-                f"{what} names {claim.docker_reference}, which the policy's signedIdentity "
-                f"({req.identity.kind.value}) does not accept for {ref}"
-            )
 
 
 class Unchecked:

@@ -33,8 +33,7 @@ from syscontainers.trust.simple_signing import (
     _exact_fields,
     _optional,
     _Pairs,
-    _string,
-    _valid_digest,
+    critical_claim,
 )
 
 if TYPE_CHECKING:
@@ -332,17 +331,9 @@ def parse_sigstore_payload(payload: bytes, what: str) -> SigstoreClaim:
     top = _exact_fields(_json(payload, fail), ("critical", "optional"), "the payload", fail)
     if top["optional"] is not None:  # cosign writes "optional": null without annotations
         _optional(top["optional"], fail)  # creator and timestamp are checked, not used
-    critical = _exact_fields(top["critical"], ("type", "image", "identity"), "critical", fail)
-    kind = _string(critical["type"], "critical.type", fail)
-    if kind != PAYLOAD_TYPE:
-        raise fail(f"critical.type is {kind!r}, not {PAYLOAD_TYPE!r}")
-    image = _exact_fields(critical["image"], ("docker-manifest-digest",), "critical.image", fail)
-    digest = _string(image["docker-manifest-digest"], "docker-manifest-digest", fail)
-    if not _valid_digest(digest):
-        raise fail(f"docker-manifest-digest {digest!r} is not a valid digest")
-    identity = _exact_fields(critical["identity"], ("docker-reference",), "critical.identity", fail)
-    # Not checked here, as in containers/image: a bad reference matches no signedIdentity.
-    reference = _string(identity["docker-reference"], "docker-reference", fail)
+    # The reference is not checked here, as in containers/image: a bad one matches no
+    # signedIdentity.
+    digest, reference = critical_claim(top["critical"], PAYLOAD_TYPE, fail)
     return SigstoreClaim(digest, reference)
 
 

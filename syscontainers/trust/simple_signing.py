@@ -66,16 +66,7 @@ def parse_payload(payload: bytes, what: str) -> SignedClaim:
         raise fail(f"it is not JSON ({e})") from e
     top = _exact_fields(document, ("critical", "optional"), "the payload", fail)
     creator, timestamp = _optional(top["optional"], fail)
-    critical = _exact_fields(top["critical"], ("type", "image", "identity"), "critical", fail)
-    kind = _string(critical["type"], "critical.type", fail)
-    if kind != SIGNATURE_TYPE:
-        raise fail(f"critical.type is {kind!r}, not {SIGNATURE_TYPE!r}")
-    image = _exact_fields(critical["image"], ("docker-manifest-digest",), "critical.image", fail)
-    digest = _string(image["docker-manifest-digest"], "docker-manifest-digest", fail)
-    if not _valid_digest(digest):
-        raise fail(f"docker-manifest-digest {digest!r} is not a valid digest")
-    identity = _exact_fields(critical["identity"], ("docker-reference",), "critical.identity", fail)
-    reference = _string(identity["docker-reference"], "docker-reference", fail)
+    digest, reference = critical_claim(top["critical"], SIGNATURE_TYPE, fail)
     if _parse_normalized_named(reference) is None:
         raise fail(f"docker-reference {reference!r} is not a valid image reference")
     return SignedClaim(digest, reference, creator, timestamp)
@@ -91,6 +82,24 @@ def _object(value: object, where: str, fail: Callable[[str], PolicyError]) -> di
             raise fail(f"{where} has the key {key!r} twice")
         fields[key] = item
     return fields
+
+
+def critical_claim(
+    value: object, expected_type: str, fail: Callable[[str], PolicyError]
+) -> tuple[str, str]:
+    """The (manifest digest, docker reference) of a payload's ``critical`` object, which must
+    hold exactly type (EXPECTED_TYPE), image.docker-manifest-digest and
+    identity.docker-reference: the part simple signing and sigstore payloads share."""
+    critical = _exact_fields(value, ("type", "image", "identity"), "critical", fail)
+    kind = _string(critical["type"], "critical.type", fail)
+    if kind != expected_type:
+        raise fail(f"critical.type is {kind!r}, not {expected_type!r}")
+    image = _exact_fields(critical["image"], ("docker-manifest-digest",), "critical.image", fail)
+    digest = _string(image["docker-manifest-digest"], "docker-manifest-digest", fail)
+    if not _valid_digest(digest):
+        raise fail(f"docker-manifest-digest {digest!r} is not a valid digest")
+    identity = _exact_fields(critical["identity"], ("docker-reference",), "critical.identity", fail)
+    return digest, _string(identity["docker-reference"], "docker-reference", fail)
 
 
 def _exact_fields(
