@@ -7,7 +7,9 @@ sibling of the destination and renames it into place, so a failed checkout
 leaves nothing behind under the final name.
 
 Regular files are hardlinks of store objects, which already carry their mode,
-owner and xattrs (their mtime is the object's, shared by every checkout).
+owner and xattrs (their mtime is the object's, shared by every checkout); so are
+symlinks, where the store holds a symlink object (see ``store.objects``), else they
+are made in place.
 When hardlinking is impossible (another filesystem, protected hardlinks, link
 count limit) the rest of the tree is copied (reflinked where the filesystem
 can) and the entry's metadata, including its mtime, is applied to the copy.
@@ -30,6 +32,7 @@ from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree, tmp_name
 from syscontainers.progress import Reporter
 from syscontainers.store import Store
+from syscontainers.store.objects import symlink_object
 from syscontainers.tree import Entry, EntryKind, LayerTree
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
@@ -292,10 +295,11 @@ class _Builder:
         for e in others:
             if e.kind is _SYMLINK:
                 target = root + e.path
-                symlink(e.target, target)
-                if privileged:
-                    os.lchown(target, e.uid, e.gid)
-                os.utime(target, (e.mtime, e.mtime), follow_symlinks=False)
+                if not self._link_symlink(e, target):
+                    symlink(e.target, target)
+                    if privileged:
+                        os.lchown(target, e.uid, e.gid)
+                    os.utime(target, (e.mtime, e.mtime), follow_symlinks=False)
                 links += 1
             elif not self._node(e):
                 skipped += 1
@@ -308,6 +312,18 @@ class _Builder:
                 skipped=skipped,
             )
         return CheckoutResult(len(files), len(dirs), links, self.copier is not None, skipped)
+
+    def _link_symlink(self, e: Entry, dest: str) -> bool:
+        """Hardlink the store's symlink object for E at DEST, as cp -al would; False when
+        there is none (or it cannot be linked here), so the caller makes the symlink."""
+        name = symlink_object(e) if self.copier is None else ""
+        if not name:
+            return False
+        try:
+            os.link(self.objects + name[:2] + "/" + name, dest, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
 
     def _src(self, e: Entry) -> str:
         return self.objects + e.obj[:2] + "/" + e.obj

@@ -422,6 +422,8 @@ class _Importer:
             if not target or "\0" in target:
                 raise self._error(h.name, "its symlink target is empty or has a NUL byte")
             self._symlinks.add(path)
+            if not h.xattrs:  # a symlink object, for checkouts to hardlink (see store.objects)
+                self._writer.put_symlink(target, h.uid, h.gid, h.mtime)
         else:
             self._symlinks.discard(path)
         rdev = h.rdev if kind in (EntryKind.CHAR, EntryKind.BLOCK) else (0, 0)

@@ -9,6 +9,10 @@ On-disk layout under the store root (``ROOT/store``)::
       objects/XX/NAME           one file per (content, mode, uid, gid, xattrs);
                                 NAME = HEX.MODE.UID.GID[.XH], XX = HEX[:2]. Checkouts
                                 hardlink these, so they are never written in place.
+      objects/XX/HEX.link.UID.GID.MTIME
+                                one symlink per (target, owner, mtime), HEX = sha256 of
+                                the target; checkouts hardlink it too. A cache: where it
+                                is missing, a checkout makes the symlink itself.
       blobs/sha256/HEX          manifests and image configs, verbatim
       layers/HEX.json           the tree of the layer whose diff_id is sha256:HEX
                                 (see syscontainers.tree)

@@ -8,16 +8,26 @@ pull of an affected image imports them again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from syscontainers.errors import StoreCorruptError
 from syscontainers.store import Store
 from syscontainers.store.graph import Graph, walk
-from syscontainers.store.objects import ObjectMeta, hash_file, object_name, parse_name, read_xattrs
+from syscontainers.store.objects import (
+    ObjectMeta,
+    ParsedName,
+    hash_file,
+    object_name,
+    parse_name,
+    read_xattrs,
+)
 
 
 class ProblemKind(Enum):
@@ -63,6 +73,10 @@ def check_object(store: Store, name: str) -> str | None:
         return e.message
     except FileNotFoundError:
         return "missing"
+    if parsed.link_mtime is not None:
+        return _check_link(store, path, parsed, st)
+    if not stat.S_ISREG(st.st_mode):
+        return "it is not a regular file"
     actual = hash_file(path)
     if actual != parsed.content_hex:
         return f"content hashes to {actual[:16]}…"
@@ -74,6 +88,20 @@ def check_object(store: Store, name: str) -> str | None:
         meta = ObjectMeta(parsed.mode, parsed.uid, parsed.gid, read_xattrs(path))
         if parsed.xhash and object_name(parsed.content_hex, meta) != name:
             return "xattrs differ"
+    return None
+
+
+def _check_link(store: Store, path: Path, parsed: ParsedName, st: os.stat_result) -> str | None:
+    """Why the symlink object at PATH does not match its name, or None."""
+    if not stat.S_ISLNK(st.st_mode):
+        return "it is not a symlink"
+    target = os.readlink(path)
+    if hashlib.sha256(os.fsencode(target)).hexdigest() != parsed.content_hex:
+        return f"it points to {target!r}, which is not the target its name records"
+    if store.privileged and (st.st_uid, st.st_gid) != (parsed.uid, parsed.gid):
+        return f"owner is {st.st_uid}:{st.st_gid}, not {parsed.uid}:{parsed.gid}"
+    if int(st.st_mtime) != parsed.link_mtime:
+        return f"mtime is {int(st.st_mtime)}, not {parsed.link_mtime}"
     return None
 
 
@@ -103,10 +131,14 @@ def verify(
     """Check the objects of MANIFESTS (default: every object reachable, plus stray ones)."""
     graph = walk(store)
     problems = _structure_problems(graph)
+    # Symlink objects are a cache (a checkout makes a missing one in place): only those that
+    # exist are checked.
     if manifests is None:
         names = set(graph.object_sizes) | set(_all_objects(store))
     else:
         names = set().union(*(graph.image_objects(m) for m in manifests))
+        links = set().union(*(graph.image_links(m) for m in manifests))
+        names |= {n for n in links if os.path.lexists(store.object_path(n))}
     total = sum(graph.object_sizes.get(n, 0) for n in names)
     done = checked = 0
     for name in sorted(names):

@@ -86,7 +86,7 @@ def prune(store: Store, dry_run: bool = False) -> PruneResult:
             hint="run 'syscontainers images verify', then pull the damaged image again "
             "or delete its tag",
         )
-    n_obj, b_obj = _sweep_objects(store, set(graph.object_sizes), dry_run)
+    n_obj, b_obj = _sweep_objects(store, set(graph.object_sizes) | graph.link_objects, dry_run)
     n_lay, b_lay = _sweep_layers(store, graph, dry_run)
     n_blob, b_blob = _sweep_blobs(store, graph, dry_run)
     freed = _sweep_quarantine(store, dry_run)

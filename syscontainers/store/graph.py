@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from syscontainers.errors import SysContainersError
 from syscontainers.oci import parse_config, parse_manifest
 from syscontainers.store import Store
+from syscontainers.store.objects import symlink_object
 from syscontainers.tree import LayerTree
 
 
@@ -34,6 +35,7 @@ class Graph:
     layers: dict[str, LayerTree] = field(default_factory=dict)
     object_sizes: dict[str, int] = field(default_factory=dict)
     object_layers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    link_objects: set[str] = field(default_factory=set)  # symlink objects the layers can use
     broken: list[tuple[str, str, str]] = field(default_factory=list)  # (what, item, detail)
 
     def blobs(self) -> set[str]:
@@ -56,12 +58,21 @@ class Graph:
         return sorted({n for d in self.object_layers.get(obj, ()) for n in self.images_of_layer(d)})
 
     def image_objects(self, manifest_digest: str) -> set[str]:
-        """Every object one image's layers reference."""
+        """Every file object one image's layers reference."""
         out: set[str] = set()
         for diff_id in self.images[manifest_digest].diff_ids:
             tree = self.layers.get(diff_id)
             if tree is not None:
                 out.update(tree.objects())
+        return out
+
+    def image_links(self, manifest_digest: str) -> set[str]:
+        """Every symlink object one image's layers can use (some may not exist: a cache)."""
+        out: set[str] = set()
+        for diff_id in self.images[manifest_digest].diff_ids:
+            tree = self.layers.get(diff_id)
+            if tree is not None:
+                out.update(filter(None, map(symlink_object, tree.entries)))
         return out
 
 
@@ -110,4 +121,7 @@ def walk(store: Store, with_objects: bool = True) -> Graph:
                 if entry.obj:
                     graph.object_sizes[entry.obj] = entry.size
                     graph.object_layers[entry.obj].add(diff_id)
+                elif link := symlink_object(entry):
+                    graph.link_objects.add(link)
+                    graph.object_layers[link].add(diff_id)
     return graph

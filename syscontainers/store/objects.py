@@ -1,10 +1,16 @@
-"""File objects: content plus the metadata a hardlink shares, stored once under their key.
+"""File and symlink objects: content plus the metadata a hardlink shares, stored once by key.
 
-An object's name is ``HEX.MODE.UID.GID[.XH]``: the sha256 of the content, the
+A file object's name is ``HEX.MODE.UID.GID[.XH]``: the sha256 of the content, the
 permission bits in octal (including setuid, setgid and sticky), the owner,
 and, when the file has xattrs, the first 16 hex digits of the sha256 of its
 canonical xattr list. Two files share an object exactly when a hardlink
 between them would be indistinguishable from two copies.
+
+A symlink object (as in OSTree) is a symlink named ``HEX.link.UID.GID.MTIME``: the sha256 of
+its target, its owner and its mtime, which a hardlink shares too. Checkouts hardlink it
+instead of creating a symlink, which costs an inode each time. Symlink objects are a cache:
+import makes them where it can (not for symlinks with xattrs, nor for another owner without
+privilege), and a checkout that finds none creates the symlink itself.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syscontainers.errors import LayerError, StoreCorruptError
+from syscontainers.tree import Entry, EntryKind
 
 CHUNK = 1 << 20
 IN_MEMORY_LIMIT = 4 << 20
@@ -50,6 +57,20 @@ def object_name(content_hex: str, meta: ObjectMeta) -> str:
     return name
 
 
+def link_name(target: str, uid: int, gid: int, mtime: int) -> str:
+    """The store name of a symlink to TARGET with this owner and mtime."""
+    digest = hashlib.sha256(os.fsencode(target)).hexdigest()
+    return f"{digest}.link.{uid}.{gid}.{mtime}"
+
+
+def symlink_object(entry: Entry) -> str:
+    """The symlink object a layer's symlink ENTRY is checked out from; "" for a symlink with
+    xattrs (made in place: objects carry none) or another kind of entry."""
+    if entry.kind is not EntryKind.SYMLINK or entry.xattrs:
+        return ""
+    return link_name(entry.target, entry.uid, entry.gid, entry.mtime)
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedName:
     """The parts of an object name."""
@@ -59,6 +80,7 @@ class ParsedName:
     uid: int
     gid: int
     xhash: str
+    link_mtime: int | None = None  # a symlink object's mtime; None for a file object
 
 
 def parse_name(name: str) -> ParsedName:
@@ -68,6 +90,10 @@ def parse_name(name: str) -> ParsedName:
         if len(parts) not in (4, 5) or len(parts[0]) != 64:
             raise ValueError(name)
         int(parts[0], 16)
+        if parts[1] == "link":
+            if len(parts) != 5:
+                raise ValueError(name)
+            return ParsedName(parts[0], 0o777, int(parts[2]), int(parts[3]), "", int(parts[4]))
         xhash = parts[4] if len(parts) == 5 else ""
         return ParsedName(parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), xhash)
     except ValueError:
@@ -128,6 +154,29 @@ class ObjectWriter:
         self._publish(name, meta, data)
         self._known[name[:2]].add(name)
         self.bytes_written += len(data)
+        self.objects_written += 1
+        return name
+
+    def put_symlink(self, target: str, uid: int, gid: int, mtime: int) -> str:
+        """Store a symlink to TARGET with this owner and mtime; its name, or "" when this writer
+        cannot give it that owner (unprivileged): the checkout then makes the symlink itself."""
+        if (uid, gid) != self._owner and not self.privileged:
+            return ""
+        name = link_name(target, uid, gid, mtime)
+        if self._have(name):
+            return name
+        tmp = self._tmp()
+        os.symlink(target, tmp)
+        try:
+            if (uid, gid) != self._owner:
+                os.lchown(tmp, uid, gid)
+            os.utime(tmp, (mtime, mtime), follow_symlinks=False)
+            os.rename(tmp, self._final(name))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._known[name[:2]].add(name)
         self.objects_written += 1
         return name
 
