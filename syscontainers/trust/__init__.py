@@ -2,7 +2,9 @@
 
 ``model`` holds the policy's values, ``policy`` parses a policy file and finds the
 requirements for an image's scope, ``gpg`` verifies OpenPGP signed messages with the
-real gpg, ``simple_signing`` reads the "atomic container signature" payload and
-matches its identity, ``lookaside`` finds an image's signatures through
-registries.d, and ``check`` puts them together as the pull pipeline's policy check.
+real gpg, ``sigstore`` verifies cosign signatures with public keys, ``payload`` reads
+the JSON both signature payloads share, ``simple_signing`` reads the "atomic container
+signature" payload and matches its identity, ``lookaside`` finds an image's
+signatures through registries.d, and ``check`` puts them together as the pull
+pipeline's policy check.
 """

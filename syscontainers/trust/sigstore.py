@@ -23,18 +23,12 @@ Pure functions, no I/O. ``cryptography`` is imported only when a signature is ve
 from __future__ import annotations
 
 import binascii
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syscontainers.errors import PolicyError
-from syscontainers.trust.simple_signing import (
-    _exact_fields,
-    _optional,
-    _Pairs,
-    critical_claim,
-)
+from syscontainers.trust.payload import critical_claim, exact_fields, load, optional_fields
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -328,27 +322,11 @@ def parse_sigstore_payload(payload: bytes, what: str) -> SigstoreClaim:
     def fail(reason: str) -> PolicyError:
         return PolicyError(f"{what} has an invalid sigstore payload: {reason}", hint=_PAYLOAD_HINT)
 
-    top = _exact_fields(_json(payload, fail), ("critical", "optional"), "the payload", fail)
+    top = exact_fields(load(payload, fail), ("critical", "optional"), "the payload", fail)
     if top["optional"] is not None:  # cosign writes "optional": null without annotations
-        _optional(top["optional"], fail)  # creator and timestamp are checked, not used
+        optional_fields(top["optional"], fail)  # creator and timestamp are checked, not used
     # The reference is not checked here, as in containers/image: a bad one matches no
     # signedIdentity.
     digest, reference = critical_claim(top["critical"], PAYLOAD_TYPE, fail)
     return SigstoreClaim(digest, reference)
 
-
-def _json(payload: bytes, fail: Callable[[str], PolicyError]) -> object:
-    """PAYLOAD as JSON whose objects keep their key order and duplicates."""
-
-    def refuse_constant(name: str) -> object:
-        raise fail(f"{name} is not valid JSON")
-
-    # Go's decoder replaces invalid UTF-8 inside strings and refuses it elsewhere; so does this.
-    try:
-        return json.loads(
-            payload.decode("utf-8", errors="replace"),
-            object_pairs_hook=_Pairs,
-            parse_constant=refuse_constant,
-        )
-    except (ValueError, RecursionError) as e:
-        raise fail(f"it is not JSON ({e})") from e

@@ -9,8 +9,6 @@ claims is acceptable for the image being pulled.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +16,12 @@ from dataclasses import dataclass
 from syscontainers.errors import PolicyError, ReferenceParseError
 from syscontainers.reference import DOCKER_HUB, Reference, normalize, parse
 from syscontainers.trust.model import IdentityKind, IdentityRule
+from syscontainers.trust.payload import critical_claim, exact_fields, load, optional_fields
 
 SIGNATURE_TYPE = "atomic container signature"
 
-# go-digest's algorithms and the length of their hex encodings.
-_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 _NAME_MAX = 255  # the distribution grammar's limit on a repository name
-_INT64_LIMIT = 2**63
 _PAYLOAD_HINT = "the signature was not made by skopeo/podman simple signing, or is corrupt"
 
 
@@ -39,10 +35,6 @@ class SignedClaim:
     timestamp: int | None = None  # optional.timestamp
 
 
-class _Pairs(list[tuple[str, object]]):
-    """A JSON object as its key/value pairs in order, so that duplicate keys can be refused."""
-
-
 # ---- the payload -------------------------------------------------------------------------
 
 
@@ -52,110 +44,13 @@ def parse_payload(payload: bytes, what: str) -> SignedClaim:
     def fail(reason: str) -> PolicyError:
         return PolicyError(f"{what} has an invalid payload: {reason}", hint=_PAYLOAD_HINT)
 
-    def refuse_constant(name: str) -> object:
-        raise fail(f"{name} is not valid JSON")
-
-    # Go's decoder replaces invalid UTF-8 inside strings and refuses it elsewhere; so does this.
-    try:
-        document = json.loads(
-            payload.decode("utf-8", errors="replace"),
-            object_pairs_hook=_Pairs,
-            parse_constant=refuse_constant,
-        )
-    except (ValueError, RecursionError) as e:
-        raise fail(f"it is not JSON ({e})") from e
-    top = _exact_fields(document, ("critical", "optional"), "the payload", fail)
-    creator, timestamp = _optional(top["optional"], fail)
+    document = load(payload, fail)
+    top = exact_fields(document, ("critical", "optional"), "the payload", fail)
+    creator, timestamp = optional_fields(top["optional"], fail)
     digest, reference = critical_claim(top["critical"], SIGNATURE_TYPE, fail)
     if _parse_normalized_named(reference) is None:
         raise fail(f"docker-reference {reference!r} is not a valid image reference")
     return SignedClaim(digest, reference, creator, timestamp)
-
-
-def _object(value: object, where: str, fail: Callable[[str], PolicyError]) -> dict[str, object]:
-    """VALUE as a JSON object without duplicate keys."""
-    if not isinstance(value, _Pairs):
-        raise fail(f"{where} is not a JSON object")
-    fields: dict[str, object] = {}
-    for key, item in value:
-        if key in fields:
-            raise fail(f"{where} has the key {key!r} twice")
-        fields[key] = item
-    return fields
-
-
-def critical_claim(
-    value: object, expected_type: str, fail: Callable[[str], PolicyError]
-) -> tuple[str, str]:
-    """The (manifest digest, docker reference) of a payload's ``critical`` object, which must
-    hold exactly type (EXPECTED_TYPE), image.docker-manifest-digest and
-    identity.docker-reference: the part simple signing and sigstore payloads share."""
-    critical = _exact_fields(value, ("type", "image", "identity"), "critical", fail)
-    kind = _string(critical["type"], "critical.type", fail)
-    if kind != expected_type:
-        raise fail(f"critical.type is {kind!r}, not {expected_type!r}")
-    image = _exact_fields(critical["image"], ("docker-manifest-digest",), "critical.image", fail)
-    digest = _string(image["docker-manifest-digest"], "docker-manifest-digest", fail)
-    if not _valid_digest(digest):
-        raise fail(f"docker-manifest-digest {digest!r} is not a valid digest")
-    identity = _exact_fields(critical["identity"], ("docker-reference",), "critical.identity", fail)
-    return digest, _string(identity["docker-reference"], "docker-reference", fail)
-
-
-def _exact_fields(
-    value: object, names: tuple[str, ...], where: str, fail: Callable[[str], PolicyError]
-) -> dict[str, object]:
-    """VALUE as a JSON object with exactly the keys NAMES."""
-    fields = _object(value, where, fail)
-    for key in fields:
-        if key not in names:
-            raise fail(f"{where} has an unknown key {key!r}")
-    for key in names:
-        if key not in fields:
-            raise fail(f"{where} lacks the key {key!r}")
-    return fields
-
-
-def _string(value: object, where: str, fail: Callable[[str], PolicyError]) -> str:
-    """VALUE as a string; JSON null reads as "", as Go's decoder leaves the string unset."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise fail(f"{where} is not a string")
-    return value
-
-
-def _optional(value: object, fail: Callable[[str], PolicyError]) -> tuple[str, int | None]:
-    """The creator and timestamp of the "optional" object; other keys there are ignored."""
-    fields = _object(value, "optional", fail)
-    creator = _string(fields.get("creator"), "optional.creator", fail)
-    if "timestamp" not in fields:
-        return creator, None
-    raw = fields["timestamp"]
-    if raw is None:  # Go leaves its float64 at zero
-        return creator, 0
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise fail("optional.timestamp is not a number")
-    try:
-        number = float(raw)  # Go reads it as a float64: big integers round, as there
-    except OverflowError as e:
-        raise fail("optional.timestamp is out of range") from e
-    if not math.isfinite(number) or number != math.floor(number):
-        raise fail("optional.timestamp is not an integer")
-    if not -_INT64_LIMIT <= number < _INT64_LIMIT:
-        raise fail("optional.timestamp is not an integer")
-    return creator, int(number)
-
-
-def _valid_digest(text: str) -> bool:
-    """Whether TEXT is ALGORITHM:HEX for an algorithm go-digest knows."""
-    algorithm, sep, encoded = text.partition(":")
-    size = _DIGEST_HEX_LENGTHS.get(algorithm)
-    return bool(sep) and size is not None and len(encoded) == size and _is_lower_hex(encoded)
-
-
-def _is_lower_hex(text: str) -> bool:
-    return all(c in "0123456789abcdef" for c in text)
 
 
 # ---- identity ----------------------------------------------------------------------------
