@@ -29,6 +29,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from syscontainers.errors import PolicyError
 from syscontainers.reference import Reference, normalize
+from syscontainers.trust.scopes import docker_namespaces
 
 MAX_SIGNATURE_SIZE = 4 << 20  # containers/image iolimits.MaxSignatureBodySize
 MAX_SIGNATURES = 128  # containers/image maxLookasideSignatures
@@ -228,20 +229,15 @@ def load_registries_d(directory: Path) -> RegistriesD:
 # ---- lookup --------------------------------------------------------------------
 
 
-def _identities(ref: Reference) -> tuple[str, ...]:
-    """REF's exact scopes. containers/image refuses a reference with both a tag and a digest;
-    we accept either form of scope for it, the tag first."""
-    out = (f"{ref.name}:{ref.tag}",) if ref.tag else ()
-    return out + ((f"{ref.name}@{ref.digest}",) if ref.digest else ())
-
-
-def _namespaces(ref: Reference) -> list[str]:
-    """The repository, its parent namespaces, the host[:port], then ``*.DOMAIN`` wildcards of
-    the host without its port (docker/policyconfiguration/naming.go)."""
-    parts = ref.name.split("/")
-    out = ["/".join(parts[:n]) for n in range(len(parts), 0, -1)]
-    labels = parts[0].split(":", 1)[0].split(".")
-    return out + ["*." + ".".join(labels[n:]) for n in range(1, len(labels))]
+def _scopes(ref: Reference) -> tuple[str, ...]:
+    """The registries.d scopes of REF, most specific first: its exact forms, then the
+    namespaces a policy uses too. containers/image refuses a reference with both a tag and a
+    digest; we accept either exact form for it, the tag first."""
+    ref = normalize(ref)
+    exact = [f"{ref.name}:{ref.tag}"] if ref.tag else []
+    if ref.digest:
+        exact.append(f"{ref.name}@{ref.digest}")
+    return (*exact, *docker_namespaces(ref))
 
 
 def lookaside_for(config: RegistriesD, ref: Reference, fallback: str = "") -> str:
@@ -251,9 +247,8 @@ def lookaside_for(config: RegistriesD, ref: Reference, fallback: str = "") -> st
     A scope with a tag (``host/repo:tag``) applies to that tag only, never as a namespace.
     A section without a lookaside URL (say, only ``lookaside-staging``) passes to the next scope.
     """
-    ref = normalize(ref)
     table = dict(config.scopes)
-    for scope in (*_identities(ref), *_namespaces(ref)):
+    for scope in _scopes(ref):
         if table.get(scope):
             return table[scope]
     return config.default or fallback
@@ -263,9 +258,8 @@ def uses_sigstore_attachments(config: RegistriesD, ref: Reference) -> bool:
     """Whether REF's sigstore signatures are to be read from registry attachments (the
     ``sha256-HEX.sig`` tag): the flag of REF's most specific scope that sets it, else
     default-docker's, else no (docker/registries_d.go useSigstoreAttachments)."""
-    ref = normalize(ref)
     table = dict(config.attachments)
-    for scope in (*_identities(ref), *_namespaces(ref)):
+    for scope in _scopes(ref):
         if scope in table:
             return table[scope]
     return bool(config.default_attachments)

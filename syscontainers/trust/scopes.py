@@ -50,6 +50,13 @@ def docker_scopes(ref: Reference) -> tuple[str, tuple[str, ...]]:
             "such references too)",
         )
     identity = f"{ref.name}:{ref.tag}" if ref.tag else f"{ref.name}@{ref.digest}"
+    return identity, docker_namespaces(ref)
+
+
+def docker_namespaces(ref: Reference) -> tuple[str, ...]:
+    """The namespaces of the normalized REF, most specific first: the repository, each parent
+    namespace, the host[:port], then ``*.DOMAIN`` wildcards of the host (naming.go); the
+    registries.d lookup walks the same list."""
     namespaces = [ref.name]
     name = ref.name
     while "/" in name:
@@ -60,7 +67,7 @@ def docker_scopes(ref: Reference) -> tuple[str, tuple[str, ...]]:
     while "." in host:
         host = host.split(".", 1)[1]
         namespaces.append(f"*.{host}")
-    return identity, tuple(namespaces)
+    return tuple(namespaces)
 
 
 def path_scopes(transport: str, path: Path, reference: str = "") -> tuple[str, tuple[str, ...]]:
