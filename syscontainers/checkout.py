@@ -320,13 +320,16 @@ class _Builder:
         if not name:
             return False
         try:
-            os.link(self.objects + name[:2] + "/" + name, dest, follow_symlinks=False)
+            os.link(self._object(name), dest, follow_symlinks=False)
         except OSError:
             return False
         return True
 
+    def _object(self, name: str) -> str:
+        return self.objects + name[:2] + "/" + name
+
     def _src(self, e: Entry) -> str:
-        return self.objects + e.obj[:2] + "/" + e.obj
+        return self._object(e.obj)
 
     def _files(self, files: list[Entry]) -> None:
         """Hardlink FILES; the first link tells whether DEST can share the store's inodes."""

@@ -8,7 +8,6 @@ pull of an affected image imports them again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 import stat
@@ -27,6 +26,7 @@ from syscontainers.store.objects import (
     object_name,
     parse_name,
     read_xattrs,
+    target_hex,
 )
 
 
@@ -96,7 +96,7 @@ def _check_link(store: Store, path: Path, parsed: ParsedName, st: os.stat_result
     if not stat.S_ISLNK(st.st_mode):
         return "it is not a symlink"
     target = os.readlink(path)
-    if hashlib.sha256(os.fsencode(target)).hexdigest() != parsed.content_hex:
+    if target_hex(target) != parsed.content_hex:
         return f"it points to {target!r}, which is not the target its name records"
     if store.privileged and (st.st_uid, st.st_gid) != (parsed.uid, parsed.gid):
         return f"owner is {st.st_uid}:{st.st_gid}, not {parsed.uid}:{parsed.gid}"

@@ -57,10 +57,14 @@ def object_name(content_hex: str, meta: ObjectMeta) -> str:
     return name
 
 
+def target_hex(target: str) -> str:
+    """The sha256 of a symlink target: the first part of its object name."""
+    return hashlib.sha256(os.fsencode(target)).hexdigest()
+
+
 def link_name(target: str, uid: int, gid: int, mtime: int) -> str:
     """The store name of a symlink to TARGET with this owner and mtime."""
-    digest = hashlib.sha256(os.fsencode(target)).hexdigest()
-    return f"{digest}.link.{uid}.{gid}.{mtime}"
+    return f"{target_hex(target)}.link.{uid}.{gid}.{mtime}"
 
 
 def symlink_object(entry: Entry) -> str:

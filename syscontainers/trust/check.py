@@ -36,7 +36,6 @@ SignatureLookup = Callable[[Reference, str], tuple[list[bytes], str]]
 SigstoreLookup = Callable[
     [ImageSource, Reference, str], tuple[list[tuple[bytes, dict[str, str]]], str]
 ]
-COSIGN_SIGNATURE_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"  # sigstore.py's too
 Verifier = Callable[[bytes, Sequence[bytes], str], "Verified"]
 MAX_REASONS = 3  # the reasons an error lists when several signatures failed
 
@@ -302,6 +301,7 @@ def attached_signatures(registries_d: Path) -> SigstoreLookup:
         source: ImageSource, ref: Reference, manifest_digest: str
     ) -> tuple[list[tuple[bytes, dict[str, str]]], str]:
         from syscontainers.trust.lookaside import load_registries_d, uses_sigstore_attachments
+        from syscontainers.trust.sigstore import SIGNATURE_MIME_TYPE
 
         if not uses_sigstore_attachments(load_registries_d(registries_d), ref):
             return [], f"{registries_d} does not set use-sigstore-attachments for {ref.name}"
@@ -311,7 +311,7 @@ def attached_signatures(registries_d: Path) -> SigstoreLookup:
         found = [
             (layer.payload, dict(layer.annotations))
             for layer in layers
-            if layer.media_type == COSIGN_SIGNATURE_TYPE  # attestations and others: not ours
+            if layer.media_type == SIGNATURE_MIME_TYPE  # attestations and others: not ours
         ]
         return found, f"looked in the registry's {manifest_digest.replace(':', '-')}.sig tag"
 
