@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.integration.conftest_registry import Registry, registry_server, requires_registry
+from tests.integration.trust_cli import ours, skopeo_accepts, stored_nothing
 
 pytestmark = [
     *requires_registry,
@@ -139,47 +139,6 @@ def trust_scope(world: World, *requirements: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ours(world: World, policy: Path | None, source: str, *extra: str) -> tuple[int, str, Path]:
-    """Pull SOURCE with our CLI into a new store under POLICY; (exit code, stderr, store root)."""
-    root = world.tmp / f"root-{next(_serial)}"
-    config = world.tmp / f"config-{root.name}.yaml"
-    config.write_text(
-        f"root: {root}\nregistries-d: {world.registries_d}\n"
-        f"registries-conf: {world.tmp / 'none.conf'}\n"
-    )
-    argv = [sys.executable, "-m", "syscontainers", "pull", source, "--tls-verify=false", *extra]
-    if policy is not None:
-        argv += ["--policy", str(policy)]
-    env = {**os.environ, "SYSCONTAINERS_CONFIG": str(config)}
-    env.pop("SYSCONTAINERS_POLICY", None)
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
-    return done.returncode, done.stderr, root
-
-
-def skopeo_accepts(world: World, policy: Path, source: str) -> bool:
-    """The oracle: does skopeo copy SOURCE under POLICY and our registries.d?"""
-    dest = world.tmp / f"skopeo-{next(_serial)}"
-    done = subprocess.run(
-        ["skopeo", "--policy", str(policy), "--registries.d", str(world.registries_d), "copy",
-         "--quiet", "--src-tls-verify=false", "--remove-signatures", source, f"oci:{dest}:x"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    skopeo_said.append(done.stderr)
-    return done.returncode == 0
-
-
-skopeo_said: list[str] = []
-
-
-def stored_nothing(root: Path) -> bool:
-    """True if the store under ROOT holds no tag and no object."""
-    store = root / "store"
-    objects = [p for p in (store / "objects").rglob("*") if p.is_file()] if store.exists() else []
-    refs = list((store / "refs").iterdir()) if (store / "refs").exists() else []
-    return not objects and not refs
-
-
-_serial = iter(range(10_000))
 
 
 @pytest.mark.parametrize(
@@ -195,10 +154,12 @@ _serial = iter(range(10_000))
 def test_signed_by_agrees_with_skopeo(world: World, repo: str, accepted: bool) -> None:
     policy = write_policy(world, trust_scope(world, signed_by(world.trusted_key)))
     source = world.ref(repo)
-    assert skopeo_accepts(world, policy, source) is accepted, skopeo_said  # the oracle
+    skopeo_ok, skopeo_err = skopeo_accepts(world, policy, source)
+    assert skopeo_ok is accepted, skopeo_err  # the oracle
     code, err, root = ours(world, policy, source)
     if accepted:
         assert code == 0, err
+        assert not stored_nothing(root)  # the check below can see what a pull stores
     else:
         assert code == 1 and "error:" in err and "hint:" in err, err
         assert stored_nothing(root)
@@ -230,7 +191,7 @@ def test_signed_identity_rules_agree_with_skopeo(
     rule = {k: v.format(host=world.host) for k, v in identity.items()}
     policy = write_policy(world, trust_scope(world, signed_by(world.trusted_key, **rule)))
     source = world.ref("trust/copied:1")
-    assert skopeo_accepts(world, policy, source) is accepted
+    assert skopeo_accepts(world, policy, source)[0] is accepted
     code, err, _ = ours(world, policy, source)
     assert (code == 0) is accepted, err
 
@@ -241,7 +202,7 @@ def test_a_tampered_signature_is_refused(world: World) -> None:
     good = sig.read_bytes()
     try:
         sig.write_bytes(good[:-8] + bytes(b ^ 0xFF for b in good[-8:]))
-        assert not skopeo_accepts(world, policy, world.ref("trust/signed:1"))
+        assert not skopeo_accepts(world, policy, world.ref("trust/signed:1"))[0]
         code, err, root = ours(world, policy, world.ref("trust/signed:1"))
         assert code == 1 and stored_nothing(root), err
     finally:

@@ -10,9 +10,7 @@ signatures are made with cosign's payload format and signature scheme (tests/sig
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from syscontainers.trust.sigstore import SIGNATURE_MIME_TYPE
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.integration.conftest_registry import (
     Registry,
@@ -29,7 +28,8 @@ from tests.integration.conftest_registry import (
     skopeo_inspect,
 )
 from tests.integration.registry_push import push_sigstore_attachment
-from tests.sigstore_build import SIGNATURE_MIME_TYPE, payload, public_pem, sign
+from tests.integration.trust_cli import ours, skopeo_accepts
+from tests.sigstore_build import payload, public_pem, sign
 
 pytestmark = requires_registry
 SIGNATURE = "dev.cosignproject.cosign/signature"
@@ -111,33 +111,6 @@ def sigstore_signed(world: World, **extra: str) -> dict[str, Any]:
     return {"type": "sigstoreSigned", "keyPath": str(world.trusted_pub), **extra}
 
 
-def ours(world: World, policy: Path, source: str) -> tuple[int, str]:
-    root = world.tmp / f"root-{next(_serial)}"
-    config = world.tmp / f"config-{root.name}.yaml"
-    config.write_text(
-        f"root: {root}\nregistries-d: {world.registries_d}\n"
-        f"registries-conf: {world.tmp / 'none.conf'}\n"
-    )
-    env = {**os.environ, "SYSCONTAINERS_CONFIG": str(config)}
-    env.pop("SYSCONTAINERS_POLICY", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "syscontainers", "pull", source, "--tls-verify=false",
-         "--policy", str(policy)],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    return done.returncode, done.stderr
-
-
-def skopeo_accepts(world: World, policy: Path, source: str) -> tuple[bool, str]:
-    done = subprocess.run(
-        ["skopeo", "--policy", str(policy), "--registries.d", str(world.registries_d), "copy",
-         "--quiet", "--src-tls-verify=false", "--remove-signatures", source,
-         f"oci:{world.tmp / f'skopeo-{next(_serial)}'}:x"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    return done.returncode == 0, done.stderr
-
-
 @pytest.mark.parametrize(
     ("repo", "accepted", "why"),
     [
@@ -157,7 +130,7 @@ def test_sigstore_signed_agrees_with_skopeo(
     skopeo_ok, skopeo_err = skopeo_accepts(world, policy, source)
     if SIGSTORE_DISABLED not in skopeo_err:
         assert skopeo_ok is accepted, skopeo_err  # the oracle
-    code, err = ours(world, policy, source)
+    code, err, _ = ours(world, policy, source)
     assert (code == 0) is accepted, err
     assert why in err
 
@@ -168,5 +141,5 @@ def test_rekor_requirements_are_refused_like_skopeo(world: World) -> None:
     policy = write_policy(world, sigstore_signed(world, rekorPublicKeyPath=rekor))
     source = world.ref("sig/app:1")
     assert not skopeo_accepts(world, policy, source)[0]
-    code, err = ours(world, policy, source)
+    code, err, _ = ours(world, policy, source)
     assert code == 1 and "Rekor" in err
