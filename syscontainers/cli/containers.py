@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import add_json_option, print_error
@@ -137,7 +137,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
                          args.runtime or ctx.settings.runtime, args.rootfs, args.now)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
-    data = {
+    data: dict[str, Any] = {
         "name": result.name,
         "outcome": result.outcome.value,
         "deployment": result.deployment,
@@ -153,10 +153,8 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
     started = ", started" if result.started else ""
     ctx.result(f"{verb} {result.name} ({result.deployment}, image "
-               f"{digest_hex(result.image_id)[:12]}){started}", **data)
-    if not ctx.json:
-        for path in result.host_files:
-            ctx.out(f"  host file {path}")
+               f"{digest_hex(result.image_id)[:12]}){started}",
+               lines=[f"  host file {path}" for path in result.host_files], **data)
     return 0
 
 
@@ -173,10 +171,8 @@ def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
         deployments=list(result.deployments),
         removed_files=list(result.removed_files),
         kept_files=list(result.kept_files),
+        lines=[f"  kept {path} (changed after it was installed)" for path in result.kept_files],
     )
-    if not ctx.json:
-        for path in result.kept_files:
-            ctx.out(f"  kept {path} (changed after it was installed)")
     return 0
 
 
@@ -233,7 +229,7 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
                            error=outcome.message, hint=outcome.hint or "")
             failed = True
             continue
-        data = {
+        data: dict[str, Any] = {
             "name": outcome.name,
             "outcome": outcome.outcome.value,
             "deployment": outcome.deployment,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +31,16 @@ class Context:
         """Print a line of result output."""
         print(text, file=sys.stdout, flush=True)
 
-    def result(self, summary: str, **data: Any) -> None:
-        """Report what an action verb did: SUMMARY as a line of output, or with --json one
+    def result(self, summary: str, *, lines: Sequence[str] = (), **data: Any) -> None:
+        """Report what an action verb did: SUMMARY and then LINES as output, or with --json one
         JSON line ``{"event": "result", "message": SUMMARY, …DATA}`` after the progress
-        events (see ``add_json_option``)."""
+        events (see ``add_json_option``), where DATA holds what LINES say."""
         if self.json:
             self.reporter.emit(Event(EventKind.RESULT, summary, data=data))
-        else:
-            self.out(summary)
+            return
+        self.out(summary)
+        for line in lines:
+            self.out(line)
 
     def out_json(self, value: Any) -> None:
         """Print one JSON document as result output."""

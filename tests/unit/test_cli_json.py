@@ -141,3 +141,18 @@ def test_update_of_a_missing_container_fails_on_stderr_only(
     assert cli.main(["update", "ghost", "--no-pull", "--json"]) == 1
     captured = capsys.readouterr()
     assert "ghost" in captured.err and captured.out == ""
+
+
+def test_lifecycle_verbs_print_their_details_as_text_without_json(
+    fake_systemd: Env, atomic_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["install", atomic_image, "--name", "web"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("installed web (web.0, image ")
+    assert lines[1:] and all(line.startswith("  host file /") for line in lines[1:])
+    host_path = lines[1].removeprefix("  host file ")
+    fake_systemd.on_host(host_path).write_text("edited by the admin\n")
+    assert cli.main(["uninstall", "web"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("uninstalled web: removed web.0")
+    assert lines[1:] == [f"  kept {host_path} (changed after it was installed)"]
