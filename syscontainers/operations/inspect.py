@@ -7,10 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.checkout import merge
+from syscontainers.errors import TemplateError
 from syscontainers.operations.images import StoredImage, find_image
 from syscontainers.render.exports import (
     HOSTFS,
     MANIFEST,
+    MAX_TEXT,
+    TOP_FILES,
+    check_text_size,
     is_host_template,
     parse_exports,
     parse_manifest_json,
@@ -20,7 +24,6 @@ from syscontainers.store import Store
 from syscontainers.tree import Entry, EntryKind
 
 EXPORTS = "exports/"
-TEMPLATE_READ_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,26 +132,29 @@ def export_entries(image: StoredImage) -> dict[str, Entry]:
 def exports_files(
     store: Store, image: StoredImage, entries: Mapping[str, Entry] | None = None
 ) -> dict[str, bytes]:
-    """The files under /exports of the merged image: templates, manifest.json and the
-    installedFilesTemplate host files read; other hostfs files and symlinks empty."""
+    """The files under /exports of the merged image: the top-level templates, manifest.json
+    and the installedFilesTemplate host files read (TemplateError naming any that is over
+    MAX_TEXT or not a regular file); every other file and symlink empty."""
     entries = export_entries(image) if entries is None else entries
 
-    def read(entry: Entry) -> bytes:
-        if entry.kind is not EntryKind.FILE or entry.size > TEMPLATE_READ_LIMIT:
-            return b""
+    def read(rel: str) -> bytes:
+        entry = entries[rel]
+        if entry.kind is not EntryKind.FILE:
+            raise TemplateError(
+                f"/exports/{rel} is a symlink, not a template file",
+                hint="an image must ship its templates as regular files",
+            )
+        check_text_size(rel, entry.size)
         with open(store.object_path(entry.obj), "rb") as f:
-            return f.read()
+            return f.read(MAX_TEXT + 1)
 
-    out = {
-        rel: read(entry)
-        for rel, entry in entries.items()
-        if not rel.startswith(HOSTFS) and entry.kind is EntryKind.FILE
-    }
+    out = {rel: read(rel) if rel in TOP_FILES else b"" for rel in entries
+           if not rel.startswith(HOSTFS)}
     manifest = parse_manifest_json(out[MANIFEST]) if MANIFEST in out else None
-    for rel, entry in entries.items():
+    for rel in entries:
         if rel.startswith(HOSTFS):
             wanted = manifest is not None and is_host_template(rel, manifest)
-            out[rel] = read(entry) if wanted else b""
+            out[rel] = read(rel) if wanted else b""
     return out
 
 

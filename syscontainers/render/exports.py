@@ -113,9 +113,18 @@ def _manifest_error(detail: str, hint: str | None = None) -> TemplateError:
     )
 
 
+def check_text_size(name: str, size: int) -> None:
+    """Raise TemplateError if /exports/NAME, a template or manifest, is over MAX_TEXT bytes."""
+    if size > MAX_TEXT:
+        raise TemplateError(
+            f"/exports/{name} is {size} bytes, larger than the {MAX_TEXT} bytes a template "
+            "or manifest.json may have",
+            hint="the image is broken or hostile; tell the image's author",
+        )
+
+
 def _decode(name: str, data: bytes) -> str:
-    if len(data) > MAX_TEXT:
-        raise TemplateError(f"/exports/{name} is larger than {MAX_TEXT} bytes")
+    check_text_size(name, len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -272,7 +281,10 @@ def _read_fd(fd: int, what: str, limit: int) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         raise TemplateError(f"{what} is not a regular file")
     if st.st_size > limit:
-        raise TemplateError(f"{what} is larger than {limit} bytes")
+        raise TemplateError(
+            f"{what} is {st.st_size} bytes, larger than the {limit} bytes allowed",
+            hint="the image is broken or hostile; tell the image's author",
+        )
     with os.fdopen(os.dup(fd), "rb") as f:
         return f.read(limit + 1)
 
