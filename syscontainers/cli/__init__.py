@@ -66,10 +66,8 @@ def _verb(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The argument parser: with ARGV, only the area of its verb; else every area."""
-    verb = _verb(argv) if argv is not None else None
-    areas = (VERB_AREAS[verb],) if verb in VERB_AREAS else AREAS
+def global_parser() -> argparse.ArgumentParser:
+    """The parser of the global options alone, without the verbs (for the man pages)."""
     parser = _Parser(
         prog="syscontainers",
         description="Install OCI images as systemd system containers, with no daemon.",
@@ -84,6 +82,15 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print no progress, only results and errors"
     )
+    return parser
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with ARGV, only the area of its verb; else every area (the
+    whole parser, which packaging/gendocs.py turns into the man pages and completion)."""
+    verb = _verb(argv) if argv is not None else None
+    areas = (VERB_AREAS[verb],) if verb in VERB_AREAS else AREAS
+    parser = global_parser()
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
     for area in areas:

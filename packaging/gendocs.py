@@ -1,0 +1,167 @@
+"""Man pages and bash completion, generated from the CLI's argparse definitions.
+
+The parser in syscontainers/cli is the one source of truth: argparse-manpage formats each
+page's DESCRIPTION and OPTIONS and shtab writes the completion script, so a new verb or
+option shows up at the next package build. The packages run this at build time with the
+distribution's python3-argparse-manpage and python3-shtab::
+
+    python3 packaging/gendocs.py OUTDIR
+
+which writes, under OUTDIR:
+
+    man8/syscontainers.8            global options, the verbs, exit status
+    man8/syscontainers-VERB.8       one page per verb (``images`` holds its sub-verbs)
+    bash-completion/syscontainers   for /usr/share/bash-completion/completions/
+
+SOURCE_DATE_EPOCH, when set (dpkg-buildpackage and rpmbuild set it), dates the pages, so
+two builds of one version give the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+import shtab
+from build_manpages.manpage import Manpage
+
+from syscontainers import __version__
+from syscontainers.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    build_parser,
+    global_parser,
+)
+
+SECTION = "8"
+PROG = "syscontainers"
+EXIT_STATUS = (
+    (EXIT_OK, "success"),
+    (EXIT_FAILED, "the operation failed"),
+    (EXIT_USAGE, "bad usage or invalid input"),
+    (EXIT_INTERRUPTED, "interrupted"),
+)
+SEE_ALSO = (
+    ("systemd.unit", "5"), ("systemd-tmpfiles", "8"), ("runc", "8"), ("crun", "1"),
+    ("containers-policy.json", "5"), ("containers-registries.conf", "5"),
+    ("containers-auth.json", "5"),
+)
+
+
+def esc(text: str) -> str:
+    """TEXT as roff: backslashes and hyphens escaped, no line read as a request."""
+    text = text.replace("\\", "\\\\").replace("-", "\\-")
+    return "\n".join("\\&" + line if line[:1] in (".", "'") else line
+                     for line in text.splitlines())
+
+
+def verbs(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
+    """Each verb of PARSER: its name, its one-line help and its parser, in --help order."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            return [(name, helps.get(name, ""), sub) for name, sub in action.choices.items()]
+    return []
+
+
+def _date() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch
+            else datetime.datetime.now(datetime.UTC))
+    return when.strftime("%Y-%m-%d")
+
+
+def _synopsis(parser: argparse.ArgumentParser) -> list[str]:
+    words = parser.format_usage().split()[1:]  # drop "usage:"
+    prog = parser.prog.split()
+    return [".SH SYNOPSIS", ".B " + esc(" ".join(prog)), esc(" ".join(words[len(prog):]))]
+
+
+def _body(parser: argparse.ArgumentParser) -> list[str]:
+    """argparse-manpage's sections after its SYNOPSIS (DESCRIPTION, OPTIONS, sub-verbs)."""
+    lines = str(Manpage(parser)).splitlines()
+    start = lines.index(".SH SYNOPSIS") + 1
+    rest = [i for i in range(start, len(lines)) if lines[i].startswith(".SH ")]
+    return lines[rest[0]:] if rest else []
+
+
+def _see_also(refs: list[tuple[str, str]]) -> list[str]:
+    items = [f".BR {esc(name)} ({section})" for name, section in refs]
+    return [".SH SEE ALSO", *(item + "," for item in items[:-1]), items[-1]]
+
+
+def page(name: str, summary: str, parts: list[str], refs: list[tuple[str, str]]) -> str:
+    """One man page: our header and NAME, then PARTS, then SEE ALSO REFS."""
+    header = (f'.TH {esc(name.upper())} {SECTION} "{_date()}" "{PROG} {__version__}"'
+              ' "System Administration"')
+    lines = [header, ".SH NAME", f"{esc(name)} \\- {esc(summary)}", *parts, *_see_also(refs)]
+    return "\n".join(lines) + "\n"
+
+
+def main_page(parser: argparse.ArgumentParser) -> str:
+    """syscontainers(8): the global options, a list of the verbs, the exit status."""
+    commands = [".SH COMMANDS"]
+    for name, help_text, _ in verbs(parser):
+        commands += [".TP", f".BR {PROG}\\-{esc(name)} ({SECTION})", esc(help_text)]
+    status = [".SH EXIT STATUS"]
+    for code, meaning in EXIT_STATUS:
+        status += [".TP", f".B {code}", esc(meaning)]
+    summary = (parser.description or PROG).rstrip(".")
+    parts = [*_synopsis(parser), *_body(global_parser()), *commands, *status]
+    return page(PROG, summary[:1].lower() + summary[1:], parts, list(SEE_ALSO))
+
+
+def verb_page(name: str, help_text: str, parser: argparse.ArgumentParser) -> str:
+    """syscontainers-VERB(8): the verb's synopsis, description and options."""
+    parts = [*_synopsis(parser), *_body(parser)]
+    return page(f"{PROG}-{name}", help_text, parts, [(PROG, SECTION)])
+
+
+# shtab 1.5.5 (Debian 12's) reads only the first element of a choices array, so
+# `syscontainers <TAB>` offered "pull" alone (tqdm/shtab#86, fixed upstream in 1.5.6).
+# Its compgen splits the choices on newlines: hand it all of them, one a line.
+_SHTAB_155_CHOICES = (
+    'local current_action_choices_var="${current_action}_choices"\n'
+    '  current_action_choices="${!current_action_choices_var}"\n'
+)
+_ALL_CHOICES = (
+    'local current_action_choices_var="${current_action}_choices[@]"\n'
+    '  current_action_choices=$(printf \'%s\\n\' "${!current_action_choices_var}")\n'
+)
+
+
+def completion(parser: argparse.ArgumentParser) -> str:
+    """The bash completion script."""
+    script = str(shtab.complete(parser, shell="bash")).rstrip("\n") + "\n"
+    return script.replace(_SHTAB_155_CHOICES, _ALL_CHOICES)
+
+
+def generate(out: Path) -> list[Path]:
+    """Write every man page and the completion script under OUT; return their paths."""
+    # argparse wraps help at the terminal's width and argparse-manpage keeps those breaks
+    # as .br: with no limit, each help text is one line that man fills to its own width.
+    os.environ["COLUMNS"] = "100000"
+    parser = build_parser()
+    files = {Path("man8", f"{PROG}.8"): main_page(parser),
+             Path("bash-completion", PROG): completion(parser)}
+    for name, help_text, sub in verbs(parser):
+        files[Path("man8", f"{PROG}-{name}.8")] = verb_page(name, help_text, sub)
+    written = []
+    for rel, text in files.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(f"usage: {sys.argv[0]} OUTDIR")
+    for path in generate(Path(sys.argv[1])):
+        print(path)
