@@ -12,6 +12,7 @@ per-host state (scheme, challenge, tokens) is shared under a lock.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 import threading
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 from requests import exceptions as rex
+from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InsecureRequestWarning
 
 from syscontainers import __version__
@@ -46,6 +48,11 @@ if TYPE_CHECKING:
 DEFAULT_RETRY = RetryPolicy()
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CHUNK = 256 << 10
+# Every body is read with a cap (containers/image's iolimits use the same sizes): a registry
+# that answers with an endless body must not grow us until MemoryError.
+ERROR_BODY_LIMIT = 1 << 20
+TOKEN_BODY_LIMIT = 1 << 20
+MAX_REDIRECTS = 10  # as Go's net/http, which the containers tools use
 _TRANSIENT = (rex.ConnectionError, rex.Timeout, rex.ChunkedEncodingError)
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
 _PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
@@ -156,13 +163,47 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:160]}"
 
 
+class _TooLarge(Exception):
+    """A body longer than the limit its reader set (internal)."""
+
+
+def _read_body(resp: requests.Response, limit: int) -> bytes:
+    """RESP's whole body, decoded; _TooLarge past LIMIT bytes, requests' errors as they come."""
+    data = bytearray()
+    for chunk in resp.iter_content(CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise _TooLarge(limit)
+    return bytes(data)
+
+
 def _error_detail(resp: requests.Response) -> str:
+    """': CODE message' from a registry's JSON error body, or '' (an odd or huge body)."""
     try:
-        doc = resp.json()
+        doc = json.loads(_read_body(resp, ERROR_BODY_LIMIT))
         first = doc["errors"][0]
-        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError, rex.RequestException):
+        return f": {first.get('code', '')} {first.get('message', '')}"[:300].rstrip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, _TooLarge,
+            rex.RequestException):
         return ""
+
+
+def _redirect_error(what: str, netloc: str) -> RegistryError:
+    return RegistryError(
+        f"{what}: {netloc} redirected more than {MAX_REDIRECTS} times (a redirect loop)",
+        hint="the registry, or a proxy or storage behind it, is misconfigured; "
+        "check the registry's address and tell its operator",
+    )
+
+
+def _encoding_error(what: str, resp: requests.Response, e: BaseException) -> RegistryError:
+    encoding = resp.headers.get("Content-Encoding", "")
+    return RegistryError(
+        f"{what}: the body is labelled Content-Encoding: {encoding} but cannot be decoded "
+        f"that way ({_reason(e)})",
+        hint="the registry or a proxy in front of it sends a false Content-Encoding header; "
+        "tell its operator",
+    )
 
 
 class RegistryClient:
@@ -233,6 +274,7 @@ class RegistryClient:
         if session is None:
             session = requests.Session()
             session.headers["User-Agent"] = f"syscontainers/{__version__}"
+            session.max_redirects = MAX_REDIRECTS
             session.mount("https://", _TlsAdapter(self._context_for))
             self._local.session = session
             with self._lock:
@@ -252,6 +294,8 @@ class RegistryClient:
                     hint=f"put the registry's CA in certs.d/{netloc}/ca.crt, pass --cert-dir, "
                     "or (unsafely) --tls-verify=false",
                 ) from e
+            except rex.TooManyRedirects as e:
+                raise _redirect_error(what, netloc) from e
             except _TRANSIENT as e:
                 failures += 1
                 if failures >= self.policy.attempts:
@@ -262,6 +306,12 @@ class RegistryClient:
                     ) from e
                 self._retry(failures, None)
                 continue
+            except rex.RequestException as e:  # a bad redirect target, an invalid header, ...
+                raise RegistryError(
+                    f"{what}: {netloc} gave an answer that cannot be followed: {_reason(e)}",
+                    hint="the registry, or a proxy in front of it, is misconfigured; "
+                    "check the registry's address and tell its operator",
+                ) from e
             if resp.status_code in RETRY_STATUSES and failures + 1 < self.policy.attempts:
                 failures += 1
                 resp.close()
@@ -345,14 +395,27 @@ class RegistryClient:
                 )
             if resp.status_code != 200:
                 raise AuthError(f"token server {realm} answered HTTP {resp.status_code}")
-            try:
-                doc = resp.json()
-            except ValueError as e:
-                raise AuthError(f"token server {realm} sent no JSON") from e
+            doc = self._token_document(realm, resp)
         token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError(f"token server {realm} sent no token")
         return token
+
+    @staticmethod
+    def _token_document(realm: str, resp: requests.Response) -> object:
+        hint = "the registry's token server is misbehaving; tell its operator"
+        try:
+            return json.loads(_read_body(resp, TOKEN_BODY_LIMIT))
+        except _TooLarge as e:
+            raise AuthError(
+                f"token server {realm} sent more than {TOKEN_BODY_LIMIT} bytes", hint=hint
+            ) from e
+        except rex.ContentDecodingError as e:
+            raise _encoding_error(f"token from {realm}", resp, e) from e
+        except _TRANSIENT as e:
+            raise AuthError(f"token server {realm}: the answer broke off: {_reason(e)}") from e
+        except ValueError as e:
+            raise AuthError(f"token server {realm} sent no JSON", hint=hint) from e
 
     def _refresh_auth(self, host: _Host, repo: str, resp: requests.Response) -> None:
         challenge = self._pick(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
@@ -396,8 +459,14 @@ class RegistryClient:
                 hint=f"log in with 'syscontainers login {host}' or check --authfile",
             )
         if resp.status_code == 404:
-            return _NotFound(f"{what}: not found on registry {host}{detail}")
-        return RegistryError(f"{what}: registry {host} answered HTTP {resp.status_code}{detail}")
+            return _NotFound(
+                f"{what}: not found on registry {host}{detail}",
+                hint="check the repository name and the tag or digest",
+            )
+        return RegistryError(
+            f"{what}: registry {host} answered HTTP {resp.status_code}{detail}",
+            hint="check that the registry is healthy, then try again",
+        )
 
     # ---- the API ------------------------------------------------------------
 
@@ -427,16 +496,16 @@ class RegistryClient:
         what = f"manifest {host}/{repo}{'@' if ':' in reference else ':'}{reference}"
         headers = {"Accept": ", ".join(accept)}
         with self._get(host, repo, f"/v2/{repo}/manifests/{reference}", what, headers) as resp:
-            data = bytearray()
             try:
-                for chunk in resp.iter_content(CHUNK):
-                    data += chunk
-                    if len(data) > limit:
-                        raise ManifestError(f"{what} is larger than {limit} bytes")
+                data = _read_body(resp, limit)
+            except _TooLarge as e:
+                raise ManifestError(f"{what} is larger than {limit} bytes") from e
+            except rex.ContentDecodingError as e:
+                raise _encoding_error(what, resp, e) from e
             except _TRANSIENT as e:
                 raise RegistryError(f"{what}: the download broke off: {_reason(e)}") from e
             return Fetched(
-                bytes(data),
+                data,
                 resp.headers.get("Content-Type", "").split(";")[0].strip(),
                 resp.headers.get("Docker-Content-Digest", ""),
             )
@@ -467,9 +536,12 @@ def _body_start(resp: requests.Response, asked: int) -> int:
 
 
 def _chunks(resp: requests.Response) -> Iterator[bytes]:
+    """The body as sent. A blob is asked for with Accept-Encoding: identity, so a
+    Content-Encoding label (some object stores put one on .tar.gz files) is not acted on,
+    as Go's client does not: the bytes must match the blob's digest as they are."""
     try:
-        yield from resp.iter_content(CHUNK)
-    except _TRANSIENT as e:
+        yield from resp.raw.stream(CHUNK, decode_content=False)
+    except (urllib3_errors.HTTPError, OSError) as e:
         raise Interrupted(_reason(e)) from e
 
 

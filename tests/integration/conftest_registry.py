@@ -33,7 +33,7 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -297,24 +297,22 @@ class Faults:
     dead: bool = False
 
 
-class FaultProxy:
-    """A loopback HTTP reverse proxy to a registry that breaks things on purpose."""
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 in a thread, its handler class given the server as ATTR;
+    a context manager that starts and stops it."""
 
-    def __init__(self, upstream: str, faults: Faults) -> None:
-        self.upstream = upstream
-        self.faults = faults
-        self.lock = threading.Lock()
-        handler = type("Handler", (_ProxyHandler,), {"proxy": self})
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler], attr: str) -> None:
+        bound = type("Handler", (handler,), {attr: self})
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), bound)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def host(self) -> str:
-        """127.0.0.1:PORT of the proxy."""
+        """127.0.0.1:PORT of the server."""
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -322,6 +320,16 @@ class FaultProxy:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+class FaultProxy(LoopbackServer):
+    """A loopback HTTP reverse proxy to a registry that breaks things on purpose."""
+
+    def __init__(self, upstream: str, faults: Faults) -> None:
+        self.upstream = upstream
+        self.faults = faults
+        self.lock = threading.Lock()
+        super().__init__(_ProxyHandler, "proxy")
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
