@@ -6,6 +6,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_ROOT = Path("/var/lib/syscontainers")
+# systemd's unit search path (systemd.unit(5), for the system manager) besides unit_dir,
+# and tmpfiles.d's (tmpfiles.d(5)) besides tmpfiles_dir: a container must not take a name
+# that shadows a unit or tmpfiles file found there.
+SYSTEM_UNIT_DIRS = tuple(Path(p) for p in (
+    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+    "/run/systemd/generator.late",
+))
+SYSTEM_TMPFILES_DIRS = tuple(Path(p) for p in (
+    "/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d",
+    "/lib/tmpfiles.d",
+))
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +30,19 @@ class Paths:
     unit_dir: Path = Path("/etc/systemd/system")
     tmpfiles_dir: Path = Path("/etc/tmpfiles.d")
     host_root: Path = Path("/")  # where containers' host files (hostfs/) are installed
+    system_unit_dirs: tuple[Path, ...] = SYSTEM_UNIT_DIRS  # searched for name conflicts
+    system_tmpfiles_dirs: tuple[Path, ...] = SYSTEM_TMPFILES_DIRS
+
+    @property
+    def unit_search(self) -> tuple[Path, ...]:
+        """Every directory systemd loads units from: unit_dir, then the system's."""
+        return (self.unit_dir, *(d for d in self.system_unit_dirs if d != self.unit_dir))
+
+    @property
+    def tmpfiles_search(self) -> tuple[Path, ...]:
+        """Every directory systemd-tmpfiles reads: tmpfiles_dir, then the system's."""
+        return (self.tmpfiles_dir,
+                *(d for d in self.system_tmpfiles_dirs if d != self.tmpfiles_dir))
 
     @property
     def store(self) -> Path:

@@ -45,9 +45,11 @@ which). Around them, what makes the container belong to its unit:
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -61,6 +63,7 @@ __all__ = [
     "command_line",
     "delete_argv",
     "exec_argv",
+    "locate",
     "quote_word",
     "run_argv",
     "runtime_commands",
@@ -135,6 +138,35 @@ class Runtime:
     def argv(self, *words: str) -> tuple[str, ...]:
         """``path``, the global options, then WORDS."""
         return (self.path, *self.global_args, *words)
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def locate(
+    text: str,
+    which: Callable[[str], str | None] = shutil.which,
+    executable: Callable[[str], bool] = _executable,
+) -> str:
+    """The runtime setting TEXT with its executable checked, a bare name looked up on PATH.
+
+    A bare ``runc`` becomes ``/usr/sbin/runc`` on Debian and ``/usr/bin/runc`` on Fedora;
+    units need the absolute path. UsageError if there is no such executable.
+    """
+    runtime = Runtime.parse(text)
+    hint = "install runc or crun, or give the runtime's absolute path with --runtime PATH"
+    path = runtime.path
+    if "/" not in path:
+        found = which(path)
+        if found is None:
+            raise UsageError(f"runtime {path!r} was not found on PATH", hint=hint)
+        path = os.path.abspath(found)
+    elif not os.path.isabs(path):
+        raise UsageError(f"runtime path {path!r} is not absolute", hint=hint)
+    if not executable(path):
+        raise UsageError(f"runtime {path} is not an executable file", hint=hint)
+    return shlex.join((path, *runtime.global_args)) if path != runtime.path else text
 
 
 def quote_word(word: str, *, force: bool = False) -> str:

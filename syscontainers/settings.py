@@ -20,7 +20,7 @@ class Settings:
     """Everything a user can configure."""
 
     root: Path = DEFAULT_ROOT
-    runtime: str = "/usr/sbin/runc"
+    runtime: str = "runc"  # a bare name is looked up on PATH when it is used
     registries_conf: Path = Path("/etc/containers/registries.conf")
     certs_d: Path = Path("/etc/containers/certs.d")  # per-registry TLS files: certs.d/HOST[:PORT]/
     policy: Path = Path("/etc/containers/policy.json")  # containers-policy.json(5)

@@ -39,10 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help=SET_HELP)
     p.add_argument("--runtime", metavar="PATH",
-                   help="the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting)")
+                   help="the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
+                   "runc found on PATH)")
     p.add_argument("--rootfs", metavar="DIR", type=Path,
                    help="use DIR as the container's root filesystem instead of a checkout")
     p.add_argument("--now", action="store_true", help="start the service after installing it")
+    p.add_argument("--override-system-unit", action="store_true",
+                   help="let --name shadow a unit or tmpfiles.d file of the same name that the "
+                   "system has (e.g. one the distribution ships); refused without it")
     add_registry_options(p)
     add_policy_options(p)
     add_json_option(p)
@@ -132,9 +136,11 @@ def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
 def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+    from syscontainers.runtime import locate
 
-    req = InstallRequest(args.image, args.name, _sets(args.sets),
-                         args.runtime or ctx.settings.runtime, args.rootfs, args.now)
+    runtime = locate(args.runtime or ctx.settings.runtime)  # before anything is written
+    req = InstallRequest(args.image, args.name, _sets(args.sets), runtime, args.rootfs,
+                         args.now, args.override_system_unit)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {

@@ -56,13 +56,14 @@ _NAME_HINT = "use letters, digits, '_', '-' and '.', not starting with '-' or '.
 
 def validate_name(name: str) -> str:
     """Return NAME if it can name a container, its unit and its runtime id; else UsageError."""
-    problem = _name_problem(name)
+    problem = name_problem(name)
     if problem:
         raise UsageError(f"invalid container name {name!r}: {problem}", hint=_NAME_HINT)
     return name
 
 
-def _name_problem(name: str) -> str:
+def name_problem(name: str) -> str:
+    """Why NAME cannot name a container ("" if it can)."""
     if not name:
         return "it is empty"
     if len(name) > MAX_NAME:
@@ -283,7 +284,7 @@ def container_names(base: Path) -> list[str]:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except FileNotFoundError:
         return []
-    return [e.name for e in entries if e.is_symlink() and not _name_problem(e.name)]
+    return [e.name for e in entries if e.is_symlink() and not name_problem(e.name)]
 
 
 def half_installed_names(base: Path) -> list[str]:
@@ -296,7 +297,7 @@ def half_installed_names(base: Path) -> list[str]:
     found = set()
     for entry in names:
         stem, dot, slot = entry.rpartition(".")
-        if dot and slot.isdigit() and int(slot) in SLOTS and not _name_problem(stem):
+        if dot and slot.isdigit() and int(slot) in SLOTS and not name_problem(stem):
             found.add(stem)
     return sorted(found - linked)
 

@@ -97,6 +97,13 @@ def matches(cd: ContainerDir, slot_dir: Path, paths: Paths) -> bool:
             and read_bytes_if_exists(where.tmpfiles) == tmpfiles)
 
 
+def system_files(cd: ContainerDir, paths: Paths) -> tuple[Path, ...]:
+    """Every NAME.service in systemd's unit search path and NAME.conf in tmpfiles.d's."""
+    found = [d / cd.unit_name for d in paths.unit_search]
+    found += [d / f"{cd.name}.conf" for d in paths.tmpfiles_search]
+    return tuple(p for p in found if os.path.lexists(p))
+
+
 def published_by(cd: ContainerDir, slot_dir: Path, paths: Paths) -> tuple[bool, bool]:
     """Whether the published unit and tmpfiles are byte for byte SLOT_DIR's (non-empty) ones."""
     unit, tmpfiles = _wanted(cd, slot_dir)

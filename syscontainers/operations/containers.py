@@ -39,7 +39,7 @@ from syscontainers.deploy.layout import (
     run_dir,
     slot_files,
 )
-from syscontainers.deploy.publish import Published
+from syscontainers.deploy.publish import Published, published_by, system_files
 from syscontainers.errors import (
     CommandError,
     ContainerNotFoundError,
@@ -142,21 +142,43 @@ def uninstall(host: Host, name: str) -> UninstallResult:
                 progress.warn(host.reporter, f"{name}.{slot} has no readable info.json: the "
                               "host files it may have installed cannot be told apart, so they "
                               "are left in place")
-        _stop_and_disable(host, cd)
         where = Published.of(cd, host.paths)
-        if where.unit.exists() or where.unit.is_symlink():
+        unit_ours, conf_ours = _published_ours(host, cd)
+        others = [p for p in system_files(cd, host.paths) if p not in (where.unit, where.tmpfiles)]
+        if unit_ours or not [p for p in others if p.name == cd.unit_name]:
+            _stop_and_disable(host, cd)
+        else:
+            progress.warn(host.reporter, f"left {cd.unit_name} alone: it is the system's "
+                          f"({', '.join(map(str, others))}), not {name}'s")
+        for copy, ours in ((where.unit, unit_ours), (where.tmpfiles, conf_ours)):
+            if not ours and os.path.lexists(copy):
+                progress.warn(host.reporter, f"kept {copy}: it is not the one {name} installed")
+        if unit_ours:
             where.unit.unlink()
         host.units.daemon_reload()
-        if where.tmpfiles.exists():
+        if conf_ours:
             try:
                 host.tmpfiles.remove(where.tmpfiles)
             except CommandError as e:
                 progress.warn(host.reporter, f"{name}: {e.message}")
             where.tmpfiles.unlink()
         removed, kept = remove_everything(host, cd)
+        if unit_ours and others:
+            progress.warn(host.reporter, f"{cd.unit_name} is the system's again "
+                          f"({', '.join(map(str, others))}) and is stopped: start it if it "
+                          "should run")
         for path in kept:
             progress.warn(host.reporter, f"kept {path}: it was changed after {name} installed it")
         return UninstallResult(name, deployments, tuple(removed), tuple(kept))
+
+
+def _published_ours(host: Host, cd: ContainerDir) -> tuple[bool, bool]:
+    """Whether the published unit and tmpfiles file are those of one of CD's slots."""
+    unit = conf = False
+    for slot in cd.present_slots():
+        u, c = published_by(cd, cd.slot_dir(slot), host.paths)
+        unit, conf = unit or u, conf or c
+    return unit, conf
 
 
 def _stop_and_disable(host: Host, cd: ContainerDir) -> None:

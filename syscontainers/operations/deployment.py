@@ -13,16 +13,18 @@ with ``complete`` false.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from syscontainers import progress
 from syscontainers.checkout import checkout
 from syscontainers.deploy.hostfiles import HostFileSource, stage
 from syscontainers.deploy.layout import (
     ContainerDir,
     DeploymentInfo,
     HostFileRecord,
+    name_problem,
     slot_files,
     write_info,
 )
@@ -49,6 +51,7 @@ from syscontainers.render import (
     render_deployment,
     wants_detached,
 )
+from syscontainers.render.templates import VariableKind, template_variables
 from syscontainers.runtime import (
     Runtime,
     RuntimeMode,
@@ -98,17 +101,18 @@ def is_transport(text: str) -> bool:
     return text.startswith(TRANSPORT_PREFIXES)
 
 
-def acquire(host: Host, text: str) -> ImageChoice:
+def acquire(host: Host, text: str, vet: Callable[[str], None] | None = None) -> ImageChoice:
     """The image TEXT names: pulled if it is a transport string, else from the store, else
-    pulled from a registry (when there is a registry transport)."""
+    pulled from a registry (when there is a registry transport). A pull calls VET with the
+    store name before it fetches anything."""
     if is_transport(text):
-        return pull_source(host, text, text)
+        return pull_source(host, text, text, vet)
     try:
         return from_store(host.store, text, text, "")
     except ImageNotFoundError:
         if host.registry is None:
             raise
-        return pull_source(host, "docker://" + text, text)
+        return pull_source(host, "docker://" + text, text, vet)
 
 
 def from_store(store: Store, ref: str, given: str, source: str) -> ImageChoice:
@@ -117,11 +121,14 @@ def from_store(store: Store, ref: str, given: str, source: str) -> ImageChoice:
     return ImageChoice(load_image(store, digest, given), given, ref, source)
 
 
-def pull_source(host: Host, source_text: str, given: str) -> ImageChoice:
+def pull_source(
+    host: Host, source_text: str, given: str, vet: Callable[[str], None] | None = None
+) -> ImageChoice:
     """Pull SOURCE_TEXT (only what is missing is imported) under the caller's lock."""
     spec = parse_source(source_text)
     source = open_source(spec, host.registry)
-    options = PullOptions(policy=host.policy(spec)) if host.policy is not None else PullOptions()
+    policy = host.policy(spec) if host.policy is not None else None
+    options = PullOptions(policy=policy, vet_name=vet)
     try:
         result = pull_locked(host.store, source, options, reporter=host.reporter)
     finally:
@@ -130,19 +137,27 @@ def pull_source(host: Host, source_text: str, given: str) -> ImageChoice:
     return ImageChoice(image, given, result.name, source_text)
 
 
-def default_name(choice: ImageChoice) -> str:
-    """atomic's rule: the last component of the image path, plus -TAG unless it is latest."""
+def default_name(ref_text: str, given: str) -> str:
+    """atomic's rule: the last component of the image path REF_TEXT, plus -TAG unless it is
+    latest; a UsageError naming GIVEN and --name if that is not a valid container name."""
     try:
-        ref = parse_reference(choice.ref)
+        ref = parse_reference(ref_text)
     except UsageError:
         ref = None
     if ref is None or not ref.path:
         raise UsageError(
-            f"cannot derive a container name from {choice.given!r}",
+            f"cannot derive a container name from {given!r}",
             hint="give one with --name NAME",
         )
     base = ref.path.rsplit("/", 1)[-1]
-    return base if ref.tag in ("", "latest") else f"{base}-{ref.tag}"
+    name = base if ref.tag in ("", "latest") else f"{base}-{ref.tag}"
+    problem = name_problem(name)
+    if problem:
+        raise UsageError(
+            f"the container name {name!r} derived from {given!r} is not valid: {problem}",
+            hint="give a valid one with --name NAME",
+        )
+    return name
 
 
 def prepare(
@@ -180,8 +195,21 @@ def prepare(
         commands=commands,
     )
     check_complete(exports, values, what=f'image "{choice.given}"')
+    _warn_unused(host, choice, exports, kept)
     kept = KeptValues(kept.sets, values["UUID"])
     return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept)
+
+
+def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptValues) -> None:
+    """Warn about --set names that no template of the image uses (a typo, or a stale value)."""
+    variables = template_variables(exports)
+    unused = sorted(set(kept.set_map()) - set(variables))
+    if not unused:
+        return
+    settable = [v.name for v in variables.values() if v.kind is not VariableKind.FORCED]
+    progress.warn(host.reporter,
+                  f"--set {', '.join(unused)}: image \"{choice.given}\" uses no such variable; "
+                  f"it uses {', '.join(settable) or 'none'}")
 
 
 def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> DeploymentInfo:

@@ -3,8 +3,11 @@
 The steps, all under the store's exclusive lock:
 
 1. reconcile the name, then refuse it if it is installed (or finish an install
-   that a crash interrupted), or if a unit or tmpfiles file of that name exists;
-2. find the image, pulling it if it is missing;
+   that a crash interrupted), or if a unit or tmpfiles file of that name exists
+   anywhere systemd or systemd-tmpfiles looks, or systemd knows such a unit
+   (``--override-system-unit`` allows shadowing one, for an explicit --name only);
+2. find the image, pulling it if it is missing (a name derived from the image is
+   checked before anything is fetched);
 3. compute the values and report every missing variable (nothing written yet);
 4. check out, render and stage NAME.0 (see operations.deployment);
 5. install the host files, publish the unit and tmpfiles, flip NAME -> NAME.0;
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from syscontainers import progress
 from syscontainers.deploy.layout import ContainerDir, read_info, run_dir
-from syscontainers.deploy.publish import Published
+from syscontainers.deploy.publish import Published, system_files
 from syscontainers.errors import ContainerExistsError, UsageError
 from syscontainers.fsutil import remove_tree, tmp_name
 from syscontainers.operations.activation import (
@@ -69,6 +72,7 @@ class InstallRequest:
     runtime: str = "/usr/sbin/runc"
     rootfs: Path | None = None  # use this directory as the rootfs instead of a checkout
     start: bool = False  # --now
+    override_system_unit: bool = False  # NAME may shadow a unit or tmpfiles file of the OS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,11 @@ class InstallResult:
 def _check_request(req: InstallRequest) -> None:
     check_sets(dict(req.sets))
     Runtime.parse(req.runtime)
+    if req.override_system_unit and req.name is None:
+        raise UsageError(
+            "--override-system-unit needs an explicit --name",
+            hint="a name derived from the image never shadows a unit of the system",
+        )
     if req.rootfs is not None and (not req.rootfs.is_absolute() or not req.rootfs.is_dir()):
         raise UsageError(
             f"--rootfs {req.rootfs}: not an absolute path to a directory",
@@ -102,8 +111,8 @@ def install(host: Host, req: InstallRequest) -> InstallResult:
             finished = _claim(host, host.container(req.name), req)
             if finished is not None:
                 return finished
-        choice = acquire(host, req.image)
-        name = req.name or default_name(choice)
+        choice = acquire(host, req.image, vet=lambda key: _derive_name(key, req))
+        name = req.name or default_name(choice.ref, req.image)
         if choice.image.config.label(RUN_ONCE_LABEL) == "once":
             return run_once(host, name, choice, req)
         cd = host.container(name)
@@ -112,6 +121,12 @@ def install(host: Host, req: InstallRequest) -> InstallResult:
             if finished is not None:
                 return finished
         return _install_new(host, cd, choice, req)
+
+
+def _derive_name(store_name: str, req: InstallRequest) -> None:
+    """Before a pull fetches anything: the name derived from it must be valid."""
+    if req.name is None:
+        default_name(store_name, req.image)
 
 
 def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult | None:
@@ -130,14 +145,35 @@ def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult |
             check_job(cd.unit_name, "start", host.units.start(cd.unit_name))
         return InstallResult(cd.name, InstallOutcome.FINISHED, f"{cd.name}.{info.slot}",
                              info.image_id, req.start, tuple(r.path for r in info.host_files))
+    _check_free(host, cd, req)
+    return None
+
+
+def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
+    """Refuse a name whose unit or tmpfiles file the system has (see the module docstring)."""
     where = Published.of(cd, host.paths)
-    for path in (where.unit, where.tmpfiles):
-        if os.path.lexists(path):
+    found = system_files(cd, host.paths)
+    override = req.override_system_unit and req.name is not None
+    hint = ("choose another name with --name" if req.name is None else
+            "choose another name with --name, or add --override-system-unit to shadow "
+            "the system's on purpose (uninstall then stops that unit)")
+    for path in found:
+        if path in (where.unit, where.tmpfiles):
             raise ContainerExistsError(
                 f"{path} exists and was not installed by syscontainers",
                 hint="choose another container name with --name",
             )
-    return None
+    if override:
+        return
+    if found:
+        raise ContainerExistsError(
+            f"the container name {cd.name} is taken by the system: "
+            f"{', '.join(map(str, found))} exist{'s' if len(found) == 1 else ''}", hint=hint)
+    state = host.units.states([cd.unit_name])[cd.unit_name]
+    if state.exists:
+        raise ContainerExistsError(
+            f"the container name {cd.name} is taken by the system: systemd has a unit "
+            f"{cd.unit_name} ({state.load_state.value}, {state.active_state.value})", hint=hint)
 
 
 def _install_new(

@@ -180,6 +180,9 @@ class PullOptions:
     platform: Platform | None = None  # default: this machine's
     policy: PolicyCheck | None = None  # default: AcceptAll
     parallel: int = DEFAULT_PARALLEL
+    # called with the store name once the manifest is resolved, before anything is fetched
+    # or written (install checks the container name it derives from it)
+    vet_name: Callable[[str], None] | None = None
 
 
 def pull_image(
@@ -204,6 +207,8 @@ def pull_locked(
     rep = reporter or progress.NullReporter()
     image = source.resolve(options.platform or Platform.host())
     key = store_key(image, options.name, source.description)
+    if options.vet_name is not None:
+        options.vet_name(key)
     (options.policy or AcceptAll()).check(source, image)
     config_bytes, config = read_config(source, image)
     jobs = plan_layers(store, image, config, f'image "{key}"')

@@ -23,7 +23,9 @@ from tests.unit.lifecycle_fixtures import (
 def env(tmp_path: Path) -> Env:
     """A fresh world under tmp_path."""
     paths = Paths(root=tmp_path / "root", unit_dir=tmp_path / "etc" / "systemd" / "system",
-                  tmpfiles_dir=tmp_path / "etc" / "tmpfiles.d", host_root=tmp_path / "host")
+                  tmpfiles_dir=tmp_path / "etc" / "tmpfiles.d", host_root=tmp_path / "host",
+                  system_unit_dirs=(tmp_path / "lib" / "systemd" / "system",),
+                  system_tmpfiles_dirs=(tmp_path / "lib" / "tmpfiles.d",))
     for d in (paths.unit_dir, paths.tmpfiles_dir, paths.host_root):
         d.mkdir(parents=True)
     store = Store(paths.store, privileged=False)

@@ -76,7 +76,8 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
 
     assert env.units.enabled == {"web.service"}
     assert env.units.active.get("web.service") is None  # enabled, not started
-    assert [c[0] for c in env.units.calls] == ["daemon_reload", "enable"]
+    # states: is the name a unit systemd already has?
+    assert [c[0] for c in env.units.calls] == ["states", "daemon_reload", "enable"]
 
 
 def test_install_now_starts_and_a_second_install_is_refused(env: Env, atomic_image: str) -> None:
@@ -133,7 +134,8 @@ def test_every_missing_variable_is_reported_before_anything_is_written(env: Env)
     assert "--set" in (info.value.hint or "")
     assert not env.dep().exists() or list(env.dep().iterdir()) == []
     assert list(env.paths.host_root.iterdir()) == []
-    assert list(env.paths.unit_dir.iterdir()) == [] and env.units.calls == []
+    assert list(env.paths.unit_dir.iterdir()) == []
+    assert [c[0] for c in env.units.calls] == ["states"]  # a read: is the name free?
     assert env.store.pins() == {}
 
 
@@ -229,8 +231,9 @@ def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
     assert not Path(argv[3]).exists()
     assert [p.name for p in env.dep().iterdir()] == [".run"]
     assert list(env.dep(".run").iterdir()) == []
-    assert env.units.calls == [] and list(env.paths.unit_dir.iterdir()) == []
-    assert env.store.pins() == {}
+    # only the check that the name is no unit of the system's
+    assert env.units.calls == [("states", "once.service")]
+    assert list(env.paths.unit_dir.iterdir()) == [] and env.store.pins() == {}
 
 
 def test_rootfs_option_links_the_given_directory(env: Env, atomic_image: str) -> None:
