@@ -37,6 +37,7 @@ from syscontainers.operations.pull import PullOptions, pull_locked
 from syscontainers.reference import parse as parse_reference
 from syscontainers.render import (
     Exports,
+    HostFacts,
     HostFile,
     KeptValues,
     Rendered,
@@ -52,6 +53,7 @@ from syscontainers.render import (
     wants_detached,
 )
 from syscontainers.render.templates import VariableKind, template_variables
+from syscontainers.render.values import capability_names
 from syscontainers.runtime import (
     Runtime,
     RuntimeMode,
@@ -90,6 +92,7 @@ class Prepared:
     entries: dict[str, Entry]
     values: Values
     kept: KeptValues
+    facts: HostFacts | None = None  # None: grant config.json what it asks (tests)
 
     @property
     def slot_dir(self) -> Path:
@@ -197,7 +200,8 @@ def prepare(
     check_complete(exports, values, what=f'image "{choice.given}"')
     _warn_unused(host, choice, exports, kept)
     kept = KeptValues(kept.sets, values["UUID"])
-    return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept)
+    return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept,
+                    facts)
 
 
 def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptValues) -> None:
@@ -252,10 +256,22 @@ def render_bundle(
         plan.exports, plan.choice.image.config, plan.values, exists=os.path.exists, users=users,
         what=f'image "{plan.choice.given}"',
         cgroups_path=service_cgroup(plan.runtime, plan.cd.name) if service else None,
+        grantable=grantable(plan.facts),
     )
+    if rendered.withheld_capabilities:
+        progress.warn(host.reporter, f"{plan.cd.name}: left out of config.json, as this host "
+                      "cannot grant them (not in its capability bounding set): "
+                      + ", ".join(rendered.withheld_capabilities))
     if rendered.config_json:
         atomic_write(files["config"], rendered.config_json, sync=False)
     return rendered
+
+
+def grantable(facts: HostFacts | None) -> frozenset[str] | None:
+    """The capabilities a container may be given on the host FACTS describe (None: any)."""
+    if facts is None or facts.cap_bounding is None:
+        return None
+    return frozenset(capability_names(facts.cap_last_cap, facts.cap_bounding))
 
 
 def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:

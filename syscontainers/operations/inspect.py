@@ -20,6 +20,7 @@ from syscontainers.render.exports import (
     parse_manifest_json,
 )
 from syscontainers.render.templates import TemplateVariable, VariableKind, template_variables
+from syscontainers.render.values import capability_names, read_cap_bounding, read_cap_last_cap
 from syscontainers.store import Store
 from syscontainers.tree import Entry, EntryKind
 
@@ -47,6 +48,8 @@ class ImageInfo:
     layers: tuple[LayerInfo, ...]
     exports: tuple[str, ...]
     variables: tuple[TemplateVariable, ...]
+    grantable: tuple[str, ...] = ()  # ALL_PROCESS_CAPABILITIES on this host
+    withheld: tuple[str, ...] = ()  # capabilities the kernel knows that this host cannot grant
 
     def _names(self, kind: VariableKind) -> list[str]:
         return [v.name for v in self.variables if v.kind is kind]
@@ -75,6 +78,7 @@ class ImageInfo:
                 "set_by_os": self._names(VariableKind.OS),
                 "forced": self._names(VariableKind.FORCED),
             },
+            "capabilities": {"grantable": list(self.grantable), "withheld": list(self.withheld)},
         }
 
     def to_text(self) -> list[str]:
@@ -98,7 +102,7 @@ class ImageInfo:
                 f"  {v.name}: {v.default}" for v in self.variables
                 if v.kind is VariableKind.DEFAULT
             ]
-            out += [f"  {k}: {{SET_BY_OS}}" for k in self._names(VariableKind.OS)]
+            out += [f"  {k}: {{SET_BY_OS}}{self._os_note(k)}" for k in self._names(VariableKind.OS)]
             out += [f"  {k}: (optional)" for k in self._names(VariableKind.OPTIONAL)]
             required = self._names(VariableKind.REQUIRED)
             out.append("Template variables with no default value, which must be set with --set:")
@@ -106,6 +110,14 @@ class ImageInfo:
         else:
             out.append("No /exports: default templates apply")
         return out
+
+
+    def _os_note(self, name: str) -> str:
+        if name != "ALL_PROCESS_CAPABILITIES":
+            return ""
+        withheld = f"; not {', '.join(self.withheld)}" if self.withheld else ""
+        return (f" (the {len(self.grantable)} capabilities this host can grant, "
+                f"its bounding set{withheld})")
 
 
 def vars_of(layer: LayerInfo) -> dict[str, Any]:
@@ -173,4 +185,7 @@ def inspect_image(store: Store, text: str) -> ImageInfo:
     )
     files = exports_files(store, image)
     variables = _variables(files) if files else ()
-    return ImageInfo(image, names, layers, tuple(sorted(files)), variables)
+    last, bounding = read_cap_last_cap(), read_cap_bounding()
+    grantable = capability_names(last, bounding)
+    withheld = tuple(c for c in capability_names(last) if c not in grantable)
+    return ImageInfo(image, names, layers, tuple(sorted(files)), variables, grantable, withheld)

@@ -10,6 +10,10 @@ because a system container is a host service run by systemd:
 - each image VOLUME bound from $STATE_DIRECTORY/$NAME/<path>, so data persists;
 - no rlimits: the unit's Limit*= settings apply.
 
+Capabilities (see render.capabilities): a pre-1.0 list-form
+``process.capabilities`` is upgraded to the 1.0 object, and capabilities the
+host's bounding set lacks are left out, both with the config rewritten.
+
 Every config, generated or from the image, gets the ``linux.cgroupsPath`` the
 installer asks for (syscontainers.runtime.service_cgroup: a cgroup inside the
 service's own) unless the image sets one itself, so that systemd accounts for
@@ -25,12 +29,13 @@ from __future__ import annotations
 import copy
 import json
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
+from syscontainers.render import capabilities
 from syscontainers.render.exports import Exports, Syntax, TemplateSource
 from syscontainers.render.templates import render_text
 
@@ -103,11 +108,13 @@ class MissingSource:
 
 @dataclass(frozen=True, slots=True)
 class RenderedConfig:
-    """The config.json bytes, the parsed document and its missing bind sources."""
+    """The config.json bytes, the parsed document, its missing bind sources, and the
+    capabilities it asked for that the host cannot grant (left out)."""
 
     data: bytes
     document: dict[str, Any]
     missing_sources: tuple[MissingSource, ...]
+    withheld: tuple[str, ...] = ()
 
 
 def _colon_file(text: str, fields: int) -> list[list[str]]:
@@ -305,9 +312,10 @@ def render_config(
     users: UserDB,
     exists: Callable[[str], bool],
     cgroups_path: str | None = None,
+    grantable: Set[str] | None = None,
 ) -> RenderedConfig:
-    """Produce config.json (with CGROUPS_PATH unless the image sets one) and list the bind
-    sources that do not exist yet."""
+    """Produce config.json (with CGROUPS_PATH unless the image sets one, and only the
+    GRANTABLE capabilities when given) and list the bind sources that do not exist yet."""
     source = exports.config
     if source is None:
         doc = generate_config(image, values, users, exists)
@@ -322,7 +330,11 @@ def render_config(
         owner = (values["HOST_UID"], values["HOST_GID"])
         name = f"/exports/{source.name}"
     validate_config(doc, name)
+    changed = capabilities.upgrade(doc)
+    withheld = capabilities.withhold(doc, grantable) if grantable is not None else ()
     if cgroups_path is not None and set_cgroups_path(doc, cgroups_path, name):
+        changed = True
+    if changed or withheld:
         data = (json.dumps(doc, indent=2) + "\n").encode()
     missing = tuple(MissingSource(p, *owner) for p in bind_sources(doc) if not exists(p))
-    return RenderedConfig(data, doc, missing)
+    return RenderedConfig(data, doc, missing, withheld)

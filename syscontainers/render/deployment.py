@@ -7,7 +7,7 @@ value, and reports all the missing ones at once, before anything is rendered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ class Rendered:
     tmpfiles: str
     host_files: tuple[HostFile, ...]
     missing_sources: tuple[MissingSource, ...] = ()
+    withheld_capabilities: tuple[str, ...] = ()  # asked for by config.json, left out
 
 
 def render_deployment(
@@ -46,9 +47,11 @@ def render_deployment(
     defaults: DefaultTemplates | None = None,
     what: str = "the image",
     cgroups_path: str | None = None,
+    grantable: Set[str] | None = None,
 ) -> Rendered:
-    """Render a deployment; EXISTS tells which host paths exist (for bind sources), and
-    CGROUPS_PATH is the config's linux.cgroupsPath unless the image sets one."""
+    """Render a deployment; EXISTS tells which host paths exist (for bind sources),
+    CGROUPS_PATH is the config's linux.cgroupsPath unless the image sets one, and
+    GRANTABLE (when given) the capabilities config.json may keep."""
     defaults = defaults or shipped_defaults()
     check_complete(exports, values, defaults, what)
     host_files = plan_host_files(exports, values)
@@ -56,7 +59,7 @@ def render_deployment(
         tmpfiles = render_tmpfiles(exports, values, ())
         return Rendered(b"", "", tmpfiles, host_files)
     config = render_config(
-        exports, image_config, values, users or UserDB(), exists, cgroups_path
+        exports, image_config, values, users or UserDB(), exists, cgroups_path, grantable
     )
     return Rendered(
         config_json=config.data,
@@ -64,6 +67,7 @@ def render_deployment(
         tmpfiles=render_tmpfiles(exports, values, config.missing_sources),
         host_files=host_files,
         missing_sources=config.missing_sources,
+        withheld_capabilities=config.withheld,
     )
 
 

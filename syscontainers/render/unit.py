@@ -17,7 +17,17 @@ stop ends: ``runc run`` exits 143 (SIGTERM) or 137 (SIGKILL after the grace),
 and a detached container's init is the main process, so it is killed by SIGKILL
 itself. SuccessExitStatus adds to the image's list; an image that sets
 TimeoutStopSec below runtime.STOP_GRACE_SECONDS gets systemd's timeout instead.
+The block also names the container in the journal (``SyslogIdentifier=NAME``;
+otherwise the journal says ``runc``) unless the image's unit names it itself.
 The shipped default unit has all of this written out and gets no block.
+
+Network: the default unit is ordered ``After=network.target``, as daemons are.
+A unit that wants network-online.target holds its start, at boot and in
+``install --now``, until the wait-online service gives up (two minutes on an
+offline host), and nothing syscontainers does at start needs the network. An
+image that needs it says so in its own unit; a user asks with ``--set
+NETWORK_ONLINE=yes`` (kept by update, like every --set value), which appends a
+``[Unit]`` block with ``Wants=`` and ``After=network-online.target`` to any unit.
 
 tmpfiles come from /exports/tmpfiles.j2 or tmpfiles.template, else one
 `d SRC 0700 UID GID - -` line per bind-mount source that does not exist.
@@ -48,6 +58,7 @@ from syscontainers.render.exports import (
     rename_path,
 )
 from syscontainers.render.templates import identifiers, render_text
+from syscontainers.render.values import NETWORK_ONLINE, network_online
 
 DETACHED_MARKERS = frozenset({"EXEC_STOPPOST", "PIDFILE"})
 
@@ -91,8 +102,20 @@ SUPPLEMENT_EXECS = (
 STOP_SUCCESS = {False: "143 137", True: "143 SIGKILL"}  # keyed by detached
 
 
-def supplement(source: TemplateSource, values: Mapping[str, str], detached: bool) -> str:
-    """The [Service] block appended to an image's unit (see the module docstring)."""
+NETWORK_ONLINE_BLOCK = (
+    f"\n# Added by syscontainers ({NETWORK_ONLINE}=yes): start once the network is up.\n"
+    "[Unit]\nWants=network-online.target\nAfter=network-online.target\n"
+)
+
+
+def _sets_key(text: str, key: str) -> bool:
+    return any(line.strip().startswith(key + "=") for line in text.splitlines())
+
+
+def supplement(
+    source: TemplateSource, values: Mapping[str, str], detached: bool, text: str = ""
+) -> str:
+    """The [Service] block appended to an image's unit TEXT (see the module docstring)."""
     used = identifiers(source)
     lines = [
         f"{key}={values[var]}\n"
@@ -100,6 +123,8 @@ def supplement(source: TemplateSource, values: Mapping[str, str], detached: bool
         if var not in used and values.get(var)
     ]
     lines += ["Delegate=yes\n", f"SuccessExitStatus={STOP_SUCCESS[detached]}\n"]
+    if not _sets_key(text, "SyslogIdentifier"):
+        lines.append(f"SyslogIdentifier={values['NAME']}\n")
     return SUPPLEMENT_HEADER + "".join(lines)
 
 
@@ -111,9 +136,11 @@ def render_unit(
     if source is None:
         return ""
     text = _ensure_newline(render_text(source, values))
-    if exports.service is None:
-        return text
-    return text + supplement(source, values, wants_detached(exports, defaults))
+    if exports.service is not None:
+        text += supplement(source, values, wants_detached(exports, defaults), text)
+    if network_online(values):
+        text += NETWORK_ONLINE_BLOCK
+    return text
 
 
 def tmpfiles_path(path: str) -> str:

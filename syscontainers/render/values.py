@@ -1,8 +1,14 @@
 """The template variable model: forced, user-set, OS-provided and image-default values.
 
 Precedence is forced > --set > OS-provided > manifest defaultValues. Everything
-here is pure except `read_cap_last_cap` and `host_facts`, the edge that gathers
-the facts about this host into a frozen HostFacts.
+here is pure except `read_cap_last_cap`, `read_cap_bounding` and `host_facts`,
+the edge that gathers the facts about this host into a frozen HostFacts.
+
+ALL_PROCESS_CAPABILITIES lists the capabilities this host can grant: those the
+kernel knows (cap_last_cap) that are also in the installer's own bounding set.
+atomic listed every capability up to cap_last_cap, but runc cannot give a
+container a capability its own bounding set lacks ("unable to apply caps"): root
+lacks some on hardened hosts, and in containers and nspawn hosts.
 """
 
 from __future__ import annotations
@@ -36,7 +42,11 @@ OS_PROVIDED = (
     "UUID",
     "ALL_PROCESS_CAPABILITIES",
     "RUNTIME",
+    "NETWORK_ONLINE",
 )
+NETWORK_ONLINE = "NETWORK_ONLINE"  # yes: the unit wants and waits for network-online.target
+_BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
+             "no": False, "false": False, "off": False, "0": False, "": False}
 
 # Linux capability numbers (include/uapi/linux/capability.h).
 CAPABILITIES = (
@@ -83,6 +93,7 @@ CAPABILITIES = (
     "CAP_CHECKPOINT_RESTORE",
 )
 CAP_LAST_CAP = Path("/proc/sys/kernel/cap_last_cap")
+PROC_STATUS = Path("/proc/self/status")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -118,6 +129,7 @@ class HostFacts:
     cap_last_cap: int
     runtime: str
     uuid: str
+    cap_bounding: int | None = None  # the bounding set as a mask; None: not known, assume all
     run_directory: str = "/run"
     state_directory: str = "/var/lib"
     conf_directory: str = "/etc"
@@ -211,6 +223,20 @@ def check_sets(sets: Mapping[str, str]) -> None:
                 f"--set {name}: {name} is always set by syscontainers and cannot be overridden",
                 hint="forced variables: " + ", ".join(FORCED),
             )
+    if NETWORK_ONLINE in sets:
+        network_online(sets)
+
+
+def network_online(values: Mapping[str, str]) -> bool:
+    """Whether VALUES ask the unit to wait for network-online.target (NETWORK_ONLINE)."""
+    text = values.get(NETWORK_ONLINE, "")
+    try:
+        return _BOOLEANS[text.strip().lower()]
+    except KeyError:
+        raise UsageError(
+            f"--set {NETWORK_ONLINE}={text!r}: not yes or no",
+            hint=f"--set {NETWORK_ONLINE}=yes makes the unit wait for network-online.target",
+        ) from None
 
 
 def parse_sets(assignments: Iterable[str]) -> dict[str, str]:
@@ -225,14 +251,17 @@ def parse_sets(assignments: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def capability_names(cap_last_cap: int) -> tuple[str, ...]:
-    """The names of capabilities 0..CAP_LAST_CAP that this table knows."""
-    return CAPABILITIES[: max(0, cap_last_cap + 1)]
+def capability_names(cap_last_cap: int, bounding: int | None = None) -> tuple[str, ...]:
+    """The capabilities 0..CAP_LAST_CAP this table knows that are in BOUNDING (a mask)."""
+    known = CAPABILITIES[: max(0, cap_last_cap + 1)]
+    if bounding is None:
+        return known
+    return tuple(c for i, c in enumerate(known) if bounding >> i & 1)
 
 
-def capability_fragment(cap_last_cap: int) -> str:
+def capability_fragment(cap_last_cap: int, bounding: int | None = None) -> str:
     """The ALL_PROCESS_CAPABILITIES JSON list fragment, as atomic wrote it."""
-    return ",\n".join(f'"{c}"' for c in capability_names(cap_last_cap)) + "\n"
+    return ",\n".join(f'"{c}"' for c in capability_names(cap_last_cap, bounding)) + "\n"
 
 
 def _os_values(facts: HostFacts) -> dict[str, str]:
@@ -241,8 +270,9 @@ def _os_values(facts: HostFacts) -> dict[str, str]:
         "STATE_DIRECTORY": facts.state_directory,
         "CONF_DIRECTORY": facts.conf_directory,
         "UUID": facts.uuid,
-        "ALL_PROCESS_CAPABILITIES": capability_fragment(facts.cap_last_cap),
+        "ALL_PROCESS_CAPABILITIES": capability_fragment(facts.cap_last_cap, facts.cap_bounding),
         "RUNTIME": facts.runtime,
+        NETWORK_ONLINE: "no",
     }
 
 
@@ -297,6 +327,17 @@ def read_cap_last_cap(path: Path = CAP_LAST_CAP) -> int:
         return len(CAPABILITIES) - 1
 
 
+def read_cap_bounding(path: Path = PROC_STATUS) -> int | None:
+    """This process's capability bounding set as a mask (None if /proc does not say)."""
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                return int(line.split(":", 1)[1].strip(), 16)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def host_facts(
     runtime: str,
     *,
@@ -314,6 +355,7 @@ def host_facts(
         cap_last_cap=read_cap_last_cap(),
         runtime=runtime,
         uuid=uuid or str(_uuid.uuid4()),
+        cap_bounding=read_cap_bounding(),
     )
     if not user_mode:
         return facts
@@ -325,6 +367,7 @@ def host_facts(
         cap_last_cap=facts.cap_last_cap,
         runtime=runtime,
         uuid=facts.uuid,
+        cap_bounding=facts.cap_bounding,
         run_directory=env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}",
         state_directory=env.get("XDG_DATA_HOME") or f"{home}/.local/share",
         conf_directory=env.get("XDG_CONFIG_HOME") or f"{home}/.config",

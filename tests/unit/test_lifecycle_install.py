@@ -48,7 +48,7 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     assert f"ExecStartPre=-{RUNC} delete --force 'web'\n" in unit
     # the image's unit lacks ExecStopPost and the stop statuses: they come after it
     assert unit.endswith(f"ExecStopPost=-{RUNC} delete --force 'web'\n"
-                         "Delegate=yes\nSuccessExitStatus=143 137\n")
+                         "Delegate=yes\nSuccessExitStatus=143 137\nSyslogIdentifier=web\n")
     assert f"WorkingDirectory={slot}\n" in unit
     assert "Environment=GREETING=hello\n" in unit
 
@@ -271,7 +271,8 @@ def test_jinja_templates_and_detached_mode(env: Env) -> None:
     assert f"ExecStopPost=-{RUNC} delete --force 'jin'\n" in unit
     assert "PIDFile=/run/container-jin.pid\n" in unit
     assert unit.endswith(f"ExecStop={stop_line(Runtime(RUNC), 'jin')}\n"
-                         "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n")
+                         "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
+                         "SyslogIdentifier=jin\n")
     config_doc = json.loads((env.dep("jin.0") / "config.json").read_text())
     assert config_doc["process"]["args"] == ["/bin/echo", 'a "quoted" word']
     info = read_info(env.dep("jin.0"))

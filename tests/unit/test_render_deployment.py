@@ -74,6 +74,7 @@ def test_detached_template_gets_detached_commands() -> None:
         "[Service]\nExecStart=/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'\n"
         "ExecStopPost=/usr/sbin/runc delete 'etcd'\nPIDFile=/run/container-etcd.pid\n"
         + SUPPLEMENT_HEADER + "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
+        "SyslogIdentifier=etcd\n"
     )
     assert "cgroupsPath" not in rendered.config_json.decode()  # none asked for
 

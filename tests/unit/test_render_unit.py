@@ -64,7 +64,7 @@ def test_an_image_unit_gets_the_stop_guarantees() -> None:
     assert added == (
         "ExecStartPre=-/usr/sbin/runc delete --force 'etcd'\n"
         "ExecStopPost=-/usr/sbin/runc delete --force 'etcd'\n"
-        "Delegate=yes\nSuccessExitStatus=143 137\n"
+        "Delegate=yes\nSuccessExitStatus=143 137\nSyslogIdentifier=etcd\n"
     )
     assert unit.count("ExecStop=") == 1
 
@@ -91,9 +91,32 @@ def test_supplement_adds_only_what_the_template_lacks(
     unit = render_unit(exports, values_for(exports, commands=commands))
     added = unit.partition(SUPPLEMENT_HEADER)[2].splitlines()
     assert [line.partition("=")[0] for line in added] == [
-        *execs, "Delegate", "SuccessExitStatus"]
-    assert added[-1] == ("SuccessExitStatus=143 SIGKILL" if detached
+        *execs, "Delegate", "SuccessExitStatus", "SyslogIdentifier"]
+    assert added[-2] == ("SuccessExitStatus=143 SIGKILL" if detached
                          else "SuccessExitStatus=143 137")
+
+
+def test_default_unit_starts_after_network_target_and_names_the_journal() -> None:
+    exports = parse_exports({}, present=False)
+    unit = render_unit(exports, values_for(exports, name="web"))
+    lines = [line for line in unit.splitlines() if not line.startswith("#")]
+    assert "After=network.target" in lines and "SyslogIdentifier=web" in lines
+    assert not [line for line in lines if "network-online" in line or "Wants=" in line]
+
+
+@pytest.mark.parametrize("files", [{}, {"service.template": ATOMIC_SERVICE.encode()}])
+def test_network_online_yes_makes_any_unit_wait_for_it(files: dict[str, bytes]) -> None:
+    exports = parse_exports(files, present=bool(files))
+    unit = render_unit(exports, values_for(exports, {"NETWORK_ONLINE": "yes"}))
+    assert unit.endswith("[Unit]\nWants=network-online.target\nAfter=network-online.target\n")
+    assert unit.count("Wants=network-online.target") == 1
+
+
+def test_an_image_unit_keeps_its_own_syslog_identifier() -> None:
+    service = ATOMIC_SERVICE.replace("SuccessExitStatus=3\n", "SyslogIdentifier=mine\n")
+    exports = parse_exports({"service.template": service.encode()})
+    unit = render_unit(exports, values_for(exports))
+    assert unit.count("SyslogIdentifier=") == 1 and "SyslogIdentifier=mine\n" in unit
 
 
 def test_etcd_unit_golden() -> None:

@@ -21,7 +21,9 @@ from syscontainers.render.values import (
     compute_values,
     host_facts,
     kept_values,
+    network_online,
     parse_sets,
+    read_cap_bounding,
     read_cap_last_cap,
 )
 from tests.unit.render_fixtures import FACTS, FOREGROUND
@@ -147,6 +149,36 @@ def test_capability_fragment_is_a_json_list_body(last: int, count: int) -> None:
 def test_all_process_capabilities_value() -> None:
     values = _values(facts=replace(FACTS, cap_last_cap=37))
     assert json.loads("[" + values["ALL_PROCESS_CAPABILITIES"] + "]")[-1] == "CAP_AUDIT_READ"
+
+
+def test_all_process_capabilities_leaves_out_what_the_bounding_set_lacks() -> None:
+    # CapBnd 000001fffeffffff: every capability to 40 but CAP_SYS_RESOURCE (24), as root
+    # has on the test machines; runc cannot grant a capability outside its bounding set.
+    values = _values(facts=replace(FACTS, cap_bounding=0x1FFFEFFFFFF))
+    caps = json.loads("[" + values["ALL_PROCESS_CAPABILITIES"] + "]")
+    assert "CAP_SYS_RESOURCE" not in caps and len(caps) == 40
+    assert caps[-1] == "CAP_CHECKPOINT_RESTORE" and "CAP_SYS_NICE" in caps
+
+
+def test_read_cap_bounding(tmp_path: Path) -> None:
+    (tmp_path / "status").write_text("Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n")
+    assert read_cap_bounding(tmp_path / "status") == 0x1FFFEFFFFFF
+    assert read_cap_bounding(tmp_path / "missing") is None
+    assert read_cap_bounding(Path("/proc/self/status")) is not None
+
+
+@pytest.mark.parametrize(("text", "wanted"), [("yes", True), ("True", True), ("1", True),
+                                              ("no", False), ("off", False)])
+def test_network_online_values(text: str, wanted: bool) -> None:
+    values = _values({"NETWORK_ONLINE": text})
+    assert network_online(values) is wanted and values.origin("NETWORK_ONLINE") is Origin.USER
+
+
+def test_network_online_defaults_to_no_and_rejects_other_words() -> None:
+    values = _values()
+    assert values["NETWORK_ONLINE"] == "no" and network_online(values) is False
+    with pytest.raises(UsageError, match="NETWORK_ONLINE='maybe': not yes or no"):
+        parse_sets(["NETWORK_ONLINE=maybe"])
 
 
 def test_kept_values_keep_only_user_sets_and_uuid() -> None:

@@ -1,0 +1,53 @@
+"""config.json's process.capabilities: the pre-1.0 list form upgraded, and what the host withholds.
+
+Two things make images written for atomic fail under today's runc, and both are
+fixed in the rendered config.json, never in the image:
+
+- The OCI 1.0.0-rc form: ``process.capabilities`` as one list (qemu-guest-agent's
+  template). runc of that time applied the list to every set; runc 1.1 rejects
+  it ("json: cannot unmarshal array into ... LinuxCapabilities"). ``upgrade``
+  turns it into the 1.0 object with the same list in each of the five sets.
+- Capabilities the host cannot grant: runc gives a container only what its own
+  bounding set holds, and fails the whole start ("unable to apply caps:
+  operation not permitted") when config.json asks for more. Templates written
+  as "every capability" list them by hand (net-snmp, buildah), and root lacks
+  some on hardened hosts, in containers and in nspawn hosts. ``withhold``
+  leaves out of every set the capabilities the kernel knows but the host's
+  bounding set lacks, and returns their names so the installer can say so.
+  Names this table does not know are left for the runtime to judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set
+from typing import Any
+
+from syscontainers.render.values import CAPABILITIES
+
+CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+
+def upgrade(doc: dict[str, Any]) -> bool:
+    """Turn a list-form process.capabilities into the 1.0 object form; True if DOC changed."""
+    process = doc.get("process")
+    if not isinstance(process, dict) or not isinstance(process.get("capabilities"), list):
+        return False
+    caps = process["capabilities"]
+    process["capabilities"] = {name: list(caps) for name in CAP_SETS}
+    return True
+
+
+def withhold(doc: dict[str, Any], grantable: Set[str]) -> tuple[str, ...]:
+    """Remove from DOC's capability sets the known ones not in GRANTABLE; return their names."""
+    process = doc.get("process")
+    caps = process.get("capabilities") if isinstance(process, dict) else None
+    if not isinstance(caps, dict):
+        return ()
+    known = set(CAPABILITIES)
+    dropped: set[str] = set()
+    for key, names in caps.items():
+        if isinstance(names, list):
+            out = [n for n in names if not (n in known and n not in grantable)]
+            dropped.update(n for n in names if n not in out)
+            caps[key] = out
+    return tuple(c for c in CAPABILITIES if c in dropped)
