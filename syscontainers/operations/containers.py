@@ -13,6 +13,10 @@ deployments, the symlink and the pins.
 
 ``run`` execs a command in the running container, or, when the service is
 stopped, runs it once in a throwaway bundle made from the active deployment.
+A stopped service's bind sources under /run may be gone (systemd removes a
+unit's ``RuntimeDirectory=`` when it stops, and /run is empty after a reboot):
+before such a run the container's tmpfiles lines are applied again, and a
+bind source under /run or /var/run that is still missing is made as a directory.
 
 ``uninstall`` and ``run`` import activation and update when they run: ``list``,
 the verb people run most, loads only the deployment layout and the host seams.
@@ -213,6 +217,7 @@ def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
             argv = exec_argv(runtime, name, cmd, tty)
         else:
             bundle = one_off_bundle(cd, info, cmd, tty)
+            recreate_run_sources(host, cd, bundle)
             argv = run_argv(runtime, str(bundle), f"{name}-run-{secrets.token_hex(4)}")
     try:
         return host.execute(argv)
@@ -239,3 +244,32 @@ def one_off_bundle(cd: ContainerDir, info: DeploymentInfo, cmd: Sequence[str], t
     os.mkdir(bundle, 0o700)
     atomic_write(bundle / "config.json", json.dumps(config, indent=2).encode(), sync=False)
     return bundle
+
+
+RUN_DIRS = ("/run", "/var/run")
+
+
+def _under_run(path: str) -> bool:
+    return any(path == d or path.startswith(d + "/") for d in RUN_DIRS)
+
+
+def recreate_run_sources(host: Host, cd: ContainerDir, bundle: Path) -> tuple[str, ...]:
+    """Make the missing bind sources under /run of BUNDLE's config; return those made."""
+    from syscontainers.render.config import bind_sources
+
+    def on_host(path: str) -> Path:
+        return host.paths.host_root / path.lstrip("/")
+
+    config = json.loads(slot_files(cd, bundle)["config"].read_bytes())
+    missing = [p for p in bind_sources(config) if _under_run(p) and not on_host(p).exists()]
+    if not missing:
+        return ()
+    tmpfiles = Published.of(cd, host.paths).tmpfiles
+    if tmpfiles.exists():
+        try:
+            host.tmpfiles.create(tmpfiles)
+        except CommandError as e:
+            progress.warn(host.reporter, f"{cd.name}: {e.message}")
+    for path in missing:
+        on_host(path).mkdir(0o755, parents=True, exist_ok=True)
+    return tuple(missing)

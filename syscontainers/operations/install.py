@@ -21,15 +21,17 @@ leaves nothing behind.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from syscontainers import progress
-from syscontainers.deploy.layout import ContainerDir, read_info, run_dir
+from syscontainers.deploy.layout import ContainerDir, read_info, run_dir, slot_files
 from syscontainers.deploy.publish import Published, system_files
-from syscontainers.errors import ContainerExistsError, UsageError
-from syscontainers.fsutil import remove_tree, tmp_name
+from syscontainers.errors import CommandError, ContainerExistsError, UsageError
+from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
 from syscontainers.operations.activation import (
     activate,
     discard_slot,
@@ -199,7 +201,11 @@ def _install_new(
 
 
 def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) -> InstallResult:
-    """Run an atomic.run=once image in a throwaway bundle; keep nothing."""
+    """Run an atomic.run=once image in a throwaway bundle; keep nothing.
+
+    Its tmpfiles lines (the image's, or one per missing bind source) are applied
+    before the run and removed after it, as atomic did: they make the bind sources.
+    """
     base = run_dir(host.paths.deployments)
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     bundle = tmp_name(base, name)
@@ -208,10 +214,28 @@ def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) ->
     plan = prepare(host, cd, 0, choice, req.runtime, kept, destdir=bundle)
     os.mkdir(bundle, 0o700)
     try:
-        render_bundle(host, plan, bundle, req.rootfs, service=False)
-        progress.step(host.reporter, f"running {choice.given} once as {name}")
-        code = host.execute(run_argv(plan.runtime, str(bundle), name))
+        rendered = render_bundle(host, plan, bundle, req.rootfs, service=False)
+        with _applied_tmpfiles(host, slot_files(cd, bundle)["tmpfiles"], rendered.tmpfiles):
+            progress.step(host.reporter, f"running {choice.given} once as {name}")
+            code = host.execute(run_argv(plan.runtime, str(bundle), name))
     finally:
         remove_tree(bundle)
     return InstallResult(name, InstallOutcome.RAN_ONCE, image_id=choice.image.manifest_digest,
                          exit_code=code)
+
+
+@contextmanager
+def _applied_tmpfiles(host: Host, conf: Path, text: str) -> Iterator[None]:
+    """systemd-tmpfiles --create TEXT (written to CONF) around the block, --remove after."""
+    if not text.strip():
+        yield
+        return
+    atomic_write(conf, text.encode(), sync=False)
+    host.tmpfiles.create(conf)
+    try:
+        yield
+    finally:
+        try:
+            host.tmpfiles.remove(conf)
+        except CommandError as e:
+            progress.warn(host.reporter, e.message)

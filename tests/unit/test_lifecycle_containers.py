@@ -16,7 +16,7 @@ from syscontainers.operations.containers import list_containers, run_in, uninsta
 from syscontainers.operations.install import InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, update
 from syscontainers.systemd_states import ActiveState
-from tests.unit.lifecycle_fixtures import Env
+from tests.unit.lifecycle_fixtures import CONFIG, Env, atomic_files
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
 
@@ -132,6 +132,27 @@ def test_run_in_a_stopped_container_uses_a_throwaway_bundle(env: Env, atomic_ima
     deployed = json.loads((env.dep("web.0") / "config.json").read_text())
     assert deployed["linux"]["cgroupsPath"] == "/system.slice/web.service/container"
     assert env.units.active.get("web.service") is not ActiveState.ACTIVE
+
+
+def test_run_in_a_stopped_container_remakes_its_run_bind_sources(env: Env) -> None:
+    # etcd's shape: a bind from $RUN_DIRECTORY/$NAME, which systemd removes at stop
+    # (RuntimeDirectory=), so a run while stopped found no bind source.
+    config = dict(CONFIG, mounts=[{"destination": "/var/run/app", "type": "bind",
+                                   "source": "${RUN_DIRECTORY}/${NAME}/sock",
+                                   "options": ["rbind", "rw"]}])
+    files = atomic_files(**{"exports/config.json.template": json.dumps(config).encode(),
+                            "exports/tmpfiles.template": b"d /run/$NAME - - - - -\n"})
+    env.pull(env.layout("runsrc", files), "example.org/runsrc:1")
+    install(env.host, InstallRequest("example.org/runsrc:1", name="web"))
+    source = env.on_host("/run/web/sock")
+    conf = env.paths.tmpfiles_dir / "web.conf"
+    calls = len(env.tmpfiles.calls)
+    assert not source.exists()
+    assert run_in(env.host, "web", ["true"]) == 0
+    assert source.is_dir()
+    assert env.tmpfiles.calls[calls:] == [("create", conf, conf.read_text())]
+    assert run_in(env.host, "web", ["true"]) == 0  # nothing missing: nothing applied again
+    assert len(env.tmpfiles.calls) == calls + 1
 
 
 def test_info_json_round_trips(env: Env, atomic_image: str) -> None:

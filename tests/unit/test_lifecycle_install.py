@@ -236,6 +236,25 @@ def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
     assert list(env.paths.unit_dir.iterdir()) == [] and env.store.pins() == {}
 
 
+def test_run_once_applies_its_tmpfiles_around_the_run(env: Env) -> None:
+    files = {**plain_files(), "exports/tmpfiles.template": b"d /var/run/$NAME-nm - - - - -\n"}
+    source = env.layout("oncetmp", files, config={
+        "config": {"Cmd": ["/bin/httpd"], "Labels": {"atomic.run": "once"}}})
+    env.pull(source, "example.org/oncetmp:1")
+    order: list[str] = []
+
+    def execute(argv: tuple[str, ...]) -> int:
+        order.append("run")
+        return 0
+
+    host = replace(env.host, execute=execute)
+    install(host, InstallRequest("example.org/oncetmp:1", name="once"))
+    ((create, conf, text), (remove, conf2, _)) = env.tmpfiles.calls
+    assert (create, remove, conf2) == ("create", "remove", conf) and order == ["run"]
+    assert text == "d /var/run/once-nm - - - - -\n"
+    assert not conf.exists()  # it lived in the throwaway bundle
+
+
 def test_rootfs_option_links_the_given_directory(env: Env, atomic_image: str) -> None:
     rootfs = env.tmp / "myroot"
     (rootfs / "etc").mkdir(parents=True)
