@@ -241,15 +241,39 @@ def active_slot(cd: ContainerDir) -> int | None:
 
 
 def read_info(slot_dir: Path) -> DeploymentInfo | None:
-    """The info.json of a slot directory, or None if it has none (a half-built slot)."""
-    data = read_bytes_if_exists(slot_dir / INFO)
+    """The info.json of a slot directory, or None if it has none (a half-built slot).
+
+    A damaged one is a StoreCorruptError that names the file and says how to repair it.
+    """
+    path = slot_dir / INFO
+    try:
+        data = read_bytes_if_exists(path)
+    except OSError as e:
+        raise damaged_info(path, e.strerror or str(e)) from e
     if data is None:
         return None
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise StoreCorruptError(f"{slot_dir / INFO} is not valid JSON: {e}") from e
-    return DeploymentInfo.from_json(doc, str(slot_dir / INFO))
+        raise damaged_info(path, f"not valid JSON ({e})") from e
+    try:
+        return DeploymentInfo.from_json(doc, str(path))
+    except StoreCorruptError as e:
+        cause = e.__cause__
+        raise damaged_info(path, f"no {cause}" if isinstance(cause, KeyError)
+                           else str(cause or e)) from e
+
+
+def damaged_info(path: Path, detail: str) -> StoreCorruptError:
+    """The error for a deployment record at PATH (…/NAME.N/info.json) that cannot be read."""
+    deployment = path.parent.name
+    name = deployment.rpartition(".")[0] or deployment
+    return StoreCorruptError(
+        f"the record of deployment {deployment} is damaged: {path}: {detail}",
+        hint=f"repair or restore {path} (the other slot's info.json shows the format), or "
+        f"run 'syscontainers uninstall {name}' and install it again (uninstall leaves in "
+        "place the host files it can no longer tell apart)",
+    )
 
 
 def info_or_none(cd: ContainerDir, slot: int) -> DeploymentInfo | None:
@@ -258,6 +282,11 @@ def info_or_none(cd: ContainerDir, slot: int) -> DeploymentInfo | None:
         return read_info(cd.slot_dir(slot))
     except StoreCorruptError:
         return None
+
+
+def slot_info(cd: ContainerDir, slot: int | None) -> DeploymentInfo | None:
+    """SLOT's info (None for no slot or a half-built one); damage raises StoreCorruptError."""
+    return read_info(cd.slot_dir(slot)) if slot is not None else None
 
 
 def write_info(slot_dir: Path, info: DeploymentInfo) -> None:

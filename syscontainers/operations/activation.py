@@ -25,6 +25,7 @@ from syscontainers.deploy.layout import (
     flip,
     info_or_none,
     slot_files,
+    slot_info,
     write_info,
 )
 from syscontainers.deploy.publish import Published, matches, publish, published_by
@@ -176,9 +177,9 @@ def reconcile(host: Host, cd: ContainerDir) -> ReconcileReport:
     for path in cd.temps():
         remove_tree(path)
     current = active_slot(cd)
-    active = info_or_none(cd, current) if current is not None else None
+    active = slot_info(cd, current)  # damage stops here, before anything is removed
     for slot in cd.present_slots():
-        info = info_or_none(cd, slot)
+        info = slot_info(cd, slot)
         if slot != current and (info is None or not info.complete):
             discard_slot(host, cd, slot, active)
             removed.append(str(cd.slot_dir(slot)))

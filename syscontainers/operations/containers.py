@@ -42,11 +42,13 @@ from syscontainers.deploy.layout import (
     info_or_none,
     run_dir,
     slot_files,
+    slot_info,
 )
 from syscontainers.deploy.publish import Published, published_by, system_files
 from syscontainers.errors import (
     CommandError,
     ContainerNotFoundError,
+    StoreCorruptError,
     SystemdError,
     UsageError,
 )
@@ -57,6 +59,7 @@ from syscontainers.store.lock import LockMode
 from syscontainers.systemd_states import JobResult, UnitState
 
 HALF_INSTALLED = "half-installed"
+DAMAGED = "damaged"  # the active deployment's info.json cannot be read
 NO_SERVICE = "no-service"
 
 
@@ -72,6 +75,7 @@ class ContainerRow:
     state: str  # systemd's active state, or no-service, not-found, half-installed
     previous: str = ""  # the other slot, which rollback would switch to
     complete: bool = True
+    problem: str = ""  # why the deployment cannot be read (state "damaged")
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
@@ -98,15 +102,21 @@ def list_containers(host: Host, show_all: bool = False) -> list[ContainerRow]:
     base = host.paths.deployments
     with host.locked(LockMode.SHARED):
         infos: list[tuple[ContainerDir, DeploymentInfo]] = []
+        damaged: list[ContainerRow] = []
         for name in container_names(base):
             cd = ContainerDir(base, name)
-            slot = active_slot(cd)
-            info = info_or_none(cd, slot) if slot is not None else None
+            try:
+                info = slot_info(cd, active_slot(cd))
+            except StoreCorruptError as e:
+                progress.warn(host.reporter, f"{e.message}; hint: {e.hint}", name=name)
+                damaged.append(ContainerRow(name, "", "", "", "", DAMAGED,
+                                            problem=e.message))
+                continue
             if info is not None:
                 infos.append((cd, info))
         units = [cd.unit_name for cd, info in infos if info.service]
         states = host.units.states(units) if units else {}
-        rows = [_row(cd, info, states.get(cd.unit_name)) for cd, info in infos]
+        rows = [_row(cd, info, states.get(cd.unit_name)) for cd, info in infos] + damaged
         if show_all:
             rows += [_half_row(ContainerDir(base, n)) for n in half_installed_names(base)]
     return sorted(rows, key=lambda r: r.name)
@@ -204,8 +214,7 @@ def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
     bundle: Path | None = None
     with host.locked(LockMode.SHARED):
         cd = host.container(name)
-        slot = active_slot(cd)
-        info = info_or_none(cd, slot) if slot is not None else None
+        info = slot_info(cd, active_slot(cd))
         if info is None:
             raise ContainerNotFoundError(f"no container named {name} is installed",
                                          hint="see 'syscontainers list'")

@@ -29,8 +29,8 @@ from syscontainers.deploy.layout import (
     DeploymentInfo,
     active_slot,
     container_names,
-    info_or_none,
     slot_files,
+    slot_info,
 )
 from syscontainers.errors import (
     ContainerNotFoundError,
@@ -107,8 +107,7 @@ class RollbackResult:
 def active_info(host: Host, cd: ContainerDir) -> DeploymentInfo:
     """The active deployment of CD after reconciling it; ContainerNotFoundError if none."""
     reconcile(host, cd)
-    slot = active_slot(cd)
-    info = info_or_none(cd, slot) if slot is not None else None
+    info = slot_info(cd, active_slot(cd))
     if info is None:
         raise ContainerNotFoundError(
             f"no container named {cd.name} is installed",
@@ -234,7 +233,7 @@ def rollback(host: Host, name: str) -> RollbackResult:
     with host.locked():
         cd = host.container(name)
         current = active_info(host, cd)
-        previous = info_or_none(cd, 1 - current.slot)
+        previous = slot_info(cd, 1 - current.slot)
         if previous is None:
             raise ContainerNotFoundError(
                 f"container {name} has no previous deployment to roll back to",
