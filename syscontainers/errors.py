@@ -67,6 +67,11 @@ class ImageInUseError(StoreError):
     """An image that a mount or a container still uses."""
 
 
+class FilesystemError(SysContainersError):
+    """The host's filesystem refused: out of space or inodes, over quota, read-only, no
+    permission, a name too long. A condition of the host, not a bug."""
+
+
 class CheckoutError(SysContainersError):
     """A checkout or mount that cannot be made."""
 

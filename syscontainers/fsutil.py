@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from syscontainers.errors import FilesystemError
+
+# Errors of the host, not of our code: full, over quota, read-only, no permission, too long.
+HOST_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG}
+)
 
 
 def tmp_name(directory: Path, stem: str) -> Path:
@@ -123,3 +131,66 @@ def remove_tree(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path, onerror=onerror)
+
+
+def _existing(path: Path) -> Path:
+    """PATH, or its nearest ancestor that exists (a failed write names a file never made)."""
+    return next((p for p in (path, *path.parents) if p.exists()), path)
+
+
+def _no_free_inodes(path: Path) -> bool:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_files > 0 and st.f_favail == 0
+
+
+def _full(errno_: int, path: Path) -> tuple[str, str]:
+    """(what is wrong, where to look) for a full filesystem holding PATH."""
+    if errno_ == errno.EDQUOT:
+        return "is over its disk quota", f"quota; df -h {path}"
+    if _no_free_inodes(path):
+        return "has no free inodes left", f"df -i {path}"
+    return "has no space left", f"df -h {path}"
+
+
+def host_error(e: OSError, path: Path, doing: str, again: str) -> FilesystemError | None:
+    """E as a FilesystemError when the host caused it (HOST_ERRNOS) while DOING something
+    under PATH; AGAIN says what to do once it is fixed. None for any other error."""
+    if e.errno not in HOST_ERRNOS:
+        return None
+    if e.errno == errno.ENAMETOOLONG:
+        return FilesystemError(
+            f"a file name is too long for the filesystem ({doing}): {e.filename or path}",
+            hint=f"use shorter names (of images, containers or paths), then {again}",
+        )
+    path = _existing(path)
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return FilesystemError(
+            f"permission denied on {e.filename or path} ({doing})",
+            hint=f"run as root, or pick a --root you may write to, then {again}",
+        )
+    where = f"the filesystem that holds {path}"
+    if e.errno == errno.EROFS:
+        return FilesystemError(
+            f"{where} is read-only ({doing})", hint=f"remount it read-write, then {again}"
+        )
+    wrong, see = _full(e.errno, path)
+    return FilesystemError(
+        f"{where} {wrong} ({doing})",
+        hint=f"free some room there ({see}; 'syscontainers images prune' removes what no image "
+        f"uses), then {again}",
+    )
+
+
+@contextlib.contextmanager
+def filesystem_errors(path: Path, doing: str, again: str) -> Iterator[None]:
+    """Turn an OSError the host caused (see host_error) under PATH into a FilesystemError."""
+    try:
+        yield
+    except OSError as e:
+        error = host_error(e, path, doing, again)
+        if error is None:
+            raise
+        raise error from e

@@ -13,12 +13,14 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 from syscontainers import __version__
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import make_reporter, print_error
 from syscontainers.errors import SysContainersError, UsageError
+from syscontainers.fsutil import host_error
 from syscontainers.paths import Paths
 from syscontainers.settings import load
 
@@ -101,11 +103,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ARGV and return the exit code (callable from tests)."""
     args: argparse.Namespace | None = None
+    root: Path | None = None  # where a write most likely failed, when an OSError names none
     words = list(argv) if argv is not None else sys.argv[1:]
     debug = "--debug" in words
     try:
         args = build_parser(words).parse_args(words)
         settings = load(os.environ, {"root": args.root, "policy": getattr(args, "policy", None)})
+        root = settings.root
         json_out = bool(getattr(args, "json", False))
         ctx = Context(
             settings=settings,
@@ -124,11 +128,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except BrokenPipeError:
         return EXIT_FAILED
-    except Exception as e:  # noqa: BLE001 - the last line of defence
+    except OSError as e:  # a full disk, a read-only one, ...: where no operation said so itself
+        path = Path(os.fsdecode(e.filename)) if e.filename else root or Path.cwd()
+        error = host_error(e, path, f"syscontainers {_verb(words)}", "run the command again")
+        if error is None:
+            return _unexpected(e, debug)
         if debug:
             _print_traceback()
-        print_error(f"unexpected {type(e).__name__}: {e}", "rerun with --debug and report a bug")
-        return EXIT_FAILED
+        print_error(error.message, error.hint)
+        return error.exit_code
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        return _unexpected(e, debug)
+
+
+def _unexpected(e: Exception, debug: bool) -> int:
+    if debug:
+        _print_traceback()
+    print_error(f"unexpected {type(e).__name__}: {e}", "rerun with --debug and report a bug")
+    return EXIT_FAILED
 
 
 def _print_traceback() -> None:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from syscontainers import progress
 from syscontainers.errors import DigestMismatchError, ManifestError, SysContainersError
-from syscontainers.fsutil import flushing
+from syscontainers.fsutil import filesystem_errors, flushing
 from syscontainers.layers import import_layer
 from syscontainers.oci import (
     Descriptor,
@@ -30,6 +30,7 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 
 CONFIG_LIMIT = 16 << 20
+AGAIN = "pull again: the layers already stored are kept"
 # Layers fetched and imported at once: enough to overlap network and disk, few enough
 # for two cores.
 DEFAULT_PARALLEL = 3
@@ -193,7 +194,9 @@ def pull_image(
     on_wait: Callable[[str], None] | None = None,
 ) -> PullResult:
     """Pull one image from SOURCE into STORE and tag it, under the exclusive lock."""
-    with store.locked(LockMode.EXCLUSIVE, on_wait=on_wait):
+    with filesystem_errors(store.path, "setting up the store", AGAIN), store.locked(
+        LockMode.EXCLUSIVE, on_wait=on_wait
+    ):
         return pull_locked(store, source, options, reporter)
 
 
@@ -217,8 +220,9 @@ def pull_locked(
         f"pulling {key} from {source.description}: "
         f"{len(jobs)} of {len(config.diff_ids)} layers to import",
     )
-    written, objects = import_layers(store, source, jobs, rep, options.parallel)
-    store.put_blob(config_bytes, image.manifest.config.digest)
-    store.put_blob(image.manifest_bytes, image.manifest_digest)
-    store.set_ref(key, image.manifest_digest)
+    with filesystem_errors(store.path, f"pulling {key}", AGAIN):
+        written, objects = import_layers(store, source, jobs, rep, options.parallel)
+        store.put_blob(config_bytes, image.manifest.config.digest)
+        store.put_blob(image.manifest_bytes, image.manifest_digest)
+        store.set_ref(key, image.manifest_digest)
     return PullResult(key, image.manifest_digest, len(config.diff_ids), len(jobs), written, objects)
