@@ -181,6 +181,10 @@ class NspawnHost:
 
     test_dir: Path
     binds: Sequence[Bind] = ()
+    # The OS tree to boot, and how: the host's own / on a tmpfs (its /usr read-only), or
+    # another tree (tests/packaging/debroot.py's) with "overlay", writable and thrown away.
+    directory: Path = Path("/")
+    volatile: str = "yes"
     masks: Sequence[str] = DEFAULT_MASKS
     boot_timeout: float = 90.0
     machine: str = field(default_factory=lambda: f"sctest-{os.getpid()}-{next(_serial)}")
@@ -205,7 +209,8 @@ class NspawnHost:
                  Bind(self.state_dir / "preset", "/etc/systemd/system-preset", readonly=True),
                  *self.binds]
         return [
-            "systemd-nspawn", "-D", "/", "--volatile=yes", "--boot", "--register=no",
+            "systemd-nspawn", "-D", str(self.directory), f"--volatile={self.volatile}",
+            "--boot", "--register=no",
             "--keep-unit", "--private-network", "--capability=all",
             "--system-call-filter=add_key keyctl request_key bpf",
             f"--machine={self.machine}", "--console=pipe",
