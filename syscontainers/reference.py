@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from syscontainers.errors import ReferenceParseError
 
 DEFAULT_TAG = "latest"
+MAX_NAME = 255  # the distribution spec's limit on a repository name, registry included
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -101,6 +102,11 @@ def parse(text: str) -> Reference:
             f"image reference {text!r} is not a valid image name",
             hint="names are lowercase letters, digits and separators (. _ - /), "
             "optionally after a registry host[:port]/",
+        )
+    if len(rest) > MAX_NAME:
+        raise ReferenceParseError(
+            f"image reference {text!r} has a name longer than {MAX_NAME} characters",
+            hint="registries refuse longer repository names; choose a shorter name",
         )
     return Reference(domain, path, tag, digest)
 

@@ -18,7 +18,10 @@ On-disk layout under the store root (``ROOT/store``)::
                                 (see syscontainers.tree)
       layers/by-blob/HEX        "sha256:DIFFHEX": the layer stored from blob sha256:HEX
       refs/ENC                  "sha256:MANIFESTHEX": one tag; ENC is the URL-quoted name:tag
-      pins/ENC                  "sha256:MANIFESTHEX": an image in use (a mount, a
+      refs/=KEYHEX              a tag whose quoted form is too long for a file name:
+                                KEYHEX = sha256 of name:tag, and a second line holds the
+                                URL-quoted name:tag ("=" is never left unquoted)
+      pins/ENC, pins/=KEYHEX    "sha256:MANIFESTHEX": an image in use (a mount, a
                                 deployment); prune keeps it, delete refuses it
 
 Publication order makes a crash harmless: objects first (then one syncfs),
@@ -30,6 +33,7 @@ removes, and ``tmp/`` is cleared by the next writer.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -183,12 +187,12 @@ class Store:
 
     def set_ref(self, key: str, manifest_digest: str) -> None:
         """Point the tag KEY (``name:tag``) at a manifest; the last step of every pull."""
-        atomic_write(self.refs_dir / quote(key, safe=""), manifest_digest.encode() + b"\n")
+        _write_entry(self.refs_dir, key, manifest_digest)
 
     def delete_ref(self, key: str) -> bool:
         """Remove a tag; False if it did not exist."""
         try:
-            os.unlink(self.refs_dir / quote(key, safe=""))
+            os.unlink(self.refs_dir / entry_name(key))
         except FileNotFoundError:
             return False
         return True
@@ -199,16 +203,38 @@ class Store:
 
     def pin(self, pin_name: str, manifest_digest: str) -> None:
         """Record that something (a mount, a deployment) uses an image."""
-        atomic_write(self.pins_dir / quote(pin_name, safe=""), manifest_digest.encode() + b"\n")
+        _write_entry(self.pins_dir, pin_name, manifest_digest)
 
     def unpin(self, pin_name: str) -> None:
         """Drop a pin; missing pins are fine."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.pins_dir / quote(pin_name, safe=""))
+            os.unlink(self.pins_dir / entry_name(pin_name))
 
     def pins(self) -> dict[str, str]:
         """Every pin and the manifest digest it holds."""
         return _read_dir_map(self.pins_dir)
+
+
+# A ref or pin file is written as .tmp-NAME-XXXXXXXXXXXX first: 18 more bytes, within 255.
+MAX_ENTRY_NAME = 200
+HASHED = "="  # quote() never leaves "=" as it is, so no quoted key starts with it
+
+
+def entry_name(key: str) -> str:
+    """The file name of the ref or pin KEY: URL-quoted, or HASHED + sha256 when that is too
+    long for a file name (a long image name, a deep mount path)."""
+    quoted = quote(key, safe="")
+    if len(quoted) <= MAX_ENTRY_NAME:
+        return quoted
+    return HASHED + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _write_entry(directory: Path, key: str, manifest_digest: str) -> None:
+    name = entry_name(key)
+    text = manifest_digest + "\n"
+    if name.startswith(HASHED):  # the name cannot give the key back: the file does
+        text += quote(key, safe="") + "\n"
+    atomic_write(directory / name, text.encode())
 
 
 def _read_dir_map(directory: Path) -> dict[str, str]:
@@ -219,6 +245,8 @@ def _read_dir_map(directory: Path) -> dict[str, str]:
         if name.startswith("."):
             continue
         data = read_bytes_if_exists(directory / name)
-        if data is not None:
-            out[unquote(name)] = data.decode().strip()
+        if data is None:
+            continue
+        digest, _, rest = data.decode().strip().partition("\n")
+        out[unquote(rest.strip() if name.startswith(HASHED) else name)] = digest.strip()
     return out
