@@ -5,9 +5,17 @@ The image is checked out once, then bind-mounted read-only onto each target.
 Layout under the mounts directory (``Paths.mounts``)::
 
     mounts/                     mode 0700: checkouts hold setuid files
-      MANIFESTHEX/rootfs        the checkout that backs every mount of that image
+      MANIFESTHEX/rootfs        the checkout that backs every mount of that image; itself
+                                a bind mount with VIEW_OPTIONS, made where no user can reach
       TARGETHASH.json           {"target": "/abs/dir", "manifest": "sha256:…"}, one per
                                 mount; TARGETHASH = sha256 of the resolved target path
+
+The image is untrusted, so the view is ``ro,nosuid,nodev,noexec``: its setuid files
+do not raise anyone's privileges, its device nodes open nothing, and none of its
+programs run from the view (a scanner reads files; running an image is what
+``install`` and ``run`` are for). A bind mount copies the flags of the mount it
+binds, so the target is bound from the already restricted mount at rootfs and is
+never, even for an instant, a writable or setuid view.
 
 Each mount also pins its image in the store (``mount:/abs/dir``) so that prune
 and delete see it in use. The plan functions are pure; ``mount_image`` and
@@ -38,6 +46,7 @@ from syscontainers.tree import LayerTree
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 ROOT_HINT = "mounting needs root (CAP_SYS_ADMIN): run the command as root"
+VIEW_OPTIONS = "ro,nosuid,nodev,noexec"
 
 Argv = tuple[str, ...]
 
@@ -78,7 +87,7 @@ class MountPlan:
     pin: str
     rootfs: Path  # the shared checkout to bind-mount
     build_rootfs: bool  # check the image out first (no cached checkout yet)
-    commands: tuple[Argv, ...]  # bind, then make the bind read-only
+    commands: tuple[Argv, ...]  # restrict rootfs (once per checkout), then bind it at target
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +97,7 @@ class UnmountPlan:
     record: MountRecord
     record_path: Path
     pin: str
-    commands: tuple[Argv, ...]  # empty when the target is no longer mounted
+    commands: tuple[Argv, ...]  # umount target (if mounted), then rootfs (if removed)
     remove: Path | None  # the cached checkout, once no other mount uses it
 
 
@@ -107,35 +116,53 @@ def image_dir(mounts_dir: Path, manifest_digest: str) -> Path:
     return mounts_dir / digest_hex(manifest_digest)
 
 
+def _restrict(path: str) -> Argv:
+    return ("mount", "-o", f"remount,bind,{VIEW_OPTIONS}", path)
+
+
 def plan_mount(
-    mounts_dir: Path, manifest_digest: str, target: str, rootfs_exists: bool
+    mounts_dir: Path,
+    manifest_digest: str,
+    target: str,
+    rootfs_exists: bool,
+    rootfs_mounted: bool = False,
 ) -> MountPlan:
-    """Plan a read-only mount of MANIFEST_DIGEST at the resolved path TARGET."""
+    """Plan a read-only mount of MANIFEST_DIGEST at the resolved path TARGET; MOUNTS_DIR is
+    resolved, ROOTFS_MOUNTED says whether the checkout is already its restricted bind mount."""
     rootfs = image_dir(mounts_dir, manifest_digest) / "rootfs"
+    restrict_rootfs: tuple[Argv, ...] = ()
+    if not rootfs_mounted:
+        restrict_rootfs = (("mount", "--bind", str(rootfs), str(rootfs)), _restrict(str(rootfs)))
     return MountPlan(
         record=MountRecord(target, manifest_digest),
         record_path=record_path(mounts_dir, target),
         pin=pin_name(target),
         rootfs=rootfs,
         build_rootfs=not rootfs_exists,
-        commands=(
-            ("mount", "--bind", str(rootfs), target),
-            ("mount", "-o", "remount,bind,ro", target),
-        ),
+        # the second remount changes nothing when the bind kept rootfs's flags: a safeguard
+        commands=(*restrict_rootfs, ("mount", "--bind", str(rootfs), target), _restrict(target)),
     )
 
 
 def plan_unmount(
-    mounts_dir: Path, record: MountRecord, mounted: bool, others: Iterable[MountRecord]
+    mounts_dir: Path,
+    record: MountRecord,
+    mounted: bool,
+    others: Iterable[MountRecord],
+    rootfs_mounted: bool = False,
 ) -> UnmountPlan:
     """Plan undoing RECORD's mount; OTHERS are the remaining records."""
     shared = any(o.manifest == record.manifest for o in others if o.target != record.target)
+    commands: tuple[Argv, ...] = (("umount", record.target),) if mounted else ()
+    remove = None if shared else image_dir(mounts_dir, record.manifest)
+    if remove is not None and rootfs_mounted:
+        commands += (("umount", str(remove / "rootfs")),)
     return UnmountPlan(
         record=record,
         record_path=record_path(mounts_dir, record.target),
         pin=pin_name(record.target),
-        commands=(("umount", record.target),) if mounted else (),
-        remove=None if shared else image_dir(mounts_dir, record.manifest),
+        commands=commands,
+        remove=remove,
     )
 
 
@@ -188,6 +215,14 @@ def _run_all(commands: Sequence[Argv], failure: str, hint: str) -> None:
             raise CheckoutError(f"{failure}: {e.message}", hint=hint) from e
 
 
+def _mount_table() -> set[str]:
+    return mount_points(MOUNTINFO.read_text(errors="surrogateescape"))
+
+
+def _is_mounted(path: Path) -> bool:
+    return str(path) in _mount_table()
+
+
 def cached_rootfs_exists(mounts_dir: Path, manifest_digest: str) -> bool:
     """True if a cached checkout of MANIFEST_DIGEST exists (the fact plan_mount needs)."""
     return os.path.isdir(image_dir(mounts_dir, manifest_digest) / "rootfs")
@@ -204,6 +239,7 @@ def mount_image(
 ) -> None:
     """Mount the image read-only at TARGET, an existing empty directory."""
     resolved = str(target.resolve())
+    mounts_dir = mounts_dir.resolve()  # rootfs is compared with the mount table
     if os.path.exists(record_path(mounts_dir, resolved)):
         raise CheckoutError(
             f"{target} already has an image mounted by syscontainers",
@@ -213,7 +249,8 @@ def mount_image(
     if os.geteuid() != 0:
         raise CheckoutError(f"cannot mount {image_label} at {target}: not root", hint=ROOT_HINT)
     cached = cached_rootfs_exists(mounts_dir, manifest_digest)
-    plan = plan_mount(mounts_dir, manifest_digest, resolved, cached)
+    rootfs = image_dir(mounts_dir, manifest_digest) / "rootfs"
+    plan = plan_mount(mounts_dir, manifest_digest, resolved, cached, _is_mounted(rootfs))
     if plan.build_rootfs:
         mounts_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         plan.rootfs.parent.mkdir(mode=0o700, exist_ok=True)
@@ -225,8 +262,8 @@ def mount_image(
             raise
     progress.step(reporter, f"mounting {image_label} read-only at {target}", target=resolved)
     atomic_write(plan.record_path, plan.record.to_json())
-    store.pin(plan.pin, manifest_digest)
     try:
+        store.pin(plan.pin, manifest_digest)
         _run_all(plan.commands, f"cannot mount {image_label} at {target}", ROOT_HINT)
     except BaseException:
         _undo(store, mounts_dir, plan.record)
@@ -242,6 +279,7 @@ def _undo(store: Store, mounts_dir: Path, record: MountRecord) -> None:
 def unmount_image(store: Store, mounts_dir: Path, target: Path) -> str:
     """Undo mount_image at TARGET; returns the manifest digest that was mounted."""
     resolved = str(target.resolve())
+    mounts_dir = mounts_dir.resolve()
     path = record_path(mounts_dir, resolved)
     data = read_bytes_if_exists(path)
     if data is None:
@@ -250,9 +288,12 @@ def unmount_image(store: Store, mounts_dir: Path, target: Path) -> str:
             hint="pass the directory that 'syscontainers mount' mounted",
         )
     record = MountRecord.from_json(data, str(path))
-    mounted = record.target in mount_points(MOUNTINFO.read_text(errors="surrogateescape"))
+    points = _mount_table()
+    rootfs = image_dir(mounts_dir, record.manifest) / "rootfs"
     others = [r for r in _records(mounts_dir) if r.target != record.target]
-    plan = plan_unmount(mounts_dir, record, mounted, others)
+    plan = plan_unmount(
+        mounts_dir, record, record.target in points, others, str(rootfs) in points
+    )
     _run_all(
         plan.commands,
         f"cannot unmount {target}",

@@ -110,3 +110,19 @@ def test_failed_mount_is_rolled_back(
     assert not mounted(target)
     assert store.pins() == {}
     assert os.listdir(mounts) == []
+
+
+def test_a_deep_mount_path_mounts_and_unmounts(
+    env: tuple[Store, Path, list[tuple[str, LayerTree]]], tmp_path: Path
+) -> None:
+    """A path whose pin, URL-quoted, is longer than a file name (each '/' quotes to 3 bytes)
+    used to fail after the checkout and leave its record behind."""
+    store, mounts, layers = env
+    target = tmp_path / "/".join("d" * 2 for _ in range(40))
+    target.mkdir(parents=True)
+    assert len(str(target.resolve())) >= 153
+    mount_image(store, mounts, "img", DIGEST, layers, target, RecordingReporter())
+    assert mounted(target) and (target / "usr/bin/hi").exists()
+    assert store.pins() == {f"mount:{target.resolve()}": DIGEST}
+    assert unmount_image(store, mounts, target) == DIGEST
+    assert not mounted(target) and store.pins() == {} and os.listdir(mounts) == []

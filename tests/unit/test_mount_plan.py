@@ -26,16 +26,25 @@ MOUNTS = Path("/var/lib/syscontainers/mounts")
 
 
 @pytest.mark.parametrize("cached", [False, True])
-def test_plan_mount(cached: bool) -> None:
-    plan = plan_mount(MOUNTS, A, "/mnt/scan", rootfs_exists=cached)
+@pytest.mark.parametrize("rootfs_mounted", [False, True])
+def test_plan_mount(cached: bool, rootfs_mounted: bool) -> None:
+    plan = plan_mount(MOUNTS, A, "/mnt/scan", rootfs_exists=cached, rootfs_mounted=rootfs_mounted)
     rootfs = f"{MOUNTS}/{'a' * 64}/rootfs"
     assert plan.record == MountRecord("/mnt/scan", A)
     assert plan.pin == "mount:/mnt/scan"
     assert str(plan.rootfs) == rootfs
     assert plan.build_rootfs is not cached
+    restrict = "remount,bind,ro,nosuid,nodev,noexec"
+    # the checkout becomes a restricted mount first, where no user can reach it; the target is
+    # bound from it and so never shows a writable, setuid or device-opening view
+    first = () if rootfs_mounted else (
+        ("mount", "--bind", rootfs, rootfs),
+        ("mount", "-o", restrict, rootfs),
+    )
     assert plan.commands == (
+        *first,
         ("mount", "--bind", rootfs, "/mnt/scan"),
-        ("mount", "-o", "remount,bind,ro", "/mnt/scan"),
+        ("mount", "-o", restrict, "/mnt/scan"),
     )
     assert plan.record_path.parent == MOUNTS and plan.record_path.suffix == ".json"
 
@@ -58,10 +67,17 @@ UNMOUNT_CASES = [
 
 
 @pytest.mark.parametrize(("mounted", "others", "removes"), UNMOUNT_CASES)
-def test_plan_unmount(mounted: bool, others: list[MountRecord], removes: bool) -> None:
+@pytest.mark.parametrize("rootfs_mounted", [False, True])
+def test_plan_unmount(
+    mounted: bool, others: list[MountRecord], removes: bool, rootfs_mounted: bool
+) -> None:
     record = MountRecord("/mnt/scan", A)
-    plan = plan_unmount(MOUNTS, record, mounted, others)
-    assert plan.commands == ((("umount", "/mnt/scan"),) if mounted else ())
+    plan = plan_unmount(MOUNTS, record, mounted, others, rootfs_mounted)
+    rootfs = f"{MOUNTS}/{'a' * 64}/rootfs"
+    assert plan.commands == (
+        *((("umount", "/mnt/scan"),) if mounted else ()),
+        *((("umount", rootfs),) if removes and rootfs_mounted else ()),
+    )
     assert plan.remove == (MOUNTS / ("a" * 64) if removes else None)
     assert plan.pin == "mount:/mnt/scan"
     assert plan.record_path == record_path(MOUNTS, "/mnt/scan")
