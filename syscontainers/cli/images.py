@@ -48,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=handle_prune)
 
-    p = verbs.add_parser("verify", help="re-hash stored objects and report damage")
+    p = verbs.add_parser(
+        "verify", help="re-hash stored objects, report damage and check the store's permissions"
+    )
     p.add_argument("images", metavar="IMAGE", nargs="*", help="images to check (default: all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=handle_verify)
@@ -133,9 +135,9 @@ def handle_prune(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
-    """Run ``images verify``; exit 1 if anything is damaged."""
+    """Run ``images verify``; exit 1 if anything is damaged or reachable by other users."""
     from syscontainers.operations import images as ops
-
+    from syscontainers.store.fsck import ProblemKind
 
     def on_progress(done: int, total: int) -> None:
         progress.progress(ctx.reporter, "verify", done, total)
@@ -149,13 +151,17 @@ def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
             problem["kind"] = problem["kind"].value
         ctx.out_json(doc)
     else:
+        perms = [p for p in report.problems if p.kind is ProblemKind.BAD_PERMISSIONS]
         for p in report.problems:
-            users = ", ".join(p.images) or "no image"
+            users = ", ".join(p.images) or ("every image" if p in perms else "no image")
             ctx.out(f"{p.kind.value}: {p.item}: {p.detail} (affects {users})")
         ctx.out(
             f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)}): "
             + ("ok" if report.ok else f"{len(report.problems)} problems")
         )
-        if not report.ok:
+        if len(perms) < len(report.problems):
             ctx.out("damaged objects were moved aside; pull the affected images again to repair")
+        if perms:
+            ctx.out("other local users could reach the store: what says (now fixed) is fixed; "
+                    "the rest needs an administrator")
     return 0 if report.ok else 1

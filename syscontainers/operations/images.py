@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
 from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
 from syscontainers.reference import parse as parse_reference
-from syscontainers.store import Store
+from syscontainers.store import Store, access
 from syscontainers.store.graph import walk
 from syscontainers.store.lock import LockMode
 from syscontainers.tree import LayerTree
 
 if TYPE_CHECKING:  # gc and fsck load only for the verbs that use them
-    from syscontainers.store.fsck import VerifyReport
+    from syscontainers.store.fsck import Problem, VerifyReport
     from syscontainers.store.gc import PruneResult
 
 
@@ -185,9 +185,26 @@ def verify_images(
     names: Sequence[str],
     on_progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    """fsck the named images (all objects if none) under the exclusive lock."""
+    """fsck the named images (all objects if none) under the exclusive lock, and the store's
+    permissions: those the lock fixed (as every writer does) are reported too, since other
+    users could reach the objects until then; the re-hash shows whether any was changed."""
     from syscontainers.store.fsck import verify
 
+    found = access.check(store.path)
     with store.locked(LockMode.EXCLUSIVE):
         manifests = [resolve(store, n) for n in names] if names else None
-        return verify(store, manifests, on_progress)
+        report = verify(store, manifests, on_progress)
+        left = access.check(store.path)
+    return replace(report, problems=_access_problems(found, left) + report.problems)
+
+
+def _access_problems(
+    found: Sequence[access.AccessProblem], left: Sequence[access.AccessProblem]
+) -> tuple[Problem, ...]:
+    from syscontainers.store.fsck import Problem, ProblemKind
+
+    return tuple(
+        Problem(ProblemKind.BAD_PERMISSIONS, str(p.path),
+                p.detail + ("" if p in left else " (now fixed)"), ())
+        for p in found
+    )

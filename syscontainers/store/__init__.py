@@ -2,7 +2,7 @@
 
 On-disk layout under the store root (``ROOT/store``)::
 
-    store/
+    store/                      0700, as are objects/ and quarantine/ (see store.access)
       lock                      flock(2): shared for readers, exclusive for writers;
                                 holds the writer's pid while it runs
       tmp/                      staging for every write; emptied when a writer locks
@@ -42,13 +42,14 @@ from urllib.parse import quote, unquote
 from syscontainers.errors import ImageNotFoundError, StoreCorruptError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree, syncfs
 from syscontainers.oci import check_digest, digest_hex, sha256_digest
+from syscontainers.store import access
 from syscontainers.store.lock import LockMode, store_lock
 from syscontainers.store.objects import ObjectWriter
 from syscontainers.tree import LayerTree
 
 
 class Store:
-    """Access to one store directory. Methods do I/O; callers hold the lock."""
+    """Access to one store directory (``ROOT/store``). Methods do I/O; callers hold the lock."""
 
     def __init__(
         self, path: Path, privileged: bool | None = None, lock_timeout: float | None = None
@@ -70,7 +71,8 @@ class Store:
     def locked(
         self, mode: LockMode, on_wait: Callable[[str], None] | None = None
     ) -> Iterator[Store]:
-        """Hold the store lock; a writer also creates the layout and clears tmp/."""
+        """Hold the store lock; a writer also creates the layout, makes sure no other user
+        can reach it (see ``store.access``) and clears tmp/."""
         if mode is LockMode.SHARED and not self.path.exists():
             yield self
             return
@@ -80,8 +82,10 @@ class Store:
             yield self
 
     def _prepare(self) -> None:
+        access.tighten(self.path)  # a store made by an older version is 0755
         for d in (self.blobs_dir, self.by_blob_dir, self.refs_dir, self.pins_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.objects_dir.mkdir(mode=access.PRIVATE_MODE, exist_ok=True)
         if not (self.objects_dir / "ff").is_dir():
             for i in range(256):
                 (self.objects_dir / f"{i:02x}").mkdir(parents=True, exist_ok=True)

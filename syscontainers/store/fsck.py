@@ -37,6 +37,7 @@ class ProblemKind(Enum):
     MISSING_OBJECT = "missing-object"
     BAD_IMAGE = "bad-image"
     BAD_LAYER = "bad-layer"
+    BAD_PERMISSIONS = "bad-permissions"  # other users can reach the store (store.access)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def _check_link(store: Store, path: Path, parsed: ParsedName, st: os.stat_result
 
 def _quarantine(store: Store, name: str) -> None:
     qdir = store.path / "quarantine"
-    qdir.mkdir(exist_ok=True)
+    qdir.mkdir(mode=0o700, exist_ok=True)  # damaged objects keep their modes: see store.access
     # A file whose name is no object name may sit outside objects/NAME[:2]/: prune removes it.
     with contextlib.suppress(FileNotFoundError):
         os.rename(store.object_path(name), qdir / f"{name}-{secrets.token_hex(4)}")

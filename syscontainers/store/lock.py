@@ -37,7 +37,7 @@ def store_lock(
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """Hold the lock at PATH for the body; wait up to TIMEOUT seconds (None: forever)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the store: see store.access
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         _acquire(fd, path, mode, timeout, on_wait)
