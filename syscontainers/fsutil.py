@@ -18,9 +18,13 @@ HOST_ERRNOS = frozenset(
 )
 
 
+TMP_STEM_MAX = 255 - len(".tmp--") - 12  # bytes of STEM that fit in a file name
+
+
 def tmp_name(directory: Path, stem: str) -> Path:
-    """A fresh, unpredictable temp path inside DIRECTORY."""
-    return directory / f".tmp-{stem}-{os.urandom(6).hex()}"
+    """A fresh, unpredictable temp path inside DIRECTORY; STEM is cut to fit a file name."""
+    cut = os.fsdecode(os.fsencode(stem)[:TMP_STEM_MAX])
+    return directory / f".tmp-{cut}-{os.urandom(6).hex()}"
 
 
 def fsync_dir(path: Path) -> None:

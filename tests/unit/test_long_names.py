@@ -91,3 +91,15 @@ def test_a_name_longer_than_the_registry_allows_is_refused_before_any_import(
     assert cli.main(["--root", str(root), "pull", f"oci:{layout}:v1", "--name", too_long]) == 2
     assert "error:" in capsys.readouterr().err
     assert not list(root.glob("store/layers/*.json"))  # nothing was imported
+
+
+def test_checkout_to_a_destination_whose_name_nearly_fills_a_file_name(tmp_path: Path) -> None:
+    """The checkout is built under a temp name beside DEST, which must fit too."""
+    layout = write_oci_layout(tmp_path / "img", [layer_tar({"etc/motd": b"hi\n"})], "v1")
+    root = ["--root", str(tmp_path / "root"), "-q"]
+    assert cli.main([*root, "pull", f"oci:{layout}:v1", "--name", "app:1"]) == 0
+    for name in ("c" * 255, "é" * 127):  # 255 and 254 bytes
+        dest = tmp_path / name
+        assert cli.main([*root, "checkout", "app:1", str(dest)]) == 0
+        assert (dest / "etc" / "motd").read_bytes() == b"hi\n"
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")] == []
