@@ -79,13 +79,17 @@ def layer_tar(
     modes: Mapping[str, int] | None = None,
     delete: Sequence[str] = (),
     opaque: Sequence[str] = (),
+    dirs: Sequence[str] = (),
 ) -> bytes:
     """An uncompressed layer: FILES (path -> content, mode 0644 unless in MODES), SYMLINKS
-    (path -> target), a ``.wh.`` whiteout for each path in DELETE and an opaque marker in each
-    directory in OPAQUE. Parent directories (0755) are added; entries are sorted; owner root."""
+    (path -> target), a ``.wh.`` whiteout for each path in DELETE, an opaque marker in each
+    directory in OPAQUE, and the (empty) directories DIRS. Parent directories (0755 unless in
+    MODES) are added; entries are sorted; owner root."""
     entries: dict[str, tarfile.TarInfo] = {}
     data: dict[str, bytes] = {}
     modes = modes or {}
+    for path in dirs:
+        entries[path] = _info(path, tarfile.DIRTYPE, modes.get(path, 0o755))
     for path, content in (files or {}).items():
         entries[path] = _info(path, tarfile.REGTYPE, modes.get(path, 0o644), len(content))
         data[path] = content

@@ -41,6 +41,7 @@ VERB_AREAS = {
     "update": "containers",
     "rollback": "containers",
     "run": "containers",
+    "hostfiles": "hostfiles",
 }
 AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
 

@@ -1,22 +1,19 @@
-"""Host files: an image's hostfs/ files staged in a slot, installed on the host with a ledger.
+"""Host files: an image's hostfs/ files staged in a slot, and safe file work on the host.
 
 Each deployment keeps the exact bytes it installs under ``NAME.N/hostfs/PATH``
-and records their sha256 in info.json (the ledger). What changes on the host
-is planned purely by ``plan_transition`` from the old ledger, the new one and
-the checksums found on the host, then applied:
-
-- a file that is missing, or still holds a version we installed, is written;
-- a file that holds other bytes was edited by someone: it is kept and named;
-- a file at a new destination that was never ours is a conflict, refused
-  before anything is written;
-- an old file that is no longer shipped is removed if it is unmodified.
+and records their sha256 in info.json (the ledger), with the directories it
+needs on the host (``host_directories``). Which container owns what on the
+host, and what a move from one deployment to another does, are decided in
+``deploy.hostdb`` and ``deploy.hostplan``; this module does the I/O.
 
 Every host path is reached from ``Paths.host_root`` one component at a time
 with O_NOFOLLOW, so neither '..' nor a symlink (planted in a parent directory
 or at the destination itself) can lead a write or a delete elsewhere. Files
 are published by writing a temp file beside the destination and renaming it.
-``useLinks`` is not honoured: a hardlink into the store or a slot would let an
-edit on the host change the stored copy, so host files are always copies.
+``check_writable`` finds a read-only or unwritable directory before anything
+is written. ``useLinks`` is not honoured: a hardlink into the store or a slot
+would let an edit on the host change the stored copy, so host files are
+always copies.
 """
 
 from __future__ import annotations
@@ -27,17 +24,18 @@ import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from syscontainers.deploy.layout import HostFileRecord
+from syscontainers.deploy.layout import HostDirRecord, HostFileRecord
 from syscontainers.errors import CheckoutError
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CHUNK = 1 << 20
-NOT_A_FILE = "not-a-file"  # the checksum we report for a directory or device in the way
+NOT_A_FILE = "not-a-file"  # the checksum we report for a device, or a path we cannot reach
+IS_DIR = "directory"  # the checksum we report for a directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +48,6 @@ class HostFileSource:
     content: bytes | None = None
     copy_from: Path | None = None
     target: str | None = None  # a symlink
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """What moving the host from one ledger to another does."""
-
-    write: tuple[HostFileRecord, ...] = ()
-    remove: tuple[str, ...] = ()
-    kept: tuple[str, ...] = ()  # edited on the host: left as they are
-    conflicts: tuple[str, ...] = ()  # exist and were never ours: refused
-
-    @property
-    def changes(self) -> bool:
-        """True if applying it touches the host."""
-        return bool(self.write or self.remove)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -82,48 +65,18 @@ def staged_path(hostfs_dir: Path, dest: str) -> Path:
     return hostfs_dir / dest.lstrip("/")
 
 
-# --- planning (pure) --------------------------------------------------------------
-
-
-def plan_transition(
-    old: Sequence[HostFileRecord],
-    new: Sequence[HostFileRecord],
-    current: Mapping[str, str | None],
-) -> Transition:
-    """Plan the move from ledger OLD to NEW; CURRENT maps each path to its checksum now."""
-    ours: dict[str, set[str]] = {}
-    for rec in old:
-        ours.setdefault(rec.path, set()).add(rec.sha256)
-    write: list[HostFileRecord] = []
-    remove: list[str] = []
-    kept: list[str] = []
-    conflicts: list[str] = []
-    for rec in new:
-        now = current.get(rec.path)
-        if now is None or (now in ours.get(rec.path, ()) and now != rec.sha256):
-            write.append(rec)
-        elif now == rec.sha256:
-            continue
-        elif rec.path in ours:
-            kept.append(rec.path)
-        else:
-            conflicts.append(rec.path)
-    shipped = {rec.path for rec in new}
-    for path in sorted(set(ours) - shipped):
-        now = current.get(path)
-        if now is None:
-            continue
-        (remove if now in ours[path] else kept).append(path)
-    return Transition(tuple(write), tuple(remove), tuple(kept), tuple(conflicts))
-
-
-def conflict_error(name: str, conflicts: Sequence[str]) -> CheckoutError:
-    """The error for host files that already exist and do not belong to container NAME."""
-    return CheckoutError(
-        f"container {name}: host file(s) {', '.join(conflicts)} already exist and were not "
-        "installed by it",
-        hint="move them away, or choose another destination with --set",
-    )
+def host_directories(
+    file_dests: Iterable[str], dir_modes: Mapping[str, int]
+) -> tuple[HostDirRecord, ...]:
+    """The directories a deployment needs: DIR_MODES (its hostfs directories, renamed, with
+    their modes) and every parent of those and of FILE_DESTS (0755), '/' excepted."""
+    modes: dict[str, int] = {}
+    for path in (*file_dests, *dir_modes):
+        parts = path.split("/")[1:-1]
+        for i in range(1, len(parts) + 1):
+            modes.setdefault("/" + "/".join(parts[:i]), 0o755)
+    modes.update(dir_modes)
+    return tuple(HostDirRecord(p, m) for p, m in sorted(modes.items()))
 
 
 # --- staging into a slot ----------------------------------------------------------
@@ -207,7 +160,8 @@ def _parent(
 
 
 def current_checksum(host_root: Path, dest: str) -> str | None:
-    """The checksum of what is at DEST now (link_checksum for a symlink), or None."""
+    """The checksum of what is at DEST now (link_checksum for a symlink, IS_DIR for a
+    directory), or None."""
     with _parent(host_root, dest, create=False) as (parent, base):
         if parent is None:
             return None
@@ -217,6 +171,8 @@ def current_checksum(host_root: Path, dest: str) -> str | None:
             return None
         if stat.S_ISLNK(st.st_mode):
             return link_checksum(os.readlink(base, dir_fd=parent))
+        if stat.S_ISDIR(st.st_mode):
+            return IS_DIR
         if not stat.S_ISREG(st.st_mode):
             return NOT_A_FILE
         fd = os.open(base, _READ, dir_fd=parent)
@@ -243,11 +199,15 @@ def checksums(
     return out
 
 
-def install_file(host_root: Path, hostfs_dir: Path, rec: HostFileRecord) -> list[str]:
-    """Publish the staged copy of REC at its host path; return the directories made."""
+def install_file(
+    host_root: Path, hostfs_dir: Path, rec: HostFileRecord, dest: str | None = None
+) -> list[str]:
+    """Publish the staged copy of REC at DEST (default: its own path); return the
+    directories made."""
     made: list[str] = []
     src = staged_path(hostfs_dir, rec.path)
-    with _parent(host_root, rec.path, create=True, made=made) as (parent, base):
+    dest = dest or rec.path
+    with _parent(host_root, dest, create=True, made=made) as (parent, base):
         assert parent is not None
         tmp = f".{base}.sc-{secrets.token_hex(6)}"
         if rec.symlink:
@@ -259,7 +219,7 @@ def install_file(host_root: Path, hostfs_dir: Path, rec: HostFileRecord) -> list
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=parent)
-            raise CheckoutError(f"cannot install host file {rec.path}: {e.strerror}") from e
+            raise CheckoutError(f"cannot install host file {dest}: {e.strerror}") from e
         os.fsync(parent)
     return made
 
@@ -298,11 +258,58 @@ def remove_empty_dirs(host_root: Path, dirs: Sequence[str]) -> None:
                     os.rmdir(base, dir_fd=parent)
 
 
-def apply_transition(host_root: Path, hostfs_dir: Path, plan: Transition) -> list[str]:
-    """Carry out PLAN from the copies in HOSTFS_DIR; return the directories made."""
-    made: list[str] = []
-    for rec in plan.write:
-        made += install_file(host_root, hostfs_dir, rec)
-    for path in plan.remove:
-        remove_file(host_root, path)
-    return made
+def make_dir(host_root: Path, rec: HostDirRecord) -> None:
+    """Make the directory REC with its mode (its parent exists or is made 0755)."""
+    with _parent(host_root, rec.path, create=True) as (parent, base):
+        assert parent is not None
+        os.mkdir(base, 0o700, dir_fd=parent)
+        fd = os.open(base, _DIR, dir_fd=parent)
+        try:
+            os.fchmod(fd, rec.mode & 0o7777)
+        finally:
+            os.close(fd)
+        os.fsync(parent)
+
+
+def check_writable(host_root: Path, dests: Iterable[str]) -> None:
+    """Raise CheckoutError naming the first of DESTS that could not be made: its nearest
+    existing directory is on a read-only file system or is not writable for us."""
+    seen: set[str] = set()
+    for dest in dests:
+        with _nearest_dir(host_root, dest) as (fd, where):
+            if where in seen:
+                continue
+            seen.add(where)
+            if os.statvfs(fd).f_flag & os.ST_RDONLY:
+                why = "is on a read-only file system"
+            elif not os.access(".", os.W_OK, dir_fd=fd):
+                why = "is not writable (permission denied)"
+            else:
+                continue
+        raise CheckoutError(
+            f"cannot install {dest} on the host: {where} {why}",
+            hint=f"make {where} writable (remount it read-write), or install the image's "
+            "files elsewhere with renameFiles and --set",
+        )
+
+
+@contextlib.contextmanager
+def _nearest_dir(host_root: Path, dest: str) -> Iterator[tuple[int, str]]:
+    """Yield an fd of the deepest existing directory above DEST, and its host path."""
+    parts = _parts(dest)
+    fds = [os.open(host_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+    depth = 0
+    try:
+        for part in parts[:-1]:
+            try:
+                fds.append(os.open(part, _DIR, dir_fd=fds[-1]))
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                here = "/" + "/".join(parts[: depth + 1])
+                raise _escape_error(dest, here, "is a symlink or not a directory") from e
+            depth += 1
+        yield fds[-1], "/" + "/".join(parts[:depth])
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -14,7 +14,8 @@ On-disk layout under ``Paths.deployments`` (``ROOT/containers``)::
         hostfs/PATH             the bytes of each host file as this deployment installs
                                 it at /PATH (what rollback and reconcile re-publish)
         info.json               DeploymentInfo: image, id, runtime, kept values, the
-                                host-file ledger, mode, created, complete
+                                host-file ledger (files and directories it needs on
+                                the host), mode, created, complete
       NAME.1/                   the other slot: the previous deployment, for rollback
       .tmp-NAME.N-XXXX/         a slot being built; renamed to NAME.N when complete
       .run/                     throwaway bundles of `syscontainers run`
@@ -115,6 +116,26 @@ class HostFileRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HostDirRecord:
+    """A directory a deployment needs on the host: an /exports/hostfs directory (renamed),
+    or the parent of a host file. Who created it is in the host-file database."""
+
+    path: str
+    mode: int = 0o755
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"path": self.path, "mode": self.mode}
+
+    @classmethod
+    def from_json(cls, doc: Any) -> HostDirRecord:
+        """Parse what to_json wrote."""
+        if not isinstance(doc, dict) or not isinstance(doc.get("path"), str):
+            raise StoreCorruptError("a host-directory entry is not an object with a path")
+        return cls(str(doc["path"]), int(doc.get("mode", 0o755)))
+
+
+@dataclass(frozen=True, slots=True)
 class DeploymentInfo:
     """What info.json records about one deployment."""
 
@@ -129,7 +150,8 @@ class DeploymentInfo:
     mode: RuntimeMode = RuntimeMode.FOREGROUND
     service: bool = True  # False for a noContainerService image
     host_files: tuple[HostFileRecord, ...] = ()
-    host_dirs: tuple[str, ...] = ()  # directories made for host files, removed when empty
+    host_dirs: tuple[str, ...] = ()  # before the host-file database: directories it made
+    host_directories: tuple[HostDirRecord, ...] = ()
     created: str = field(default_factory=now_utc)
     complete: bool = False
 
@@ -141,7 +163,9 @@ class DeploymentInfo:
             "image_id": self.image_id, "runtime": self.runtime, "values": self.kept.to_json(),
             "mode": self.mode.value, "service": self.service,
             "host_files": [h.to_json() for h in self.host_files],
-            "host_dirs": list(self.host_dirs), "created": self.created,
+            "host_dirs": list(self.host_dirs),
+            "host_directories": [d.to_json() for d in self.host_directories],
+            "created": self.created,
             "complete": self.complete,
         }
 
@@ -158,6 +182,8 @@ class DeploymentInfo:
                 service=bool(doc.get("service", True)),
                 host_files=tuple(HostFileRecord.from_json(h) for h in doc.get("host_files", [])),
                 host_dirs=tuple(str(d) for d in doc.get("host_dirs", [])),
+                host_directories=tuple(HostDirRecord.from_json(d)
+                                       for d in doc.get("host_directories", [])),
                 created=str(doc.get("created", "")), complete=bool(doc.get("complete", False)),
             )
         except (KeyError, TypeError, ValueError, StoreCorruptError) as e:

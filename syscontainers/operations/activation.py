@@ -1,7 +1,8 @@
 """Making a slot the active deployment, and reconciling what a crash left half done.
 
 ``activate`` moves the host from the previous deployment to a built slot: host
-files (by ledger), the published unit and tmpfiles, then the symlink flip,
+files and directories (``operations.hostsync``, through the host-file
+database), the published unit and tmpfiles, then the symlink flip,
 which is the commit point. A failure before the flip puts the previous
 deployment's files back. ``tell_systemd`` then reloads, applies tmpfiles and
 enables the unit. ``reconcile`` runs first in every command that changes a
@@ -14,24 +15,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from syscontainers import progress
-from syscontainers.deploy import hostfiles
 from syscontainers.deploy.layout import (
     ContainerDir,
     DeploymentInfo,
     active_slot,
     flip,
     info_or_none,
-    slot_files,
     slot_info,
     write_info,
 )
 from syscontainers.deploy.publish import Published, matches, publish, published_by
 from syscontainers.fsutil import remove_tree
-from syscontainers.operations.deployment import ledger, with_host_dirs
 from syscontainers.operations.host import Host
+from syscontainers.operations.hostsync import sync
 from syscontainers.systemd_states import check_job
 
 
@@ -49,50 +47,12 @@ class ReconcileReport:
         return bool(self.removed) or self.finished or self.republished
 
 
-def _hostfs(cd: ContainerDir, slot: int) -> Path:
-    return slot_files(cd, cd.slot_dir(slot))["hostfs"]
-
-
-def plan_hosts(
-    host: Host,
-    old: DeploymentInfo | None,
-    new: DeploymentInfo,
-    only_old_paths: bool = False,
-    strict: bool = True,
-) -> hostfiles.Transition:
-    """The host-file transition from OLD's ledger to NEW's (pure but for reading checksums)."""
-    old_records = old.host_files if old is not None else ()
-    new_records = new.host_files
-    if only_old_paths:
-        wanted = {r.path for r in old_records}
-        new_records = tuple(r for r in new_records if r.path in wanted)
-    paths = sorted({r.path for r in (*old_records, *new_records)})
-    current = hostfiles.checksums(host.paths.host_root, paths, strict)
-    return hostfiles.plan_transition(old_records, new_records, current)
-
-
-def _apply_hosts(
-    host: Host, cd: ContainerDir, slot: int, plan: hostfiles.Transition
-) -> list[str]:
-    made = hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, slot), plan)
-    for path in plan.kept:
-        progress.warn(host.reporter, f"kept {path}: it was changed on the host, so "
-                      f"{cd.name} neither replaced nor removed it", path=path)
-    return made
-
-
 def activate(
     host: Host, cd: ContainerDir, new: DeploymentInfo, previous: DeploymentInfo | None
 ) -> DeploymentInfo:
     """Move the host from PREVIOUS to NEW and flip the symlink; undo the files on failure."""
-    plan = plan_hosts(host, previous, new)
-    if plan.conflicts:
-        raise hostfiles.conflict_error(cd.name, plan.conflicts)
     try:
-        made = _apply_hosts(host, cd, new.slot, plan)
-        carried = previous.host_dirs if previous is not None else ()
-        new = with_host_dirs(new, carried, made)
-        write_info(cd.slot_dir(new.slot), new)
+        sync(host, cd, new)
         publish(cd, cd.slot_dir(new.slot), host.paths)
         flip(cd, new.slot)
     except BaseException:
@@ -105,24 +65,15 @@ def _restore(
     host: Host, cd: ContainerDir, failed: DeploymentInfo, previous: DeploymentInfo | None
 ) -> None:
     """Put PREVIOUS's host files and published copies back after a failed activation."""
+    sync(host, cd, previous, strict=False)
     if previous is None:
-        back = hostfiles.plan_transition(failed.host_files, (), _checksums(host, failed))
-        hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, failed.slot), back)
-        hostfiles.remove_empty_dirs(host.paths.host_root, failed.host_dirs)
         unit_was_ours, conf_was_ours = published_by(cd, cd.slot_dir(failed.slot), host.paths)
         where = Published.of(cd, host.paths)
         for path, ours in ((where.unit, unit_was_ours), (where.tmpfiles, conf_was_ours)):
             if ours:
                 os.unlink(path)
         return
-    back = plan_hosts(host, failed, previous, strict=False)
-    hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, previous.slot), back)
     publish(cd, cd.slot_dir(previous.slot), host.paths)
-
-
-def _checksums(host: Host, info: DeploymentInfo) -> dict[str, str | None]:
-    paths = [r.path for r in info.host_files]
-    return hostfiles.checksums(host.paths.host_root, paths, strict=False)
 
 
 def tell_systemd(host: Host, cd: ContainerDir, info: DeploymentInfo) -> None:
@@ -151,22 +102,13 @@ def discard_slot(
     host: Host, cd: ContainerDir, slot: int, active: DeploymentInfo | None
 ) -> None:
     """Remove a slot that is not active, putting back ACTIVE's versions of its host files."""
-    info = info_or_none(cd, slot)
-    if info is not None and info.host_files:
-        if active is None:
-            plan = hostfiles.plan_transition(info.host_files, (), _checksums(host, info))
-            hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, slot), plan)
-        else:
-            plan = plan_hosts(host, info, active, only_old_paths=True, strict=False)
-            hostfiles.apply_transition(host.paths.host_root, _hostfs(cd, active.slot), plan)
+    sync(host, cd, active, strict=False)
     if active is None:
         unit_ours, conf_ours = published_by(cd, cd.slot_dir(slot), host.paths)
         where = Published.of(cd, host.paths)
         for path, ours in ((where.unit, unit_ours), (where.tmpfiles, conf_ours)):
             if ours:
                 os.unlink(path)
-        if info is not None:
-            hostfiles.remove_empty_dirs(host.paths.host_root, info.host_dirs)
     remove_tree(cd.slot_dir(slot))
     host.store.unpin(cd.pin(slot))
 
@@ -202,9 +144,7 @@ def reconcile(host: Host, cd: ContainerDir) -> ReconcileReport:
 def _finish(
     host: Host, cd: ContainerDir, active: DeploymentInfo, other: DeploymentInfo | None
 ) -> None:
-    plan = plan_hosts(host, other, active)
-    made = _apply_hosts(host, cd, active.slot, plan)  # conflicts are left alone
-    active = with_host_dirs(active, made)
+    sync(host, cd, active, strict=False)  # conflicts are left alone
     publish(cd, cd.slot_dir(active.slot), host.paths)
     tell_systemd(host, cd, active)
     if active.service and other is not None:
@@ -222,14 +162,7 @@ def remove_everything(host: Host, cd: ContainerDir) -> tuple[list[str], list[str
 
     Returns the host files removed and the ones kept because they were modified.
     """
-    infos = [info_or_none(cd, s) for s in cd.present_slots()]
-    records = ledger(infos)
-    paths = sorted({r.path for r in records})
-    current = hostfiles.checksums(host.paths.host_root, paths, strict=False)
-    plan = hostfiles.plan_transition(records, (), current)
-    hostfiles.apply_transition(host.paths.host_root, cd.base, plan)
-    dirs = [d for info in infos if info is not None for d in info.host_dirs]
-    hostfiles.remove_empty_dirs(host.paths.host_root, dirs)
+    plan = sync(host, cd, None, strict=False)
     for path in cd.temps():
         remove_tree(path)
     if os.path.lexists(cd.link):
@@ -237,4 +170,4 @@ def remove_everything(host: Host, cd: ContainerDir) -> tuple[list[str], list[str
     for slot in (0, 1):
         remove_tree(cd.slot_dir(slot))
         host.store.unpin(cd.pin(slot))
-    return list(plan.remove), list(plan.kept)
+    return list(plan.removes), list(plan.kept)

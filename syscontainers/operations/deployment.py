@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers import progress
 from syscontainers.checkout import checkout
-from syscontainers.deploy.hostfiles import HostFileSource, stage
+from syscontainers.deploy.hostfiles import HostFileSource, host_directories, stage
 from syscontainers.deploy.layout import (
     ContainerDir,
     DeploymentInfo,
-    HostFileRecord,
+    HostDirRecord,
     name_problem,
     slot_files,
     write_info,
@@ -52,6 +52,8 @@ from syscontainers.render import (
     render_deployment,
     wants_detached,
 )
+from syscontainers.render.exports import HOSTFS
+from syscontainers.render.unit import host_destination, substituted_renames
 from syscontainers.render.templates import VariableKind, template_variables
 from syscontainers.render.values import capability_names
 from syscontainers.runtime import (
@@ -93,6 +95,7 @@ class Prepared:
     values: Values
     kept: KeptValues
     facts: HostFacts | None = None  # None: grant config.json what it asks (tests)
+    hostfs_dirs: tuple[tuple[str, int], ...] = ()  # /exports/hostfs directories and modes
 
     @property
     def slot_dir(self) -> Path:
@@ -177,7 +180,10 @@ def prepare(
     DESTDIR is the bundle directory the templates see (default: the slot's directory).
     """
     runtime = Runtime.parse(runtime_text)
-    entries = export_entries(choice.image)
+    everything = export_entries(choice.image, (EntryKind.FILE, EntryKind.SYMLINK, EntryKind.DIR))
+    entries = {k: e for k, e in everything.items() if e.kind is not EntryKind.DIR}
+    dirs = tuple((k, e.mode) for k, e in sorted(everything.items())
+                 if e.kind is EntryKind.DIR and k.startswith(HOSTFS))
     files = exports_files(host.store, choice.image, entries)
     exports = parse_exports(files, present=bool(files))
     mode = RuntimeMode.DETACHED if wants_detached(exports) else RuntimeMode.FOREGROUND
@@ -201,7 +207,7 @@ def prepare(
     _warn_unused(host, choice, exports, kept)
     kept = KeptValues(kept.sets, values["UUID"])
     return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept,
-                    facts)
+                    facts, dirs)
 
 
 def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptValues) -> None:
@@ -288,6 +294,7 @@ def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> Deploym
         source=plan.choice.source, image_id=plan.choice.image.manifest_digest,
         runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode,
         service=not plan.exports.manifest.no_container_service, host_files=records,
+        host_directories=_host_dirs(plan, [r.path for r in records]),
     )
     write_info(tmp, info)
     return info
@@ -305,12 +312,10 @@ def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource
     return HostFileSource(item.dest, item.source, mode, copy_from=store.object_path(entry.obj))
 
 
-def with_host_dirs(info: DeploymentInfo, *more: Sequence[str]) -> DeploymentInfo:
-    """INFO with the directories in MORE added to the ones made for its host files."""
-    dirs = set(info.host_dirs).union(*more)
-    return replace(info, host_dirs=tuple(sorted(dirs)))
-
-
-def ledger(infos: Sequence[DeploymentInfo | None]) -> tuple[HostFileRecord, ...]:
-    """Every host-file record of INFOS (those that exist)."""
-    return tuple(rec for info in infos if info is not None for rec in info.host_files)
+def _host_dirs(plan: Prepared, file_dests: Sequence[str]) -> tuple[HostDirRecord, ...]:
+    """The /exports/hostfs directories (renamed, even empty ones) and every parent of a host
+    file: what the deployment needs on the host."""
+    renames = substituted_renames(plan.exports, plan.values)
+    modes = {host_destination(rel, renames): mode & 0o7777 or 0o755
+             for rel, mode in plan.hostfs_dirs}
+    return host_directories(file_dests, modes)

@@ -132,12 +132,15 @@ def vars_of(layer: LayerInfo) -> dict[str, Any]:
     }
 
 
-def export_entries(image: StoredImage) -> dict[str, Entry]:
-    """The files and symlinks under /exports of the merged image, by path relative to /exports."""
+def export_entries(
+    image: StoredImage, kinds: tuple[EntryKind, ...] = (EntryKind.FILE, EntryKind.SYMLINK)
+) -> dict[str, Entry]:
+    """The entries of KINDS (files and symlinks) under /exports of the merged image, by path
+    relative to /exports."""
     return {
         entry.path[len(EXPORTS) :]: entry
         for entry in merge(image.layers)
-        if entry.path.startswith(EXPORTS) and entry.kind in (EntryKind.FILE, EntryKind.SYMLINK)
+        if entry.path.startswith(EXPORTS) and entry.kind in kinds
     }
 
 

@@ -131,10 +131,12 @@ class Env:
 
     def layout(self, name: str, files: dict[str, bytes], tag: str = "latest",
                config: dict[str, object] | None = None,
-               modes: dict[str, int] | None = None) -> str:
-        """Write an OCI layout of one layer; return its oci: source string."""
+               modes: dict[str, int] | None = None, dirs: Sequence[str] = ()) -> str:
+        """Write an OCI layout of one layer (with the empty directories DIRS); return its
+        oci: source string."""
         layout = self.tmp / "layouts" / name
-        layer = layer_tar(files, modes=modes or {"exports/hostfs/usr/local/bin/appctl": 0o755})
+        layer = layer_tar(files, modes=modes or {"exports/hostfs/usr/local/bin/appctl": 0o755},
+                          dirs=dirs)
         write_oci_layout(layout, [layer], tag, config=config)
         return f"oci:{layout}:{tag}"
 

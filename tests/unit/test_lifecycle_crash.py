@@ -7,12 +7,12 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
-from syscontainers.deploy import hostfiles
 from syscontainers.deploy.layout import read_info
 from syscontainers.deploy.publish import publish
 from syscontainers.errors import ContainerExistsError
 from syscontainers.operations.activation import reconcile
 from syscontainers.operations.deployment import build_slot, from_store, prepare
+from syscontainers.operations.hostsync import sync
 from syscontainers.operations.install import InstallOutcome, InstallRequest, install
 from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update
 from syscontainers.progress import Event
@@ -113,10 +113,7 @@ def test_unflipped_update_with_published_unit_is_reconciled(env: Env, atomic_ima
         choice = from_store(env.store, "example.org/app:1", "example.org/app:1", "")
         new = build_slot(env.host, prepare(env.host, cd, 1, choice, current.runtime,
                                            current.kept))
-        plan = hostfiles.plan_transition(current.host_files, new.host_files,
-                                         hostfiles.checksums(env.paths.host_root, [
-                                             r.path for r in new.host_files]))
-        hostfiles.apply_transition(env.paths.host_root, env.dep("web.1") / "hostfs", plan)
+        sync(env.host, cd, new)
         publish(cd, env.dep("web.1"), env.paths)
     assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v2\n"
     assert (env.paths.unit_dir / "web.service").read_bytes() != old_unit
@@ -138,8 +135,7 @@ def test_crashed_install_that_never_flipped_is_removed_with_its_unit(
         choice = from_store(env.store, atomic_image, atomic_image, "")
         info = build_slot(env.host, prepare(env.host, cd, 0, choice, "/usr/sbin/runc",
                                             KeptValues((), "")))
-        plan = hostfiles.plan_transition((), info.host_files, {})
-        hostfiles.apply_transition(env.paths.host_root, env.dep("web.0") / "hostfs", plan)
+        sync(env.host, cd, info)
         publish(cd, env.dep("web.0"), env.paths)
     assert env.on_host("/etc/web/motd").exists()
     result = install(env.host, InstallRequest(atomic_image, name="web"))

@@ -1,4 +1,4 @@
-"""Tests for syscontainers.deploy.hostfiles: the ledger plan and safe host-side file work."""
+"""Tests for syscontainers.deploy.hostfiles: staging and safe host-side file work."""
 
 from __future__ import annotations
 
@@ -8,43 +8,36 @@ from pathlib import Path
 import pytest
 
 from syscontainers.deploy import hostfiles
-from syscontainers.deploy.hostfiles import HostFileSource, plan_transition
-from syscontainers.deploy.layout import HostFileRecord
+from syscontainers.deploy.hostfiles import HostFileSource
+from syscontainers.deploy.layout import HostDirRecord
 from syscontainers.errors import CheckoutError
 
 
-def rec(path: str, sha: str) -> HostFileRecord:
-    return HostFileRecord(path, sha, "hostfs" + path)
+def test_host_directories_are_the_hostfs_dirs_and_every_parent() -> None:
+    got = hostfiles.host_directories(["/etc/app/a.conf", "/usr/bin/x"],
+                                     {"/etc/flanneld": 0o700, "/var/lib/snmp": 0o750})
+    assert [(d.path, d.mode) for d in got] == [
+        ("/etc", 0o755), ("/etc/app", 0o755), ("/etc/flanneld", 0o700), ("/usr", 0o755),
+        ("/usr/bin", 0o755), ("/var", 0o755), ("/var/lib", 0o755), ("/var/lib/snmp", 0o750)]
 
 
-@pytest.mark.parametrize(
-    ("old", "new", "current", "expected"),
-    [
-        pytest.param([], [rec("/a", "1")], {"/a": None}, ((("/a", "1"),), (), (), ()),
-                     id="new-file"),
-        pytest.param([], [rec("/a", "1")], {"/a": "1"}, ((), (), (), ()), id="already-there"),
-        pytest.param([], [rec("/a", "1")], {"/a": "x"}, ((), (), (), ("/a",)), id="not-ours"),
-        pytest.param([rec("/a", "0")], [rec("/a", "1")], {"/a": "0"},
-                     ((("/a", "1"),), (), (), ()), id="replace-ours"),
-        pytest.param([rec("/a", "0")], [rec("/a", "1")], {"/a": "e"}, ((), (), ("/a",), ()),
-                     id="edited-kept"),
-        pytest.param([rec("/a", "0")], [], {"/a": "0"}, ((), ("/a",), (), ()), id="remove"),
-        pytest.param([rec("/a", "0")], [], {"/a": "e"}, ((), (), ("/a",), ()),
-                     id="edited-not-removed"),
-        pytest.param([rec("/a", "0")], [], {"/a": None}, ((), (), (), ()), id="already-gone"),
-        pytest.param([rec("/a", "0"), rec("/a", "1")], [], {"/a": "1"}, ((), ("/a",), (), ()),
-                     id="either-slot-is-ours"),
-    ],
-)
-def test_plan_transition(
-    old: list[HostFileRecord],
-    new: list[HostFileRecord],
-    current: dict[str, str | None],
-    expected: tuple[object, ...],
-) -> None:
-    plan = plan_transition(old, new, current)
-    got = (tuple((r.path, r.sha256) for r in plan.write), plan.remove, plan.kept, plan.conflicts)
-    assert got == expected
+def test_make_dir_sets_the_mode_despite_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        hostfiles.make_dir(tmp_path, HostDirRecord("/etc/flanneld", 0o755))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "etc/flanneld").stat().st_mode & 0o7777 == 0o755
+    assert hostfiles.current_checksum(tmp_path, "/etc/flanneld") == hostfiles.IS_DIR
+
+
+def test_check_writable_names_the_directory_that_is_not(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    hostfiles.check_writable(tmp_path, ["/etc/app/a.conf", "/usr/bin/x"])
+    if os.geteuid() != 0:  # root may write anywhere its file system lets it
+        (tmp_path / "etc").chmod(0o555)
+        with pytest.raises(CheckoutError, match="/etc is not writable"):
+            hostfiles.check_writable(tmp_path, ["/etc/app/a.conf"])
 
 
 def test_host_files_install_check_and_remove(tmp_path: Path) -> None:

@@ -81,13 +81,19 @@ def test_update_picks_up_a_newer_image_and_host_files(env: Env, atomic_image: st
 
 
 def test_update_keeps_a_host_file_the_admin_changed(env: Env, atomic_image: str) -> None:
+    """Like rpm's %config(noreplace): the edit stays, the new version goes beside it."""
     installed(env, atomic_image)
     env.on_host("/etc/web/app.conf").write_text("admin edit\n")
     push_v2(env)
     update(env.host, UpdateRequest("web"))
     assert env.on_host("/etc/web/app.conf").read_text() == "admin edit\n"
+    beside = env.on_host("/etc/web/app.conf.syscontainers-new")
+    assert beside.read_bytes() == APP_CONF + b"# v2\n"
     warnings = " ".join(env.reporter.messages(EventKind.WARNING))
-    assert "kept /etc/web/app.conf" in warnings
+    assert "kept the host's /etc/web/app.conf" in warnings and beside.name in warnings
+    rollback(env.host, "web")  # v1 again: the edit stays, v1 is the one beside it now
+    assert env.on_host("/etc/web/app.conf").read_text() == "admin edit\n"
+    assert beside.read_bytes() == APP_CONF + b"# v1\n"
 
 
 def test_broken_update_rolls_back_by_itself(env: Env, atomic_image: str) -> None:
