@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers.deploy.layout import HostDirRecord, HostFileRecord
-from syscontainers.errors import CheckoutError
+from syscontainers.errors import CheckoutError, FilesystemError
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -272,7 +272,7 @@ def make_dir(host_root: Path, rec: HostDirRecord) -> None:
 
 
 def check_writable(host_root: Path, dests: Iterable[str]) -> None:
-    """Raise CheckoutError naming the first of DESTS that could not be made: its nearest
+    """Raise FilesystemError naming the first of DESTS that could not be made: its nearest
     existing directory is on a read-only file system or is not writable for us."""
     seen: set[str] = set()
     for dest in dests:
@@ -286,7 +286,7 @@ def check_writable(host_root: Path, dests: Iterable[str]) -> None:
                 why = "is not writable (permission denied)"
             else:
                 continue
-        raise CheckoutError(
+        raise FilesystemError(
             f"cannot install {dest} on the host: {where} {why}",
             hint=f"make {where} writable (remount it read-write), or install the image's "
             "files elsewhere with renameFiles and --set",

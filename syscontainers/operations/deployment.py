@@ -53,8 +53,8 @@ from syscontainers.render import (
     wants_detached,
 )
 from syscontainers.render.exports import HOSTFS
-from syscontainers.render.unit import host_destination, substituted_renames
 from syscontainers.render.templates import VariableKind, template_variables
+from syscontainers.render.unit import host_destination, substituted_renames
 from syscontainers.render.values import capability_names
 from syscontainers.runtime import (
     Runtime,

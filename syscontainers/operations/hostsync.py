@@ -34,6 +34,7 @@ from syscontainers.deploy.layout import (
     slot_files,
 )
 from syscontainers.errors import CheckoutError
+from syscontainers.fsutil import host_error
 from syscontainers.operations.host import Host
 from syscontainers.paths import Paths
 
@@ -118,16 +119,16 @@ def _apply(
 ) -> list[str]:
     """Carry TODO out; return the paths that could not be removed."""
     for d in sorted(todo.mkdirs, key=lambda d: d.path.count("/")):
-        with _naming(d.path):
+        with _naming(root, d.path):
             hostfiles.make_dir(root, d)
     for w in todo.writes:
         assert hostfs is not None
-        with _naming(w.dest):
+        with _naming(root, w.dest):
             hostfiles.install_file(root, hostfs, w.rec, w.dest)
     failed: list[str] = []
     for path in todo.removes:
         try:
-            with _naming(path):
+            with _naming(root, path):
                 hostfiles.remove_file(root, path)
         except CheckoutError as e:
             if strict:
@@ -139,15 +140,14 @@ def _apply(
 
 
 @contextmanager
-def _naming(path: str) -> Iterator[None]:
+def _naming(root: Path, path: str) -> Iterator[None]:
     """Turn an OSError in the body into an error that names host path PATH."""
     try:
         yield
     except OSError as e:
-        raise CheckoutError(
-            f"cannot change host path {path}: {e.strerror or e}",
-            hint="check that its directory is writable and not on a read-only file system",
-        ) from e
+        error = host_error(e, root / path.lstrip("/"), f"changing host path {path}",
+                           "run the command again")
+        raise error or CheckoutError(f"cannot change host path {path}: {e.strerror or e}") from e
 
 
 def _report(host: Host, name: str, todo: HostPlan) -> None:
