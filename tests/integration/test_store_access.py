@@ -248,3 +248,16 @@ def _mount_options(path: Path) -> set[str]:
         if fields[4] == str(path):
             return set(fields[5].split(","))
     raise AssertionError(f"{path} is not mounted")
+
+
+def test_a_quarantined_setuid_object_is_out_of_reach_too(world: World) -> None:
+    obj = world.objects_of(SUID)
+    with open(obj, "ab") as f:  # damaged in place (root keeps the setuid bit: CAP_FSETID)
+        f.write(b"\0")
+    assert os.stat(obj).st_mode & stat.S_ISUID
+    assert world.cli("images", "verify") == 1
+    (moved,) = (world.paths.store / "quarantine").iterdir()
+    assert moved.name.startswith(obj.name) and moved.stat().st_mode & stat.S_ISUID
+    assert not nobody_runs_as_root(moved)
+    assert as_nobody("stat", str(moved)).returncode != 0
+    assert stat.S_IMODE(moved.parent.stat().st_mode) == 0o700
