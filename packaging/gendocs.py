@@ -83,11 +83,15 @@ def _synopsis(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _body(parser: argparse.ArgumentParser) -> list[str]:
-    """argparse-manpage's sections after its SYNOPSIS (DESCRIPTION, OPTIONS, sub-verbs)."""
+    """What argparse-manpage writes after its two SYNOPSIS lines: DESCRIPTION, OPTIONS and
+    the sub-verbs. Version 4 (Fedora's) lists the positional arguments of a parser without
+    a description under no heading: they get one."""
     lines = str(Manpage(parser)).splitlines()
-    start = lines.index(".SH SYNOPSIS") + 1
-    rest = [i for i in range(start, len(lines)) if lines[i].startswith(".SH ")]
-    return lines[rest[0]:] if rest else []
+    start = lines.index(".SH SYNOPSIS") + 3
+    body = [line for line in lines[start:] if line.strip()]
+    if body and body[0].split(" ", 1)[0] != ".SH":
+        body.insert(0, ".SH ARGUMENTS")
+    return body
 
 
 def _see_also(refs: list[tuple[str, str]]) -> list[str]:

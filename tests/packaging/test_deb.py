@@ -85,6 +85,32 @@ def test_the_package_declares_debian_dependencies(deb: Path) -> None:
         assert path in files, path
 
 
+def test_units_in_units_dir_are_packaged_and_enabled(tmp_path: Path) -> None:
+    """Built from a copy of the tree (no git there) with a unit in units/, as other work
+    will add: the package installs it and enables it, without starting it, at install."""
+    tree = tmp_path / "tree"
+    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], capture_output=True, check=True).stdout
+    tree.mkdir()
+    subprocess.run(f"tar -C {REPO} --null -T - --ignore-failed-read -cf - | tar -xf - -C {tree}",
+                   shell=True, input=files, check=True, capture_output=True)
+    (tree / "units").mkdir(exist_ok=True)
+    (tree / "units" / "syscontainers-probe.service").write_text(
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n")
+    built = subprocess.run([str(tree / "packaging" / "build-deb"), str(tmp_path / "out")],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    (deb,) = (tmp_path / "out").glob("*.deb")
+    files_in = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
+                              text=True, check=True).stdout
+    assert "./lib/systemd/system/syscontainers-probe.service" in files_in
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "--control", str(deb), str(control)], check=True)
+    postinst = (control / "postinst").read_text()
+    assert "deb-systemd-helper enable 'syscontainers-probe.service'" in postinst
+    assert "deb-systemd-invoke" not in postinst  # --no-start
+
+
 def test_dpkg_installs_it_into_a_clean_root(world: Installed) -> None:
     assert world.sh("command -v syscontainers", check=False).returncode != 0
     world.sh(f"dpkg -i {world.deb}")
