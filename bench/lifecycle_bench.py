@@ -208,8 +208,9 @@ def bench_install(host: NspawnHost, image: Image, key: str, repeat: int) -> tupl
     install_s: list[float] = []
     peer_s: list[float] = []
     for i in range(repeat + 1):  # the first round warms caches and is not counted
-        t = timed(host, f"{SC} -q install --now --name {name} {image.name} >/dev/null",
-                  f"{name}.service")
+        # --health-timeout 0: stop at active, as the peer does (no health window to wait out)
+        t = timed(host, f"{SC} -q install --now --health-timeout 0 --name {name} "
+                  f"{image.name} >/dev/null", f"{name}.service")
         time.sleep(0.5)  # the container's shell sets its SIGTERM trap: a quick uninstall
         sc(host, "-q", "uninstall", name)
         p = timed(host, peer_script(f"{DEPLOYMENTS}/{ref}", peer, config), f"{peer}.service")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "runc found on PATH)")
     p.add_argument("--rootfs", metavar="DIR", type=Path,
                    help="use DIR as the container's root filesystem instead of a checkout")
-    p.add_argument("--now", action="store_true", help="start the service after installing it")
+    p.add_argument("--now", action="store_true",
+                   help="start the service after installing it and watch it for the health "
+                   "window; exit 1 with its last journal lines if it does not stay active")
+    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
+                   help="how long the service started by --now must stay active (default 30)")
     p.add_argument("--override-system-unit", action="store_true",
                    help="let --name shadow a unit or tmpfiles.d file of the same name that the "
                    "system has (e.g. one the distribution ships); refused without it")
@@ -110,6 +115,7 @@ def _host(
     ctx: Context, args: argparse.Namespace, pulls: bool = False
 ) -> Iterator[Host]:
     """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry if it PULLS."""
+    from syscontainers import crashpoints
     from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.operations.host import Host
     from syscontainers.systemd import SystemdManager
@@ -124,7 +130,7 @@ def _host(
         checks = policy_checks(ctx, args)
     with SystemdManager() as units:
         yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener,
-                   policy=checks)
+                   policy=checks, crashpoint=crashpoints.from_env(os.environ))
 
 
 def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -140,7 +146,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
 
     runtime = locate(args.runtime or ctx.settings.runtime)  # before anything is written
     req = InstallRequest(args.image, args.name, _sets(args.sets), runtime, args.rootfs,
-                         args.now, args.override_system_unit)
+                         args.now, args.override_system_unit, args.health_timeout)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {
@@ -151,6 +157,8 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
         "started": result.started,
         "host_files": list(result.host_files),
         "exit_code": result.exit_code,
+        "failure": result.failure,
+        "journal": list(result.journal),
     }
     if result.outcome is InstallOutcome.RAN_ONCE:
         ctx.result(f"ran {args.image} once as {result.name}: exit status {result.exit_code}",
@@ -158,10 +166,32 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
         return result.exit_code
     verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
     started = ", started" if result.started else ""
-    ctx.result(f"{verb} {result.name} ({result.deployment}, image "
-               f"{digest_hex(result.image_id)[:12]}){started}",
-               lines=[f"  host file {path}" for path in result.host_files], **data)
+    summary = (f"{verb} {result.name} ({result.deployment}, image "
+               f"{digest_hex(result.image_id)[:12]}){started}")
+    if result.failure:
+        _failed_start(ctx, result.name, summary, result.failure, result.journal, data)
+        return 1
+    ctx.result(summary, lines=[f"  host file {path}" for path in result.host_files], **data)
     return 0
+
+
+def _with_journal(message: str, journal: Sequence[str]) -> str:
+    """MESSAGE, then the unit's last journal lines, indented."""
+    if not journal:
+        return message
+    return "\n".join((message, "the last lines of its journal:", *(f"  {j}" for j in journal)))
+
+
+def _failed_start(ctx: Context, name: str, summary: str, failure: str,
+                  journal: Sequence[str], data: dict[str, Any]) -> None:
+    """Say that NAME was installed but its service failed to start, with its journal."""
+    unit = f"{name}.service"
+    message = f"{summary}, but {unit} {failure}; it stays installed and enabled, and failed"
+    print_error(_with_journal(message, journal),
+                f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
+                f"or remove it with 'syscontainers uninstall {name}'")
+    if ctx.json:
+        ctx.result(summary, **data)
 
 
 def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
@@ -243,9 +273,11 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
             "previous_image_id": outcome.previous_image_id,
             "restarted": outcome.restarted,
             "reason": outcome.reason,
+            "journal": list(outcome.journal),
         }
         if outcome.outcome is UpdateOutcome.ROLLED_BACK:
-            print_error(_describe(outcome), f"see: journalctl -u {name}.service")
+            print_error(_with_journal(_describe(outcome), outcome.journal),
+                        f"see: journalctl -u {name}.service")
             if ctx.json:
                 ctx.result(_describe(outcome), **data)
             failed = True

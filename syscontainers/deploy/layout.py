@@ -15,7 +15,8 @@ On-disk layout under ``Paths.deployments`` (``ROOT/containers``)::
                                 it at /PATH (what rollback and reconcile re-publish)
         info.json               DeploymentInfo: image, id, runtime, kept values, the
                                 host-file ledger (files and directories it needs on
-                                the host), mode, created, complete
+                                the host), mode, created, complete, and
+                                activating/restart while a switch to it is under way
       NAME.1/                   the other slot: the previous deployment, for rollback
       .tmp-NAME.N-XXXX/         a slot being built; renamed to NAME.N when complete
       .run/                     throwaway bundles of `syscontainers run`
@@ -25,9 +26,11 @@ On-disk layout under ``Paths.deployments`` (``ROOT/containers``)::
 
 A slot is built under a temp name and renamed into place (``complete`` false),
 its host files and unit are published, then the symlink flips: the flip is the
-commit point. ``complete`` turns true once systemd has taken the new unit. An
-inactive slot that is not complete is the debris of a crash and is removed by
-the next command; an active one that is not complete is finished by it.
+commit point. ``complete`` turns true once systemd has taken the new unit and,
+when the service is to run (``restart``), it has been started and watched over
+the health window. An inactive slot that is not complete is the debris of a
+crash and is removed by the next command; an active one that is not complete,
+or still ``activating`` (a rollback to it), is finished by it.
 """
 
 from __future__ import annotations
@@ -153,7 +156,11 @@ class DeploymentInfo:
     host_dirs: tuple[str, ...] = ()  # before the host-file database: directories it made
     host_directories: tuple[HostDirRecord, ...] = ()
     created: str = field(default_factory=now_utc)
-    complete: bool = False
+    complete: bool = False  # its first activation finished (false: a slot still being made)
+    # A switch to this slot began and has not ended: a crash leaves it for the next command
+    # to finish (the same way, health gate included). RESTART: the service is to run after it.
+    activating: bool = False
+    restart: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to info.json."""
@@ -166,7 +173,7 @@ class DeploymentInfo:
             "host_dirs": list(self.host_dirs),
             "host_directories": [d.to_json() for d in self.host_directories],
             "created": self.created,
-            "complete": self.complete,
+            "complete": self.complete, "activating": self.activating, "restart": self.restart,
         }
 
     @classmethod
@@ -185,6 +192,8 @@ class DeploymentInfo:
                 host_directories=tuple(HostDirRecord.from_json(d)
                                        for d in doc.get("host_directories", [])),
                 created=str(doc.get("created", "")), complete=bool(doc.get("complete", False)),
+                activating=bool(doc.get("activating", False)),
+                restart=bool(doc.get("restart", False)),
             )
         except (KeyError, TypeError, ValueError, StoreCorruptError) as e:
             raise StoreCorruptError(

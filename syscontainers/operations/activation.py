@@ -5,16 +5,19 @@ files and directories (``operations.hostsync``, through the host-file
 database), the published unit and tmpfiles, then the symlink flip,
 which is the commit point. A failure before the flip puts the previous
 deployment's files back. ``tell_systemd`` then reloads, applies tmpfiles and
-enables the unit. ``reconcile`` runs first in every command that changes a
-container: it removes temp slots and crashed half-built slots (restoring the
-host files they replaced), finishes an activation that a crash interrupted,
-and re-publishes the active slot's unit and tmpfiles if they differ.
+enables the unit (``operations.settle`` adds the start, the health gate and the
+way back). ``reconcile`` runs first in every command that changes a container:
+it removes temp slots and crashed half-built slots (restoring the host files
+they replaced), finishes a switch that a crash interrupted as settle would have
+(an update whose new deployment fails the health gate goes back to the other
+slot), and re-publishes the active slot's unit and tmpfiles if they differ.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from syscontainers import progress
 from syscontainers.deploy.layout import (
@@ -22,7 +25,6 @@ from syscontainers.deploy.layout import (
     DeploymentInfo,
     active_slot,
     flip,
-    info_or_none,
     slot_info,
     write_info,
 )
@@ -32,6 +34,11 @@ from syscontainers.operations.host import Host
 from syscontainers.operations.hostsync import sync
 from syscontainers.systemd_states import check_job
 
+if TYPE_CHECKING:
+    from syscontainers.operations.settle import Settled
+
+DEFAULT_HEALTH_TIMEOUT = 30.0  # seconds a (re)started service must stay active
+
 
 @dataclass(frozen=True, slots=True)
 class ReconcileReport:
@@ -40,6 +47,10 @@ class ReconcileReport:
     removed: tuple[str, ...] = ()  # temp and half-built slot directories removed
     finished: bool = False  # an interrupted activation was completed
     republished: bool = False  # the unit or tmpfiles copies were put back
+    settled: Settled | None = None  # how the finished activation ended
+    # a deployment given up: it failed its health check when the activation was finished,
+    # or a rollback away from it had been interrupted
+    abandoned: DeploymentInfo | None = None
 
     @property
     def acted(self) -> bool:
@@ -53,11 +64,14 @@ def activate(
     """Move the host from PREVIOUS to NEW and flip the symlink; undo the files on failure."""
     try:
         sync(host, cd, new)
+        host.crashpoint("host-files-synced")
         publish(cd, cd.slot_dir(new.slot), host.paths)
+        host.crashpoint("unit-published")
         flip(cd, new.slot)
     except BaseException:
         _restore(host, cd, new, previous)
         raise
+    host.crashpoint("flipped")
     return new
 
 
@@ -88,7 +102,7 @@ def tell_systemd(host: Host, cd: ContainerDir, info: DeploymentInfo) -> None:
 
 def mark_complete(cd: ContainerDir, info: DeploymentInfo) -> DeploymentInfo:
     """Record that INFO's activation finished."""
-    done = replace(info, complete=True)
+    done = replace(info, complete=True, activating=False, restart=False)
     write_info(cd.slot_dir(info.slot), done)
     return done
 
@@ -113,27 +127,42 @@ def discard_slot(
     host.store.unpin(cd.pin(slot))
 
 
-def reconcile(host: Host, cd: ContainerDir) -> ReconcileReport:
-    """Finish or clean up what an interrupted command left for container CD."""
+def reconcile(
+    host: Host, cd: ContainerDir, window: float = DEFAULT_HEALTH_TIMEOUT
+) -> ReconcileReport:
+    """Finish or clean up what an interrupted command left for container CD.
+
+    An interrupted switch is finished as ``operations.settle`` does it, with the health
+    gate over WINDOW seconds and the way back to the other slot.
+    """
     removed = [str(p) for p in cd.temps()]
     for path in cd.temps():
         remove_tree(path)
     current = active_slot(cd)
     active = slot_info(cd, current)  # damage stops here, before anything is removed
+    abandoned = None
     for slot in cd.present_slots():
         info = slot_info(cd, slot)
-        if slot != current and (info is None or not info.complete):
+        if slot == current:
+            continue
+        if info is None or not info.complete:
+            if info is not None and active is not None and active.activating and active.complete:
+                abandoned = info  # the automatic rollback away from it was under way
             discard_slot(host, cd, slot, active)
             removed.append(str(cd.slot_dir(slot)))
+        elif info.activating:  # a switch to it was interrupted before its flip
+            write_info(cd.slot_dir(slot), replace(info, activating=False, restart=False))
     for slot in (0, 1):
         if not os.path.lexists(cd.slot_dir(slot)):
             host.store.unpin(cd.pin(slot))
     if active is None:
         return ReconcileReport(tuple(removed))
-    if not active.complete:
-        other = info_or_none(cd, 1 - active.slot)
-        _finish(host, cd, active, other)
-        return ReconcileReport(tuple(removed), finished=True)
+    if not active.complete or active.activating:
+        settled = _finish(host, cd, active, slot_info(cd, 1 - active.slot), window)
+        if settled.rolled_back:
+            abandoned = active
+        return ReconcileReport(tuple(removed), finished=True, settled=settled,
+                               abandoned=abandoned)
     if not matches(cd, cd.slot_dir(active.slot), host.paths):
         publish(cd, cd.slot_dir(active.slot), host.paths)
         host.units.daemon_reload()
@@ -142,19 +171,21 @@ def reconcile(host: Host, cd: ContainerDir) -> ReconcileReport:
 
 
 def _finish(
-    host: Host, cd: ContainerDir, active: DeploymentInfo, other: DeploymentInfo | None
-) -> None:
+    host: Host, cd: ContainerDir, active: DeploymentInfo, other: DeploymentInfo | None,
+    window: float,
+) -> Settled:
+    from syscontainers.operations.settle import settle
+
     sync(host, cd, active, strict=False)  # conflicts are left alone
     publish(cd, cd.slot_dir(active.slot), host.paths)
-    tell_systemd(host, cd, active)
-    if active.service and other is not None:
-        # An update died before its restart: the service may still run the old slot,
-        # which the next update would remove under it.
-        state = host.units.states([cd.unit_name])[cd.unit_name]
-        if state.is_active:
-            restart(host, cd)
-    mark_complete(cd, active)
-    progress.step(host.reporter, f"finished the interrupted deployment {cd.name}.{active.slot}")
+    # A first activation may go back to the deployment it replaced; a rollback goes nowhere.
+    fallback = other if other is not None and other.complete and not active.complete else None
+    progress.step(host.reporter, f"finishing the interrupted switch to {cd.name}.{active.slot}")
+    settled = settle(host, cd, active, fallback, window)
+    if settled.failure:
+        back = f"; back on {cd.name}.{settled.info.slot}" if settled.rolled_back else ""
+        progress.warn(host.reporter, f"{cd.name}.{active.slot} {settled.failure}{back}")
+    return settled
 
 
 def remove_everything(host: Host, cd: ContainerDir) -> tuple[list[str], list[str]]:

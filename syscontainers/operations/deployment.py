@@ -232,6 +232,7 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
     try:
         info = _fill(host, plan, tmp, rootfs)
         host.store.pin(pin, plan.choice.image.manifest_digest)
+        host.crashpoint("slot-staged")
         os.rename(tmp, plan.slot_dir)
         fsync_dir(base)
     except BaseException:
@@ -239,6 +240,7 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
         if not os.path.lexists(plan.slot_dir):
             host.store.unpin(pin)
         raise
+    host.crashpoint("slot-built")
     return info
 
 

@@ -1,7 +1,8 @@
 """The seams every lifecycle operation acts through: ``Host``.
 
 ``Host`` carries the store, the paths, systemd, systemd-tmpfiles, the
-reporter, the registry, the trust-policy check and the way commands are run. It lives apart from
+reporter, the registry, the trust-policy check, the way commands are run, the
+journal reader and the crash-point seam. It lives apart from
 ``operations.deployment`` so that verbs which only read deployments (``list``)
 load neither the pull, checkout and render machinery nor the registry.
 """
@@ -13,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from syscontainers import process, progress
+from syscontainers import crashpoints, journal, process, progress
 from syscontainers.deploy.layout import ContainerDir, validate_name
 from syscontainers.progress import NullReporter, Reporter
 from syscontainers.store.lock import LockMode
@@ -40,6 +41,10 @@ class Host:
     execute: Callable[[Sequence[str]], int] = process.exec_interactive
     # the trust-policy check for each source pulled from; None: accept (library use, tests)
     policy: Callable[[SourceSpec], PolicyCheck] | None = None
+    # a unit's last journal lines, shown when it fails to start
+    journal: Callable[[str], tuple[str, ...]] = journal.tail
+    # called at each named crash point (syscontainers.crashpoints); tests stop or kill there
+    crashpoint: Callable[[str], None] = crashpoints.ignore
 
     def container(self, name: str) -> ContainerDir:
         """The deployment paths of container NAME (validated)."""

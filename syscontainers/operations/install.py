@@ -11,7 +11,10 @@ The steps, all under the store's exclusive lock:
 3. compute the values and report every missing variable (nothing written yet);
 4. check out, render and stage NAME.0 (see operations.deployment);
 5. install the host files, publish the unit and tmpfiles, flip NAME -> NAME.0;
-6. systemd-tmpfiles --create, daemon-reload, enable, and start with --now.
+6. systemd-tmpfiles --create, daemon-reload, enable, and with --now start it and
+   watch it over the health window, as update does (operations.settle); a start
+   that fails leaves it installed, enabled and failed, and is reported with the
+   unit's last journal lines.
 
 An error before the flip removes everything this install wrote. An image
 labelled ``atomic.run=once`` is run once in a throwaway bundle instead, and
@@ -28,17 +31,11 @@ from enum import Enum
 from pathlib import Path
 
 from syscontainers import progress
-from syscontainers.deploy.layout import ContainerDir, read_info, run_dir, slot_files
+from syscontainers.deploy.layout import ContainerDir, run_dir, slot_files
 from syscontainers.deploy.publish import Published, system_files
 from syscontainers.errors import CommandError, ContainerExistsError, UsageError
 from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
-from syscontainers.operations.activation import (
-    activate,
-    discard_slot,
-    mark_complete,
-    reconcile,
-    tell_systemd,
-)
+from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
 from syscontainers.operations.deployment import (
     Host,
     ImageChoice,
@@ -48,10 +45,10 @@ from syscontainers.operations.deployment import (
     prepare,
     render_bundle,
 )
+from syscontainers.operations.settle import Settled, health, settle, switch
 from syscontainers.render import KeptValues
 from syscontainers.render.values import check_sets
 from syscontainers.runtime import Runtime, run_argv
-from syscontainers.systemd_states import check_job
 
 RUN_ONCE_LABEL = "atomic.run"
 
@@ -75,6 +72,7 @@ class InstallRequest:
     rootfs: Path | None = None  # use this directory as the rootfs instead of a checkout
     start: bool = False  # --now
     override_system_unit: bool = False  # NAME may shadow a unit or tmpfiles file of the OS
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT  # how long a --now start must stay active
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +86,8 @@ class InstallResult:
     started: bool = False
     host_files: tuple[str, ...] = ()
     exit_code: int = 0  # of the run, for RAN_ONCE
+    failure: str = ""  # why the --now start failed its health check (installed all the same)
+    journal: tuple[str, ...] = ()  # the unit's last journal lines, with a failure
 
 
 def _check_request(req: InstallRequest) -> None:
@@ -133,22 +133,30 @@ def _derive_name(store_name: str, req: InstallRequest) -> None:
 
 def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult | None:
     """Reconcile CD; refuse it if taken; finish and return an interrupted install of it."""
-    report = reconcile(host, cd)
+    report = reconcile(host, cd, req.health_timeout)
     if os.path.lexists(cd.link):
-        if not report.finished:
+        if report.settled is None:
             raise ContainerExistsError(
                 f"container {cd.name} is already installed",
                 hint=f"use 'syscontainers update {cd.name}' to change it, "
                 f"or 'syscontainers uninstall {cd.name}' first",
             )
-        info = read_info(cd.link)
-        assert info is not None
-        if req.start:
-            check_job(cd.unit_name, "start", host.units.start(cd.unit_name))
-        return InstallResult(cd.name, InstallOutcome.FINISHED, f"{cd.name}.{info.slot}",
-                             info.image_id, req.start, tuple(r.path for r in info.host_files))
+        settled = report.settled
+        if req.start and not settled.restarted and settled.info.service:
+            failure = health(host, cd, req.health_timeout)  # the first run had no --now
+            settled = Settled(settled.info, failure, host.journal(cd.unit_name) if failure
+                              else (), restarted=True)
+        return _result(cd, InstallOutcome.FINISHED, settled)
     _check_free(host, cd, req)
     return None
+
+
+def _result(cd: ContainerDir, outcome: InstallOutcome, settled: Settled) -> InstallResult:
+    info = settled.info
+    return InstallResult(cd.name, outcome, f"{cd.name}.{info.slot}", info.image_id,
+                         settled.restarted and not settled.failure,
+                         tuple(r.path for r in info.host_files),
+                         failure=settled.failure, journal=settled.journal)
 
 
 def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
@@ -186,18 +194,12 @@ def _install_new(
     progress.step(host.reporter, f"installing {cd.name} from {choice.given}")
     info = build_slot(host, plan, req.rootfs)
     try:
-        info = activate(host, cd, info, None)
+        info = switch(host, cd, info, None, restart_it=req.start)
     except BaseException:
         discard_slot(host, cd, 0, None)
         raise
-    tell_systemd(host, cd, info)
-    info = mark_complete(cd, info)
-    if req.start and info.service:
-        check_job(cd.unit_name, "start", host.units.start(cd.unit_name))
-    return InstallResult(
-        cd.name, InstallOutcome.INSTALLED, f"{cd.name}.0", info.image_id,
-        req.start and info.service, tuple(r.path for r in info.host_files),
-    )
+    return _result(cd, InstallOutcome.INSTALLED, settle(host, cd, info, None,
+                                                        req.health_timeout))
 
 
 def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) -> InstallResult:

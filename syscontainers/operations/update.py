@@ -2,16 +2,21 @@
 
 update NAME, under the store's exclusive lock:
 
-1. reconcile, then pull the image again unless --no-pull (a store-only image
-   is only looked up again: a newer tag may have been pulled meanwhile);
+1. reconcile (an update a crash interrupted is finished with the same health
+   gate, see operations.settle), then pull the image again unless --no-pull (a
+   store-only image is only looked up again: a newer tag may have been pulled
+   meanwhile);
 2. if neither the image nor the kept values (the user's --set values and the
-   UUID) changed, say so and touch nothing;
+   UUID) changed, say so and touch nothing; if that interrupted update was to
+   this same image and values and failed its health check, say so (exit 1)
+   instead of trying it again;
 3. build the other slot with the kept values and the same UUID, everything
    else recomputed; the previous deployment in that slot is dropped;
 4. move the host files, publish the unit, flip the symlink, reload, and
    restart the service if it was running;
 5. watch it for the health window: if it does not become and stay active
-   (READY for Type=notify), switch back to the previous slot by itself.
+   (READY for Type=notify), switch back to the previous slot by itself, and
+   report the unit's last journal lines.
 
 rollback NAME switches to the other slot the same way, with that slot's own
 unit, config, values and host files.
@@ -38,14 +43,7 @@ from syscontainers.errors import (
     SysContainersError,
     UsageError,
 )
-from syscontainers.operations.activation import (
-    activate,
-    discard_slot,
-    mark_complete,
-    reconcile,
-    restart,
-    tell_systemd,
-)
+from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
 from syscontainers.operations.deployment import (
     ImageChoice,
     acquire,
@@ -55,9 +53,10 @@ from syscontainers.operations.deployment import (
     pull_source,
 )
 from syscontainers.operations.host import Host
-from syscontainers.systemd_states import ActiveState, JobResult
+from syscontainers.operations.settle import settle, switch
+from syscontainers.render import KeptValues
+from syscontainers.systemd_states import ActiveState
 
-DEFAULT_HEALTH_TIMEOUT = 30.0
 RUNNING = frozenset({ActiveState.ACTIVE, ActiveState.ACTIVATING, ActiveState.RELOADING})
 
 
@@ -91,6 +90,7 @@ class UpdateResult:
     previous_image_id: str
     restarted: bool = False
     reason: str = ""  # why the health check failed, for ROLLED_BACK
+    journal: tuple[str, ...] = ()  # the failed unit's last journal lines, for ROLLED_BACK
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +104,15 @@ class RollbackResult:
     restarted: bool
 
 
-def active_info(host: Host, cd: ContainerDir) -> DeploymentInfo:
+def active_info(
+    host: Host, cd: ContainerDir, window: float = DEFAULT_HEALTH_TIMEOUT
+) -> DeploymentInfo:
     """The active deployment of CD after reconciling it; ContainerNotFoundError if none."""
-    reconcile(host, cd)
+    reconcile(host, cd, window)
+    return _installed(cd)
+
+
+def _installed(cd: ContainerDir) -> DeploymentInfo:
     info = slot_info(cd, active_slot(cd))
     if info is None:
         raise ContainerNotFoundError(
@@ -165,12 +171,25 @@ def _for(req: UpdateRequest, name: str) -> UpdateRequest:
 
 def _update(host: Host, req: UpdateRequest) -> UpdateResult:
     cd = host.container(req.name)
-    current = active_info(host, cd)
+    report = reconcile(host, cd, req.health_timeout)
+    current = _installed(cd)
     kept = current.kept.merged(dict(req.sets))
     choice = _choose(host, current, req)
     here = f"{cd.name}.{current.slot}"
-    same_image = choice.image.manifest_digest == current.image_id and choice.given == current.image
-    if same_image and kept == current.kept:
+    gave_up = report.abandoned
+    if gave_up is not None and _same(gave_up, choice, kept):
+        reason = report.settled.failure if report.settled else ""
+        reason = reason or "was being rolled back when the interrupted update stopped"
+        progress.warn(host.reporter, f"{cd.name}: the interrupted update to {choice.given} "
+                      f"{reason}; {here} is active")
+        journal = report.settled.journal if report.settled else ()
+        return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
+                            current.image_id, True, reason, journal)
+    if _same(current, choice, kept):
+        if report.settled is not None and report.settled.restarted:  # it was this update
+            other = slot_info(cd, 1 - current.slot)
+            return UpdateResult(cd.name, UpdateOutcome.UPDATED, here, current.image_id,
+                                other.image_id if other else current.image_id, True)
         progress.step(host.reporter, f"{cd.name} is already up to date")
         return UpdateResult(cd.name, UpdateOutcome.UP_TO_DATE, here, current.image_id,
                             current.image_id)
@@ -183,49 +202,30 @@ def _update(host: Host, req: UpdateRequest) -> UpdateResult:
     info = build_slot(host, plan, _kept_rootfs(cd, current))
     running = current.service and is_running(host, cd)
     try:
-        info = activate(host, cd, info, current)
+        info = switch(host, cd, info, current, restart_it=running)
     except BaseException:
         discard_slot(host, cd, slot, current)
         raise
-    tell_systemd(host, cd, info)
-    if running and info.service:
-        reason = _health(host, cd, req.health_timeout)
-        if reason:
-            _switch(host, cd, current, info, restart_it=True)
-            progress.warn(host.reporter, f"{cd.name}: the new deployment {reason}; "
-                          f"rolled back to {here}")
-            return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
-                                current.image_id, True, reason)
-    mark_complete(cd, info)
+    settled = settle(host, cd, info, current if running else None, req.health_timeout)
+    if settled.rolled_back:
+        progress.warn(host.reporter, f"{cd.name}: the new deployment {settled.failure}; "
+                      f"rolled back to {here}")
+        return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
+                            current.image_id, True, settled.failure, settled.journal)
     return UpdateResult(cd.name, UpdateOutcome.UPDATED, f"{cd.name}.{slot}", info.image_id,
-                        current.image_id, running and info.service)
+                        current.image_id, settled.restarted)
+
+
+def _same(info: DeploymentInfo, choice: ImageChoice, kept: KeptValues) -> bool:
+    """True if INFO deploys CHOICE with the values KEPT."""
+    return (info.image_id == choice.image.manifest_digest and info.image == choice.given
+            and info.kept.sets == kept.sets)
 
 
 def _kept_rootfs(cd: ContainerDir, current: DeploymentInfo) -> Path | None:
     """The --rootfs directory the current deployment links to, if it uses one."""
     rootfs = slot_files(cd, cd.slot_dir(current.slot))["rootfs"]
     return rootfs.readlink() if rootfs.is_symlink() else None
-
-
-def _health(host: Host, cd: ContainerDir, window: float) -> str:
-    """'' if the restarted unit is healthy over WINDOW, else why not."""
-    job = host.units.restart(cd.unit_name)
-    if job is not JobResult.DONE:
-        return f"could not be restarted (job {job.value})"
-    seen = host.units.observe(cd.unit_name, window)
-    return "" if seen.healthy else seen.verdict.reason
-
-
-def _switch(
-    host: Host, cd: ContainerDir, to: DeploymentInfo, current: DeploymentInfo, restart_it: bool
-) -> DeploymentInfo:
-    info = activate(host, cd, to, current)
-    tell_systemd(host, cd, info)
-    if restart_it and info.service:
-        restart(host, cd)
-    elif not info.service and current.service:
-        host.units.stop(cd.unit_name)
-    return info
 
 
 def rollback(host: Host, name: str) -> RollbackResult:
@@ -240,6 +240,9 @@ def rollback(host: Host, name: str) -> RollbackResult:
                 hint="a previous deployment exists only after an update",
             )
         running = current.service and is_running(host, cd)
-        info = _switch(host, cd, previous, current, restart_it=running)
+        info = switch(host, cd, previous, current, restart_it=running)
+        settled = settle(host, cd, info, None, DEFAULT_HEALTH_TIMEOUT)
+        if not info.service and current.service:
+            host.units.stop(cd.unit_name)
         return RollbackResult(name, f"{name}.{info.slot}", f"{name}.{current.slot}",
-                              info.image_id, running and info.service)
+                              info.image_id, settled.restarted)

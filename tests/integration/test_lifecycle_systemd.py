@@ -189,7 +189,8 @@ def timed(label: str, started: float) -> None:
 
 def test_install_now_runs_the_service_under_runc(world: World) -> None:
     started = time.monotonic()
-    out = world.sc("install", "--now", "--name", "web", f"docker://{REGISTRY}/hello:1")
+    out = world.sc("install", "--now", "--health-timeout", "2", "--name", "web",
+                   f"docker://{REGISTRY}/hello:1")
     timed("install --now (pull from the registry)", started)
     assert "installed web (web.0" in out.stdout and "started" in out.stdout
     assert world.active("web.service") == "active"
@@ -258,7 +259,7 @@ def test_update_to_a_broken_image_rolls_back_by_itself(world: World) -> None:
 
 def test_plain_image_runs_with_crun(world: World) -> None:
     started = time.monotonic()
-    world.sc("install", "--now", "--name", "plain", "--runtime", CRUN,
+    world.sc("install", "--now", "--health-timeout", "2", "--name", "plain", "--runtime", CRUN,
              f"docker://{REGISTRY}/plain:1")
     timed("install --now with crun", started)
     assert world.active("plain.service") == "active"

@@ -88,6 +88,11 @@ def plain_files() -> dict[str, bytes]:
 PLAIN_CONFIG = {"config": {"Cmd": ["/bin/httpd", "-f", "-p", "8081"], "Env": ["PATH=/bin"]}}
 
 
+def fake_journal(unit: str) -> tuple[str, ...]:
+    """What the tests' journal holds for UNIT: one line naming it."""
+    return (f"{unit}: Main process exited, code=exited, status=3/NOTIMPLEMENTED",)
+
+
 class RecordingTmpfiles:
     """A Tmpfiles that records each call with the file's text at that moment."""
 
@@ -123,7 +128,7 @@ class Env:
             return 0
 
         return Host(self.store, self.paths, self.units, self.tmpfiles, self.reporter,
-                    None, execute)
+                    None, execute, journal=fake_journal)
 
     def on_host(self, path: str) -> Path:
         """Where host path PATH is in this test."""

@@ -19,7 +19,7 @@ from syscontainers.cli import containers as cli_containers
 from syscontainers.cli.context import Context
 from syscontainers.operations.host import Host
 from tests.imagebuild import layer_tar, write_oci_layout
-from tests.unit.lifecycle_fixtures import Env
+from tests.unit.lifecycle_fixtures import Env, fake_journal
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
 
@@ -85,9 +85,11 @@ def fake_systemd(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
 
     @contextmanager
     def host(ctx: Context, args: object, pulls: bool = False) -> Iterator[Host]:
-        yield Host(env.store, env.paths, env.units, env.tmpfiles, ctx.reporter)
+        yield Host(env.store, env.paths, env.units, env.tmpfiles, ctx.reporter,
+                   journal=fake_journal)
 
     monkeypatch.setattr(cli_containers, "_host", host)
+    monkeypatch.setenv("SYSCONTAINERS_RUNTIME", "/bin/true")  # any executable: runc need not be
     return env
 
 
@@ -156,3 +158,21 @@ def test_lifecycle_verbs_print_their_details_as_text_without_json(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("uninstalled web: removed web.0")
     assert lines[1:] == [f"  kept {host_path} (changed after it was installed)"]
+
+
+def test_install_now_of_a_service_that_fails_exits_1_with_its_journal(
+    fake_systemd: Env, atomic_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_systemd.units.failing.add("web.service")
+    assert cli.main(["install", atomic_image, "--name", "web", "--now"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.splitlines()
+    err = err[err.index(next(e for e in err if e.startswith("error: "))):]
+    assert err[0].startswith("error: installed web (web.0, image ")
+    assert "web.service could not be started (job failed)" in err[0]
+    assert "stays installed and enabled, and failed" in err[0]
+    assert err[1:3] == ["the last lines of its journal:",
+                        "  web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED"]
+    assert err[3].startswith("hint: see 'journalctl -u web.service'")
+    assert cli.main(["install", atomic_image, "--name", "web", "--now", "--json"]) == 1

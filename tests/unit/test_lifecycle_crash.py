@@ -7,16 +7,27 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 
+import pytest
+
+from syscontainers.crashpoints import POINTS
 from syscontainers.deploy.layout import read_info
 from syscontainers.deploy.publish import publish
 from syscontainers.errors import ContainerExistsError
 from syscontainers.operations.activation import reconcile
+from syscontainers.operations.containers import uninstall
 from syscontainers.operations.deployment import build_slot, from_store, prepare
+from syscontainers.operations.host import Host
 from syscontainers.operations.hostsync import sync
-from syscontainers.operations.install import InstallOutcome, InstallRequest, install
-from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update
+from syscontainers.operations.install import (
+    InstallOutcome,
+    InstallRequest,
+    InstallResult,
+    install,
+)
+from syscontainers.operations.update import UpdateOutcome, UpdateRequest, UpdateResult, update
 from syscontainers.progress import Event
 from syscontainers.render import KeptValues
+from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import APP_CONF, Env, atomic_files
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
@@ -170,7 +181,138 @@ def test_kill_before_the_restart_of_an_update_is_finished_with_a_restart(
     assert half is not None and not half.complete
     units.calls.clear()
     result = update(env.host, UpdateRequest("web", sets=(("PORT", "9"),)))
-    assert result.outcome is UpdateOutcome.UP_TO_DATE and result.deployment == "web.1"
+    # the re-run finished this very update (restart, health gate): it says updated
+    assert result.outcome is UpdateOutcome.UPDATED and result.deployment == "web.1"
+    assert result.restarted
     assert ("restart", "web.service") in units.calls
     done = read_info(env.dep("web.1"))
     assert done is not None and done.complete
+
+
+# --- every crash point, through the Host.crashpoint seam -------------------------------
+#
+# Each scenario runs one command in a forked child that dies (os._exit, no cleanup) at
+# its Nth crash point, then runs the same command again in this process and checks that
+# the second run converged to what the command asked for, and says so honestly.
+
+BROKEN_UNIT = b"[Service]\nExecStart=$EXEC_START BROKEN\n[Install]\nWantedBy=multi-user.target\n"
+FORWARD = POINTS  # a first activation that starts the service and watches its health
+BACK = ("activation-recorded", "host-files-synced", "unit-published", "flipped",
+        "systemd-told", "restarted")  # the automatic rollback to the previous slot
+
+
+class KillAt:
+    """A crash-point hook: records the points reached, and kills the process at the Nth."""
+
+    def __init__(self, nth: int | None = None) -> None:
+        self.nth = nth
+        self.seen: list[str] = []
+
+    def __call__(self, point: str) -> None:
+        self.seen.append(point)
+        if self.nth is not None and len(self.seen) == self.nth:
+            os._exit(KILLED)
+
+
+def broken_image(env: Env) -> None:
+    """example.org/app:1 now names an image whose unit cannot start."""
+    env.pull(env.layout("broken", atomic_files("2", **{
+        "exports/service.template": BROKEN_UNIT})), "example.org/app:1")
+    env.units.broken_marker = "BROKEN"
+
+
+def _install_now(env: Env, image: str) -> Callable[[Host], object]:
+    return lambda host: install(host, InstallRequest(image, name="web", start=True))
+
+
+def _update(env: Env, image: str, broken: bool) -> Callable[[Host], object]:
+    install(env.host, InstallRequest(image, name="web", start=True))
+    if broken:
+        broken_image(env)
+        return lambda host: update(host, UpdateRequest("web"))
+    return lambda host: update(host, UpdateRequest("web", sets=(("PORT", "9"),)))
+
+
+def _install_broken(env: Env, image: str) -> Callable[[Host], object]:
+    broken_image(env)
+    return _install_now(env, image)
+
+
+SCENARIOS: dict[str, tuple[Callable[[Env, str], Callable[[Host], object]], tuple[str, ...]]] = {
+    "install --now": (_install_now, FORWARD),
+    "install --now, fails to start": (_install_broken, FORWARD),
+    "update": (lambda env, image: _update(env, image, broken=False), FORWARD),
+    "update, rolled back": (lambda env, image: _update(env, image, broken=True), FORWARD + BACK),
+}
+KILLS = [(name, n) for name, (_, points) in SCENARIOS.items() for n in range(1, len(points) + 1)]
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_a_run_passes_every_crash_point_in_order(
+    env: Env, atomic_image: str, scenario: str
+) -> None:
+    setup, points = SCENARIOS[scenario]
+    run = setup(env, atomic_image)
+    hook = KillAt()
+    run(replace(env.host, crashpoint=hook))
+    assert tuple(hook.seen) == points
+
+
+def restarted_after_last_reload(env: Env) -> bool:
+    """Whether the unit was (re)started after systemd last read the unit files."""
+    calls = [c[0] for c in env.units.calls]
+    reload = max(i for i, c in enumerate(calls) if c == "daemon_reload")
+    return any(c in ("restart", "start") for c in calls[reload:])
+
+
+def settled_on(env: Env, slot: str) -> None:
+    """The container is on SLOT, finished, with its unit published and nothing half done."""
+    assert os.readlink(env.dep("web")) == slot
+    info = read_info(env.dep(slot))
+    assert info is not None and info.complete and not info.activating
+    assert (env.paths.unit_dir / "web.service").read_bytes() == (
+        env.dep(slot) / "web.service").read_bytes()
+    assert env.units.enabled == {"web.service"}
+    assert not [n for n in entries(env) if n.startswith(".tmp-")], entries(env)
+
+
+@pytest.mark.parametrize(("scenario", "nth"), KILLS)
+def test_a_kill_at_any_point_then_the_same_command_converges(
+    env: Env, atomic_image: str, scenario: str, nth: int
+) -> None:
+    setup, points = SCENARIOS[scenario]
+    run = setup(env, atomic_image)
+    killed(lambda: run(replace(env.host, crashpoint=KillAt(nth))))
+    env.units.calls.clear()
+    result = run(env.host)
+    if scenario == "install --now":
+        assert isinstance(result, InstallResult) and result.started and not result.failure
+        settled_on(env, "web.0")
+        assert env.units.active["web.service"] is ActiveState.ACTIVE
+        assert restarted_after_last_reload(env)
+        with pytest.raises(ContainerExistsError):
+            run(env.host)
+        uninstall(env.host, "web")  # and nothing of it is left behind: no file, no directory
+        assert list(env.paths.host_root.iterdir()) == [] and list(env.dep().iterdir()) == []
+    elif scenario == "install --now, fails to start":
+        assert isinstance(result, InstallResult) and not result.started
+        assert "could not be started" in result.failure and "web.service" in result.journal[0]
+        settled_on(env, "web.0")
+        assert env.units.active["web.service"] is ActiveState.FAILED
+    elif scenario == "update":
+        assert isinstance(result, UpdateResult)
+        assert result.outcome is UpdateOutcome.UPDATED and result.deployment == "web.1"
+        settled_on(env, "web.1")
+        assert env.units.active["web.service"] is ActiveState.ACTIVE
+        assert restarted_after_last_reload(env)
+        assert env.on_host("/etc/web/motd").read_text() == "web listens on 9\n"
+    else:
+        assert isinstance(result, UpdateResult)
+        assert result.outcome is UpdateOutcome.ROLLED_BACK and result.deployment == "web.0"
+        assert result.reason
+        settled_on(env, "web.0")
+        assert env.units.active["web.service"] is ActiveState.ACTIVE
+        assert restarted_after_last_reload(env)
+        assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v1\n"
+        again = run(env.host)  # the broken image is tried again, never taken as up to date
+        assert isinstance(again, UpdateResult) and again.outcome is UpdateOutcome.ROLLED_BACK

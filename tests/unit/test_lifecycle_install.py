@@ -302,3 +302,27 @@ def test_jinja_templates_and_detached_mode(env: Env) -> None:
     assert config_doc["process"]["args"] == ["/bin/echo", 'a "quoted" word']
     info = read_info(env.dep("jin.0"))
     assert info is not None and info.mode.value == "detached"
+
+
+def test_install_now_of_a_service_that_fails_says_so_and_stays_installed(
+    env: Env, atomic_image: str
+) -> None:
+    env.units.failing.add("web.service")
+    result = install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    assert result.outcome is InstallOutcome.INSTALLED and not result.started
+    assert result.failure == "could not be started (job failed)"
+    assert result.journal == ("web.service: Main process exited, code=exited, "
+                              "status=3/NOTIMPLEMENTED",)
+    info = read_info(env.dep("web.0"))
+    assert info is not None and info.complete and not info.activating
+    assert env.units.enabled == {"web.service"}
+    assert env.units.active["web.service"] is ActiveState.FAILED
+
+
+def test_install_now_watches_the_health_window(env: Env, atomic_image: str) -> None:
+    """It starts, then fails while watched (a crash loop): that is a failure too."""
+    env.units.unhealthy.add("web.service")
+    result = install(env.host, InstallRequest(atomic_image, name="web", start=True,
+                                              health_timeout=0.5))
+    assert not result.started and result.failure.startswith("failed (")
+    assert ("observe", "web.service") in env.units.calls
