@@ -106,7 +106,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def test_an_empty_hostfs_directory_is_made_and_bound(world: World) -> None:
     assert not world.exists("/etc/flanneld")
-    out = world.sc("install", "--now", "--name", "fa", f"oci:{world.layout}:dirs")
+    out = world.sc("install", "--now", "--health-timeout", "2", "--name", "fa",
+                   f"oci:{world.layout}:dirs")
     assert "installed fa" in out.stdout
     assert world.active("fa.service") == "active", world.host.run(
         ["journalctl", "-u", "fa.service", "--no-pager"], check=False).stdout
@@ -114,7 +115,8 @@ def test_an_empty_hostfs_directory_is_made_and_bound(world: World) -> None:
 
 
 def test_two_containers_share_a_host_file(world: World) -> None:
-    world.sc("install", "--now", "--name", "fb", f"oci:{world.layout}:dirs")
+    world.sc("install", "--now", "--health-timeout", "2", "--name", "fb",
+             f"oci:{world.layout}:dirs")
     assert world.active("fb.service") == "active"
     got = json.loads(world.sc("hostfiles", "owner", "--json", SHARED, "/etc/flanneld").stdout)
     assert got[SHARED]["owners"] == ["fa", "fb"] and got[SHARED]["created"] is True
