@@ -24,6 +24,7 @@ from syscontainers.errors import TemplateError
 HOSTFS = "hostfs/"
 MANIFEST = "manifest.json"
 MAX_TEXT = 4 * 1024 * 1024  # no sane template or manifest is bigger
+MAX_OUTPUT = 2 * MAX_TEXT  # what one template may render to, and the largest value it may build
 
 # For each role, the candidate files in order of preference. A jinja2 file wins
 # over the atomic one so that one image can serve both atomic and syscontainers.

@@ -2,8 +2,10 @@
 
 Template text comes from a pulled image and is untrusted. jinja2 runs in an
 immutable sandbox with no loader (so no include, import or extends), no
-helper globals, StrictUndefined and bounded `*`/`**`. Every failure becomes a
-TemplateError that names the file.
+helper globals and StrictUndefined, with every growing operation bounded
+(render.sandbox), and each render or probe runs in a child with CPU-time and
+memory limits (render.isolate). Every failure becomes a TemplateError that
+names the file.
 
 Only ``render.templates`` imports this module, and only inside the functions
 that meet a jinja2 template: jinja2 costs tens of milliseconds to import, and
@@ -20,38 +22,22 @@ from typing import Any, ClassVar
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing as _MISSING
 
 from syscontainers.errors import TemplateError
 from syscontainers.render.exports import TemplateSource
+from syscontainers.render.isolate import run_isolated
+from syscontainers.render.sandbox import BoundedSandbox, TooLarge
 
-MAX_REPEAT = 1 << 20  # the longest string or list a template may build with '*'
 _FORBIDDEN_NODES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
 _FORBIDDEN_NAMES = frozenset({"self"})
 _GLOBALS = ("range", "dict")
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with '*' and '**' bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            if isinstance(right, int) and abs(right) > 64:
-                raise SecurityError("exponent too large")
-            return left**right
-        for seq, times in ((left, right), (right, left)):
-            if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                if len(seq) * times > MAX_REPEAT:
-                    raise SecurityError("repetition result too large")
-        return left * right
+_BOUNDS = (SecurityError, OverflowError, MemoryError, RecursionError)  # range() says Overflow
 
 
 @functools.cache
-def _environment() -> _Sandbox:
-    env = _Sandbox(
+def _environment() -> BoundedSandbox:
+    env = BoundedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         loader=None,
@@ -115,6 +101,12 @@ def _template_line(tb: TracebackType | None) -> int | None:
 def _jinja_error(name: str, e: BaseException) -> TemplateError:
     line = getattr(e, "lineno", None) or _template_line(e.__traceback__)
     where = f"{name}: line {line}" if line else name
+    if isinstance(e, TooLarge):
+        return TemplateError(
+            f"{where}: rejected by the template sandbox: {e}",
+            hint="the template builds something far larger than any template needs; "
+            "tell the image's author",
+        )
     if isinstance(e, SecurityError):
         return TemplateError(
             f"{where}: rejected by the template sandbox: {e}",
@@ -152,18 +144,32 @@ def jinja_missing(source: TemplateSource, values: Mapping[str, str]) -> set[str]
     candidates = jinja_identifiers(source) - values.keys()
     if not candidates:
         return set()
+    return set(run_isolated(source.name, lambda: _probe(source, values, candidates)))
+
+
+def _probe(source: TemplateSource, values: Mapping[str, str], candidates: set[str]) -> list[str]:
+    """Render with an Undefined that records what is used (in the limited child)."""
     recorder: type[_Recorder] = type("_Rec", (_Recorder,), {"__slots__": (), "seen": set()})
     env = _environment().overlay(undefined=recorder)
     try:
         env.from_string(source.text).render(dict(values))
+    except _BOUNDS as e:  # a bound was hit: that is the template's error, not the probe's
+        raise _jinja_error(source.name, e) from e
     except Exception:  # noqa: BLE001 - the probe stopped early; report every candidate
-        return candidates
-    return candidates & recorder.seen
+        return sorted(candidates)
+    return sorted(candidates & recorder.seen)
 
 
 def render_jinja(source: TemplateSource, values: Mapping[str, str]) -> str:
-    """Render the jinja2 template SOURCE in the sandbox; any failure is a TemplateError."""
+    """Render the jinja2 template SOURCE in the bounded sandbox, in a child with CPU and memory
+    limits (render.isolate); any failure is a TemplateError."""
     _parse_jinja(source)
+    text = run_isolated(source.name, lambda: _render(source, values))
+    assert isinstance(text, str)
+    return text
+
+
+def _render(source: TemplateSource, values: Mapping[str, str]) -> str:
     try:
         return _environment().from_string(source.text).render(dict(values))
     except Exception as e:  # noqa: BLE001 - untrusted code: any failure is the template's

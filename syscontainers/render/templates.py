@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import TemplateError
-from syscontainers.render.exports import DefaultTemplates, Exports, Syntax, TemplateSource
+from syscontainers.render.exports import (
+    MAX_OUTPUT,
+    DefaultTemplates,
+    Exports,
+    Syntax,
+    TemplateSource,
+)
 from syscontainers.render.values import FORCED, OS_PROVIDED
 
 RENAME_FILES = "manifest.json renameFiles"
@@ -48,7 +54,24 @@ def _render_atomic(source: TemplateSource, values: Mapping[str, str]) -> str:
     missing = atomic_identifiers(source.text, source.name) - values.keys()
     if missing:
         raise _missing_error({source.name: missing})
+    _check_atomic_size(source, values)
     return string.Template(source.text).substitute(values)
+
+
+def _check_atomic_size(source: TemplateSource, values: Mapping[str, str]) -> None:
+    """Refuse a render whose output would pass MAX_OUTPUT (a long value used many times),
+    predicted before anything is made."""
+    size = len(source.text)
+    for m in string.Template.pattern.finditer(source.text):
+        ident = m.group("named") or m.group("braced")
+        size += len(values[ident]) if ident else 0
+        if size > MAX_OUTPUT:
+            raise TemplateError(
+                f"{source.name}: rendered with these values it would pass {MAX_OUTPUT} "
+                f"characters (line {_line_of(source.text, m.start())})",
+                hint="a value is used too often or is far too long; check the values you "
+                "--set, or tell the image's author",
+            )
 
 
 # --- jinja2 (render.jinja, imported on first use) ---------------------------------

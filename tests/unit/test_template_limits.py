@@ -6,12 +6,15 @@ allowed 4 MiB), so an installedFilesTemplate file or a unit was installed empty 
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from syscontainers.errors import TemplateError
 from syscontainers.operations.inspect import inspect_image
 from syscontainers.operations.install import InstallRequest, install
-from syscontainers.render.exports import MAX_TEXT
+from syscontainers.render.exports import MAX_OUTPUT, MAX_TEXT
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
@@ -90,3 +93,18 @@ def test_a_template_that_is_a_symlink_is_an_error(env: Env) -> None:
     assert "/exports/hostfs/etc/app/motd" in info.value.message
     assert "symlink" in info.value.message
 
+
+
+def test_an_atomic_template_whose_output_would_explode_is_an_error(env: Env) -> None:
+    """A 2 MB unit that says $GREETING a million times, with a 1000-character default, would
+    render to a gigabyte: refused before it is made, naming the file."""
+    manifest = {"defaultValues": {"PORT": "1", "GREETING": "g" * 1000}}
+    files = atomic_files(**{"exports/service.template": b"[Service]\n" + b"$GREETING" * 200000,
+                            "exports/manifest.json": json.dumps(manifest).encode()})
+    env.pull(env.layout("boom", files), "example.org/boom:1")
+    start = time.monotonic()
+    with pytest.raises(TemplateError) as info:
+        install(env.host, InstallRequest("example.org/boom:1", name="web"))
+    assert time.monotonic() - start < 5
+    assert info.value.message.startswith("service.template: ")
+    assert str(MAX_OUTPUT) in info.value.message and info.value.hint
