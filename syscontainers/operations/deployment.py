@@ -245,13 +245,21 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
 
 
 def render_bundle(
-    host: Host, plan: Prepared, bundle: Path, rootfs: Path | None, *, service: bool = True
+    host: Host, plan: Prepared, bundle: Path, rootfs: Path | None, *, service: bool = True,
+    host_files: bool = False,
 ) -> Rendered:
     """Give BUNDLE its rootfs (a checkout, or a link to ROOTFS) and its rendered config.json.
 
     A SERVICE's container gets a cgroup inside its unit's (runtime.service_cgroup); one run
-    once from the command line has no unit to belong to.
+    once from the command line has no unit to belong to. With HOST_FILES, the deployment
+    installs its host files and directories, so a bind source among them is not missing
+    (no default tmpfiles line makes it, with another mode).
     """
+    installed = _installed_paths(plan) if host_files else frozenset()
+
+    def exists(path: str) -> bool:
+        return path in installed or os.path.exists(path)
+
     files = slot_files(plan.cd, bundle)
     users = UserDB()
     if rootfs is not None:
@@ -261,7 +269,7 @@ def render_bundle(
         checkout(host.store, plan.choice.image.layers, files["rootfs"], host.reporter)
         users = load_user_db(files["rootfs"])
     rendered = render_deployment(
-        plan.exports, plan.choice.image.config, plan.values, exists=os.path.exists, users=users,
+        plan.exports, plan.choice.image.config, plan.values, exists=exists, users=users,
         what=f'image "{plan.choice.given}"',
         cgroups_path=service_cgroup(plan.runtime, plan.cd.name) if service else None,
         grantable=grantable(plan.facts),
@@ -284,7 +292,7 @@ def grantable(facts: HostFacts | None) -> frozenset[str] | None:
 
 def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:
     files = slot_files(plan.cd, tmp)
-    rendered = render_bundle(host, plan, tmp, rootfs)
+    rendered = render_bundle(host, plan, tmp, rootfs, host_files=True)
     if rendered.unit:
         atomic_write(files["unit"], rendered.unit.encode(), sync=False)
     atomic_write(files["tmpfiles"], rendered.tmpfiles.encode(), sync=False)
@@ -312,6 +320,13 @@ def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource
     if entry.kind is EntryKind.SYMLINK:
         return HostFileSource(item.dest, item.source, target=entry.target)
     return HostFileSource(item.dest, item.source, mode, copy_from=store.object_path(entry.obj))
+
+
+def _installed_paths(plan: Prepared) -> frozenset[str]:
+    """Every host path the deployment's host files and directories will occupy."""
+    renames = substituted_renames(plan.exports, plan.values)
+    files = [host_destination(rel, renames) for rel in plan.exports.hostfs]
+    return frozenset(files) | {d.path for d in _host_dirs(plan, files)}
 
 
 def _host_dirs(plan: Prepared, file_dests: Sequence[str]) -> tuple[HostDirRecord, ...]:

@@ -27,6 +27,8 @@ from syscontainers.deploy.hostplan import Conflict, HostPlan, plan
 from syscontainers.deploy.layout import (
     ContainerDir,
     DeploymentInfo,
+    HostDirRecord,
+    HostFileRecord,
     active_slot,
     container_names,
     half_installed_names,
@@ -76,18 +78,10 @@ def sync(
 ) -> HostPlan:
     """Make CD's host files those of TARGET (None: none at all); see the module docstring."""
     db = load_db(host.paths)
-    infos = [i for i in (info_or_none(cd, s) for s in cd.present_slots()) if i is not None]
+    root = host.paths.host_root
     files = target.host_files if target is not None else ()
     dirs = target.host_directories if target is not None else ()
-    owned = db.owned_by(cd.name)
-    file_paths = {r.path for r in files} | {e.path for e in owned if e.kind is not Kind.DIR}
-    probe = file_paths | {p + BESIDE_SUFFIX for p in file_paths}
-    probe |= {d.path for d in dirs} | {e.path for e in owned if e.kind is Kind.DIR}
-    root = host.paths.host_root
-    current = hostfiles.checksums(root, sorted(probe), strict)
-    ours: dict[str, frozenset[str]] = {}
-    for rec in (r for info in infos for r in info.host_files):
-        ours[rec.path] = ours.get(rec.path, frozenset()) | {rec.sha256}
+    current, ours = _survey(host, cd, db, files, dirs, strict)
     todo = plan(cd.name, files, dirs, db, current, ours)
     if todo.conflicts and strict:
         raise conflict_error(cd.name, todo.conflicts)
@@ -105,6 +99,25 @@ def sync(
                        kept=(*todo.kept, *failed))
     _report(host, cd.name, todo)
     return todo
+
+
+def _survey(
+    host: Host, cd: ContainerDir, db: HostDB, files: Sequence[HostFileRecord],
+    dirs: Sequence[HostDirRecord], strict: bool,
+) -> tuple[dict[str, str | None], dict[str, frozenset[str]]]:
+    """The checksums on the host of every path involved (and of each PATH.syscontainers-new),
+    and the checksums every slot of CD ships for each path."""
+    owned = db.owned_by(cd.name)
+    file_paths = {r.path for r in files} | {e.path for e in owned if e.kind is not Kind.DIR}
+    probe = file_paths | {p + BESIDE_SUFFIX for p in file_paths}
+    probe |= {d.path for d in dirs} | {e.path for e in owned if e.kind is Kind.DIR}
+    current = hostfiles.checksums(host.paths.host_root, sorted(probe), strict)
+    ours: dict[str, frozenset[str]] = {}
+    for slot in cd.present_slots():
+        info = info_or_none(cd, slot)
+        for rec in info.host_files if info is not None else ():
+            ours[rec.path] = ours.get(rec.path, frozenset()) | {rec.sha256}
+    return current, ours
 
 
 def _save(path: Path, old: HostDB, new: HostDB) -> HostDB:

@@ -20,7 +20,7 @@ from syscontainers.operations.hostquery import Status, owners, verify
 from syscontainers.operations.install import InstallOutcome, InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, rollback, update
 from syscontainers.progress import EventKind
-from tests.unit.lifecycle_fixtures import APPCTL, Env, atomic_files
+from tests.unit.lifecycle_fixtures import APPCTL, MANIFEST, Env, atomic_files
 from tests.unit.test_lifecycle_crash import DieOn, killed
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
@@ -222,3 +222,16 @@ def test_rollback_and_update_keep_the_claims_of_the_active_slot(env: Env) -> Non
     assert not env.reporter.messages(EventKind.WARNING)
     uninstall(env.host, "a")
     assert db(env) == {} and list(env.paths.host_root.iterdir()) == []
+
+
+def test_a_bind_source_among_the_host_directories_gets_no_default_tmpfiles_line(
+    env: Env
+) -> None:
+    manifest = {**MANIFEST, "renameFiles": {**MANIFEST["renameFiles"],  # type: ignore[dict-item]
+                                            "/var/lib/app": "${STATE_DIRECTORY}/$NAME"}}
+    files = atomic_files(**{"exports/manifest.json": json.dumps(manifest).encode()})
+    del files["exports/tmpfiles.template"]  # the default lines make missing bind sources
+    env.pull(env.layout("bind", files, dirs=["exports/hostfs/var/lib/app"]), "example.org/b:1")
+    install(env.host, InstallRequest("example.org/b:1", name="web"))
+    assert env.on_host("/var/lib/web").is_dir()  # the config binds /var/lib/web
+    assert "/var/lib/web" not in (env.dep("web") / "tmpfiles-web.conf").read_text()
