@@ -124,7 +124,8 @@ def test_dpkg_installs_it_into_a_clean_root(world: Installed) -> None:
 
 
 def test_the_packaged_tool_installs_a_running_service(world: Installed) -> None:
-    world.sh(f"syscontainers install --name served --now oci:{world.layout}:v1", timeout=180)
+    world.sh(f"syscontainers install --name served --now --health-timeout 2 "
+             f"oci:{world.layout}:v1", timeout=180)
     assert world.sh("systemctl is-active served.service", check=False).stdout.strip() == "active"
     fetch = (f"import urllib.request; print(urllib.request.urlopen("
              f"'http://127.0.0.1:{PORT}/', timeout=2).read().decode(), end='')")
