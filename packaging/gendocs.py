@@ -139,10 +139,47 @@ _ALL_CHOICES = (
 )
 
 
+# What bash offers for an argument, by the metavar argparse shows for it: paths, or the
+# installed containers for a positional NAME (the symlinks ROOT/containers/NAME, under the
+# --root on the command line, $SYSCONTAINERS_ROOT or the default root).
+PATH_METAVARS = {"DIR": shtab.DIRECTORY, "DEST": shtab.DIRECTORY, "CERT_DIR": shtab.DIRECTORY,
+                 "ROOT": shtab.DIRECTORY, "FILE": shtab.FILE, "PATH": shtab.FILE,
+                 "AUTHFILE": shtab.FILE}
+CONTAINERS = {"bash": "_syscontainers_containers"}
+CONTAINERS_BASH = r"""
+_syscontainers_containers() {
+  local root="${SYSCONTAINERS_ROOT:-/var/lib/syscontainers}" i path
+  for ((i = 1; i < ${#COMP_WORDS[@]} - 1; i++)); do
+    [ "${COMP_WORDS[i]}" = --root ] && root="${COMP_WORDS[i + 1]}"
+  done
+  for path in "$root"/containers/"$1"*; do
+    [ -L "$path" ] && echo "${path##*/}"
+  done
+}
+"""
+
+
+def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """PARSER and the parsers of all its verbs and sub-verbs."""
+    return [parser, *(p for _, _, sub in verbs(parser) for p in parsers(sub))]
+
+
+def _mark_completers(parser: argparse.ArgumentParser) -> None:
+    for each in parsers(parser):
+        for action in each._actions:
+            shown = action.metavar or (action.dest.upper() if action.option_strings
+                                       else action.dest)
+            if shown in PATH_METAVARS:
+                action.complete = PATH_METAVARS[shown]  # type: ignore[attr-defined]
+            elif shown == "NAME" and not action.option_strings:
+                action.complete = CONTAINERS  # type: ignore[attr-defined]
+
+
 def completion(parser: argparse.ArgumentParser) -> str:
     """The bash completion script."""
-    script = str(shtab.complete(parser, shell="bash")).rstrip("\n") + "\n"
-    return script.replace(_SHTAB_155_CHOICES, _ALL_CHOICES)
+    _mark_completers(parser)
+    script = str(shtab.complete(parser, shell="bash", preamble=CONTAINERS_BASH))
+    return script.rstrip("\n").replace(_SHTAB_155_CHOICES, _ALL_CHOICES) + "\n"
 
 
 def generate(out: Path) -> list[Path]:

@@ -139,7 +139,8 @@ def test_global_options_are_in_the_main_page(rendered: dict[str, str]) -> None:
         assert one_line(str(action.help)) in main, action.option_strings
 
 
-def _complete(script: Path, lines: list[list[str]]) -> list[set[str]]:
+def _complete(script: Path, lines: list[list[str]],
+              env: dict[str, str] | None = None) -> list[set[str]]:
     """What bash offers, through the generated script, at the end of each command line."""
     body = [f"source {script}"]
     for line in lines:
@@ -147,7 +148,8 @@ def _complete(script: Path, lines: list[list[str]]) -> list[set[str]]:
         body += [f"COMP_WORDS=({quoted}); COMP_CWORD={len(line) - 1}",
                  "_shtab_syscontainers", 'printf "%s " "${COMPREPLY[@]}"; echo']
     run = subprocess.run(["bash", "--norc", "--noprofile", "-c", "\n".join(body)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})})
     assert run.stderr == ""
     return [set(out.split()) for out in run.stdout.splitlines()]
 
@@ -168,3 +170,29 @@ def test_bash_completes_every_verb_and_option(generated: Path) -> None:
         verbs = set(subparsers(parser))
         if verbs:
             assert names == verbs, " ".join(path)
+
+
+def test_bash_completes_paths_and_installed_containers(generated: Path, tmp_path: Path) -> None:
+    script = generated / "bash-completion" / "syscontainers"
+    root = tmp_path / "root"
+    (root / "containers" / "web.0").mkdir(parents=True)
+    (root / "containers" / "db.1").mkdir()
+    (root / "containers" / "web").symlink_to("web.0")
+    (root / "containers" / "db").symlink_to("db.1")
+    (tmp_path / "alpha").mkdir()
+    (tmp_path / "afile").write_text("")
+    a = f"{tmp_path}/a"
+    offered = _complete(script, [
+        ["syscontainers", "umount", a],
+        ["syscontainers", "install", "--policy", f"{tmp_path}/af"],
+        ["syscontainers", "checkout", "IMAGE", a],
+        ["syscontainers", "--root", str(root), "uninstall", ""],
+        ["syscontainers", "rollback", "w"],
+        ["syscontainers", "install", "--name", ""],
+    ], env={"SYSCONTAINERS_ROOT": str(root)})
+    assert offered[0] == {f"{tmp_path}/alpha"}  # directories only
+    assert offered[1] == {f"{tmp_path}/afile"}
+    assert offered[2] == {f"{tmp_path}/alpha"}
+    assert offered[3] == {"web", "db"}  # the containers, not their slots
+    assert offered[4] == {"web"}
+    assert offered[5] == set()  # a new name: nothing to offer
