@@ -30,6 +30,7 @@ POINTS = (
     "slot-staged",  # built and pinned in its temp directory, not renamed to NAME.N yet
     "slot-built",  # renamed to NAME.N, not active
     "activation-recorded",  # info.json says this slot is being activated (and restarted)
+    "host-path-changed",  # one host directory made, or one host file written or removed
     "host-files-synced",  # the host files are the new slot's
     "unit-published",  # the unit and tmpfiles copies are the new slot's; not flipped
     "flipped",  # NAME -> the new slot: the commit point

@@ -134,10 +134,12 @@ def _apply(
     for d in sorted(todo.mkdirs, key=lambda d: d.path.count("/")):
         with _naming(root, d.path):
             hostfiles.make_dir(root, d)
+        host.crashpoint("host-path-changed")
     for w in todo.writes:
         assert hostfs is not None
         with _naming(root, w.dest):
             hostfiles.install_file(root, hostfs, w.rec, w.dest)
+        host.crashpoint("host-path-changed")
     failed: list[str] = []
     for path in todo.removes:
         try:
@@ -148,6 +150,7 @@ def _apply(
                 raise
             progress.warn(host.reporter, e.message, path=path)
             failed.append(path)
+        host.crashpoint("host-path-changed")
     hostfiles.remove_empty_dirs(root, todo.rmdirs)
     return failed
 

@@ -196,9 +196,19 @@ def test_kill_before_the_restart_of_an_update_is_finished_with_a_restart(
 # the second run converged to what the command asked for, and says so honestly.
 
 BROKEN_UNIT = b"[Service]\nExecStart=$EXEC_START BROKEN\n[Install]\nWantedBy=multi-user.target\n"
-FORWARD = POINTS  # a first activation that starts the service and watches its health
-BACK = ("activation-recorded", "host-files-synced", "unit-published", "flipped",
-        "systemd-told", "restarted")  # the automatic rollback to the previous slot
+
+
+def forward(host_paths: int) -> tuple[str, ...]:
+    """The points of a first activation that changes HOST_PATHS host paths, starts the
+    service and watches its health."""
+    return ("slot-staged", "slot-built", "activation-recorded",
+            *("host-path-changed",) * host_paths, "host-files-synced", "unit-published",
+            "flipped", "systemd-told", "restarted", "health-watched")
+
+
+# the automatic rollback to the previous slot (app.conf goes back to v1)
+BACK = ("activation-recorded", "host-path-changed", "host-files-synced", "unit-published",
+        "flipped", "systemd-told", "restarted")
 
 
 class KillAt:
@@ -238,13 +248,20 @@ def _install_broken(env: Env, image: str) -> Callable[[Host], object]:
     return _install_now(env, image)
 
 
+# install: 5 directories (/etc, /etc/web, /usr, /usr/local, /usr/local/bin), 3 files;
+# update: the motd (PORT=9) or app.conf (the broken image) changes
 SCENARIOS: dict[str, tuple[Callable[[Env, str], Callable[[Host], object]], tuple[str, ...]]] = {
-    "install --now": (_install_now, FORWARD),
-    "install --now, fails to start": (_install_broken, FORWARD),
-    "update": (lambda env, image: _update(env, image, broken=False), FORWARD),
-    "update, rolled back": (lambda env, image: _update(env, image, broken=True), FORWARD + BACK),
+    "install --now": (_install_now, forward(8)),
+    "install --now, fails to start": (_install_broken, forward(8)),
+    "update": (lambda env, image: _update(env, image, broken=False), forward(1)),
+    "update, rolled back": (lambda env, image: _update(env, image, broken=True),
+                            forward(1) + BACK),
 }
 KILLS = [(name, n) for name, (_, points) in SCENARIOS.items() for n in range(1, len(points) + 1)]
+
+
+def test_the_scenarios_cover_every_crash_point() -> None:
+    assert {p for _, points in SCENARIOS.values() for p in points} == set(POINTS)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
