@@ -1,4 +1,9 @@
-"""Where things live on the host, derived from the store root and the system directories."""
+"""Where things live on the host, derived from the store root and the system directories.
+
+With ``--sysroot DIR`` (``Paths.in_sysroot``) every one of them lies under DIR, an
+offline root filesystem, and ``booted`` maps a path under DIR back to the path
+that root sees once it is booted (what units and config.json must name).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,37 @@ class Paths:
     host_root: Path = Path("/")  # where containers' host files (hostfs/) are installed
     system_unit_dirs: tuple[Path, ...] = SYSTEM_UNIT_DIRS  # searched for name conflicts
     system_tmpfiles_dirs: tuple[Path, ...] = SYSTEM_TMPFILES_DIRS
+    sysroot: Path | None = None  # an offline root all of the above lie under (--sysroot)
+
+    @classmethod
+    def in_sysroot(cls, sysroot: Path, root: Path = DEFAULT_ROOT) -> Paths:
+        """The paths of the offline root SYSROOT, whose store root is ROOT as it sees it."""
+        base = cls()
+
+        def under(path: Path) -> Path:
+            return sysroot / path.relative_to("/")
+
+        return cls(under(root if root.is_absolute() else Path("/") / root),
+                   under(base.unit_dir), under(base.tmpfiles_dir), sysroot,
+                   tuple(map(under, SYSTEM_UNIT_DIRS)), tuple(map(under, SYSTEM_TMPFILES_DIRS)),
+                   sysroot)
+
+    @property
+    def offline(self) -> bool:
+        """True for an offline root: nothing runs, no systemd is driven."""
+        return self.sysroot is not None
+
+    def booted(self, path: Path) -> Path:
+        """PATH as the booted root sees it (PATH itself without a sysroot)."""
+        if self.sysroot is None:
+            return path
+        return Path("/") / path.relative_to(self.sysroot)
+
+    def on_host(self, booted: str | Path) -> Path:
+        """Where the booted root's absolute path BOOTED is on this host."""
+        if self.sysroot is None:
+            return Path(booted)
+        return self.sysroot / str(booted).lstrip("/")
 
     @property
     def unit_search(self) -> tuple[Path, ...]:

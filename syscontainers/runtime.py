@@ -64,6 +64,7 @@ __all__ = [
     "delete_argv",
     "exec_argv",
     "locate",
+    "locate_in_root",
     "quote_word",
     "run_argv",
     "runtime_commands",
@@ -167,6 +168,23 @@ def locate(
     if not executable(path):
         raise UsageError(f"runtime {path} is not an executable file", hint=hint)
     return shlex.join((path, *runtime.global_args)) if path != runtime.path else text
+
+
+# The PATH a booted root's systemd gives services: where a bare runtime name is looked for.
+ROOT_SEARCH_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def locate_in_root(text: str, root: str) -> str:
+    """``locate`` inside the root filesystem at ROOT, with the path as that root sees it."""
+
+    def on_host(path: str) -> str:
+        return os.path.join(root, path.lstrip("/"))
+
+    def which(name: str) -> str | None:
+        found = (f"{d}/{name}" for d in ROOT_SEARCH_PATH if _executable(on_host(f"{d}/{name}")))
+        return next(found, None)
+
+    return locate(text, which, lambda path: _executable(on_host(path)))
 
 
 def quote_word(word: str, *, force: bool = False) -> str:

@@ -44,6 +44,9 @@ VERB_AREAS = {
     "hostfiles": "hostfiles",
 }
 AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
+# The verbs that can work on an offline root (--sysroot): the others run or mount things.
+SYSROOT_VERBS = ("pull", "images", "install", "uninstall", "update", "rollback", "list",
+                 "hostfiles")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -62,7 +65,7 @@ def _verb(argv: Sequence[str]) -> str | None:
     """The verb in ARGV: the first word that is neither an option nor --root's value."""
     words = iter(argv)
     for word in words:
-        if word == "--root":
+        if word in ("--root", "--sysroot"):
             next(words, None)
         elif not word.startswith("-"):
             return word
@@ -80,6 +83,12 @@ def global_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--root",
         help="the store root (default /var/lib/syscontainers, or $SYSCONTAINERS_ROOT)",
+    )
+    parser.add_argument(
+        "--sysroot", metavar="DIR",
+        help="work on the offline root filesystem mounted at DIR (an image being built): "
+        "its store, units and host files, enabling by symlinks, starting nothing; for "
+        + ", ".join(SYSROOT_VERBS),
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
@@ -114,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_out = bool(getattr(args, "json", False))
         ctx = Context(
             settings=settings,
-            paths=Paths(root=settings.root),
+            paths=_paths(args, settings.root),
             reporter=make_reporter(json_out, args.quiet, getattr(args, "json_events", False)),
             json=json_out,
         )
@@ -140,6 +149,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error.exit_code
     except Exception as e:  # noqa: BLE001 - the last line of defence
         return _unexpected(e, debug)
+
+
+def _paths(args: argparse.Namespace, root: Path) -> Paths:
+    """The host's paths, or with --sysroot those of the offline root there."""
+    if args.sysroot is None:
+        return Paths(root=root)
+    sysroot = Path(os.path.abspath(args.sysroot))
+    if args.verb not in SYSROOT_VERBS:
+        raise UsageError(f"{args.verb} cannot work on an offline root (--sysroot)",
+                         hint=f"--sysroot works with {', '.join(SYSROOT_VERBS)}")
+    if not sysroot.is_dir():
+        raise UsageError(f"--sysroot {args.sysroot}: no such directory",
+                         hint="give the directory the root filesystem is mounted at")
+    if not root.is_absolute():
+        raise UsageError(f"the store root {root} is not an absolute path",
+                         hint="with --sysroot, --root is the store's path as that root sees it")
+    return Paths.in_sysroot(sysroot, root)
 
 
 def _unexpected(e: Exception, debug: bool) -> int:

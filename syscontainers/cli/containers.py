@@ -114,11 +114,11 @@ def _check_name(args: argparse.Namespace) -> None:
 def _host(
     ctx: Context, args: argparse.Namespace, pulls: bool = False
 ) -> Iterator[Host]:
-    """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry if it PULLS."""
+    """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry if it PULLS.
+
+    With --sysroot, systemd and systemd-tmpfiles are the offline root's files instead."""
     from syscontainers import crashpoints
-    from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.operations.host import Host
-    from syscontainers.systemd import SystemdManager
 
     _check_name(args)
     opener = None
@@ -128,9 +128,28 @@ def _host(
 
         opener = registry_opener(ctx.settings, registry_options(args))
         checks = policy_checks(ctx, args)
+    if ctx.paths.offline:
+        from syscontainers.offline import OfflineTmpfiles, OfflineUnits
+
+        yield Host(ctx.store(), ctx.paths, OfflineUnits(ctx.paths), OfflineTmpfiles(),
+                   ctx.reporter, opener, policy=checks,
+                   crashpoint=crashpoints.from_env(os.environ))
+        return
+    from syscontainers.deploy.publish import SystemdTmpfiles
+    from syscontainers.systemd import SystemdManager
+
     with SystemdManager() as units:
         yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener,
                    policy=checks, crashpoint=crashpoints.from_env(os.environ))
+
+
+def locate_runtime(ctx: Context, text: str) -> str:
+    """The runtime setting TEXT with its executable found (in the offline root, with one)."""
+    from syscontainers.runtime import locate, locate_in_root
+
+    if ctx.paths.sysroot is not None:
+        return locate_in_root(text, str(ctx.paths.sysroot))
+    return locate(text)
 
 
 def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -142,9 +161,7 @@ def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
 def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
-    from syscontainers.runtime import locate
-
-    runtime = locate(args.runtime or ctx.settings.runtime)  # before anything is written
+    runtime = locate_runtime(ctx, args.runtime or ctx.settings.runtime)  # before any write
     req = InstallRequest(args.image, args.name, _sets(args.sets), runtime, args.rootfs,
                          args.now, args.override_system_unit, args.health_timeout)
     with _host(ctx, args, pulls=True) as host:

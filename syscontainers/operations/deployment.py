@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from syscontainers import progress
@@ -188,6 +188,8 @@ def prepare(
     exports = parse_exports(files, present=bool(files))
     mode = RuntimeMode.DETACHED if wants_detached(exports) else RuntimeMode.FOREGROUND
     facts = host_facts(command_line(runtime.argv()), uuid=kept.uuid)
+    if host.paths.offline:  # this process's bounding set says nothing of the booted root's
+        facts = replace(facts, cap_bounding=None)
 
     def commands(v: Mapping[str, str]) -> RuntimeCommands:
         pidfile = v["PIDFILE"] if mode is RuntimeMode.DETACHED else None
@@ -197,7 +199,7 @@ def prepare(
         name=cd.name,
         image_name=choice.given,
         image_id=choice.image.manifest_digest,
-        destdir=str(destdir or cd.slot_dir(slot)),
+        destdir=str(host.paths.booted(destdir or cd.slot_dir(slot))),
         sets=kept.set_map(),
         defaults=dict(exports.manifest.default_values),
         facts=facts,
@@ -258,13 +260,13 @@ def render_bundle(
     installed = _installed_paths(plan) if host_files else frozenset()
 
     def exists(path: str) -> bool:
-        return path in installed or os.path.exists(path)
+        return path in installed or os.path.exists(host.paths.on_host(path))
 
     files = slot_files(plan.cd, bundle)
     users = UserDB()
     if rootfs is not None:
         os.symlink(rootfs, files["rootfs"])
-        users = load_user_db(rootfs)
+        users = load_user_db(host.paths.on_host(rootfs))
     elif not plan.exports.manifest.no_container_service:
         checkout(host.store, plan.choice.image.layers, files["rootfs"], host.reporter)
         users = load_user_db(files["rootfs"])

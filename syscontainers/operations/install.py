@@ -90,15 +90,19 @@ class InstallResult:
     journal: tuple[str, ...] = ()  # the unit's last journal lines, with a failure
 
 
-def _check_request(req: InstallRequest) -> None:
+def _check_request(host: Host, req: InstallRequest) -> None:
     check_sets(dict(req.sets))
     Runtime.parse(req.runtime)
+    if req.start and host.paths.offline:
+        raise UsageError(f"--now cannot start anything in the offline root {host.paths.sysroot}",
+                         hint="leave out --now: the enabled service starts when that root boots")
     if req.override_system_unit and req.name is None:
         raise UsageError(
             "--override-system-unit needs an explicit --name",
             hint="a name derived from the image never shadows a unit of the system",
         )
-    if req.rootfs is not None and (not req.rootfs.is_absolute() or not req.rootfs.is_dir()):
+    rootfs = req.rootfs
+    if rootfs is not None and (not rootfs.is_absolute() or not host.paths.on_host(rootfs).is_dir()):
         raise UsageError(
             f"--rootfs {req.rootfs}: not an absolute path to a directory",
             hint="give the absolute path of an existing root filesystem",
@@ -107,7 +111,7 @@ def _check_request(req: InstallRequest) -> None:
 
 def install(host: Host, req: InstallRequest) -> InstallResult:
     """Install REQ.image as a container (see the module docstring for the steps)."""
-    _check_request(req)
+    _check_request(host, req)
     with host.locked():
         if req.name is not None:
             finished = _claim(host, host.container(req.name), req)
@@ -116,6 +120,10 @@ def install(host: Host, req: InstallRequest) -> InstallResult:
         choice = acquire(host, req.image, vet=lambda key: _derive_name(key, req))
         name = req.name or default_name(choice.ref, req.image)
         if choice.image.config.label(RUN_ONCE_LABEL) == "once":
+            if host.paths.offline:
+                raise UsageError(f'image "{req.image}" is labelled {RUN_ONCE_LABEL}=once: it '
+                                 f"runs when installed, and nothing runs in the offline root "
+                                 f"{host.paths.sysroot}", hint="install it on the booted host")
             return run_once(host, name, choice, req)
         cd = host.container(name)
         if req.name is None:
