@@ -48,6 +48,7 @@ class ReconcileReport:
     finished: bool = False  # an interrupted activation was completed
     republished: bool = False  # the unit or tmpfiles copies were put back
     settled: Settled | None = None  # how the finished activation ended
+    first: bool = False  # that was the first activation of its slot (not a rollback to it)
     # a deployment given up: it failed its health check when the activation was finished,
     # or a rollback away from it had been interrupted
     abandoned: DeploymentInfo | None = None
@@ -162,7 +163,7 @@ def reconcile(
         if settled.rolled_back:
             abandoned = active
         return ReconcileReport(tuple(removed), finished=True, settled=settled,
-                               abandoned=abandoned)
+                               first=not active.complete, abandoned=abandoned)
     if not matches(cd, cd.slot_dir(active.slot), host.paths):
         publish(cd, cd.slot_dir(active.slot), host.paths)
         host.units.daemon_reload()

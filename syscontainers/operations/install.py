@@ -143,7 +143,8 @@ def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult |
     """Reconcile CD; refuse it if taken; finish and return an interrupted install of it."""
     report = reconcile(host, cd, req.health_timeout)
     if os.path.lexists(cd.link):
-        if report.settled is None:
+        # finished here: only an install's own first activation (slot 0, nothing before it)
+        if report.settled is None or not report.first or cd.present_slots() != [0]:
             raise ContainerExistsError(
                 f"container {cd.name} is already installed",
                 hint=f"use 'syscontainers update {cd.name}' to change it, "

@@ -333,3 +333,14 @@ def test_a_kill_at_any_point_then_the_same_command_converges(
         assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v1\n"
         again = run(env.host)  # the broken image is tried again, never taken as up to date
         assert isinstance(again, UpdateResult) and again.outcome is UpdateOutcome.ROLLED_BACK
+
+
+def test_install_over_an_interrupted_update_finishes_it_but_is_refused(
+    env: Env, atomic_image: str
+) -> None:
+    """install of an installed name says so, even when it had an update to finish first."""
+    run = _update(env, atomic_image, broken=False)
+    killed(lambda: run(replace(env.host, crashpoint=KillAt(len(forward(1)) - 2))))  # flipped+
+    with pytest.raises(ContainerExistsError, match="already installed"):
+        install(env.host, InstallRequest(atomic_image, name="web", start=True))
+    settled_on(env, "web.1")
