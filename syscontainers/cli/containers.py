@@ -26,7 +26,11 @@ if TYPE_CHECKING:
 
 # Operations are imported inside the handlers: building the parser stays cheap.
 
-SET_HELP = "set a template variable, e.g. --set PORT=8081 (repeatable)"
+SET_HELP = ("set a template variable, e.g. --set PORT=8081 (repeatable); the value is escaped "
+            "for where it lands (JSON strings in config.json) or refused where it cannot be "
+            "written (a newline in a unit)")
+SET_RAW_HELP = ("set a template variable to a value inserted exactly as given, with no "
+                "escaping or checks, e.g. a JSON fragment (repeatable)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", help="the container name (default: from the image name and tag)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help=SET_HELP)
+    p.add_argument("--set-raw", dest="set_raw", action="append", default=[],
+                   metavar="KEY=VALUE", help=SET_RAW_HELP)
     p.add_argument("--runtime", metavar="PATH",
                    help="the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
                    "runc found on PATH)")
@@ -79,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--rebase", metavar="IMAGE", help="move the container to another image")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help=SET_HELP + "; kept for later updates")
+    p.add_argument("--set-raw", dest="set_raw", action="append", default=[],
+                   metavar="KEY=VALUE", help=SET_RAW_HELP + "; kept for later updates")
     p.add_argument("--no-pull", action="store_true",
                    help="use the image in the store, do not pull a newer one")
     add_registry_options(p)
@@ -152,18 +160,22 @@ def locate_runtime(ctx: Context, text: str) -> str:
     return locate(text)
 
 
-def _sets(values: list[str]) -> tuple[tuple[str, str], ...]:
+def _sets(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The --set and --set-raw values (the last of a name wins), and the raw names."""
     from syscontainers.render import parse_sets
 
-    return tuple(sorted(parse_sets(values).items()))
+    plain, raw = parse_sets(args.sets), parse_sets(args.set_raw)
+    plain = {k: v for k, v in plain.items() if k not in raw}
+    return tuple(sorted({**plain, **raw}.items())), tuple(sorted(raw))
 
 
 def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
     runtime = locate_runtime(ctx, args.runtime or ctx.settings.runtime)  # before any write
-    req = InstallRequest(args.image, args.name, _sets(args.sets), runtime, args.rootfs,
-                         args.now, args.override_system_unit, args.health_timeout)
+    sets, raw = _sets(args)
+    req = InstallRequest(args.image, args.name, sets, runtime, args.rootfs, args.now,
+                         args.override_system_unit, args.health_timeout, raw)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {
@@ -269,8 +281,9 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
     if bool(args.all) == bool(args.name):
         raise UsageError("give a container NAME or --all, not both or neither",
                          hint="see 'syscontainers update --help'")
-    req = UpdateRequest(args.name or "", args.rebase, _sets(args.sets), not args.no_pull,
-                        args.health_timeout)
+    sets, raw = _sets(args)
+    req = UpdateRequest(args.name or "", args.rebase, sets, not args.no_pull,
+                        args.health_timeout, raw)
     with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False

@@ -201,13 +201,14 @@ def prepare(
         image_id=choice.image.manifest_digest,
         destdir=str(host.paths.booted(destdir or cd.slot_dir(slot))),
         sets=kept.set_map(),
+        raw=kept.raw,
         defaults=dict(exports.manifest.default_values),
         facts=facts,
         commands=commands,
     )
     check_complete(exports, values, what=f'image "{choice.given}"')
     _warn_unused(host, choice, exports, kept)
-    kept = KeptValues(kept.sets, values["UUID"])
+    kept = KeptValues(kept.sets, values["UUID"], kept.raw)
     return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept,
                     facts, dirs)
 

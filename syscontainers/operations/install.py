@@ -73,6 +73,7 @@ class InstallRequest:
     start: bool = False  # --now
     override_system_unit: bool = False  # NAME may shadow a unit or tmpfiles file of the OS
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT  # how long a --now start must stay active
+    raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +199,7 @@ def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
 def _install_new(
     host: Host, cd: ContainerDir, choice: ImageChoice, req: InstallRequest
 ) -> InstallResult:
-    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "")
+    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "", tuple(sorted(req.raw)))
     plan = prepare(host, cd, 0, choice, req.runtime, kept)
     progress.step(host.reporter, f"installing {cd.name} from {choice.given}")
     info = build_slot(host, plan, req.rootfs)
@@ -221,7 +222,7 @@ def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) ->
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     bundle = tmp_name(base, name)
     cd = ContainerDir(base, host.container(name).name)
-    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "")
+    kept = KeptValues(tuple(sorted(dict(req.sets).items())), "", tuple(sorted(req.raw)))
     plan = prepare(host, cd, 0, choice, req.runtime, kept, destdir=bundle)
     os.mkdir(bundle, 0o700)
     try:

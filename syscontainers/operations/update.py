@@ -77,6 +77,7 @@ class UpdateRequest:
     sets: tuple[tuple[str, str], ...] = ()
     pull: bool = True
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,7 @@ def _update(host: Host, req: UpdateRequest) -> UpdateResult:
     cd = host.container(req.name)
     report = reconcile(host, cd, req.health_timeout)
     current = _installed(cd)
-    kept = current.kept.merged(dict(req.sets))
+    kept = current.kept.merged(dict(req.sets), req.raw)
     choice = _choose(host, current, req)
     here = f"{cd.name}.{current.slot}"
     gave_up = report.abandoned
@@ -219,7 +220,7 @@ def _update(host: Host, req: UpdateRequest) -> UpdateResult:
 def _same(info: DeploymentInfo, choice: ImageChoice, kept: KeptValues) -> bool:
     """True if INFO deploys CHOICE with the values KEPT."""
     return (info.image_id == choice.image.manifest_digest and info.image == choice.given
-            and info.kept.sets == kept.sets)
+            and info.kept.sets == kept.sets and info.kept.raw == kept.raw)
 
 
 def _kept_rootfs(cd: ContainerDir, current: DeploymentInfo) -> Path | None:

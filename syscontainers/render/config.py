@@ -246,8 +246,8 @@ def parse_config_text(source: TemplateSource, text: str) -> dict[str, Any]:
         hint = (
             "fix config.json in the image"
             if source.syntax is Syntax.VERBATIM
-            else "values are inserted raw: check the --set values used in this file, "
-            "or use config.json.j2 with the tojson filter"
+            else "--set-raw values are inserted exactly as given: check those used in this "
+            "file, or use config.json.j2 with the tojson filter"
         )
         raise _config_error(
             f"/exports/{source.name}",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import TemplateError
+from syscontainers.render.escape import check_jinja_values, substitute
 from syscontainers.render.exports import (
     MAX_OUTPUT,
     DefaultTemplates,
@@ -55,7 +56,7 @@ def _render_atomic(source: TemplateSource, values: Mapping[str, str]) -> str:
     if missing:
         raise _missing_error({source.name: missing})
     _check_atomic_size(source, values)
-    return string.Template(source.text).substitute(values)
+    return substitute(source.name, source.text, values)
 
 
 def _check_atomic_size(source: TemplateSource, values: Mapping[str, str]) -> None:
@@ -88,10 +89,12 @@ def jinja_identifiers(source: TemplateSource) -> set[str]:
 
 
 def render_text(source: TemplateSource, values: Mapping[str, str]) -> str:
-    """Render one template with VALUES (verbatim sources come back unchanged)."""
+    """Render one template with VALUES (verbatim sources come back unchanged), each value
+    fitted to where it lands (render.escape)."""
     if source.syntax is Syntax.JINJA:
         from syscontainers.render.jinja import render_jinja
 
+        check_jinja_values(source.name, jinja_identifiers(source), values)
         return render_jinja(source, values)
     if source.syntax is Syntax.ATOMIC:
         return _render_atomic(source, values)
@@ -155,10 +158,16 @@ def check_complete(
     defaults: DefaultTemplates | None = None,
     what: str = "the image",
 ) -> None:
-    """Raise one TemplateError listing every missing variable of every template, per file."""
+    """Raise one TemplateError listing every missing variable of every template, per file;
+    then a UsageError for a value that cannot go where a template puts it."""
     missing = missing_variables(exports, values, defaults)
     if missing:
         raise _missing_error(missing, what)
+    for source in all_sources(exports, defaults):  # every value fits where it lands
+        if source.syntax is Syntax.ATOMIC:
+            substitute(source.name, source.text, values)
+        elif source.syntax is Syntax.JINJA:
+            check_jinja_values(source.name, jinja_identifiers(source), values)
 
 
 class VariableKind(Enum):

@@ -103,6 +103,7 @@ class Origin(Enum):
 
     FORCED = "forced"
     USER = "set"
+    RAW = "set-raw"  # given with --set-raw: inserted exactly as given
     OS = "os"
     IMAGE = "image"
 
@@ -149,6 +150,7 @@ class Values(Mapping[str, str]):
     """The resolved variables: a read-only name -> value mapping that knows each origin."""
 
     entries: tuple[Value, ...]
+    fragments: frozenset[str] = frozenset()  # names the image or the OS gives a default
     _index: dict[str, Value] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -168,29 +170,40 @@ class Values(Mapping[str, str]):
         return self._index[name].origin
 
     def user_sets(self) -> dict[str, str]:
-        """The values the user gave with --set."""
-        return {v.name: v.value for v in self.entries if v.origin is Origin.USER}
+        """The values the user gave with --set or --set-raw."""
+        return {v.name: v.value for v in self.entries if v.origin in (Origin.USER, Origin.RAW)}
+
+    def raw_names(self) -> tuple[str, ...]:
+        """The names the user gave with --set-raw."""
+        return tuple(v.name for v in self.entries if v.origin is Origin.RAW)
 
 
 @dataclass(frozen=True, slots=True)
 class KeptValues:
-    """What survives an update: the user's --set values and the UUID."""
+    """What survives an update: the user's --set (and --set-raw) values and the UUID."""
 
     sets: tuple[tuple[str, str], ...]
     uuid: str
+    raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
 
     def set_map(self) -> dict[str, str]:
         """The kept --set values as a dict."""
         return dict(self.sets)
 
-    def merged(self, new_sets: Mapping[str, str]) -> KeptValues:
-        """These kept values with NEW_SETS applied on top (for update --set)."""
+    def merged(self, new_sets: Mapping[str, str], new_raw: Iterable[str] = ()) -> KeptValues:
+        """These kept values with NEW_SETS applied on top (for update --set); NEW_RAW names
+        those of them given with --set-raw (a name set again with --set is plain again)."""
         check_sets(new_sets)
-        return KeptValues(tuple(sorted({**self.set_map(), **new_sets}.items())), self.uuid)
+        raw = (set(self.raw) - new_sets.keys()) | set(new_raw)
+        sets = tuple(sorted({**self.set_map(), **new_sets}.items()))
+        return KeptValues(sets, self.uuid, tuple(sorted(raw)))
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready form for a deployment's info file."""
-        return {"set": self.set_map(), "uuid": self.uuid}
+        doc: dict[str, object] = {"set": self.set_map(), "uuid": self.uuid}
+        if self.raw:
+            doc["raw"] = list(self.raw)
+        return doc
 
     @classmethod
     def from_json(cls, doc: object) -> KeptValues:
@@ -202,12 +215,16 @@ class KeptValues:
             raise StoreCorruptError("stored template values lack a uuid or a set map")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in sets.items()):
             raise StoreCorruptError("stored --set values must map strings to strings")
-        return cls(tuple(sorted(sets.items())), uuid)
+        raw = doc.get("raw", [])
+        if not isinstance(raw, list) or not all(isinstance(n, str) and n in sets for n in raw):
+            raise StoreCorruptError("stored --set-raw names must be a list of --set names")
+        return cls(tuple(sorted(sets.items())), uuid, tuple(sorted(raw)))
 
 
 def kept_values(values: Values) -> KeptValues:
     """The part of VALUES that an update keeps: --set values and the UUID."""
-    return KeptValues(tuple(sorted(values.user_sets().items())), values["UUID"])
+    sets = tuple(sorted(values.user_sets().items()))
+    return KeptValues(sets, values["UUID"], tuple(sorted(values.raw_names())))
 
 
 def check_sets(sets: Mapping[str, str]) -> None:
@@ -286,12 +303,17 @@ def compute_values(
     defaults: Mapping[str, str],
     facts: HostFacts,
     commands: CommandSource,
+    raw: Iterable[str] = (),
 ) -> Values:
-    """Resolve every variable; COMMANDS may be a function of the non-forced values."""
+    """Resolve every variable; COMMANDS may be a function of the non-forced values; RAW
+    names the SETS given with --set-raw."""
     check_sets(sets)
+    raw = frozenset(raw)
     resolved: dict[str, Value] = {k: Value(k, v, Origin.IMAGE) for k, v in defaults.items()}
     resolved.update({k: Value(k, v, Origin.OS) for k, v in _os_values(facts).items()})
-    resolved.update({k: Value(k, v, Origin.USER) for k, v in sets.items()})
+    resolved.update(
+        {k: Value(k, v, Origin.RAW if k in raw else Origin.USER) for k, v in sets.items()}
+    )
     if "PIDFILE" not in sets:
         pidfile = f"{resolved['RUN_DIRECTORY'].value}/container-{name}.pid"
         resolved["PIDFILE"] = Value("PIDFILE", pidfile, Origin.OS)
@@ -313,7 +335,8 @@ def compute_values(
         "EXEC_STOPPOST": commands.exec_stoppost,
     }
     resolved.update({k: Value(k, v, Origin.FORCED) for k, v in execs.items()})
-    return Values(tuple(sorted(resolved.values(), key=lambda v: v.name)))
+    entries = tuple(sorted(resolved.values(), key=lambda v: v.name))
+    return Values(entries, frozenset(defaults) | frozenset(OS_PROVIDED))
 
 
 # --- I/O edge -----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from syscontainers.render.config import (
     validate_config,
 )
 from syscontainers.render.exports import parse_exports
+from syscontainers.render.values import Origin, Values
 from tests.unit.render_fixtures import (
     ADDTL_MOUNTS,
     ETCD_CGROUP,
@@ -159,15 +161,24 @@ def test_etcd_template_with_addtl_mounts_golden() -> None:
     assert {(m.uid, m.gid) for m in rendered.missing_sources} == {("0", "0")}
 
 
-def test_raw_value_breaking_json_names_file_and_line() -> None:
+def test_a_set_value_in_a_json_string_is_escaped() -> None:
     exports = etcd_exports()
     values = values_for(exports, {"ETCD_NAME": 'say "hi"'})
+    rendered = render_config(exports, image_config(), values, UserDB(), host_has())
+    assert 'ETCD_NAME=say "hi"' in rendered.document["process"]["env"]
+
+
+def test_raw_value_breaking_json_names_file_and_line() -> None:
+    exports = etcd_exports()
+    base = values_for(exports, {"ETCD_NAME": 'say "hi"'})
+    values = Values(tuple(replace(v, origin=Origin.RAW) if v.name == "ETCD_NAME" else v
+                          for v in base.entries), base.fragments)
     with pytest.raises(TemplateError) as info:
         render_config(exports, image_config(), values, UserDB(), host_has())
     message = info.value.message
     assert message.startswith("/exports/config.json.template: not valid JSON")
     assert "line 10" in message and "ETCD_NAME=say" in message
-    assert "tojson" in (info.value.hint or "")
+    assert "--set-raw" in (info.value.hint or "") and "tojson" in (info.value.hint or "")
 
 
 def test_jinja_config_with_tojson_survives_hostile_value() -> None:
