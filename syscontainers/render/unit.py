@@ -117,10 +117,12 @@ def supplement(
 ) -> str:
     """The [Service] block appended to an image's unit TEXT (see the module docstring)."""
     used = identifiers(source)
+    # A unit that does not start the container ($EXEC_START) gets no runtime commands:
+    # azure's runs a host program, and a stop that waits for a container would hang.
     lines = [
         f"{key}={values[var]}\n"
         for key, var in SUPPLEMENT_EXECS
-        if var not in used and values.get(var)
+        if "EXEC_START" in used and var not in used and values.get(var)
     ]
     lines += ["Delegate=yes\n", f"SuccessExitStatus={STOP_SUCCESS[detached]}\n"]
     if not _sets_key(text, "SyslogIdentifier"):

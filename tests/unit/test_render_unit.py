@@ -112,6 +112,14 @@ def test_network_online_yes_makes_any_unit_wait_for_it(files: dict[str, bytes]) 
     assert unit.count("Wants=network-online.target") == 1
 
 
+def test_a_unit_that_starts_no_container_gets_no_runtime_commands() -> None:
+    # azure's shape: ExecStart runs a host program, not $EXEC_START
+    service = "[Service]\nExecStart=/usr/bin/python -u /usr/sbin/waagent -daemon\n"
+    exports = parse_exports({"service.template": service.encode()})
+    added = render_unit(exports, values_for(exports)).partition(SUPPLEMENT_HEADER)[2]
+    assert added == "Delegate=yes\nSuccessExitStatus=143 137\nSyslogIdentifier=etcd\n"
+
+
 def test_an_image_unit_keeps_its_own_syslog_identifier() -> None:
     service = ATOMIC_SERVICE.replace("SuccessExitStatus=3\n", "SyslogIdentifier=mine\n")
     exports = parse_exports({"service.template": service.encode()})
