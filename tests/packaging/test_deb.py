@@ -85,6 +85,15 @@ def test_the_package_declares_debian_dependencies(deb: Path) -> None:
         assert path in files, path
 
 
+@requires("lintian")
+def test_lintian_finds_no_error_or_warning(deb: Path) -> None:
+    # The project has no mail address to put in Maintainer yet.
+    run = subprocess.run(["lintian", "--fail-on", "error,warning", "--suppress-tags",
+                          "bogus-mail-host,bogus-mail-host-in-debian-changelog", str(deb)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
 def test_units_in_units_dir_are_packaged_and_enabled(tmp_path: Path) -> None:
     """Built from a copy of the tree (no git there) with a unit in units/, as other work
     will add: the package installs it and enables it, without starting it, at install."""
