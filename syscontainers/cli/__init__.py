@@ -42,11 +42,12 @@ VERB_AREAS = {
     "rollback": "containers",
     "run": "containers",
     "hostfiles": "hostfiles",
+    "apply": "apply",
 }
 AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
 # The verbs that can work on an offline root (--sysroot): the others run or mount things.
 SYSROOT_VERBS = ("pull", "images", "install", "uninstall", "update", "rollback", "list",
-                 "hostfiles")
+                 "hostfiles", "apply")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +149,13 @@ def _host(
     with SystemdManager() as units:
         yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener,
                    policy=checks, crashpoint=crashpoints.from_env(os.environ))
+
+
+def open_host(
+    ctx: Context, args: argparse.Namespace, pulls: bool = False
+) -> AbstractContextManager[Host]:
+    """The seams for a verb of another area (apply), as this area's verbs get them."""
+    return _host(ctx, args, pulls)
 
 
 def locate_runtime(ctx: Context, text: str) -> str:

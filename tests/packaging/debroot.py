@@ -38,19 +38,22 @@ def relations(deb: Path, field: str) -> list[str]:
     return names
 
 
-def debroot(packages: list[str]) -> Path | str:
-    """The cached root with BASE and PACKAGES installed, or why it cannot be made here."""
+def debroot(packages: list[str], base: tuple[str, ...] = BASE, prefix: str = PREFIX
+            ) -> Path | str:
+    """The cached root with BASE and PACKAGES installed, or why it cannot be made here.
+
+    Roots of another PREFIX (another user of this cache) are left alone."""
     if shutil.which("mmdebstrap") is None:
         return "mmdebstrap is not installed"
-    wanted = sorted({*BASE, *packages})
+    wanted = sorted({*base, *packages})
     key = hashlib.sha256(" ".join(wanted).encode()).hexdigest()[:16]
-    root = CACHE / f"{PREFIX}{key}"
+    root = CACHE / f"{prefix}{key}"
     if root.is_dir():
         return root
     CACHE.mkdir(parents=True, exist_ok=True)
-    for old in CACHE.glob(f"{PREFIX}*"):
+    for old in CACHE.glob(f"{prefix}*"):
         shutil.rmtree(old, ignore_errors=True)
-    tmp = CACHE / f".{PREFIX}{key}.tmp"
+    tmp = CACHE / f".{prefix}{key}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)  # mmdebstrap wants an empty target
     argv = ["mmdebstrap", "--variant=minbase", f"--include={','.join(wanted)}", SUITE, str(tmp)]
     try:

@@ -1,0 +1,76 @@
+"""CLI verb ``apply``: converge the host to a host manifest, printing the plan first."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from syscontainers.cli.context import Context
+from syscontainers.cli.output import add_json_option
+from syscontainers.cli.registry import add_policy_options, add_registry_options
+
+DEFAULT_MANIFEST = "/etc/syscontainers/host.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add apply."""
+    p = sub.add_parser(
+        "apply", help="converge the host to a host manifest (YAML)",
+        description="Install, update, enable, start (and with --prune uninstall) the "
+        "containers so that the host matches FILE. The plan is printed first; applying the "
+        "same manifest again changes nothing. See 'Provisioning a host' in the README.")
+    p.add_argument("file", metavar="FILE", nargs="?", type=Path,
+                   help=f"the host manifest (default {DEFAULT_MANIFEST}, with --sysroot the "
+                   "one in that root)")
+    p.add_argument("--prune", action="store_true",
+                   help="uninstall containers an earlier apply installed that FILE dropped")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
+                   help="how long an updated service must stay active (default 30)")
+    add_registry_options(p)
+    add_policy_options(p)
+    add_json_option(p)
+    p.set_defaults(handler=handle_apply)
+
+
+def handle_apply(ctx: Context, args: argparse.Namespace) -> int:
+    """Run ``apply``."""
+    from syscontainers.cli.containers import locate_runtime, open_host
+    from syscontainers.errors import UsageError
+    from syscontainers.operations.apply import execute, survey
+    from syscontainers.provision.manifest import load
+    from syscontainers.provision.plan import plan
+
+    manifest = load(args.file or ctx.paths.on_host(DEFAULT_MANIFEST))
+    specs = []
+    for spec in manifest.containers:
+        try:
+            runtime = locate_runtime(ctx, spec.runtime or ctx.settings.runtime)
+        except UsageError as e:
+            raise UsageError(f"{manifest.path}, line {spec.line}: container {spec.name}: "
+                             f"{e.message}", hint=e.hint) from None
+        specs.append(replace(spec, runtime=runtime))
+    manifest = replace(manifest, containers=tuple(specs))
+    with open_host(ctx, args, pulls=True) as host:
+        todo = plan(manifest, survey(host, manifest), prune=args.prune)
+        lines = [f"  {a.describe()}" for a in todo.actions]
+        if not ctx.json:
+            ctx.out(f"plan for {manifest.path} ({len(manifest.containers)} container(s)):")
+            for line in lines or ["  (no containers)"]:
+                ctx.out(line)
+        data: dict[str, Any] = {
+            "manifest": manifest.path, "plan": [a.to_json() for a in todo.actions],
+            "changes": len(todo.changes), "dry_run": bool(args.dry_run)}
+        if not todo.changes:
+            ctx.result(f"nothing to change: the host matches {manifest.path}", **data)
+            return 0
+        if args.dry_run:
+            ctx.result(f"dry run: {len(todo.changes)} change(s) planned, none made", **data)
+            return 0
+        outcomes = execute(host, todo, args.health_timeout)
+    ctx.result(f"applied {len(outcomes)} change(s) from {manifest.path}",
+               lines=[f"  {o.action.verb.value} {o.action.name}: {o.detail}" for o in outcomes],
+               results=[o.to_json() for o in outcomes], **data)
+    return 0

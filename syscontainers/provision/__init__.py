@@ -1,0 +1,1 @@
+"""Host provisioning: the host manifest (``manifest``) and the plan that converges a host to it."""

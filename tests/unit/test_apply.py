@@ -1,0 +1,176 @@
+"""apply against the real store and files, with a fake systemd that makes the real links.
+
+The fake enables and disables as systemd does on disk (the [Install] symlinks),
+since apply reads whether a unit is enabled from them. A second apply of the same
+manifest must touch nothing: every file's and directory's mtime and inode under the
+store root, the unit and tmpfiles directories and the host root stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from syscontainers import cli, unitlinks
+from syscontainers.operations.apply import Outcome, execute, read_managed, survey
+from syscontainers.paths import Paths
+from syscontainers.provision.manifest import parse
+from syscontainers.provision.plan import Plan, plan
+from syscontainers.systemd_states import ActiveState, UnitFileChange
+from tests.fakes import FakeUnitManager
+from tests.unit.lifecycle_fixtures import Env, atomic_files
+from tests.unit.test_sysroot import isolated, links, make_root  # noqa: F401 - fixture
+
+pytest_plugins = ["tests.unit.lifecycle_plugin"]
+RUNC = "/usr/sbin/runc"
+
+
+class LinkingUnits(FakeUnitManager):
+    """FakeUnitManager whose enable and disable also change the links, as systemd's do."""
+
+    def __init__(self, paths: Paths) -> None:
+        super().__init__(paths.unit_dir)
+        self.paths = paths
+
+    def enable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Enable, and make the links."""
+        super().enable(unit_files)
+        return unitlinks.enable(self.paths, unit_files)
+
+    def disable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
+        """Disable, and remove the links."""
+        super().disable(unit_files)
+        return unitlinks.disable(self.paths, unit_files)
+
+
+@pytest.fixture
+def world(env: Env) -> Env:
+    env.units = LinkingUnits(env.paths)
+    for version in ("1", "2"):
+        env.pull(env.layout(f"app{version}", atomic_files(version)), f"example.org/app:{version}")
+    return env
+
+
+def apply(env: Env, text: str, prune: bool = False) -> tuple[Plan, list[Outcome]]:
+    manifest = parse(text, "host.yaml")
+    manifest = replace(manifest, containers=tuple(replace(s, runtime=s.runtime or RUNC)
+                                                  for s in manifest.containers))
+    todo = plan(manifest, survey(env.host, manifest), prune)
+    return todo, execute(env.host, todo, 1.0)
+
+
+def snapshot(env: Env) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, inode) of everything apply could touch, by path."""
+    out = {}
+    for top in (env.paths.root, env.paths.unit_dir, env.paths.tmpfiles_dir, env.paths.host_root):
+        for dirpath, dirnames, filenames in os.walk(top):
+            for name in [*dirnames, *filenames, ""]:
+                path = os.path.join(dirpath, name)
+                st = os.lstat(path)
+                out[path] = (st.st_mtime_ns, st.st_ino)
+    return out
+
+
+TWO = """\
+containers:
+  web:
+    image: example.org/app:1
+    values: {PORT: "8081"}
+  quiet:
+    image: example.org/app:1
+    enabled: false
+    started: false
+"""
+
+
+def test_install_update_prune_and_a_second_apply_touches_nothing(world: Env) -> None:
+    todo, done = apply(world, TWO)
+    assert [(o.action.verb.value, o.action.name) for o in done] == [
+        ("install", "web"), ("start", "web"), ("install", "quiet"), ("disable", "quiet")]
+    assert world.units.active["web.service"] is ActiveState.ACTIVE
+    assert "quiet.service" not in world.units.active
+    assert unitlinks.is_enabled(world.paths, "web.service")
+    assert not unitlinks.is_enabled(world.paths, "quiet.service")
+    assert read_managed(world.host) == {"web", "quiet"}
+
+    before, calls = snapshot(world), len(world.units.calls)
+    todo, done = apply(world, TWO)
+    assert todo.changes == () and done == []
+    assert snapshot(world) == before
+    assert [c[0] for c in world.units.calls[calls:]] == ["states"]  # only looked
+
+    changed = TWO.replace('PORT: "8081"', 'PORT: "8082"').replace("app:1\n    enabled",
+                                                                 "app:2\n    enabled")
+    todo, done = apply(world, changed)
+    assert [(o.action.verb.value, o.action.name, o.detail) for o in done] == [
+        ("update", "web", "updated to web.1"), ("update", "quiet", "updated to quiet.1"),
+        ("disable", "quiet", "disabled")]
+    web = json.loads((world.dep("web") / "info.json").read_text())
+    assert web["values"]["set"] == {"PORT": "8082"}
+    assert "version 2" in (world.dep("quiet") / "rootfs/var/www/index.html").read_text()
+    assert not unitlinks.is_enabled(world.paths, "quiet.service")
+
+    only_web = "containers:\n  web:\n    image: example.org/app:1\n    values: {PORT: '8082'}\n"
+    todo, done = apply(world, only_web)
+    assert [a.describe() for a in todo.actions] == [
+        "orphan quiet: no longer in the manifest; apply --prune uninstalls it",
+        "ok web: example.org/app:1"]
+    assert done == [] and world.dep("quiet").exists()
+    todo, done = apply(world, only_web, prune=True)
+    assert [(o.action.verb.value, o.action.name) for o in done] == [("uninstall", "quiet")]
+    assert not world.dep("quiet").exists() and read_managed(world.host) == {"web"}
+    before = snapshot(world)
+    assert apply(world, only_web, prune=True)[0].changes == ()
+    assert snapshot(world) == before
+
+
+def test_a_container_installed_by_hand_is_never_pruned(world: Env) -> None:
+    from syscontainers.operations.install import InstallRequest, install
+
+    install(world.host, InstallRequest("example.org/app:1", "mine", runtime=RUNC))
+    todo, _done = apply(world, "containers: {}\n", prune=True)
+    assert todo.actions == () and world.dep("mine").exists()
+
+
+def test_a_runtime_or_dropped_value_reinstalls(world: Env) -> None:
+    apply(world, TWO)
+    todo, done = apply(world, TWO.replace('values: {PORT: "8081"}', "runtime: /usr/bin/crun"))
+    assert [(o.action.verb.value, o.action.name) for o in done] == [
+        ("reinstall", "web"), ("start", "web")]
+    assert todo.actions[0].reason == f"runtime {RUNC} -> /usr/bin/crun; value(s) PORT no " \
+        "longer set"
+    info = json.loads((world.dep("web") / "info.json").read_text())
+    assert (info["runtime"], info["values"]["set"]) == ("/usr/bin/crun", {})
+
+
+def test_cli_apply_into_a_sysroot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_root(tmp_path)
+    layout = tmp_path / "layout"
+    from tests.imagebuild import layer_tar, write_oci_layout
+
+    write_oci_layout(layout, [layer_tar(atomic_files("1"))], "v1")
+    manifest = tmp_path / "host.yaml"
+    manifest.write_text(f"containers:\n  web:\n    image: oci:{layout}:v1\n")
+    sc = ["--sysroot", str(root), "apply", str(manifest)]
+    assert cli.main([*sc, "--dry-run", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert doc["plan"][0]["action"] == "install" and doc["changes"] == 1 and doc["dry_run"]
+    assert not (root / "var").exists()
+    assert cli.main(sc) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"plan for {manifest} (1 container(s)):\n  install web: ")
+    assert "applied 1 change(s)" in out
+    assert links(root) == {
+        "etc/systemd/system/multi-user.target.wants/web.service": "/etc/systemd/system/web.service"}
+    assert cli.main(sc) == 0
+    assert f"nothing to change: the host matches {manifest}" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("containers:\n  web:\n    image: x\n    runtime: /opt/none\n")
+    assert cli.main(["--sysroot", str(root), "apply", str(bad)]) == 2
+    assert f"{bad}, line 2: container web: runtime /opt/none is not an executable" in \
+        capsys.readouterr().err
