@@ -23,6 +23,7 @@ import pytest
 from tests.imagebuild import make_busybox_layout, requires
 from tests.integration.nspawn import REPO, Completed, NspawnHost, booted_or_skip
 from tests.packaging.debroot import debroot, relations
+from tests.packaging.source import project_version, tree_tar
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow,
               requires("dpkg-buildpackage", "mmdebstrap", "umoci", "runc")]
@@ -94,15 +95,21 @@ def test_lintian_finds_no_error_or_warning(deb: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+@requires("dpkg-parsechangelog")
+def test_the_debian_changelog_has_the_projects_version() -> None:
+    changelog = REPO / "packaging" / "debian" / "changelog"
+    version = subprocess.run(["dpkg-parsechangelog", "-l", str(changelog), "-S", "Version"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version.split("-")[0] == project_version()
+
+
 def test_units_in_units_dir_are_packaged_and_enabled(tmp_path: Path) -> None:
     """Built from a copy of the tree (no git there) with a unit in units/, as other work
     will add: the package installs it and enables it, without starting it, at install."""
     tree = tmp_path / "tree"
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
-                            "--exclude-standard"], capture_output=True, check=True).stdout
     tree.mkdir()
-    subprocess.run(f"tar -C {REPO} --null -T - --ignore-failed-read -cf - | tar -xf - -C {tree}",
-                   shell=True, input=files, check=True, capture_output=True)
+    subprocess.run(["tar", "-xf", str(tree_tar(tmp_path / "tree.tar")), "-C", str(tree)],
+                   check=True)
     (tree / "units").mkdir(exist_ok=True)
     (tree / "units" / "syscontainers-probe.service").write_text(
         "[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n")
@@ -127,7 +134,7 @@ def test_dpkg_installs_it_into_a_clean_root(world: Installed) -> None:
     status = world.sh("dpkg-query -W -f '${Status}' syscontainers").stdout
     assert status == "install ok installed"
     version = world.sh("syscontainers --version").stdout
-    assert version.startswith("syscontainers ")
+    assert version == f"syscontainers {project_version()}\n"
     where = world.sh("/usr/bin/python3 -c 'import syscontainers; print(syscontainers.__file__)'")
     assert where.stdout.startswith("/usr/lib/python3/dist-packages/syscontainers/")
 

@@ -13,7 +13,6 @@ import argparse
 import os
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,11 @@ import pytest
 from syscontainers.cli import build_parser
 from tests.imagebuild import requires
 from tests.integration.nspawn import REPO
+from tests.packaging.source import project_version, tree_tar
 
 SPEC = REPO / "packaging" / "syscontainers.spec"
 MACROS = Path(__file__).resolve().parent / "data" / "fedora-macros"
 SYSTEM_PATH = {**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-
-
-def project_version() -> str:
-    with open(REPO / "pyproject.toml", "rb") as f:
-        return str(tomllib.load(f)["project"]["version"])
 
 
 def rpm_query(*args: str) -> str:
@@ -46,14 +41,6 @@ def test_rpmspec_parses_the_spec_with_the_projects_version() -> None:
     assert query == f"syscontainers {project_version()} Apache-2.0"
 
 
-@requires("dpkg-parsechangelog")
-def test_the_debian_changelog_has_the_projects_version() -> None:
-    changelog = REPO / "packaging" / "debian" / "changelog"
-    version = subprocess.run(["dpkg-parsechangelog", "-l", str(changelog), "-S", "Version"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    assert version.split("-")[0] == project_version()
-
-
 def test_the_spec_names_every_unit_for_its_scriptlets() -> None:
     named = re.search(r"^%global units (.*)$", SPEC.read_text(), re.M)
     assert named is not None
@@ -67,16 +54,8 @@ def test_the_spec_names_every_unit_for_its_scriptlets() -> None:
 def test_rpmbuild_builds_a_package_with_the_tool_its_man_pages_and_completion(
         tmp_path: Path) -> None:
     version = project_version()
-    sources = tmp_path / "SOURCES"
-    sources.mkdir()
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
-                            "--exclude-standard"], capture_output=True, check=True).stdout
-    # as git archive --prefix does; the S flag keeps tar from prefixing symlink targets too
-    # (render/defaults -> ../../templates)
-    subprocess.run(["tar", "-C", str(REPO), "--null", "-T", "-", "--ignore-failed-read",
-                    f"--transform=s,^,syscontainers-{version}/,S", "-czf",
-                    str(sources / f"syscontainers-{version}.tar.gz")],
-                   input=files, capture_output=True, check=True)
+    (tmp_path / "SOURCES").mkdir()
+    tree_tar(tmp_path / "SOURCES" / f"syscontainers-{version}.tar.gz", f"syscontainers-{version}/")
     built = subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {tmp_path}",
                             "--load", str(MACROS), str(SPEC)], capture_output=True, text=True,
                            env=SYSTEM_PATH, timeout=600)
