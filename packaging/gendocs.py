@@ -9,7 +9,7 @@ distribution's python3-argparse-manpage and python3-shtab::
 
 which writes, under OUTDIR:
 
-    man8/syscontainers.8            global options, the verbs, exit status
+    man8/syscontainers.8            global options, the verbs, the settings, exit status
     man8/syscontainers-VERB.8       one page per verb (``images`` holds its sub-verbs)
     bash-completion/syscontainers   for /usr/share/bash-completion/completions/
 
@@ -20,6 +20,7 @@ two builds of one version give the same files.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import os
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 import shtab
 from build_manpages.manpage import Manpage
 
-from syscontainers import __version__
+from syscontainers import __version__, settings
 from syscontainers.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -107,8 +108,25 @@ def page(name: str, summary: str, parts: list[str], refs: list[tuple[str, str]])
     return "\n".join(lines) + "\n"
 
 
+def _configuration() -> list[str]:
+    """The settings, their environment variables and defaults, from syscontainers.settings."""
+    user = settings.user_config_path({"HOME": "~"})
+    env = f"${settings.ENV_PREFIX}"
+    intro = (f"Settings are layered, lowest first: the defaults below, {settings.SYSTEM_CONFIG}, "
+             f"{user} ($XDG_CONFIG_HOME), the environment variables {env}SETTING, then the "
+             f"command line. {env}CONFIG names one config file to read instead of the two.")
+    lines = [".SH CONFIGURATION", esc(intro)]
+    for field in dataclasses.fields(settings.Settings):
+        default = field.default
+        shown = "none" if default is None else str(default).lower() if isinstance(
+            default, bool) else str(default)
+        lines += [".TP", f".B {esc(field.name.replace('_', '-'))}",
+                  esc(f"{env}{field.name.upper()}; default: {shown}")]
+    return lines
+
+
 def main_page(parser: argparse.ArgumentParser) -> str:
-    """syscontainers(8): the global options, a list of the verbs, the exit status."""
+    """syscontainers(8): the global options, the verbs, the settings, the exit status."""
     commands = [".SH COMMANDS"]
     for name, help_text, _ in verbs(parser):
         commands += [".TP", f".BR {PROG}\\-{esc(name)} ({SECTION})", esc(help_text)]
@@ -116,7 +134,7 @@ def main_page(parser: argparse.ArgumentParser) -> str:
     for code, meaning in EXIT_STATUS:
         status += [".TP", f".B {code}", esc(meaning)]
     summary = (parser.description or PROG).rstrip(".")
-    parts = [*_synopsis(parser), *_body(global_parser()), *commands, *status]
+    parts = [*_synopsis(parser), *_body(global_parser()), *commands, *_configuration(), *status]
     return page(PROG, summary[:1].lower() + summary[1:], parts, list(SEE_ALSO))
 
 

@@ -11,6 +11,7 @@ is checked the same way, with no list here to update.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from syscontainers import settings
 from syscontainers.cli import build_parser, global_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,6 +139,14 @@ def test_global_options_are_in_the_main_page(rendered: dict[str, str]) -> None:
         for name in action.option_strings:
             assert words(main, name), name
         assert one_line(str(action.help)) in main, action.option_strings
+
+
+def test_the_main_page_lists_every_setting_with_its_variable(rendered: dict[str, str]) -> None:
+    main = one_line(rendered["syscontainers.8"])
+    assert str(settings.SYSTEM_CONFIG) in main
+    for field in dataclasses.fields(settings.Settings):
+        key, env = field.name.replace("_", "-"), f"$SYSCONTAINERS_{field.name.upper()}"
+        assert re.search(rf"(?<![\w-]){re.escape(key)} {re.escape(env)}; default: ", main), key
 
 
 def _complete(script: Path, lines: list[list[str]],
