@@ -31,6 +31,7 @@ from tests.imagebuild import BUSYBOX, requires
 from tests.integration.atomic_mirrors import (
     ALLCAPS,
     BUILDAH,
+    DEBIAN_HOST,
     ETCD,
     PLAIN,
     QEMU_GA_HERE,
@@ -57,9 +58,6 @@ ExecStart=/bin/true
 [Install]
 WantedBy=multi-user.target
 """
-# What a Debian host has and a --volatile=yes nspawn host lacks.
-HOST_SETUP = ("test -e /etc/os-release || ln -s ../usr/lib/os-release /etc/os-release; "
-              "test -e /etc/resolv.conf || : > /etc/resolv.conf")
 SERVICES = ("plain", "etcd", "allcaps")  # enabled ones whose bind sources survive a reboot
 
 
@@ -141,7 +139,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         more.append(Bind(test_dir / "persist" / name, target))
     host = NspawnHost(test_dir, binds=(*binds, *more))
     with booted_or_skip(host):
-        host.sh(HOST_SETUP)
+        host.sh(DEBIAN_HOST)
         yield World(host, host.inside(layout))
 
 
@@ -251,7 +249,7 @@ def test_all_process_capabilities_is_what_the_host_can_grant(world: World) -> No
 
 def test_after_a_reboot_every_service_is_up_within_seconds(world: World) -> None:
     world.host.reboot()
-    world.host.sh(HOST_SETUP)
+    world.host.sh(DEBIAN_HOST)
     for name in SERVICES:
         unit = f"{name}.service"
         assert world.wait_active(unit, timeout=60) == "active", world.host.run(
