@@ -53,6 +53,7 @@ from syscontainers.render import (
     wants_detached,
 )
 from syscontainers.render.exports import HOSTFS
+from syscontainers.render.grants import HostLimits
 from syscontainers.render.templates import VariableKind, template_variables
 from syscontainers.render.unit import host_destination, substituted_renames
 from syscontainers.render.values import capability_names
@@ -275,22 +276,24 @@ def render_bundle(
         plan.exports, plan.choice.image.config, plan.values, exists=exists, users=users,
         what=f'image "{plan.choice.given}"',
         cgroups_path=service_cgroup(plan.runtime, plan.cd.name) if service else None,
-        grantable=grantable(plan.facts),
+        limits=host_limits(plan.facts),
     )
-    if rendered.withheld_capabilities:
+    if rendered.withheld:
         progress.warn(host.reporter, f"{plan.cd.name}: left out of config.json, as this host "
-                      "cannot grant them (not in its capability bounding set): "
-                      + ", ".join(rendered.withheld_capabilities))
+                      "cannot grant them (capabilities not in its bounding set, SELinux labels "
+                      "without SELinux): " + ", ".join(rendered.withheld))
     if rendered.config_json:
         atomic_write(files["config"], rendered.config_json, sync=False)
     return rendered
 
 
-def grantable(facts: HostFacts | None) -> frozenset[str] | None:
-    """The capabilities a container may be given on the host FACTS describe (None: any)."""
-    if facts is None or facts.cap_bounding is None:
+def host_limits(facts: HostFacts | None) -> HostLimits | None:
+    """What the host FACTS describe can grant a container (None: whatever it asks)."""
+    if facts is None:
         return None
-    return frozenset(capability_names(facts.cap_last_cap, facts.cap_bounding))
+    caps = (None if facts.cap_bounding is None
+            else frozenset(capability_names(facts.cap_last_cap, facts.cap_bounding)))
+    return HostLimits(caps, facts.selinux)
 
 
 def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> DeploymentInfo:

@@ -10,9 +10,10 @@ because a system container is a host service run by systemd:
 - each image VOLUME bound from $STATE_DIRECTORY/$NAME/<path>, so data persists;
 - no rlimits: the unit's Limit*= settings apply.
 
-Capabilities (see render.capabilities): a pre-1.0 list-form
+What the host grants (see render.grants): a pre-1.0 list-form
 ``process.capabilities`` is upgraded to the 1.0 object, and capabilities the
-host's bounding set lacks are left out, both with the config rewritten.
+host's bounding set lacks, and SELinux labels on a host without SELinux, are
+left out, with the config rewritten.
 
 Every config, generated or from the image, gets the ``linux.cgroupsPath`` the
 installer asks for (syscontainers.runtime.service_cgroup: a cgroup inside the
@@ -29,13 +30,13 @@ from __future__ import annotations
 import copy
 import json
 import posixpath
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
-from syscontainers.render import capabilities
+from syscontainers.render import grants
 from syscontainers.render.exports import Exports, Syntax, TemplateSource
 from syscontainers.render.templates import render_text
 
@@ -108,8 +109,8 @@ class MissingSource:
 
 @dataclass(frozen=True, slots=True)
 class RenderedConfig:
-    """The config.json bytes, the parsed document, its missing bind sources, and the
-    capabilities it asked for that the host cannot grant (left out)."""
+    """The config.json bytes, the parsed document, its missing bind sources, and what it
+    asked for that the host cannot grant (left out: capability names, SELinux label keys)."""
 
     data: bytes
     document: dict[str, Any]
@@ -312,10 +313,10 @@ def render_config(
     users: UserDB,
     exists: Callable[[str], bool],
     cgroups_path: str | None = None,
-    grantable: Set[str] | None = None,
+    limits: grants.HostLimits | None = None,
 ) -> RenderedConfig:
-    """Produce config.json (with CGROUPS_PATH unless the image sets one, and only the
-    GRANTABLE capabilities when given) and list the bind sources that do not exist yet."""
+    """Produce config.json (with CGROUPS_PATH unless the image sets one, fitted to the
+    host's LIMITS when given) and list the bind sources that do not exist yet."""
     source = exports.config
     if source is None:
         doc = generate_config(image, values, users, exists)
@@ -330,8 +331,8 @@ def render_config(
         owner = (values["HOST_UID"], values["HOST_GID"])
         name = f"/exports/{source.name}"
     validate_config(doc, name)
-    changed = capabilities.upgrade(doc)
-    withheld = capabilities.withhold(doc, grantable) if grantable is not None else ()
+    changed = grants.upgrade(doc)
+    withheld = grants.fit(doc, limits) if limits is not None else ()
     if cgroups_path is not None and set_cgroups_path(doc, cgroups_path, name):
         changed = True
     if changed or withheld:

@@ -7,7 +7,7 @@ value, and reports all the missing ones at once, before anything is rendered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
 from syscontainers.render.config import MissingSource, UserDB, parse_user_db, render_config
 from syscontainers.render.exports import DefaultTemplates, Exports, read_rootfs_file
+from syscontainers.render.grants import HostLimits
 from syscontainers.render.templates import check_complete
 from syscontainers.render.unit import (
     HostFile,
@@ -34,7 +35,7 @@ class Rendered:
     tmpfiles: str
     host_files: tuple[HostFile, ...]
     missing_sources: tuple[MissingSource, ...] = ()
-    withheld_capabilities: tuple[str, ...] = ()  # asked for by config.json, left out
+    withheld: tuple[str, ...] = ()  # what config.json asked for that the host cannot grant
 
 
 def render_deployment(
@@ -47,11 +48,11 @@ def render_deployment(
     defaults: DefaultTemplates | None = None,
     what: str = "the image",
     cgroups_path: str | None = None,
-    grantable: Set[str] | None = None,
+    limits: HostLimits | None = None,
 ) -> Rendered:
     """Render a deployment; EXISTS tells which host paths exist (for bind sources),
     CGROUPS_PATH is the config's linux.cgroupsPath unless the image sets one, and
-    GRANTABLE (when given) the capabilities config.json may keep."""
+    LIMITS (when given) what the host can grant config.json."""
     defaults = defaults or shipped_defaults()
     check_complete(exports, values, defaults, what)
     host_files = plan_host_files(exports, values)
@@ -59,7 +60,7 @@ def render_deployment(
         tmpfiles = render_tmpfiles(exports, values, ())
         return Rendered(b"", "", tmpfiles, host_files)
     config = render_config(
-        exports, image_config, values, users or UserDB(), exists, cgroups_path, grantable
+        exports, image_config, values, users or UserDB(), exists, cgroups_path, limits
     )
     return Rendered(
         config_json=config.data,
@@ -67,7 +68,7 @@ def render_deployment(
         tmpfiles=render_tmpfiles(exports, values, config.missing_sources),
         host_files=host_files,
         missing_sources=config.missing_sources,
-        withheld_capabilities=config.withheld,
+        withheld=config.withheld,
     )
 
 

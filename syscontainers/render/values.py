@@ -93,6 +93,7 @@ CAPABILITIES = (
     "CAP_CHECKPOINT_RESTORE",
 )
 CAP_LAST_CAP = Path("/proc/sys/kernel/cap_last_cap")
+SELINUX_ENFORCE = Path("/sys/fs/selinux/enforce")  # there when selinuxfs is mounted
 PROC_STATUS = Path("/proc/self/status")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -131,6 +132,7 @@ class HostFacts:
     runtime: str
     uuid: str
     cap_bounding: int | None = None  # the bounding set as a mask; None: not known, assume all
+    selinux: bool = True  # whether SELinux is enabled (runc refuses labels without it)
     run_directory: str = "/run"
     state_directory: str = "/var/lib"
     conf_directory: str = "/etc"
@@ -379,6 +381,7 @@ def host_facts(
         runtime=runtime,
         uuid=uuid or str(_uuid.uuid4()),
         cap_bounding=read_cap_bounding(),
+        selinux=SELINUX_ENFORCE.exists(),
     )
     if not user_mode:
         return facts
@@ -391,6 +394,7 @@ def host_facts(
         runtime=runtime,
         uuid=facts.uuid,
         cap_bounding=facts.cap_bounding,
+        selinux=facts.selinux,
         run_directory=env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}",
         state_directory=env.get("XDG_DATA_HOME") or f"{home}/.local/share",
         conf_directory=env.get("XDG_CONFIG_HOME") or f"{home}/.config",

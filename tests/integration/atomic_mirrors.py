@@ -408,11 +408,11 @@ def azure() -> Mirror:
                 "(WALinuxAgent), which Debian 12 does not have at those paths")
 
 
-def docker(name: str, *, fedora: bool) -> Mirror:
+def docker(name: str, *, fedora: bool, modules: bool = True) -> Mirror:
     """docker-centos and docker-fedora: SELinux labels, the host's /, /etc, /dev, /sys and
     more bound in, rootfsPropagation, Type=notify with TimeoutStartSec=0, $ADDTL_MOUNTS."""
     mounts = [bind("/tmp", "/tmp", "rbind", "rw"), bind("/etc", "/etc", "rbind", "rw"),
-              bind("/lib/modules", "/lib/modules", "rbind", "ro"),
+              *([bind("/lib/modules", "/lib/modules", "rbind", "ro")] if modules else []),
               *(bind(p, p, "rbind", "rw") for p in ("/root", "/home", "/opt", "/mnt")),
               bind("${RUN_DIRECTORY}", "/run", "rshared", "rbind", "rw"),
               *([bind("/run/systemd", "/run/systemd", "rbind", "rslave")] if fedora else []),
@@ -451,7 +451,9 @@ def docker(name: str, *, fedora: bool) -> Mirror:
             b"d /var/run/docker - - - - -\nd /var/run/containerd - - - - -\n" if fedora
             else b""),
         "hostfs/etc/docker/container-daemon.json": b'{"default-runtime": "oci"}\n',
-    }, files=files, executables=host_binary(NOTIFY))
+    }, files=files, executables=host_binary(NOTIFY), why_not="" if not modules else (
+        "binds /lib/modules, which this machine lacks (its kernel has no modules; "
+        "Debian has the directory)"))
 
 
 def kube(name: str, *, user: Mapping[str, int] | None, caps: Sequence[str],
@@ -585,3 +587,9 @@ def mirrors() -> list[Mirror]:
             docker("docker-fedora", fedora=True), ETCD, flannel(), hello_world(),
             *kube_mirrors(), net_snmp(), open_vm_tools(),
             ovirt("ovirt-guest-agent-centos"), ovirt("ovirt-guest-agent-fedora"), QEMU_GA]
+
+
+def here() -> list[Mirror]:
+    """Variants without what this machine lacks, to try the rest of those images' features."""
+    return [docker("docker-centos-here", fedora=False, modules=False),
+            docker("docker-fedora-here", fedora=True, modules=False), QEMU_GA_HERE]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.integration.atomic_mirrors import DEBIAN_HOST, Mirror, build, mirrors
+from tests.integration.atomic_mirrors import DEBIAN_HOST, Mirror, build, here, mirrors
 from tests.integration.nspawn import Bind, NspawnHost, persistent_binds
 
 CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -49,11 +49,12 @@ def survey_one(host: NspawnHost, layout: str, mirror: Mirror) -> str:
 
 def main(names: list[str]) -> int:
     """Build, boot, install each, print."""
-    chosen = [m for m in mirrors() if not names or m.name in names]
+    every = [*mirrors(), *here()]
+    chosen = [m for m in every if not names or m.name in names]
     work = Path(tempfile.mkdtemp(prefix="atomic-survey-", dir="/var/tmp"))
     for mirror in chosen:
         build(work / "images", mirror)
-    local_bin = work / "persist" / "usr-local-bin"
+    local_bin = work / "persist" / "usr-local-bin"  # /usr is this machine's, read-only
     local_bin.mkdir(parents=True)
     host = NspawnHost(work, binds=(*persistent_binds(work), Bind(local_bin, "/usr/local/bin")))
     host.boot()

@@ -1,7 +1,8 @@
-"""config.json's process.capabilities: the pre-1.0 list form upgraded, and what the host withholds.
+"""What config.json asks of the host, fitted to what this host can grant.
 
-Two things make images written for atomic fail under today's runc, and both are
-fixed in the rendered config.json, never in the image:
+Three things make images written for atomic fail under today's runc on hosts
+other than theirs, and all are fixed in the rendered config.json, never in the
+image:
 
 - The OCI 1.0.0-rc form: ``process.capabilities`` as one list (qemu-guest-agent's
   template). runc of that time applied the list to every set; runc 1.1 rejects
@@ -15,16 +16,34 @@ fixed in the rendered config.json, never in the image:
   leaves out of every set the capabilities the kernel knows but the host's
   bounding set lacks, and returns their names so the installer can say so.
   Names this table does not know are left for the runtime to judge.
+- SELinux labels on a host without SELinux: runc refuses ``process.selinuxLabel``
+  and ``linux.mountLabel`` then ("selinux label is specified in config, but
+  selinux is disabled or not supported"); the docker images set them for
+  Fedora. ``fit`` leaves them out where SELinux is off, as systemd does with a
+  unit's SELinuxContext=.
+
+``HostLimits`` says what a host grants; ``fit`` applies it and names what it
+left out, for the installer's warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Set
+from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.render.values import CAPABILITIES
 
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+SELINUX_LABELS = (("process", "selinuxLabel"), ("linux", "mountLabel"))
+
+
+@dataclass(frozen=True, slots=True)
+class HostLimits:
+    """What a host can grant a container: these capabilities (None: any), SELinux labels."""
+
+    capabilities: frozenset[str] | None = None
+    selinux: bool = True
 
 
 def upgrade(doc: dict[str, Any]) -> bool:
@@ -51,3 +70,23 @@ def withhold(doc: dict[str, Any], grantable: Set[str]) -> tuple[str, ...]:
             dropped.update(n for n in names if n not in out)
             caps[key] = out
     return tuple(c for c in CAPABILITIES if c in dropped)
+
+
+def drop_selinux_labels(doc: dict[str, Any]) -> tuple[str, ...]:
+    """Remove DOC's SELinux labels; return where they were (process.selinuxLabel, ...)."""
+    dropped = []
+    for section, key in SELINUX_LABELS:
+        part = doc.get(section)
+        if isinstance(part, dict) and part.pop(key, None) is not None:
+            dropped.append(f"{section}.{key}")
+    return tuple(dropped)
+
+
+def fit(doc: dict[str, Any], limits: HostLimits) -> tuple[str, ...]:
+    """Leave out of DOC what the host cannot grant (see the module docstring); name it."""
+    dropped: tuple[str, ...] = ()
+    if limits.capabilities is not None:
+        dropped += withhold(doc, limits.capabilities)
+    if not limits.selinux:
+        dropped += drop_selinux_labels(doc)
+    return dropped

@@ -1,13 +1,13 @@
-"""Tests for syscontainers.render.capabilities: the list form upgraded, withheld ones left out."""
+"""Tests for syscontainers.render.grants: the list form upgraded, what the host lacks left out."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from syscontainers.render.capabilities import CAP_SETS, upgrade, withhold
 from syscontainers.render.config import UserDB, render_config
 from syscontainers.render.exports import parse_exports
+from syscontainers.render.grants import CAP_SETS, HostLimits, fit, upgrade, withhold
 from syscontainers.render.values import capability_names
 from tests.unit.render_fixtures import image_config, values_for
 
@@ -47,10 +47,22 @@ def test_render_config_rewrites_an_rc_template_runc_can_use() -> None:
     exports = parse_exports({"config.json.template": text})
     values = values_for(exports)
     rendered = render_config(exports, image_config(), values, UserDB(), lambda p: True,
-                             grantable=GRANTABLE)
+                             limits=HostLimits(GRANTABLE))
     caps = json.loads(rendered.data)["process"]["capabilities"]
     assert caps == {name: ["CAP_CHOWN", "CAP_KILL"] for name in CAP_SETS}
     assert rendered.withheld == ("CAP_SYS_RESOURCE",)
     unfiltered = render_config(exports, image_config(), values, UserDB(), lambda p: True)
     assert json.loads(unfiltered.data)["process"]["capabilities"]["ambient"] == RC_CAPS
     assert unfiltered.withheld == ()
+
+
+def test_selinux_labels_are_left_out_where_selinux_is_off() -> None:
+    # docker-fedora's shape: runc refuses a label on a host without SELinux
+    doc = rc_config(["CAP_KILL"])
+    doc["process"]["selinuxLabel"] = "system_u:system_r:container_runtime_t:s0"
+    doc["linux"] = {"mountLabel": "system_u:object_r:container_file_t:s0"}
+    kept = json.loads(json.dumps(doc))
+    assert fit(kept, HostLimits(selinux=True)) == () and kept == doc
+    assert fit(doc, HostLimits(GRANTABLE, selinux=False)) == (
+        "process.selinuxLabel", "linux.mountLabel")
+    assert "selinuxLabel" not in doc["process"] and "mountLabel" not in doc["linux"]
