@@ -145,7 +145,7 @@ def verb_page(name: str, help_text: str, parser: argparse.ArgumentParser) -> str
 
 
 # shtab 1.5.5 (Debian 12's) reads only the first element of a choices array, so
-# `syscontainers <TAB>` offered "pull" alone (tqdm/shtab#86, fixed upstream in 1.5.6).
+# `syscontainers <TAB>` offered "pull" alone (tqdm/shtab#86; later releases read them all).
 # Its compgen splits the choices on newlines: hand it all of them, one a line.
 _SHTAB_155_CHOICES = (
     'local current_action_choices_var="${current_action}_choices"\n'
