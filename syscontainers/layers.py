@@ -9,8 +9,11 @@ headers; PAX global headers are ignored, as Docker and containerd do.
 
 Decompression and hashing run in a read-ahead thread (zlib, libzstd and
 hashlib release the GIL), overlapped with parsing and object writes here.
-Nothing is published: objects are content-addressed and harmless, and the
-caller publishes the returned LayerTree with ``Store.put_layer``.
+Entries go to a tree sink as they are read (``Store.layer_writer`` writes them to disk), so
+memory does not grow with the entries: the safety checks keep only a compact index of the
+paths seen (``pathindex``) and read an earlier entry back from the sink when they need it.
+Nothing is published: objects are content-addressed and harmless, and the caller publishes
+the tree with ``Store.publish_layer``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from typing import Any, BinaryIO, NamedTuple, cast
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
 from syscontainers.errors import DigestMismatchError, LayerError
 from syscontainers.oci import Descriptor
+from syscontainers.pathindex import PathIndex
 from syscontainers.store.objects import IN_MEMORY_LIMIT, ObjectMeta, ObjectWriter
-from syscontainers.tree import Entry, EntryKind, LayerTree
+from syscontainers.tree import Entry, EntryKind, TreeSink
 
 BLOCK = 512
 MAX_EXTENSION = 8 << 20  # PAX and GNU long-name records: names and xattrs, never content
@@ -43,6 +47,8 @@ _MAX_ID = 0xFFFFFFFE
 _HINT_HOSTILE = "the layer is malformed or hostile; do not use this image, and tell its publisher"
 _HINT_TYPES = "a layer may hold files, directories, links, devices and FIFOs; rebuild it plainly"
 _HINT_DAMAGED = "the layer is damaged or cut short; pull the image again"
+# What the path index records of a path's latest entry: its kind, beside the sink offset.
+_OTHER, _IS_FILE, _IS_SYMLINK = 0, 1, 2
 
 
 def import_layer(
@@ -52,8 +58,11 @@ def import_layer(
     diff_id: str,
     what: str,
     on_progress: Callable[[int], None] | None = None,
-) -> LayerTree:
-    """Store every file of the layer BLOB as objects and return its tree, checking all digests.
+    *,
+    tree: TreeSink,
+) -> None:
+    """Store every file of the layer BLOB as objects and its entries in TREE, checking all
+    digests; TREE is finished only when every check passed.
 
     BLOB is read to its end. With DESC, its sha256 and size must match the raw
     bytes; the uncompressed tar must always match DIFF_ID. WHAT names the layer
@@ -67,7 +76,7 @@ def import_layer(
     ahead = ReadAhead(cast(BinaryIO, tar))
     try:
         stream = _TarStream(cast(BinaryIO, ahead), what, raw, on_progress)
-        entries = _Importer(writer, what, stream).run()
+        _Importer(writer, what, stream, tree).run()
         stream.drain()
     except LayerError as e:
         ahead.close()
@@ -90,7 +99,7 @@ def import_layer(
             f"but the image config names {diff_id}",
             hint="the image is inconsistent or damaged; pull it again or ask its publisher",
         )
-    return LayerTree(diff_id, tar.count, tuple(entries))
+    tree.finish(diff_id, tar.count)
 
 
 def _blob_mismatch(raw: HashingReader, desc: Descriptor, what: str) -> DigestMismatchError | None:
@@ -226,18 +235,20 @@ class _Header(NamedTuple):
 class _Importer:
     """Walks the archive, checking each entry, writing files, collecting tree entries."""
 
-    def __init__(self, writer: ObjectWriter, what: str, tar: _TarStream) -> None:
+    def __init__(self, writer: ObjectWriter, what: str, tar: _TarStream, tree: TreeSink) -> None:
         self._writer = writer
         self._what = what
         self._tar = tar
-        self._entries: list[Entry] = []
-        self._files: dict[str, Entry] = {}  # hardlink targets
-        self._symlinks: set[str] = set()
+        self._tree = tree
+        self._paths = PathIndex()  # path -> its latest entry: sink position << 2 | kind
+        self._checked = ""  # a directory known to have no symlink of this layer above it
+        self._checked_at = 0  # ... as of this many symlinks
+        self._symlinks = 0
         self._offset = 0
         self._last = ""  # the previous entry's name, to place header errors
         self._metas: dict[tuple[int, int, int, tuple[tuple[str, bytes], ...]], ObjectMeta] = {}
 
-    def run(self) -> list[Entry]:
+    def run(self) -> None:
         """Import every entry up to the end-of-archive marker."""
         tar = self._tar
         ext: dict[bytes, bytes] = {}
@@ -248,7 +259,7 @@ class _Importer:
             if block == _ZERO_BLOCK:
                 if ext:
                     raise self._error("", "extended headers are not followed by an entry")
-                return self._entries
+                return
             try:
                 h = _parse_header(block)
             except ValueError as e:
@@ -332,15 +343,31 @@ class _Importer:
             raise self._error(entry, f"the {label} {name!r} has {_bad_part(parts)}")
         return path
 
+    def _add(self, entry: Entry, kind: int) -> None:
+        """Record ENTRY in the tree and the path index."""
+        self._paths.put(entry.path, self._tree.add(entry) << 2 | kind)
+
+    def _latest(self, path: str, kind: int) -> Entry | None:
+        """The latest entry at PATH if it is of KIND (the index's hit checked against it)."""
+        found = self._paths.get(path)
+        if found is None or found & 3 != kind:
+            return None
+        entry = self._tree.entry_at(found >> 2)
+        return entry if entry.path == path else None
+
     def _check_parents(self, path: str, name: str) -> None:
-        symlinks = self._symlinks
-        if not symlinks:
+        if not self._symlinks:
+            return
+        parent = path.rpartition("/")[0]
+        # Entries come directory by directory: check each directory once per new symlink.
+        if parent == self._checked and self._checked_at == self._symlinks:
             return
         i = path.find("/")
         while i != -1:
-            if path[:i] in symlinks:
+            if self._latest(path[:i], _IS_SYMLINK) is not None:
                 raise self._error(name, f"it lies under {path[:i]!r}, a symlink in this layer")
             i = path.find("/", i + 1)
+        self._checked, self._checked_at = parent, self._symlinks
 
     def _whiteout(self, h: _Header, path: str) -> bool:
         """Record a whiteout or opaque marker, or skip aufs metadata; False if PATH is neither."""
@@ -350,13 +377,13 @@ class _Importer:
         elif not base.startswith(".wh."):
             return False
         elif base == ".wh..wh..opq":
-            self._entries.append(Entry(parent, EntryKind.OPAQUE))
+            self._tree.add(Entry(parent, EntryKind.OPAQUE))
         elif not base.startswith(".wh..wh."):  # other .wh..wh.* are aufs metadata
             target = base[4:]
             if target in ("", ".", ".."):
                 raise self._error(h.name, "it is a whiteout of no valid name")
             whiteout = f"{parent}/{target}" if parent else target
-            self._entries.append(Entry(whiteout, EntryKind.WHITEOUT))
+            self._tree.add(Entry(whiteout, EntryKind.WHITEOUT))
         self._skip_content(h)
         return True
 
@@ -387,9 +414,7 @@ class _Importer:
         entry = Entry(
             path, EntryKind.FILE, h.mode, h.uid, h.gid, h.mtime, obj, size, "", _NO_DEV, h.xattrs
         )
-        self._entries.append(entry)
-        self._files[path] = entry
-        self._symlinks.discard(path)
+        self._add(entry, _IS_FILE)
 
     def _skip_content(self, h: _Header, left: int | None = None) -> None:
         if h.typeflag not in _REGULAR:
@@ -403,15 +428,12 @@ class _Importer:
         if not path:
             raise self._error(h.name, "the root of the layer must be a directory")
         target = self._normalise(h.linkname, h.name, "hardlink target")
-        hit = self._files.get(target)
+        hit = self._latest(target, _IS_FILE)
         if hit is None:
             raise self._error(
                 h.name, f"its hardlink target {h.linkname!r} is not an earlier file in this layer"
             )
-        entry = hit._replace(path=path)  # one inode: the target's metadata
-        self._entries.append(entry)
-        self._files[path] = entry
-        self._symlinks.discard(path)
+        self._add(hit._replace(path=path), _IS_FILE)  # one inode: the target's metadata
 
     def _special(self, h: _Header, path: str, kind: EntryKind) -> None:
         if not path and kind is not EntryKind.DIR:
@@ -421,16 +443,12 @@ class _Importer:
             target = h.linkname
             if not target or "\0" in target:
                 raise self._error(h.name, "its symlink target is empty or has a NUL byte")
-            self._symlinks.add(path)
+            self._symlinks += 1
             if not h.xattrs:  # a symlink object, for checkouts to hardlink (see store.objects)
                 self._writer.put_symlink(target, h.uid, h.gid, h.mtime)
-        else:
-            self._symlinks.discard(path)
         rdev = h.rdev if kind in (EntryKind.CHAR, EntryKind.BLOCK) else (0, 0)
-        self._entries.append(
-            Entry(path, kind, h.mode, h.uid, h.gid, h.mtime, "", 0, target, rdev, h.xattrs)
-        )
-        self._files.pop(path, None)
+        entry = Entry(path, kind, h.mode, h.uid, h.gid, h.mtime, "", 0, target, rdev, h.xattrs)
+        self._add(entry, _IS_SYMLINK if kind is EntryKind.SYMLINK else _OTHER)
 
 
 def _bad_part(parts: list[str]) -> str:

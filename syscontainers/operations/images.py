@@ -11,7 +11,7 @@ from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
 from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
 from syscontainers.reference import parse as parse_reference
 from syscontainers.store import Store, access
-from syscontainers.store.graph import walk
+from syscontainers.store.graph import Graph, walk
 from syscontainers.store.lock import LockMode
 from syscontainers.tree import LayerTree
 
@@ -114,21 +114,37 @@ def split_key(key: str) -> tuple[str, str]:
 def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
     """Every tagged image (and, with SHOW_ALL, untagged ones still pinned)."""
     graph = walk(store)
-    objects = {d: graph.image_objects(d) for d in graph.images}
-    holders = Counter(o for objs in objects.values() for o in objs)
+    size, unique = image_sizes(graph)
     pinned = set(store.pins().values())
     rows = []
     for digest, node in graph.images.items():
-        size = sum(graph.object_sizes[o] for o in objects[digest])
-        unique = sum(graph.object_sizes[o] for o in objects[digest] if holders[o] == 1)
         created = _created(store, node.config_digest)
         tags = [n for n in node.names if not n.startswith("[")]
         if not tags and show_all:
             tags = ["<none>:<none>"]
         for key in tags:
             name, tag = split_key(key)
-            rows.append(ImageRow(name, tag, digest, created, size, unique, digest in pinned))
+            rows.append(
+                ImageRow(name, tag, digest, created, size[digest], unique[digest], digest in pinned)
+            )
     return sorted(rows, key=lambda r: (r.name, r.tag))
+
+
+def image_sizes(graph: Graph) -> tuple[Counter[str], Counter[str]]:
+    """Per image: the bytes of the objects it uses, and of those no other image uses.
+    One merge of every layer's sorted object list: memory does not grow with the objects."""
+    layer_images = graph.layer_images()
+    size: Counter[str] = Counter()
+    unique: Counter[str] = Counter()
+    for _, nbytes, layers in graph.objects():
+        holders = layer_images[layers[0]]
+        if len(layers) > 1:
+            holders = set().union(*(layer_images[d] for d in layers))
+        for digest in holders:
+            size[digest] += nbytes
+        if len(holders) == 1:
+            unique[next(iter(holders))] += nbytes
+    return size, unique
 
 
 def _created(store: Store, config_digest: str) -> str:

@@ -105,7 +105,7 @@ def layer_present(store: Store, diff_id: str) -> bool:
     if not store.has_layer(diff_id):
         return False
     try:
-        return not store.missing_objects(store.get_layer(diff_id))
+        return not store.missing_objects(diff_id)
     except SysContainersError:
         return False
 
@@ -137,10 +137,15 @@ def _import_one(
         progress.progress(reporter, task, done, job.desc.size)
 
     writer = store.object_writer()
-    with flushing(store.path), source.open_blob(job.desc) as blob:
-        tree = import_layer(writer, blob, job.desc, job.diff_id, job.label, on_progress)
-    store.put_layer(tree, job.desc.digest)
-    progress.task_done(reporter, task, f"{len(tree.entries)} entries")
+    tree = store.layer_writer()
+    try:
+        with flushing(store.path), source.open_blob(job.desc) as blob:
+            import_layer(writer, blob, job.desc, job.diff_id, job.label, on_progress, tree=tree)
+    except BaseException:
+        tree.discard()
+        raise
+    store.publish_layer(tree, job.desc.digest)
+    progress.task_done(reporter, task, f"{tree.count} entries")
     return writer.bytes_written, writer.objects_written
 
 

@@ -16,6 +16,7 @@ On-disk layout under the store root (``ROOT/store``)::
       blobs/sha256/HEX          manifests and image configs, verbatim
       layers/HEX.json           the tree of the layer whose diff_id is sha256:HEX
                                 (see syscontainers.tree)
+      layers/HEX.objects        the objects that tree uses, sorted (see store.trees)
       layers/by-blob/HEX        "sha256:DIFFHEX": the layer stored from blob sha256:HEX
       refs/ENC                  "sha256:MANIFESTHEX": one tag; ENC is the URL-quoted name:tag
       refs/=KEYHEX              a tag whose quoted form is too long for a file name:
@@ -25,7 +26,7 @@ On-disk layout under the store root (``ROOT/store``)::
                                 deployment); prune keeps it, delete refuses it
 
 Publication order makes a crash harmless: objects first (then one syncfs),
-then the layer tree, then blobs, then the ref. A reader that finds a ref
+then the layer's object list and tree, then blobs, then the ref. A reader that finds a ref
 finds everything below it; whatever a crash leaves unreferenced, ``prune``
 removes, and ``tmp/`` is cleared by the next writer.
 """
@@ -45,7 +46,18 @@ from syscontainers.oci import check_digest, digest_hex, sha256_digest
 from syscontainers.store import access
 from syscontainers.store.lock import LockMode, store_lock
 from syscontainers.store.objects import ObjectWriter
-from syscontainers.tree import LayerTree
+from syscontainers.store.trees import (
+    LayerWriter,
+    ObjectList,
+    Source,
+    build_object_list,
+    check_object_list,
+    is_link_object,
+    read_object_list,
+    tree_entries,
+    write_object_list,
+)
+from syscontainers.tree import Entry, LayerTree
 
 
 class Store:
@@ -151,22 +163,75 @@ class Store:
         """True if the layer's tree is stored (its objects may still be checked)."""
         return self.layer_path(diff_id).exists()
 
+    def objects_list_path(self, diff_id: str) -> Path:
+        """Where the object list of layer DIFF_ID lives."""
+        return self.layers_dir / f"{digest_hex(diff_id)}.objects"
+
     def get_layer(self, diff_id: str) -> LayerTree:
-        """The stored tree of layer DIFF_ID."""
+        """The stored tree of layer DIFF_ID, whole (a checkout needs it all)."""
         data = read_bytes_if_exists(self.layer_path(diff_id))
         if data is None:
-            raise ImageNotFoundError(
-                f"layer {diff_id} is not in the store",
-                hint="pull the image again to fetch the missing layer",
-            )
+            raise missing_layer(diff_id)
         return LayerTree.from_json(data, f"layer tree {diff_id}")
 
-    def put_layer(self, tree: LayerTree, blob_digest: str | None) -> None:
-        """Publish a layer tree (after syncing its objects) and its blob mapping."""
+    def layer_entries(self, diff_id: str) -> Iterator[Entry]:
+        """The entries of layer DIFF_ID, streamed from disk."""
+        if not self.has_layer(diff_id):
+            raise missing_layer(diff_id)
+        return tree_entries(self.layer_path(diff_id), f"layer tree {diff_id}")
+
+    def layer_objects(self, diff_id: str, migrate: bool = False) -> Source:
+        """The object list of layer DIFF_ID: its file, checked whole; or, when that is missing
+        (a store from before object lists) or damaged, a list built from the tree, which
+        with MIGRATE (under the exclusive lock) replaces the file."""
+        path = self.objects_list_path(diff_id)
+        what = f"object list of layer {diff_id}"
+        if path.exists():
+            try:
+                check_object_list(path, what)
+                return path
+            except StoreCorruptError:
+                if not migrate:
+                    raise
+        objects = build_object_list(self.layer_entries(diff_id))
+        if not migrate:
+            return objects
+        write_object_list(path, objects)
+        return path
+
+    def check_layer(self, diff_id: str) -> ObjectList:
+        """Read the whole tree of DIFF_ID (StoreCorruptError if damaged) and return its object
+        list, rewriting the stored one if it disagrees (call under the exclusive lock)."""
+        objects = build_object_list(self.layer_entries(diff_id))
+        path = self.objects_list_path(diff_id)
+        try:
+            same = list(read_object_list(path, str(path))) == objects
+        except (OSError, StoreCorruptError):
+            same = False
+        if not same:
+            write_object_list(path, objects)
+        return objects
+
+    def layer_writer(self) -> LayerWriter:
+        """A tree to import a layer into (call under the exclusive lock)."""
+        return LayerWriter(self.tmp_dir)
+
+    def publish_layer(self, tree: LayerWriter, blob_digest: str | None) -> None:
+        """Publish a finished layer tree (after syncing its objects) and its blob mapping."""
         self.sync()
+        tree.publish(self.layer_path(tree.diff_id), self.objects_list_path(tree.diff_id))
+        self._map_blob(blob_digest, tree.diff_id)
+
+    def put_layer(self, tree: LayerTree, blob_digest: str | None) -> None:
+        """Publish a layer tree held in memory, as ``publish_layer`` does."""
+        self.sync()
+        write_object_list(self.objects_list_path(tree.diff_id), build_object_list(tree.entries))
         atomic_write(self.layer_path(tree.diff_id), tree.to_json())
-        if blob_digest and blob_digest != tree.diff_id:
-            atomic_write(self.by_blob_dir / digest_hex(blob_digest), tree.diff_id.encode())
+        self._map_blob(blob_digest, tree.diff_id)
+
+    def _map_blob(self, blob_digest: str | None, diff_id: str) -> None:
+        if blob_digest and blob_digest != diff_id:
+            atomic_write(self.by_blob_dir / digest_hex(blob_digest), diff_id.encode())
 
     def diff_id_for_blob(self, blob_digest: str) -> str | None:
         """The diff_id of the layer stored from BLOB_DIGEST, if known."""
@@ -175,9 +240,13 @@ class Store:
             return blob_digest if self.has_layer(blob_digest) else None
         return data.decode().strip()
 
-    def missing_objects(self, tree: LayerTree) -> list[str]:
-        """The objects TREE references that are not in the store."""
-        return [n for n in set(tree.objects()) if not os.path.exists(self.object_path(n))]
+    def missing_objects(self, diff_id: str) -> list[str]:
+        """The file objects layer DIFF_ID uses that are not in the store, after checking its
+        tree (symlink objects are a cache: not counted)."""
+        return [
+            n for n, _ in self.check_layer(diff_id)
+            if not is_link_object(n) and not os.path.exists(self.object_path(n))
+        ]
 
     def list_layers(self) -> list[str]:
         """Every stored layer diff_id."""
@@ -217,6 +286,14 @@ class Store:
     def pins(self) -> dict[str, str]:
         """Every pin and the manifest digest it holds."""
         return _read_dir_map(self.pins_dir)
+
+
+def missing_layer(diff_id: str) -> ImageNotFoundError:
+    """The error for a layer whose tree is not stored."""
+    return ImageNotFoundError(
+        f"layer {diff_id} is not in the store",
+        hint="pull the image again to fetch the missing layer",
+    )
 
 
 # A ref or pin file is written as .tmp-NAME-XXXXXXXXXXXX first: 18 more bytes, within 255.

@@ -11,13 +11,14 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from syscontainers.errors import StoreCorruptError
+from syscontainers.errors import StoreCorruptError, SysContainersError
 from syscontainers.store import Store
+from syscontainers.store.gc import object_dirs
 from syscontainers.store.graph import Graph, walk
 from syscontainers.store.objects import (
     ObjectMeta,
@@ -28,6 +29,7 @@ from syscontainers.store.objects import (
     read_xattrs,
     target_hex,
 )
+from syscontainers.store.trees import is_link_object
 
 
 class ProblemKind(Enum):
@@ -123,29 +125,69 @@ def _structure_problems(graph: Graph) -> list[Problem]:
     return out
 
 
+def _tree_problems(store: Store, graph: Graph, layers: Iterable[str]) -> list[Problem]:
+    """Read each of LAYERS' trees whole (streamed); its object list is made to agree."""
+    out = []
+    for diff_id in sorted(layers):
+        if diff_id not in graph.layers:
+            continue  # already reported as broken
+        try:
+            store.check_layer(diff_id)
+        except SysContainersError as e:
+            images = tuple(graph.images_of_layer(diff_id))
+            out.append(Problem(ProblemKind.BAD_LAYER, diff_id, e.message, images))
+    return out
+
+
+Item = tuple[str, int, tuple[str, ...]]  # an object's name, size and the layers using it
+
+
+def _with_strays(store: Store, referenced: Iterator[Item]) -> Iterator[Item]:
+    """REFERENCED (sorted by name) and every other file under objects/, an objects/XX
+    directory at a time; symlink objects only where they exist (they are a cache)."""
+    dirs = {d.name: d.path for d in object_dirs(store)}
+    pending = next(referenced, None)
+    for prefix in [*sorted(set(dirs) | _HEX_PREFIXES), None]:
+        refs: dict[str, Item] = {}
+        while pending is not None and (prefix is None or pending[0][:2] <= prefix):
+            refs[pending[0]] = pending
+            pending = next(referenced, None)
+        present = set(os.listdir(dirs[prefix])) if prefix in dirs else set()
+        for name in sorted(present | {n for n in refs if not is_link_object(n)}):
+            yield refs.get(name, (name, 0, ()))
+
+
+_HEX_PREFIXES = {f"{i:02x}" for i in range(256)}
+
+
+def _existing_links(store: Store, items: Iterator[Item]) -> Iterator[Item]:
+    for item in items:
+        if not is_link_object(item[0]) or os.path.lexists(store.object_path(item[0])):
+            yield item
+
+
 def verify(
     store: Store,
     manifests: Iterable[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     repair: bool = True,
 ) -> VerifyReport:
-    """Check the objects of MANIFESTS (default: every object reachable, plus stray ones)."""
-    graph = walk(store)
-    problems = _structure_problems(graph)
-    # Symlink objects are a cache (a checkout makes a missing one in place): only those that
-    # exist are checked.
-    if manifests is None:
-        names = set(graph.object_sizes) | set(_all_objects(store))
-    else:
-        names = set().union(*(graph.image_objects(m) for m in manifests))
-        links = set().union(*(graph.image_links(m) for m in manifests))
-        names |= {n for n in links if os.path.lexists(store.object_path(n))}
-    total = sum(graph.object_sizes.get(n, 0) for n in names)
+    """Check the objects of MANIFESTS (default: every object reachable, plus stray ones).
+
+    Memory does not grow with the entries: trees are streamed, and the objects come from
+    the layers' sorted object lists, merged."""
+    graph = walk(store, migrate=True)
+    layers = set(graph.layers) if manifests is None else graph.image_layers(manifests)
+    problems = _structure_problems(graph) + _tree_problems(store, graph, layers)
+    total = sum(size for _, size, _ in graph.objects(layers))
+    items = graph.objects(layers)
+    stream = _with_strays(store, items) if manifests is None else _existing_links(store, items)
     done = checked = 0
-    for name in sorted(names):
+    bad: list[tuple[ProblemKind, str, str]] = []
+    for name, size, _ in stream:
         why = check_object(store, name)
         checked += 1
-        done += graph.object_sizes.get(name, 0)
+        done += size
         if on_progress is not None and checked % 256 == 0:
             on_progress(done, total)
         if why is None:
@@ -153,14 +195,15 @@ def verify(
         kind = ProblemKind.MISSING_OBJECT if why == "missing" else ProblemKind.CORRUPT_OBJECT
         if kind is ProblemKind.CORRUPT_OBJECT and repair:
             _quarantine(store, name)
-        problems.append(Problem(kind, name, why, tuple(graph.images_of_object(name))))
+        bad.append((kind, name, why))
+    problems += _object_problems(graph, bad)
     return VerifyReport(checked, done, tuple(problems))
 
 
-def _all_objects(store: Store) -> Iterable[str]:
-    if not store.objects_dir.is_dir():
-        return
-    for sub in os.scandir(store.objects_dir):
-        if sub.is_dir():
-            for entry in os.scandir(sub.path):
-                yield entry.name
+def _object_problems(graph: Graph, bad: list[tuple[ProblemKind, str, str]]) -> list[Problem]:
+    """BAD as problems, each naming every image that uses the object (one more merge)."""
+    if not bad:
+        return []
+    wanted = {name for _, name, _ in bad}
+    users = {n: graph.images_of_layers(layers) for n, _, layers in graph.objects() if n in wanted}
+    return [Problem(kind, name, why, tuple(users.get(name, ()))) for kind, name, why in bad]

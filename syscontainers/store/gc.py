@@ -1,9 +1,14 @@
-"""Garbage collection: remove every object, layer tree and blob no root reaches."""
+"""Garbage collection: remove every object, layer tree and blob no root reaches.
+
+The objects to keep are never held all at once: the layers' sorted object lists are merged,
+and each ``objects/XX`` directory is swept against the names that start with XX.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from syscontainers.errors import StoreCorruptError
@@ -36,13 +41,35 @@ def _remove(path: str, dry_run: bool) -> int:
     return freed
 
 
-def _sweep_objects(store: Store, keep: set[str], dry_run: bool) -> tuple[int, int]:
-    count = freed = 0
+class ByPrefix:
+    """The names of a sorted stream, handed out one objects/XX directory at a time."""
+
+    def __init__(self, names: Iterator[str]) -> None:
+        self._names = names
+        self._next = next(names, None)
+
+    def take(self, prefix: str) -> set[str]:
+        """The names that start with PREFIX (two characters; call in increasing order)."""
+        out = set()
+        while self._next is not None and self._next[:2] <= prefix:
+            if self._next[:2] == prefix:
+                out.add(self._next)
+            self._next = next(self._names, None)
+        return out
+
+
+def object_dirs(store: Store) -> list[os.DirEntry[str]]:
+    """The objects/XX directories, in name order."""
     if not store.objects_dir.is_dir():
-        return 0, 0
-    for sub in os.scandir(store.objects_dir):
-        if not sub.is_dir():
-            continue
+        return []
+    return sorted((d for d in os.scandir(store.objects_dir) if d.is_dir()), key=lambda d: d.name)
+
+
+def _sweep_objects(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
+    count = freed = 0
+    kept = ByPrefix(name for name, _, _ in graph.objects())
+    for sub in object_dirs(store):
+        keep = kept.take(sub.name)
         for entry in os.scandir(sub.path):
             if entry.name not in keep:
                 freed += _remove(entry.path, dry_run)
@@ -56,6 +83,9 @@ def _sweep_layers(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
         if diff_id not in graph.layers:
             freed += _remove(str(store.layer_path(diff_id)), dry_run)
             count += 1
+    for entry in os.scandir(store.layers_dir) if store.layers_dir.is_dir() else ():
+        if entry.name.endswith(".objects") and "sha256:" + entry.name[:-8] not in graph.layers:
+            freed += _remove(entry.path, dry_run)
     if store.by_blob_dir.is_dir():
         kept_blobs = {
             digest_hex(b) for img in graph.images.values() for b in img.blob_digests
@@ -78,7 +108,7 @@ def _sweep_blobs(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
 
 def prune(store: Store, dry_run: bool = False) -> PruneResult:
     """Remove what no tag or pin reaches (call under the exclusive lock)."""
-    graph = walk(store)
+    graph = walk(store, migrate=not dry_run)
     if graph.broken:
         what, item, detail = graph.broken[0]
         raise StoreCorruptError(
@@ -86,7 +116,7 @@ def prune(store: Store, dry_run: bool = False) -> PruneResult:
             hint="run 'syscontainers images verify', then pull the damaged image again "
             "or delete its tag",
         )
-    n_obj, b_obj = _sweep_objects(store, set(graph.object_sizes) | graph.link_objects, dry_run)
+    n_obj, b_obj = _sweep_objects(store, graph, dry_run)
     n_lay, b_lay = _sweep_layers(store, graph, dry_run)
     n_blob, b_blob = _sweep_blobs(store, graph, dry_run)
     freed = _sweep_quarantine(store, dry_run)

@@ -7,13 +7,13 @@ collection, fsck and the image listing all work from the same Graph.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from syscontainers.errors import SysContainersError
 from syscontainers.oci import parse_config, parse_manifest
-from syscontainers.store import Store
-from syscontainers.store.objects import symlink_object
-from syscontainers.tree import LayerTree
+from syscontainers.store import Store, missing_layer
+from syscontainers.store.trees import Source, is_link_object, merged_objects
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +29,11 @@ class ImageNode:
 
 @dataclass(slots=True)
 class Graph:
-    """Everything reachable, plus what could not be read."""
+    """Everything reachable, plus what could not be read. The objects are not held: each
+    layer's sorted object list is merged on demand (``objects``)."""
 
     images: dict[str, ImageNode] = field(default_factory=dict)
-    layers: dict[str, LayerTree] = field(default_factory=dict)
-    object_sizes: dict[str, int] = field(default_factory=dict)
-    object_layers: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    link_objects: set[str] = field(default_factory=set)  # symlink objects the layers can use
+    layers: dict[str, Source] = field(default_factory=dict)  # diff_id -> its object list
     broken: list[tuple[str, str, str]] = field(default_factory=list)  # (what, item, detail)
 
     def blobs(self) -> set[str]:
@@ -49,31 +47,46 @@ class Graph:
 
     def images_of_layer(self, diff_id: str) -> list[str]:
         """The names of every image that uses a layer."""
+        return self.images_of_layers((diff_id,))
+
+    def images_of_layers(self, diff_ids: Iterable[str]) -> list[str]:
+        """The names of every image that uses one of DIFF_IDS."""
+        wanted = set(diff_ids)
         return sorted(
-            {n for img in self.images.values() if diff_id in img.diff_ids for n in img.names}
+            {n for img in self.images.values() if wanted & set(img.diff_ids) for n in img.names}
         )
 
-    def images_of_object(self, obj: str) -> list[str]:
-        """The names of every image that uses an object."""
-        return sorted({n for d in self.object_layers.get(obj, ()) for n in self.images_of_layer(d)})
+    def layer_images(self) -> dict[str, set[str]]:
+        """diff_id -> the manifest digests of the images that use it."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for digest, img in self.images.items():
+            for diff_id in img.diff_ids:
+                out[diff_id].add(digest)
+        return out
+
+    def objects(
+        self, diff_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, int, tuple[str, ...]]]:
+        """(name, size, layers using it) for every object of DIFF_IDS (default: all readable
+        layers), in name order, file and symlink objects alike."""
+        wanted = self.layers if diff_ids is None else set(diff_ids)
+        return merged_objects({d: self.layers[d] for d in wanted if d in self.layers})
+
+    def image_layers(self, manifest_digests: Iterable[str]) -> set[str]:
+        """The layers of the images MANIFEST_DIGESTS."""
+        return {d for m in manifest_digests for d in self.images[m].diff_ids}
 
     def image_objects(self, manifest_digest: str) -> set[str]:
-        """Every file object one image's layers reference."""
-        out: set[str] = set()
-        for diff_id in self.images[manifest_digest].diff_ids:
-            tree = self.layers.get(diff_id)
-            if tree is not None:
-                out.update(tree.objects())
-        return out
+        """Every file object one image's layers reference (held whole: for small uses)."""
+        layers = self.images[manifest_digest].diff_ids
+        return {name for name, _, _ in self.objects(layers) if not is_link_object(name)}
 
-    def image_links(self, manifest_digest: str) -> set[str]:
-        """Every symlink object one image's layers can use (some may not exist: a cache)."""
-        out: set[str] = set()
-        for diff_id in self.images[manifest_digest].diff_ids:
-            tree = self.layers.get(diff_id)
-            if tree is not None:
-                out.update(filter(None, map(symlink_object, tree.entries)))
-        return out
+    def images_of_object(self, obj: str) -> list[str]:
+        """The names of every image that uses an object (a scan: for single lookups)."""
+        for name, _, layers in self.objects():
+            if name == obj:
+                return self.images_of_layers(layers)
+        return []
 
 
 def roots(store: Store) -> dict[str, list[str]]:
@@ -98,8 +111,10 @@ def _image(store: Store, digest: str, names: list[str]) -> ImageNode:
     )
 
 
-def walk(store: Store, with_objects: bool = True) -> Graph:
-    """Follow every root down to the objects, noting what is missing or damaged."""
+def walk(store: Store, migrate: bool = False) -> Graph:
+    """Follow every root down to the layers' object lists (checked whole, not held), noting
+    what is missing or damaged. With MIGRATE (under the exclusive lock), a layer stored
+    before object lists gets one written."""
     graph = Graph()
     for digest, names in roots(store).items():
         try:
@@ -107,21 +122,20 @@ def walk(store: Store, with_objects: bool = True) -> Graph:
         except SysContainersError as e:
             graph.broken.append(("image", ", ".join(sorted(names)), e.message))
             graph.images[digest] = ImageNode(digest, "", (), (), tuple(sorted(names)))
+    seen: set[str] = set()
     for img in list(graph.images.values()):
         for diff_id in img.diff_ids:
-            if diff_id in graph.layers:
+            if diff_id in seen:
                 continue
+            seen.add(diff_id)
             try:
-                graph.layers[diff_id] = store.get_layer(diff_id)
+                graph.layers[diff_id] = _layer(store, diff_id, migrate)
             except SysContainersError as e:
                 graph.broken.append(("layer", diff_id, e.message))
-    if with_objects:
-        for diff_id, tree in graph.layers.items():
-            for entry in tree.entries:
-                if entry.obj:
-                    graph.object_sizes[entry.obj] = entry.size
-                    graph.object_layers[entry.obj].add(diff_id)
-                elif link := symlink_object(entry):
-                    graph.link_objects.add(link)
-                    graph.object_layers[link].add(diff_id)
     return graph
+
+
+def _layer(store: Store, diff_id: str, migrate: bool) -> Source:
+    if not store.has_layer(diff_id):
+        raise missing_layer(diff_id)
+    return store.layer_objects(diff_id, migrate)

@@ -105,10 +105,13 @@ def import_image(store: Store, layout: Path) -> list[tuple[str, LayerTree]]:
     out = []
     with store.locked(LockMode.EXCLUSIVE):
         for i, (desc, diff_id) in enumerate(zip(manifest.layers, config.diff_ids, strict=True)):
+            sink = store.layer_writer()
             with open(blobs / digest_hex(desc.digest), "rb") as blob:
-                tree = layers_mod.import_layer(store.object_writer(), blob, desc, diff_id, f"l{i}")
-            store.put_layer(tree, desc.digest)
-            out.append((f"layer {i + 1}", tree))
+                layers_mod.import_layer(
+                    store.object_writer(), blob, desc, diff_id, f"l{i}", tree=sink
+                )
+            store.publish_layer(sink, desc.digest)
+            out.append((f"layer {i + 1}", store.get_layer(diff_id)))
     return out
 
 

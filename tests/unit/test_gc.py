@@ -45,7 +45,11 @@ class World:
 
     def rel_layer(self, diff_id: str) -> list[str]:
         h = digest_hex(diff_id)
-        return [f"layers/{h}.json", f"layers/by-blob/{digest_hex(blob_of(diff_id))}"]
+        return [
+            f"layers/{h}.json",
+            f"layers/{h}.objects",
+            f"layers/by-blob/{digest_hex(blob_of(diff_id))}",
+        ]
 
     def rel_blobs(self, manifest: str) -> list[str]:
         cfg = config_digest(self.store, manifest)
@@ -100,7 +104,8 @@ def test_graph_of_the_world(world: World) -> None:
     assert graph.images_of_object(shared) == ["example.org/a:1", "example.org/a:latest"]
     assert graph.images_of_layer(world.l4) == ["[mount:/srv/c]"]
     assert graph.image_objects(world.c) == set(objects_of(world.store, world.l4).values())
-    assert graph.object_sizes[shared] == len(b"shared by A and B")
+    sizes = {name: size for name, size, _ in graph.objects()}
+    assert sizes[shared] == len(b"shared by A and B")
     assert graph.blobs() == {world.a, world.c, config_digest(world.store, world.a),
                              config_digest(world.store, world.c)}
 
@@ -118,7 +123,7 @@ def test_prune_removes_exactly_the_garbage(world: World) -> None:
     # what is left is whole: every kept image still has every object
     for image in (world.a, world.c):
         for diff_id in walk(world.store).images[image].diff_ids:
-            assert world.store.missing_objects(world.store.get_layer(diff_id)) == []
+            assert world.store.missing_objects(diff_id) == []
     assert prune(world.store) == PruneResult(0, 0, 0, 0, False)  # nothing left to do
 
 

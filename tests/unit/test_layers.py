@@ -22,7 +22,7 @@ from syscontainers.oci import Descriptor
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import ObjectWriter, xattr_hash
-from syscontainers.tree import Entry, EntryKind, LayerTree
+from syscontainers.tree import Entry, EntryKind, LayerTree, MemoryTree
 
 WHAT = "layer 2/3 (sha256:abc)"
 
@@ -122,7 +122,22 @@ def run(
 ) -> LayerTree:
     blob = COMPRESSIONS[compress](tar)
     d = Descriptor("application/vnd.oci.image.layer.v1.tar", sha(blob), len(blob))
-    return import_layer(writer, io.BytesIO(blob), d if desc else None, sha(tar), WHAT, progress)
+    return imported(writer, io.BytesIO(blob), d if desc else None, sha(tar), WHAT, progress)
+
+
+def imported(
+    writer: ObjectWriter,
+    blob: BinaryIO,
+    desc: Descriptor | None,
+    diff_id: str,
+    what: str,
+    progress: Callable[[int], None] | None = None,
+) -> LayerTree:
+    """import_layer into a tree kept in memory."""
+    sink = MemoryTree()
+    import_layer(writer, blob, desc, diff_id, what, progress, tree=sink)
+    assert sink.tree is not None
+    return sink.tree
 
 
 def content(store: Store, entry: Entry) -> bytes:
@@ -263,7 +278,7 @@ class Dribble(io.RawIOBase):
 def test_short_reads_from_the_blob(writer: ObjectWriter, compress: str) -> None:
     blob = COMPRESSIONS[compress](EVERY_KIND)
     d = Descriptor("application/vnd.oci.image.layer.v1.tar", sha(blob), len(blob))
-    tree = import_layer(writer, cast(BinaryIO, Dribble(blob)), d, sha(EVERY_KIND), WHAT)
+    tree = imported(writer, cast(BinaryIO, Dribble(blob)), d, sha(EVERY_KIND), WHAT)
     assert tree == run(writer, EVERY_KIND)
 
 
@@ -366,7 +381,7 @@ def test_wrong_diff_id(writer: ObjectWriter) -> None:
     blob = gzip.compress(EVERY_KIND)
     wrong = sha(b"other")
     with pytest.raises(DigestMismatchError) as info:
-        import_layer(writer, io.BytesIO(blob), None, wrong, WHAT)
+        imported(writer, io.BytesIO(blob), None, wrong, WHAT)
     assert WHAT in info.value.message and wrong in info.value.message
     assert sha(EVERY_KIND) in info.value.message and info.value.hint
 
@@ -387,7 +402,7 @@ def test_wrong_descriptor(
     blob = gzip.compress(EVERY_KIND)
     desc = change(Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", sha(blob), len(blob)))
     with pytest.raises(DigestMismatchError, match=expect) as info:
-        import_layer(writer, io.BytesIO(blob), desc, sha(EVERY_KIND), WHAT)
+        imported(writer, io.BytesIO(blob), desc, sha(EVERY_KIND), WHAT)
     assert WHAT in info.value.message and desc.digest in info.value.message
 
 
@@ -395,7 +410,7 @@ def test_a_cut_download_is_reported_as_a_digest_mismatch(writer: ObjectWriter) -
     blob = gzip.compress(EVERY_KIND)
     desc = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", sha(blob), len(blob))
     with pytest.raises(DigestMismatchError, match="bytes, but only") as info:
-        import_layer(writer, io.BytesIO(blob[:-30]), desc, sha(EVERY_KIND), WHAT)
+        imported(writer, io.BytesIO(blob[:-30]), desc, sha(EVERY_KIND), WHAT)
     assert isinstance(info.value.__cause__, LayerError)
 
 
@@ -544,7 +559,7 @@ def test_corpus_builder_makes_valid_headers(writer: ObjectWriter) -> None:
 )
 def test_broken_compression(writer: ObjectWriter, blob: bytes, expect: str) -> None:
     with pytest.raises(LayerError, match=expect) as info:
-        import_layer(writer, io.BytesIO(blob), None, sha(EVERY_KIND), WHAT)
+        imported(writer, io.BytesIO(blob), None, sha(EVERY_KIND), WHAT)
     assert WHAT in info.value.message and info.value.hint
 
 
@@ -552,7 +567,7 @@ def test_truncated_compressed_stream_names_the_entry(writer: ObjectWriter) -> No
     tar = archive(file("first", b"1"), file("noise", os.urandom(200_000)))
     blob = gzip.compress(tar)[:100_000]
     with pytest.raises(LayerError, match="truncated") as info:
-        import_layer(writer, io.BytesIO(blob), None, sha(tar), WHAT)
+        imported(writer, io.BytesIO(blob), None, sha(tar), WHAT)
     assert "'noise'" in info.value.message
 
 
@@ -578,7 +593,7 @@ def test_100_mb_of_zeros_imports_in_bounded_memory(tmp_path: Path, writer: Objec
     tracemalloc.start()
     try:
         with open(blob_path, "rb") as blob:
-            tree = import_layer(writer, blob, None, "sha256:" + tar_hash.hexdigest(), WHAT)
+            tree = imported(writer, blob, None, "sha256:" + tar_hash.hexdigest(), WHAT)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -189,10 +189,10 @@ def test_damaged_layer_tree(store: Store, text: bytes) -> None:
 def test_missing_objects(store: Store) -> None:
     tree = tree_with(store, {"a": b"A", "b": b"B", "a2": b"A"})
     store.put_layer(tree, None)
-    assert store.missing_objects(tree) == []
+    assert store.missing_objects(DIFF) == []
     obj_b = next(e.obj for e in tree.entries if e.path == "b")
     os.unlink(store.object_path(obj_b))
-    assert store.missing_objects(tree) == [obj_b]
+    assert store.missing_objects(DIFF) == [obj_b]
 
 
 # ---- refs and pins ---------------------------------------------------------------------

@@ -1,0 +1,178 @@
+"""Layer trees on disk: written a line at a time while a layer imports, each with the sorted
+list of the objects it uses beside it, and both read back as streams.
+
+    layers/HEX.json      the tree (see syscontainers.tree)
+    layers/HEX.objects   every object the tree uses, once, sorted by name: "NAME SIZE" a line
+                         (SIZE 0 for a symlink object), then "end COUNT SHA256" where SHA256
+                         is the hex digest of the lines before it
+
+The object list lets ``images list``, ``prune`` and ``verify`` merge the layers' objects
+in name order, holding one line per layer, instead of every tree whole. It is published
+before its tree, so a tree always has one; a store written before the lists existed gets
+them from its trees (``build_object_list``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import os
+from collections.abc import Iterable, Iterator
+from itertools import groupby
+from pathlib import Path
+
+from syscontainers.errors import StoreCorruptError
+from syscontainers.fsutil import atomic_write, fsync_dir
+from syscontainers.store.objects import symlink_object
+from syscontainers.tree import (
+    Entry,
+    EntryKind,
+    TreeWriter,
+    damaged,
+    iter_entries,
+    parse_line,
+)
+
+WRITE_BUFFER = 1 << 20
+ObjectList = list[tuple[str, int]]  # (name, size), sorted by name
+
+
+class LayerWriter:
+    """A layer tree being imported: its lines go straight to a temp file in the store's tmp/,
+    and only the names of its distinct objects stay in memory (for the object list)."""
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f".tree-{os.getpid()}-{id(self):x}"
+        self._f = open(self.path, "xb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed by finish/discard
+        self._tree = TreeWriter(self._f)
+        self.objects: dict[str, int] = {}
+        self.diff_id = ""
+        self.size = 0
+
+    @property
+    def count(self) -> int:
+        """Entries written so far."""
+        return self._tree.count
+
+    def add(self, entry: Entry) -> int:
+        """Write ENTRY; return where its line starts, for ``entry_at``."""
+        if entry.kind is EntryKind.FILE:
+            self.objects[entry.obj] = entry.size
+        elif entry.kind is EntryKind.SYMLINK and (link := symlink_object(entry)):
+            self.objects[link] = 0
+        return self._tree.add(entry)
+
+    def entry_at(self, offset: int) -> Entry:
+        """The entry written at OFFSET (rarely needed: hardlinks and suspected symlinks)."""
+        self._f.flush()
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            return parse_line(f.readline())
+
+    def finish(self, diff_id: str, size: int) -> None:
+        """Close the tree and flush it (``Store.publish_layer`` makes it durable)."""
+        self._tree.finish(diff_id, size)
+        self._f.close()
+        self.diff_id, self.size = diff_id, size
+
+    def discard(self) -> None:
+        """Drop an unfinished tree."""
+        self._f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def publish(self, tree_path: Path, list_path: Path) -> None:
+        """Put the object list, then the tree, under their final names (objects are durable)."""
+        write_object_list(list_path, sorted(self.objects.items()))
+        os.rename(self.path, tree_path)
+        fsync_dir(tree_path.parent)
+
+
+def is_link_object(name: str) -> bool:
+    """True if NAME is a symlink object's (``HEX.link.…``), not a file object's."""
+    return name[64:70] == ".link."
+
+
+def write_object_list(path: Path, objects: ObjectList) -> None:
+    """Publish OBJECTS, sorted by name, as the object list at PATH."""
+    body = "".join(f"{name} {size}\n" for name, size in objects).encode()
+    atomic_write(path, body + _end_line(len(objects), hashlib.sha256(body).hexdigest()))
+
+
+def _end_line(count: int, digest: str) -> bytes:
+    return b"end %d %s\n" % (count, digest.encode())
+
+
+def read_object_list(path: Path, what: str) -> Iterator[tuple[str, int]]:
+    """The (name, size) lines of the object list at PATH, in order; StoreCorruptError (after
+    the lines, which callers must not act on until the end) if it is damaged or cut short."""
+    h = hashlib.sha256()
+    count = 0
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if line.startswith(b"end "):
+                    if line != _end_line(count, h.hexdigest()) or f.read():
+                        raise ValueError("its lines do not match its last line")
+                    return
+                h.update(line)
+                name, size = line.split()
+                count += 1
+                yield name.decode(), int(size)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise damaged(what, e) from e
+    raise damaged(what, "it ends before its last line")
+
+
+def check_object_list(path: Path, what: str) -> None:
+    """Raise StoreCorruptError unless the object list at PATH is whole and sorted."""
+    last = ""
+    for name, _ in read_object_list(path, what):
+        if name <= last:
+            raise damaged(what, f"{name!r} is out of order")
+        last = name
+
+
+def build_object_list(entries: Iterable[Entry]) -> ObjectList:
+    """The object list of a tree's ENTRIES (for trees stored before object lists)."""
+    objects: dict[str, int] = {}
+    for e in entries:
+        if e.kind is EntryKind.FILE:
+            objects[e.obj] = e.size
+        elif link := symlink_object(e):
+            objects[link] = 0
+    return sorted(objects.items())
+
+
+def tree_entries(path: Path, what: str) -> Iterator[Entry]:
+    """The entries of the tree at PATH, streamed (StoreCorruptError if damaged)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
+    except FileNotFoundError:
+        raise StoreCorruptError(f"{what} is missing") from None
+    with f:
+        yield from iter_entries(f, what)
+
+
+Source = Path | ObjectList  # an object list on disk, or built in memory
+
+
+def merged_objects(
+    sources: dict[str, Source],
+) -> Iterator[tuple[str, int, tuple[str, ...]]]:
+    """(name, size, layers using it) for every object of SOURCES (diff_id -> object list),
+    in name order: a k-way merge holding one line per layer."""
+    streams = [
+        _tagged(diff_id, read_object_list(src, f"object list of layer {diff_id}")
+                if isinstance(src, Path) else iter(src))
+        for diff_id, src in sorted(sources.items())
+    ]
+    for name, group in groupby(heapq.merge(*streams), key=lambda item: item[0]):
+        items = list(group)
+        yield name, items[0][1], tuple(item[2] for item in items)
+
+
+def _tagged(diff_id: str, items: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int, str]]:
+    for name, size in items:
+        yield name, size, diff_id
