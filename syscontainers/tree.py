@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -106,8 +107,9 @@ class Entry(NamedTuple):
         xattrs: tuple[tuple[str, bytes], ...] = ()
         if len(row) > 7:
             xattrs = tuple(sorted((k, base64.b64decode(v)) for k, v in row[7].items()))
-        if kind is _FILE:
-            fields = (path, kind, mode, uid, gid, mtime, data[0], data[1], "", _NO_DEV, xattrs)
+        if kind is _FILE:  # object names repeat (every empty file has one): keep each once
+            fields = (path, kind, mode, uid, gid, mtime, _intern(data[0]), data[1], "", _NO_DEV,
+                      xattrs)
         elif kind is _SYMLINK:
             fields = (path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
         elif kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
@@ -120,6 +122,7 @@ class Entry(NamedTuple):
 _KINDS = {k.value: k for k in EntryKind}
 _VALUES = {k: k.value for k in EntryKind}
 _tuple_new = tuple.__new__
+_intern = sys.intern
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _FILE, _SYMLINK = EntryKind.FILE, EntryKind.SYMLINK
 _NO_DEV = (0, 0)
@@ -235,9 +238,24 @@ def iter_entries(f: IO[bytes], what: str = "layer tree") -> Iterator[Entry]:
     """Every entry of the tree in F, in order, parsed a chunk of lines at a time (a tree in
     the old one-line form is read whole). Raises StoreCorruptError when F is damaged, which
     may be after some entries: callers that act on entries must not trust a partial read."""
+    return _stream(f, what, {})
+
+
+def read_tree(f: IO[bytes], what: str = "layer tree") -> LayerTree:
+    """The whole tree in F, parsed a chunk at a time: only the entries are held, never the
+    document and its parse as well (StoreCorruptError if F is damaged)."""
+    last: dict[str, Any] = {}
+    entries = tuple(_stream(f, what, last))
+    return LayerTree(last["diff_id"], last["size"], entries)
+
+
+def _stream(f: IO[bytes], what: str, last: dict[str, Any]) -> Iterator[Entry]:
+    """The entries of F; at the end, LAST holds the keys of the tree's last line."""
     first = f.readline()
     if first != HEADER:
-        yield from LayerTree.from_json(first + f.read(), what).entries
+        tree = LayerTree.from_json(first + f.read(), what)
+        last.update(diff_id=tree.diff_id, size=tree.size)
+        yield from tree.entries
         return
     count = 0
     try:
@@ -250,16 +268,17 @@ def iter_entries(f: IO[bytes], what: str = "layer tree") -> Iterator[Entry]:
                 count += len(rows)
                 yield from map(Entry.from_row, rows)
             if end:
-                _check_trailer(tail, count, f.read())
+                last.update(_check_trailer(tail, count, f.read()))
                 return
         raise ValueError("it ends before its last line")
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
         raise damaged(what, e) from e
 
 
-def _check_trailer(line: bytes, count: int, rest: bytes) -> None:
+def _check_trailer(line: bytes, count: int, rest: bytes) -> dict[str, Any]:
     doc = json.loads(b"{" + line[2:])
     if not isinstance(doc.get("diff_id"), str) or not isinstance(doc.get("size"), int):
         raise ValueError("its last line does not name the layer")
     if doc.get("count") != count or rest:
         raise ValueError(f"it holds {count} entries, but its last line says {doc.get('count')}")
+    return {"diff_id": doc["diff_id"], "size": doc["size"]}

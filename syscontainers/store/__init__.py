@@ -57,7 +57,7 @@ from syscontainers.store.trees import (
     tree_entries,
     write_object_list,
 )
-from syscontainers.tree import Entry, LayerTree
+from syscontainers.tree import Entry, LayerTree, read_tree
 
 
 class Store:
@@ -169,10 +169,12 @@ class Store:
 
     def get_layer(self, diff_id: str) -> LayerTree:
         """The stored tree of layer DIFF_ID, whole (a checkout needs it all)."""
-        data = read_bytes_if_exists(self.layer_path(diff_id))
-        if data is None:
-            raise missing_layer(diff_id)
-        return LayerTree.from_json(data, f"layer tree {diff_id}")
+        what = f"layer tree {diff_id}"
+        try:
+            with open(self.layer_path(diff_id), "rb") as f:
+                return read_tree(f, what)
+        except FileNotFoundError:
+            raise missing_layer(diff_id) from None
 
     def layer_entries(self, diff_id: str) -> Iterator[Entry]:
         """The entries of layer DIFF_ID, streamed from disk."""
@@ -218,8 +220,9 @@ class Store:
 
     def publish_layer(self, tree: LayerWriter, blob_digest: str | None) -> None:
         """Publish a finished layer tree (after syncing its objects) and its blob mapping."""
+        tree.write_list(self.objects_list_path(tree.diff_id))
         self.sync()
-        tree.publish(self.layer_path(tree.diff_id), self.objects_list_path(tree.diff_id))
+        tree.publish(self.layer_path(tree.diff_id))
         self._map_blob(blob_digest, tree.diff_id)
 
     def put_layer(self, tree: LayerTree, blob_digest: str | None) -> None:

@@ -4,7 +4,7 @@ list of the objects it uses beside it, and both read back as streams.
     layers/HEX.json      the tree (see syscontainers.tree)
     layers/HEX.objects   every object the tree uses, once, sorted by name: "NAME SIZE" a line
                          (SIZE 0 for a symlink object), then "end COUNT SHA256" where SHA256
-                         is the hex digest of the lines before it
+                         is the hex digest of the lines before it; zlib-compressed
 
 The object list lets ``images list``, ``prune`` and ``verify`` merge the layers' objects
 in name order, holding one line per layer, instead of every tree whole. It is published
@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import heapq
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import groupby
 from pathlib import Path
@@ -35,6 +36,7 @@ from syscontainers.tree import (
 )
 
 WRITE_BUFFER = 1 << 20
+READ_CHUNK = 1 << 16
 ObjectList = list[tuple[str, int]]  # (name, size), sorted by name
 
 
@@ -82,9 +84,13 @@ class LayerWriter:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
-    def publish(self, tree_path: Path, list_path: Path) -> None:
-        """Put the object list, then the tree, under their final names (objects are durable)."""
-        write_object_list(list_path, sorted(self.objects.items()))
+    def write_list(self, list_path: Path) -> None:
+        """Write the object list (before the syncfs that makes it and the tree durable: a
+        list without its tree is ignored, and a damaged one is rebuilt from the tree)."""
+        write_object_list(list_path, sorted(self.objects.items()), sync=False)
+
+    def publish(self, tree_path: Path) -> None:
+        """Put the tree under its final name (it, its objects and its list are durable)."""
         os.rename(self.path, tree_path)
         fsync_dir(tree_path.parent)
 
@@ -94,10 +100,12 @@ def is_link_object(name: str) -> bool:
     return name[64:70] == ".link."
 
 
-def write_object_list(path: Path, objects: ObjectList) -> None:
-    """Publish OBJECTS, sorted by name, as the object list at PATH."""
+def write_object_list(path: Path, objects: ObjectList, sync: bool = True) -> None:
+    """Publish OBJECTS, sorted by name, as the object list at PATH (zlib-compressed: the hex
+    names take half the room, and a rebuilt layer adds little beyond its tree)."""
     body = "".join(f"{name} {size}\n" for name, size in objects).encode()
-    atomic_write(path, body + _end_line(len(objects), hashlib.sha256(body).hexdigest()))
+    end = _end_line(len(objects), hashlib.sha256(body).hexdigest())
+    atomic_write(path, zlib.compress(body + end, 6), sync=sync)
 
 
 def _end_line(count: int, digest: str) -> bytes:
@@ -110,19 +118,32 @@ def read_object_list(path: Path, what: str) -> Iterator[tuple[str, int]]:
     h = hashlib.sha256()
     count = 0
     try:
-        with open(path, "rb") as f:
-            for line in f:
-                if line.startswith(b"end "):
-                    if line != _end_line(count, h.hexdigest()) or f.read():
-                        raise ValueError("its lines do not match its last line")
-                    return
-                h.update(line)
-                name, size = line.split()
-                count += 1
-                yield name.decode(), int(size)
-    except (ValueError, UnicodeDecodeError) as e:
+        lines = _lines(path)
+        for line in lines:
+            if line.startswith(b"end "):
+                if line != _end_line(count, h.hexdigest()) or next(lines, None) is not None:
+                    raise ValueError("its lines do not match its last line")
+                return
+            h.update(line)
+            name, size = line.split()
+            count += 1
+            yield name.decode(), int(size)
+    except (ValueError, UnicodeDecodeError, zlib.error) as e:
         raise damaged(what, e) from e
     raise damaged(what, "it ends before its last line")
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """The lines of the compressed file at PATH, a chunk at a time; ValueError if cut short."""
+    unzip = zlib.decompressobj()
+    carry = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            lines = (carry + unzip.decompress(chunk)).splitlines(keepends=True)
+            carry = lines.pop() if lines and not lines[-1].endswith(b"\n") else b""
+            yield from lines
+    if not unzip.eof or unzip.unused_data or carry or unzip.flush():
+        raise ValueError("it is cut short")
 
 
 def check_object_list(path: Path, what: str) -> None:
