@@ -142,7 +142,7 @@ def _import_one(
         with flushing(store.path), source.open_blob(job.desc) as blob:
             import_layer(writer, blob, job.desc, job.diff_id, job.label, on_progress, tree=tree)
     except BaseException:
-        tree.discard()
+        tree.abandon()
         raise
     store.publish_layer(tree, job.desc.digest)
     progress.task_done(reporter, task, f"{tree.count} entries")

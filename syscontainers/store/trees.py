@@ -78,11 +78,12 @@ class LayerWriter:
         self._f.close()
         self.diff_id, self.size = diff_id, size
 
-    def discard(self) -> None:
-        """Drop an unfinished tree."""
-        self._f.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+    def abandon(self) -> None:
+        """Stop writing an unfinished tree. Its file stays in tmp/ for the next writer to
+        clear: removing it now would free an inode, and a full filesystem would be reported
+        as short of space rather than of inodes."""
+        with contextlib.suppress(OSError):  # the buffer's last write may fail the same way
+            self._f.close()
 
     def write_list(self, list_path: Path) -> None:
         """Write the object list (before the syncfs that makes it and the tree durable: a

@@ -442,6 +442,13 @@ def hostile_corpus() -> list[tuple[str, bytes, str]]:
             "a/lnk/etc/cron.d",
         ),
         (
+            # "d" was entered (and found safe) before it became a symlink
+            "through-directory-made-a-symlink",
+            archive(header("s", b"2", link="x"), header("d", b"5"), file("d/a", b"x"),
+                    header("d", b"2", link="/etc"), file("d/passwd", b"x")),
+            "d/passwd",
+        ),
+        (
             "whiteout-through-symlink",
             archive(header("lnk", b"2", link="/usr"), file("lnk/.wh.bin", b"")),
             "lnk/.wh.bin",
@@ -476,6 +483,11 @@ def hostile_corpus() -> list[tuple[str, bytes, str]]:
         (
             "hardlink-to-replaced-file",
             archive(file("f", b"x"), header("f", b"2", link="/etc"), header("hl", b"1", link="f")),
+            "'hl'",
+        ),
+        (
+            "hardlink-to-file-made-a-directory",
+            archive(file("f", b"x"), header("f", b"5"), header("hl", b"1", link="f")),
             "'hl'",
         ),
         ("dir-with-size", archive(header("d", b"5", size=512) + pad(b"x")), "'d'"),
