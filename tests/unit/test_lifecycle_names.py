@@ -11,6 +11,7 @@ import pytest
 from syscontainers.errors import ContainerExistsError, UsageError
 from syscontainers.operations.containers import uninstall
 from syscontainers.operations.install import InstallRequest, install
+from syscontainers.operations.update import UpdateRequest, update
 from syscontainers.progress import EventKind
 from syscontainers.runtime import locate
 from syscontainers.settings import Settings
@@ -177,3 +178,10 @@ def test_cli_install_checks_the_runtime_before_anything(
     err = capsys.readouterr().err
     assert "error: runtime /nonexistent/runc is not an executable file" in err
     assert "hint:" in err and "D-Bus" not in err and not os.path.exists(root)
+
+
+def test_update_warns_about_an_unknown_set_name_too(env: Env, atomic_image: str) -> None:
+    install(env.host, InstallRequest(atomic_image, name="web"))
+    update(env.host, UpdateRequest("web", sets=(("GRETING", "hi"),)))
+    (warning,) = [w for w in env.reporter.messages(EventKind.WARNING) if "--set" in w]
+    assert warning.startswith("--set GRETING: ") and "GREETING" in warning
