@@ -120,15 +120,23 @@ def _enabled(host: Host, cd: ContainerDir) -> bool | None:
 
 def execute(host: Host, todo: Plan, health_timeout: float,
             on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Carry TODO out in order; stop at the first failure (the error propagates)."""
+    """Carry TODO out in order; stop at the first failure (the error propagates).
+
+    The managed names are recorded either way: after a failure, a prune that did not
+    happen keeps its name, so the next apply --prune still removes that container."""
     done: list[Outcome] = []
-    for action in todo.changes:
-        progress.step(host.reporter, action.describe())
-        outcome = Outcome(action, _run(host, action, health_timeout))
-        done.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    write_managed(host, todo.managed)
+    try:
+        for action in todo.changes:
+            progress.step(host.reporter, action.describe())
+            outcome = Outcome(action, _run(host, action, health_timeout))
+            done.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        finished = {o.action for o in done}
+        pending = {a.name for a in todo.changes
+                   if a.verb is Verb.UNINSTALL and a not in finished}
+        write_managed(host, todo.managed | pending)
     return done
 
 

@@ -174,3 +174,17 @@ def test_cli_apply_into_a_sysroot(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert cli.main(["--sysroot", str(root), "apply", str(bad)]) == 2
     assert f"{bad}, line 2: container web: runtime /opt/none is not an executable" in \
         capsys.readouterr().err
+
+
+def test_a_failed_apply_still_records_what_it_installed(world: Env) -> None:
+    from syscontainers.errors import ImageNotFoundError
+
+    apply(world, TWO)
+    text = ("containers:\n  new:\n    image: example.org/app:1\n"
+            "  broken:\n    image: example.org/missing:1\n")
+    with pytest.raises(ImageNotFoundError):
+        apply(world, text, prune=True)
+    assert world.dep("new").exists() and not world.dep("web").exists()
+    assert "new" in read_managed(world.host)
+    todo, done = apply(world, "containers: {}\n", prune=True)
+    assert [(o.action.verb.value, o.action.name) for o in done] == [("uninstall", "new")]

@@ -223,3 +223,35 @@ def test_a_missing_sysroot_or_runtime_is_named(
     assert sc(root, "install", "--name", "web", "--runtime", "/usr/bin/crun",
               layout(tmp_path)) == 2
     assert "runtime /usr/bin/crun is not an executable" in capsys.readouterr().err
+
+
+def test_name_checks_look_in_the_sysroot_not_on_this_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_root(tmp_path)
+    source = layout(tmp_path)
+    on_this_host = next((p.name for d in ("/usr/lib/systemd/system", "/lib/systemd/system")
+                         for p in sorted(Path(d).glob("*.service")) if "@" not in p.name), None)
+    if on_this_host is not None:  # this machine's unit is not the offline root's
+        name = on_this_host.removesuffix(".service")
+        assert sc(root, "install", "--name", name, source) == 0, capsys.readouterr().err
+    lib = root / "usr/lib/systemd/system"
+    lib.mkdir(parents=True)
+    (lib / "sshd.service").write_text("[Service]\nExecStart=/usr/sbin/sshd\n")
+    (root / "usr/lib/tmpfiles.d").mkdir(parents=True)
+    (root / "usr/lib/tmpfiles.d/journal.conf").write_text("d /var/log/journal\n")
+    capsys.readouterr()
+    assert sc(root, "install", "--name", "sshd", source) == 1
+    assert f"{lib}/sshd.service exist" in capsys.readouterr().err
+    assert sc(root, "install", "--name", "journal", source) == 1
+    assert "journal.conf" in capsys.readouterr().err
+
+
+def test_a_rootfs_is_the_booted_roots_path(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    (root / "srv/app/etc").mkdir(parents=True)
+    (root / "srv/app/etc/passwd").write_text("root:x:0:0::/:/bin/sh\n")
+    assert sc(root, "install", "--name", "web", "--rootfs", "/srv/app", layout(tmp_path)) == 0
+    rootfs = root / "var/lib/syscontainers/containers/web.0/rootfs"
+    assert os.readlink(rootfs) == "/srv/app"
+    assert sc(root, "install", "--name", "w2", "--rootfs", "/srv/none", layout(tmp_path)) == 2
