@@ -10,11 +10,12 @@ runc and python3) is copied, and on this machine, before it ever boots:
   CLI (a drop-in: the root has no package installed) instead of /usr/bin/syscontainers.
 
 The root then boots with a private network. At first boot ``one`` is active (its
-[Install] link, made offline), and ``two`` is active too, installed and started by the
-apply unit before multi-user.target, with no network. Then ``apply`` runs on that booted
-systemd: it installs ``three``, updates it when the manifest changes its image, a second
-apply changes nothing (no unit, deployment or host file touched: mtimes and inodes
-compared), and --prune uninstalls what the manifest dropped. The tests run in file order.
+[Install] link, made offline) with its tmpfiles line applied by the root's own systemd,
+and ``two`` is active too, installed and started by the apply unit before
+multi-user.target, with no network. Then ``apply`` runs on that booted systemd: it
+installs ``three``, updates it when the manifest changes its image, a second apply
+changes nothing (no unit, deployment or host file touched: mtimes and inodes compared),
+and --prune uninstalls what the manifest dropped. The tests run in file order.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.imagebuild import make_busybox_layout, requires
+from tests.imagebuild import add_layer, layer_tar, make_busybox_layout, requires
 from tests.integration.nspawn import REPO, Completed, NspawnHost, booted_or_skip
 from tests.integration.provision_root import provision_root
 
@@ -52,6 +53,7 @@ SNAPSHOT = ("import os, sys, json; out = {}\n"
             "            p = os.path.join(d, n); s = os.lstat(p)\n"
             "            out[p] = [s.st_mtime_ns, s.st_ino]\n"
             "print(json.dumps(out))")
+TMPFILES = "d /run/one-state 0750 root root - -\n"  # applied by the root's systemd at boot
 WATCHED = ("/var/lib/syscontainers/containers", "/etc/systemd/system", "/etc/tmpfiles.d")
 
 
@@ -64,6 +66,7 @@ def build_layout(work: Path) -> Path:
     for tag, port in PORTS.items():
         cmd = ("/bin/sh", "-c", f"trap 'exit 143' TERM; busybox httpd -f -p {port} -h /www & wait")
         make_busybox_layout(layout, tag, {"www/index.html": page(tag)}, cmd=cmd)
+    add_layer(layout, "one", layer_tar({"exports/tmpfiles.template": TMPFILES.encode()}))
     return layout
 
 
@@ -118,6 +121,8 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
         pytest.skip(root)
     layout = build_layout(test_dir)
     offline(root, "install", "--name", "one", f"oci:{layout}:one")
+    assert (root / "etc/tmpfiles.d/one.conf").read_text() == TMPFILES
+    assert not (root / "run/one-state").exists()  # nothing is applied offline
     offline(root, "pull", f"oci:{layout}:two", "--name", "example.org/two:1")
     for version in ("1", "2"):
         offline(root, "pull", f"oci:{layout}:three-{version}", "--name",
@@ -145,6 +150,7 @@ def test_the_offline_install_is_active_at_first_boot(booted: Booted) -> None:
                            timeout=180).stdout.strip() in ("running", "degraded")
     assert booted.active("one.service") == "active"
     assert booted.get(PORTS["one"]) == page("one").decode()
+    assert booted.host.sh("stat -c %a /run/one-state").stdout.strip() == "750"
 
 
 def test_the_apply_unit_converged_at_boot_before_multi_user(booted: Booted) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,51 @@ def test_a_rootfs_is_the_booted_roots_path(tmp_path: Path) -> None:
     rootfs = root / "var/lib/syscontainers/containers/web.0/rootfs"
     assert os.readlink(rootfs) == "/srv/app"
     assert sc(root, "install", "--name", "w2", "--rootfs", "/srv/none", layout(tmp_path)) == 2
+
+
+WRITES = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
+          "unlink", "unlinkat", "rmdir", "symlink", "symlinkat", "link", "linkat", "chmod",
+          "fchmodat", "truncate", "utimensat", "mknodat", "connect")
+_CALL = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\d+)")
+_ARG = re.compile(r'(?:\d+<([^>]*)>, )?"((?:[^"\\]|\\.)*)"')
+
+
+def written_paths(trace: str) -> set[str]:
+    """The paths the traced process wrote (or connected to), from strace -f -y output."""
+    out = set()
+    for line in trace.splitlines():
+        match = _CALL.match(line)
+        if match is None or int(match.group(3)) < 0 or match.group(1) not in WRITES:
+            continue
+        call, args = match.group(1), match.group(2)
+        if call in ("open", "openat") and not re.search(r"O_WRONLY|O_RDWR|O_CREAT", args):
+            continue
+        found = _ARG.findall(args)
+        if call in ("symlink", "symlinkat"):
+            found = found[1:]  # the first is the link's target text, not a path written
+        for base, path in found:
+            out.add(os.path.normpath(os.path.join(base or "/", path)))
+    return out
+
+
+@requires("strace")
+def test_nothing_is_written_outside_the_sysroot(tmp_path: Path) -> None:
+    root = make_root(tmp_path)
+    source = layout(tmp_path)
+    manifest = tmp_path / "host.yaml"
+    manifest.write_text(f"containers:\n  app:\n    image: {source}\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    steps = [["install", "--name", "web", source], ["update", "web", "--set", "PORT=1"],
+             ["rollback", "web"], ["list"], ["apply", str(manifest)], ["uninstall", "web"]]
+    for step in steps:
+        trace = tmp_path / "trace"
+        done = subprocess.run(
+            ["strace", "-f", "-qq", "-y", "-s", "4096", "-o", str(trace), "-e",
+             f"trace={','.join(WRITES)}", sys.executable, "-m", "syscontainers", "--sysroot",
+             str(root), *step], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        written = written_paths(trace.read_text())
+        assert written, "the trace shows no writes at all: the parser is broken"
+        outside = {p for p in written if not p.startswith(f"{root}/") and p != "/dev/null"}
+        assert outside == set(), step
