@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.systemd, pytest.mark.slow,
               requires("dpkg-buildpackage", "mmdebstrap", "umoci", "runc")]
 
 PAGE = "served by the packaged syscontainers\n"
+UNITS = sorted((REPO / "units").glob("*")) if (REPO / "units").is_dir() else []
 PORT = 8091
 # The installed tool alone: neither this repository on PYTHONPATH nor the tests' policy.
 PACKAGED = ["env", "-u", "PYTHONPATH", "-u", "SYSCONTAINERS_POLICY"]
@@ -68,6 +69,10 @@ def world(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Insta
     make_busybox_layout(test_dir / "layout", "v1", {"www/index.html": PAGE.encode()}, cmd=cmd)
     host = NspawnHost(test_dir, directory=root, volatile="overlay")
     with booted_or_skip(host):
+        # The harness's "disable *" preset keeps the host's own services from starting in a
+        # booted /; this root has only its packages' units, and Debian ships no presets:
+        # without it, dpkg enables units as on any Debian machine.
+        host.run(["umount", "/etc/systemd/system-preset"])
         yield Installed(host, host.inside(test_dir / deb.name), host.inside(test_dir / "layout"))
 
 
@@ -82,7 +87,8 @@ def test_the_package_declares_debian_dependencies(deb: Path) -> None:
     for path in ("./usr/bin/syscontainers", "./usr/share/man/man8/syscontainers.8.gz",
                  "./usr/share/man/man8/syscontainers-install.8.gz",
                  "./usr/share/bash-completion/completions/syscontainers",
-                 "/syscontainers/render/defaults/service.template"):
+                 "/syscontainers/render/defaults/service.template",
+                 *(f"./lib/systemd/system/{unit.name}" for unit in UNITS)):
         assert path in files, path
 
 
@@ -137,6 +143,11 @@ def test_dpkg_installs_it_into_a_clean_root(world: Installed) -> None:
     assert version == f"syscontainers {project_version()}\n"
     where = world.sh("/usr/bin/python3 -c 'import syscontainers; print(syscontainers.__file__)'")
     assert where.stdout.startswith("/usr/lib/python3/dist-packages/syscontainers/")
+    for unit in UNITS:  # enabled, not started: they act on what the administrator sets up
+        enabled = world.sh(f"systemctl is-enabled {unit.name}", check=False).stdout.strip()
+        assert enabled == ("enabled" if "[Install]" in unit.read_text() else "static"), unit
+        active = world.sh(f"systemctl is-active {unit.name}", check=False).stdout.strip()
+        assert active == "inactive", unit
 
 
 def test_the_packaged_tool_installs_a_running_service(world: Installed) -> None:

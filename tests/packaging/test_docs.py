@@ -41,8 +41,8 @@ def _has_system_generators() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(bool(_has_system_generators()),
-                                reason=_has_system_generators() or "")
+_MISSING = _has_system_generators()
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
