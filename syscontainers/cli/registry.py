@@ -53,8 +53,10 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--authfile",
         type=Path,
-        help="read and write credentials in this file only (default: $REGISTRY_AUTH_FILE, "
-        "${XDG_RUNTIME_DIR}/containers/auth.json, then ~/.docker/config.json)",
+        help="read and write credentials in this file only (default: $REGISTRY_AUTH_FILE "
+        "alone if set, else ${XDG_RUNTIME_DIR}/containers/auth.json, "
+        "~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or "
+        "~/.docker/config.json, then ~/.dockercfg)",
     )
     parser.add_argument(
         "--cert-dir",
@@ -178,8 +180,8 @@ def _login(ctx: Context, args: argparse.Namespace) -> int:
     creds = _read_credentials(args)
     from syscontainers.registry import login
 
-    path = login(args.registry, creds, ctx.settings, registry_options(args))
-    ctx.out(f"Login succeeded for {args.registry} (saved in {path})")
+    where = login(args.registry, creds, ctx.settings, registry_options(args))
+    ctx.out(f"Login succeeded for {args.registry} (saved in {where})")
     return 0
 
 

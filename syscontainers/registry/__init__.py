@@ -56,6 +56,7 @@ def make_client(
     env: Mapping[str, str],
 ) -> RegistryClient:
     """A client with credentials from the auth files and TLS from certs.d and the flags."""
+    from syscontainers.errors import AuthError
     from syscontainers.registry import auth
     from syscontainers.registry.http import RegistryClient
     from syscontainers.registry.tls import HostTls, files_for_host
@@ -63,7 +64,14 @@ def make_client(
     files = auth.auth_files(env, options.authfile or settings.authfile)
 
     def credentials(registry: str, repository: str) -> Credentials | None:
-        return auth.lookup(files, registry, repository)
+        creds = auth.lookup(files, registry, repository, env)
+        if creds is not None and creds.identity_token:
+            raise AuthError(
+                f"the credentials for {registry} are an identity token (an OAuth2 refresh "
+                "token), which syscontainers does not support",
+                hint=f"log in with a username and password: syscontainers login {registry}",
+            )
+        return creds
 
     def tls_for(host: str) -> HostTls:
         verify = _verify(host in insecure_hosts, settings, options)
@@ -121,8 +129,8 @@ def login(
     settings: Settings,
     options: RegistryOptions = RegistryOptions(),
     env: Mapping[str, str] = os.environ,
-) -> Path:
-    """Check CREDS against REGISTRY, then save them; returns the auth file written."""
+) -> str:
+    """Check CREDS against REGISTRY, then save them; returns where (a file or a helper)."""
     from syscontainers.registry import auth, config
 
     key = registry_key(registry)
@@ -135,8 +143,7 @@ def login(
     finally:
         client.close()
     path = auth.write_target(env, options.authfile or settings.authfile)
-    auth.store(path, key, creds)
-    return path
+    return auth.store(path, key, creds, env)
 
 
 def logout(
@@ -146,7 +153,21 @@ def logout(
     env: Mapping[str, str] = os.environ,
 ) -> tuple[Path, list[str]]:
     """Forget REGISTRY (every registry when None); returns the file and the keys removed."""
+    from syscontainers.errors import AuthError
     from syscontainers.registry import auth
 
-    path = auth.write_target(env, authfile or settings.authfile)
-    return path, auth.remove(path, None if registry is None else registry_key(registry))
+    chosen = authfile or settings.authfile
+    path = auth.write_target(env, chosen)
+    key = None if registry is None else registry_key(registry)
+    try:
+        return path, auth.remove(path, key, env)
+    except AuthError as e:
+        others = [f.path for f in auth.auth_files(env, chosen)[1:]]
+        found = [p for p in others if auth.lookup([auth.AuthFile(p)], str(key), env=env)]
+        hint = (
+            f"the credentials for {key} come from {found[0]} (docker login writes there); "
+            f"remove them with docker logout, or pass --authfile {found[0]}"
+            if found
+            else "pass --authfile to name another auth file"
+        )
+        raise AuthError(e.message, hint=hint) from None

@@ -6,6 +6,7 @@ fixture itself is called NAME):
     registry_server(workdir, htpasswd=, tls=, token=) -> Registry   ``docker-registry serve``
     make_tls_cert(dir) -> (cert, key)                          openssl self-signed, IP 127.0.0.1
     make_htpasswd(path, user, password) -> path                htpasswd -Bbn
+    alice_registry(workdir, name) -> Registry                  Basic auth alice/s3cret, NAME pushed
     push(layout, tag, registry, name, *skopeo_options)         skopeo copy oci: -> docker://
     FaultProxy(upstream, ...)                                  cuts blob bodies, answers 5xx/429
     TokenServer(workdir, users)                                Bearer tokens (JWT) for token auth
@@ -185,6 +186,19 @@ def push(layout: Path, tag: str, registry: Registry, name: str, *options: str) -
             *options, f"oci:{layout}:{tag}", f"docker://{registry.host}/{name}",
         ]
     )  # fmt: skip
+
+
+def alice_registry(workdir: Path, name: str) -> Registry:
+    """A registry with Basic auth (alice / s3cret) holding the busybox image as NAME."""
+    htpasswd = make_htpasswd(workdir / "htpasswd", "alice", "s3cret")
+    registry = registry_server(workdir / "auth-registry", htpasswd=htpasswd)
+    try:
+        images = build_images(workdir / "layout")
+        push(images.layout, "busybox", registry, name, "--dest-creds", "alice:s3cret")
+    except BaseException:
+        registry.stop()
+        raise
+    return registry
 
 
 def skopeo_inspect(registry: Registry, name: str, *options: str) -> dict[str, Any]:

@@ -16,11 +16,8 @@ from tests.integration.conftest_registry import (
     OTHER_PLATFORM,
     PlainRegistry,
     Registry,
-    build_images,
-    make_htpasswd,
+    alice_registry,
     plain_registry_fixture,  # noqa: F401 - a fixture
-    push,
-    registry_server,
     requires_registry,
     skopeo_inspect,
 )
@@ -98,11 +95,8 @@ def test_inspect_usage_errors(home: Path, capsys: pytest.CaptureFixture[str]) ->
 @pytest.fixture
 def auth_registry(tmp_path: Path) -> Iterator[Registry]:
     """A registry with Basic auth (alice / s3cret) holding private/app:1."""
-    htpasswd = make_htpasswd(tmp_path / "htpasswd", "alice", "s3cret")
-    registry = registry_server(tmp_path / "auth-registry", htpasswd=htpasswd)
+    registry = alice_registry(tmp_path, "private/app:1")
     try:
-        images = build_images(tmp_path / "layout")
-        push(images.layout, "busybox", registry, "private/app:1", "--dest-creds", "alice:s3cret")
         yield registry
     finally:
         registry.stop()

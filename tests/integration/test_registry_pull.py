@@ -310,7 +310,7 @@ def test_basic_auth_through_auth_json(tmp_path: Path) -> None:
             login(registry.host, Credentials("alice", "wrong"), settings_for(tmp_path), bad)
         assert not authfile.exists()
         written = login(registry.host, Credentials("alice", "s3cret"), settings_for(tmp_path), bad)
-        assert written == authfile
+        assert written == str(authfile)
         assert stat.S_IMODE(authfile.stat().st_mode) == 0o600
         entry = json.loads(authfile.read_text())["auths"][registry.host]
         assert base64.b64decode(entry["auth"]) == b"alice:s3cret"

@@ -1,0 +1,287 @@
+"""Containers config parity, with skopeo as the oracle: the same HOME, XDG dirs, DOCKER_CONFIG,
+REGISTRY_AUTH_FILE and credential helpers make skopeo and syscontainers succeed or fail alike
+against a real registry with htpasswd auth on loopback (and use the same helper calls)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.credhelper_script import calls, stored, write_helper
+from tests.integration.conftest_registry import (
+    Registry,
+    alice_registry,
+    requires_registry,
+)
+
+pytestmark = requires_registry
+REPO = Path(__file__).resolve().parents[2]
+GOOD, BAD = ("alice", "s3cret"), ("alice", "wrong")
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry with Basic auth (alice / s3cret) holding private/app:1."""
+    registry = alice_registry(tmp_path_factory.mktemp("parity-registry"), "private/app:1")
+    try:
+        yield registry
+    finally:
+        registry.stop()
+
+
+@dataclass
+class Box:
+    """A HOME, XDG_RUNTIME_DIR and PATH of one test, shared by both tools."""
+
+    root: Path
+    env: dict[str, str]
+    host: str
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    def write(self, rel: str, doc: object) -> Path:
+        """Write DOC as JSON at ROOT/REL."""
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc))
+        return path
+
+    def run(self, tool: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """Run skopeo or our CLI ("ours") with ARGS in this box's environment."""
+        argv = ["skopeo"] if tool == "skopeo" else [sys.executable, "-m", "syscontainers"]
+        return subprocess.run(
+            [*argv, *args], env=self.env, input=stdin, capture_output=True, text=True, cwd=REPO
+        )
+
+    def skopeo(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("skopeo", *args)
+
+    def ours(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run("ours", *args)
+
+    def both_inspect(self) -> tuple[bool, subprocess.CompletedProcess[str]]:
+        """(skopeo succeeded, our result) for inspecting private/app:1."""
+        image = f"docker://{self.host}/private/app:1"
+        oracle = self.skopeo("inspect", "--tls-verify=false", image)
+        ours = self.ours("inspect", "--tls-verify=false", "--json", image)
+        return oracle.returncode == 0, ours
+
+
+@pytest.fixture
+def box(tmp_path: Path, auth_registry: Registry) -> Box:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"root: {tmp_path / 'store'}\nregistries-conf: {tmp_path / 'reg.conf'}\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "home").mkdir()
+    keep = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TMPDIR")}
+    env = {
+        **keep,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        "SYSCONTAINERS_CONFIG": str(config),
+        "PYTHONPATH": str(REPO),
+    }
+    return Box(tmp_path, env, auth_registry.host)
+
+
+def auths(host: str, creds: tuple[str, str], **extra: object) -> dict[str, object]:
+    token = base64.b64encode(":".join(creds).encode()).decode()
+    return {"auths": {host: {"auth": token}}, **extra}
+
+
+def agree(box: Box, expect: bool) -> subprocess.CompletedProcess[str]:
+    """Both tools succeed (EXPECT) or both fail; returns our result."""
+    oracle_ok, ours = box.both_inspect()
+    assert oracle_ok is expect, "skopeo, the oracle, did not do what the test expects"
+    assert (ours.returncode == 0) is expect, ours.stderr
+    return ours
+
+
+# ---- the auth file lookup order ------------------------------------------------------------
+
+
+def test_anonymous_access_is_refused_by_both(box: Box) -> None:
+    assert "requires authentication" in agree(box, False).stderr
+
+
+@pytest.mark.parametrize(
+    "rel",
+    ["run/containers/auth.json", "home/.config/containers/auth.json", "home/.docker/config.json"],
+)
+def test_each_default_auth_file_is_read(box: Box, rel: str) -> None:
+    box.write(rel, auths(box.host, GOOD))
+    agree(box, True)
+
+
+def test_the_runtime_file_wins_over_the_config_home_file(box: Box) -> None:
+    box.write("run/containers/auth.json", auths(box.host, BAD))
+    box.write("home/.config/containers/auth.json", auths(box.host, GOOD))
+    assert "denied access" in agree(box, False).stderr
+    box.write("run/containers/auth.json", auths("other.example", BAD))
+    agree(box, True)  # a file without an entry for the host lets the next one answer
+
+
+def test_xdg_config_home_moves_the_user_auth_file(box: Box) -> None:
+    box.write("cfg/containers/auth.json", auths(box.host, GOOD))
+    agree(box, False)
+    box.env["XDG_CONFIG_HOME"] = str(box.root / "cfg")
+    agree(box, True)
+
+
+def test_docker_config_replaces_the_home_docker_dir(box: Box) -> None:
+    box.write("home/.docker/config.json", auths(box.host, GOOD))
+    box.env["DOCKER_CONFIG"] = str(box.root / "dockerconf")
+    agree(box, False)
+    box.write("dockerconf/config.json", auths(box.host, GOOD))
+    agree(box, True)
+
+
+def test_legacy_dockercfg_is_read_last(box: Box) -> None:
+    token = base64.b64encode(b"alice:s3cret").decode()
+    box.write("home/.dockercfg", {f"https://{box.host}": {"auth": token, "email": "a@b"}})
+    agree(box, True)
+    box.write("home/.docker/config.json", auths(box.host, BAD))
+    agree(box, False)
+
+
+def skopeo_version() -> tuple[int, ...]:
+    out = subprocess.run(["skopeo", "--version"], capture_output=True, text=True).stdout
+    return tuple(int(x) for x in out.split()[2].split(".")[:2])
+
+
+def test_registry_auth_file_is_exclusive(box: Box) -> None:
+    box.write("home/.docker/config.json", auths(box.host, GOOD))
+    box.env["REGISTRY_AUTH_FILE"] = str(box.write("elsewhere.json", {"auths": {}}))
+    oracle_ok, ours = box.both_inspect()
+    assert ours.returncode == 1 and "requires authentication" in ours.stderr
+    # skopeo before 1.11 (containers/image before 5.24) still read ~/.config and ~/.docker
+    # after a user-given auth file; newer ones read that file alone, as we do on purpose
+    assert oracle_ok is (skopeo_version() < (1, 11))
+    box.write("elsewhere.json", auths(box.host, GOOD))
+    agree(box, True)
+
+
+# ---- credential helpers --------------------------------------------------------------------
+
+
+def test_cred_helpers_run_the_same_helper_with_the_same_host(box: Box) -> None:
+    log = write_helper(box.bin, "test", {box.host: GOOD})
+    box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: "test"}})
+    agree(box, True)
+    # skopeo asked once; we asked only when the registry challenged, with the same host
+    assert set(calls(log)) == {f"get {box.host}"} and len(calls(log)) >= 2
+
+
+def test_cred_helpers_entry_beats_an_inline_entry_in_the_same_file(box: Box) -> None:
+    write_helper(box.bin, "test", {box.host: BAD})
+    doc = auths(box.host, GOOD, credHelpers={box.host: "test"})
+    box.write("home/.config/containers/auth.json", doc)
+    agree(box, False)
+
+
+def test_a_helper_without_credentials_for_the_host_lets_later_files_answer(box: Box) -> None:
+    write_helper(box.bin, "test", {"other.example": GOOD})
+    box.write("run/containers/auth.json", {"auths": {}, "credHelpers": {box.host: "test"}})
+    box.write("home/.docker/config.json", auths(box.host, GOOD))
+    agree(box, True)
+
+
+@pytest.mark.parametrize("broken", ["absent", "failing"])
+def test_a_missing_or_failing_helper_fails_both_with_a_hint(box: Box, broken: str) -> None:
+    if broken == "failing":
+        write_helper(box.bin, broken, {box.host: GOOD}, fail=True)
+    path = box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: broken}})
+    ours = agree(box, False)
+    assert f"docker-credential-{broken}" in ours.stderr
+    if broken == "absent":
+        assert "not installed" in ours.stderr
+        assert "hint: install docker-credential-absent on PATH, or remove" in ours.stderr
+        assert str(path) in ours.stderr
+    else:
+        assert "keyring is locked" in ours.stderr
+    assert ours.returncode == 1
+
+
+def test_creds_store_is_used_by_us_and_ignored_by_skopeo(box: Box) -> None:
+    """A deliberate difference (README): docker's credsStore default helper is honoured."""
+    log = write_helper(box.bin, "desk", {box.host: GOOD})
+    box.write("home/.docker/config.json", {"auths": {box.host: {}}, "credsStore": "desk"})
+    oracle_ok, ours = box.both_inspect()
+    assert not oracle_ok  # containers/image does not read credsStore
+    assert ours.returncode == 0, ours.stderr
+    assert calls(log) == [f"get {box.host}"]
+
+
+# ---- login and logout ----------------------------------------------------------------------
+
+
+def login(box: Box, tool: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    flags = ("--tls-verify=false", "-u", "alice", "--password-stdin", *extra)
+    return box.run(tool, "login", *flags, box.host, stdin="s3cret\n")
+
+
+@pytest.mark.parametrize("env", ["default", "REGISTRY_AUTH_FILE", "--authfile"])
+def test_login_writes_where_skopeo_login_writes(box: Box, env: str) -> None:
+    extra: tuple[str, ...] = ()
+    if env == "REGISTRY_AUTH_FILE":
+        box.env["REGISTRY_AUTH_FILE"] = str(box.root / "named" / "auth.json")
+    elif env == "--authfile":
+        extra = ("--authfile", str(box.root / "flag" / "auth.json"))
+    written = {}
+    for tool in ("skopeo", "ours"):
+        before = set(box.root.rglob("*.json"))
+        result = login(box, tool, *extra)
+        assert result.returncode == 0, result.stderr
+        new = set(box.root.rglob("*.json")) - before
+        written[tool] = new
+        for path in new:
+            doc = json.loads(path.read_text())
+            assert base64.b64decode(doc["auths"][box.host]["auth"]) == b"alice:s3cret"
+            assert (path.stat().st_mode & 0o777) == 0o600
+            path.unlink()
+    assert written["ours"] == written["skopeo"] and len(written["ours"]) == 1
+
+
+def test_login_and_logout_use_the_files_cred_helper_as_skopeo_does(box: Box) -> None:
+    write_helper(box.bin, "test", {})
+    path = box.write("run/containers/auth.json", {"auths": {}, "credHelpers": {box.host: "test"}})
+    for tool in ("skopeo", "ours"):
+        assert login(box, tool).returncode == 0
+        assert stored(box.bin, "test") == {box.host: ["alice", "s3cret"]}
+        assert json.loads(path.read_text())["auths"] == {}
+        agree(box, True)
+        assert box.run(tool, "logout", box.host).returncode == 0, tool
+        assert stored(box.bin, "test") == {}
+
+
+def test_logout_of_credentials_that_another_file_holds(box: Box) -> None:
+    docker = box.write("home/.docker/config.json", auths(box.host, GOOD))
+    oracle = box.skopeo("logout", box.host)
+    ours = box.ours("logout", box.host)
+    assert oracle.returncode != 0 and ours.returncode == 1
+    assert "not logged in" in ours.stderr.lower()
+    assert f"come from {docker}" in ours.stderr and "docker logout" in ours.stderr
+    assert json.loads(docker.read_text())["auths"]  # neither tool touched docker's file
+
+
+def test_an_identity_token_is_refused_with_a_hint(box: Box) -> None:
+    """A deliberate difference (README): containers/image trades it for an OAuth2 token."""
+    write_helper(box.bin, "test", {box.host: ("<token>", "refresh-me")})
+    box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: "test"}})
+    ours = agree(box, False)  # this registry has no token server: skopeo fails too
+    assert "identity token" in ours.stderr and "hint: log in with a username" in ours.stderr
