@@ -188,3 +188,27 @@ def test_a_failed_apply_still_records_what_it_installed(world: Env) -> None:
     assert "new" in read_managed(world.host)
     todo, done = apply(world, "containers: {}\n", prune=True)
     assert [(o.action.verb.value, o.action.name) for o in done] == [("uninstall", "new")]
+
+
+def test_update_always_pulls_and_updates_only_when_the_image_changed(world: Env) -> None:
+    source = world.layout("moving", atomic_files("1"), tag="v1")
+    text = f"containers:\n  mov:\n    image: {source}\n    update: always\n"
+    todo, done = apply(world, text)
+    assert [(o.action.verb.value, o.detail) for o in done][0] == ("install", "installed mov.0")
+    world.layout("moving", atomic_files("2"), tag="v1")  # the same tag, a new image
+    todo, done = apply(world, text)
+    assert [(o.action.verb.value, o.detail) for o in done] == [("update", "updated to mov.1")]
+    assert "version 2" in (world.dep("mov") / "rootfs/var/www/index.html").read_text()
+    deployments = {p: s for p, s in snapshot(world).items() if "/containers" in p}
+    todo, done = apply(world, text)
+    assert [(o.action.verb.value, o.detail) for o in done] == [("update", "up to date")]
+    assert {p: s for p, s in snapshot(world).items() if "/containers" in p} == deployments
+
+
+def test_update_missing_never_pulls_an_installed_image_again(world: Env) -> None:
+    source = world.layout("still", atomic_files("1"), tag="v1")
+    text = f"containers:\n  still:\n    image: {source}\n"
+    apply(world, text)
+    world.layout("still", atomic_files("2"), tag="v1")
+    todo, done = apply(world, text)
+    assert todo.changes == () and done == []
