@@ -11,6 +11,7 @@ and removing the package are checked in the same host. The tests run in file ord
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -172,6 +173,9 @@ def test_man_pages_and_completion_are_where_admins_look(world: Installed) -> Non
     page = " ".join(world.sh("MANWIDTH=200 man syscontainers-install").stdout.split())
     assert "--now" in page and "syscontainers install" in page
     assert "syscontainers-install(8)" in world.sh("MANWIDTH=200 man 8 syscontainers").stdout
+    for unit in UNITS:  # a unit's Documentation=man:PAGE(SECTION) is a page the package has
+        for page_name, section in re.findall(r"man:([\w.-]+)\((\d)\)", unit.read_text()):
+            world.sh(f"man -w {section} {page_name}")
     loads = ". /usr/share/bash-completion/bash_completion; _completion_loader syscontainers; " \
         "complete -p syscontainers"
     complete = world.host.run([*PACKAGED, "bash", "-c", loads], check=False)
