@@ -55,6 +55,11 @@ def _render_atomic(source: TemplateSource, values: Mapping[str, str]) -> str:
     missing = atomic_identifiers(source.text, source.name) - values.keys()
     if missing:
         raise _missing_error({source.name: missing})
+    return _substitute(source, values)
+
+
+def _substitute(source: TemplateSource, values: Mapping[str, str]) -> str:
+    """SOURCE with VALUES put in, each fitted to its place, if the output stays bounded."""
     _check_atomic_size(source, values)
     return substitute(source.name, source.text, values)
 
@@ -165,7 +170,7 @@ def check_complete(
         raise _missing_error(missing, what)
     for source in all_sources(exports, defaults):  # every value fits where it lands
         if source.syntax is Syntax.ATOMIC:
-            substitute(source.name, source.text, values)
+            _substitute(source, values)
         elif source.syntax is Syntax.JINJA:
             check_jinja_values(source.name, jinja_identifiers(source), values)
 

@@ -14,7 +14,8 @@ import pytest
 from syscontainers.errors import TemplateError
 from syscontainers.operations.inspect import inspect_image
 from syscontainers.operations.install import InstallRequest, install
-from syscontainers.render.exports import MAX_OUTPUT, MAX_TEXT
+from syscontainers.render.exports import MAX_OUTPUT, MAX_TEXT, parse_exports
+from syscontainers.render.templates import check_complete
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
@@ -108,3 +109,13 @@ def test_an_atomic_template_whose_output_would_explode_is_an_error(env: Env) -> 
     assert time.monotonic() - start < 5
     assert info.value.message.startswith("service.template: ")
     assert str(MAX_OUTPUT) in info.value.message and info.value.hint
+
+
+def test_the_check_before_rendering_is_bounded_too() -> None:
+    """check_complete fits every value to its place before anything is written: it must not
+    build an exploding output either (2 TB here) before the render would refuse it."""
+    exports = parse_exports({"service.template": b"$G" * 500000})
+    start = time.monotonic()
+    with pytest.raises(TemplateError) as info:
+        check_complete(exports, {"G": "x" * (4 << 20)})
+    assert time.monotonic() - start < 5 and str(MAX_OUTPUT) in info.value.message
