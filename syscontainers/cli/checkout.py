@@ -22,13 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_json_option(p)
     p.set_defaults(handler=handle_checkout)
 
-    p = sub.add_parser("mount", help="mount an image read-only, for scanning without running it")
+    p = sub.add_parser("mount", help="mount an image read-only, for scanning without running it",
+                       description="Bind-mount a checkout of IMAGE read-only (nosuid, nodev, "
+                       "noexec) at DIR, to scan its files without running it; the image "
+                       "stays pinned until umount.")
     p.add_argument("image", metavar="IMAGE", help="name[:tag] or image id")
     p.add_argument("target", metavar="DIR", type=Path, help="an existing empty directory")
     add_json_option(p)
     p.set_defaults(handler=handle_mount)
 
-    p = sub.add_parser("umount", help="unmount a directory that 'mount' mounted")
+    p = sub.add_parser("umount", help="unmount a directory that 'mount' mounted",
+                       description="Unmount DIR, which 'syscontainers mount' mounted, and "
+                       "unpin its image.")
     p.add_argument("target", metavar="DIR", type=Path, help="the mounted directory")
     add_json_option(p)
     p.set_defaults(handler=handle_umount)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_json_option, print_error
+from syscontainers.cli.output import add_json_option, add_list_options, print_error
 from syscontainers.cli.registry import (
     add_policy_options,
     add_registry_options,
@@ -70,10 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_json_option(p)
     p.set_defaults(handler=handle_uninstall)
 
-    p = sub.add_parser("list", help="list installed system containers and their states")
+    p = sub.add_parser("list", help="list installed system containers and their states",
+                       description="List the installed containers with their image, "
+                       "deployment, runtime and the state of their unit.")
     p.add_argument("--all", "-a", action="store_true",
                    help="also show half-installed containers")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_list_options(p, "the container names", "list")
     p.set_defaults(handler=handle_list)
 
     p = sub.add_parser("update", help="update a container to a newer image or new values",
@@ -96,7 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_json_option(p)
     p.set_defaults(handler=handle_update)
 
-    p = sub.add_parser("rollback", help="go back to a container's previous deployment")
+    p = sub.add_parser("rollback", help="go back to a container's previous deployment",
+                       description="Switch NAME back to its other deployment slot and restart "
+                       "the service if it was running.")
     p.add_argument("name", metavar="NAME", help="the container to roll back")
     add_json_option(p)
     p.set_defaults(handler=handle_rollback)
@@ -256,6 +260,10 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
         rows = list_containers(host, args.all)
     if ctx.json:
         ctx.out_json([r.to_json() for r in rows])
+        return 0
+    if args.ids_only:
+        for r in rows:
+            ctx.out(r.name)
         return 0
     fmt = "{:<24} {:<36} {:<14} {:<16} {:<18} {}"
     ctx.out(fmt.format("NAME", "IMAGE", "IMAGE ID", "DEPLOYMENT", "RUNTIME", "STATE"))

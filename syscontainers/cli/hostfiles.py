@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from syscontainers.cli.context import Context
+from syscontainers.cli.output import add_list_options
 
 if TYPE_CHECKING:
     from syscontainers.operations.hostquery import HostPath
@@ -21,14 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     verbs = top.add_subparsers(dest="hostfiles_verb", metavar="VERB", parser_class=type(top))
     verbs.required = True
 
-    p = verbs.add_parser("owner", help="name the containers that own host paths (like rpm -qf)")
+    p = verbs.add_parser("owner", help="name the containers that own host paths (like rpm -qf)",
+                         description="Name the containers that own each PATH; exit 1 if one "
+                         "has no owner.")
     p.add_argument("paths", metavar="PATH", nargs="+", help="absolute host paths")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(handler=handle_owner)
 
-    p = verbs.add_parser("list", help="list the host paths containers own (like rpm -ql)")
+    p = verbs.add_parser("list", help="list the host paths containers own (like rpm -ql)",
+                         description="List the host files and directories that the NAMEd "
+                         "containers (default: all) own.")
     p.add_argument("names", metavar="NAME", nargs="*", help="containers (default: all)")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_list_options(p, "the paths", "list")
     p.set_defaults(handler=handle_list)
 
     p = verbs.add_parser("verify", help="check host files against the database (like rpm -V)",
@@ -69,7 +74,7 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out_json([r.to_json() for r in rows])
         return 0
     for row in rows:
-        ctx.out(_describe(row))
+        ctx.out(row.path if args.ids_only else _describe(row))
     return 0
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 from syscontainers import progress
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_json_option, human_bytes
+from syscontainers.cli.output import add_json_option, add_list_options, human_bytes
 from syscontainers.oci import digest_hex
 from syscontainers.store.lock import LockMode
 
@@ -17,39 +17,55 @@ from syscontainers.store.lock import LockMode
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``images`` and its sub-verbs."""
-    images = sub.add_parser("images", help="manage the images in the store")
+    images = sub.add_parser("images", help="manage the images in the store",
+                            description="List, inspect, tag, delete, prune and verify the "
+                            "images in the store.")
     verbs = images.add_subparsers(dest="images_verb", metavar="VERB", parser_class=type(images))
     verbs.required = True
 
-    p = verbs.add_parser("list", help="list stored images")
+    p = verbs.add_parser("list", help="list stored images",
+                         description="List the tagged images in the store with their id, "
+                         "creation time, size and the size no other image shares; '>' marks "
+                         "an image an installed container uses.")
     p.add_argument("--all", "-a", action="store_true", help="also show untagged images in use")
-    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    add_list_options(p, "the image ids (each once)", "list")
     p.set_defaults(handler=handle_list)
 
-    p = verbs.add_parser("inspect", help="show an image's config, layers and template variables")
+    p = verbs.add_parser("inspect", help="show an image's config, layers and template variables",
+                         description="Show a stored image's names, config, layers, "
+                         "/exports files, template variables and capabilities.")
     p.add_argument("image", metavar="IMAGE", help="name[:tag], or an image id prefix")
     p.add_argument("--json", action="store_true", help="print the details as JSON")
     p.set_defaults(handler=handle_inspect)
 
-    p = verbs.add_parser("tag", help="give an image another name")
+    p = verbs.add_parser("tag", help="give an image another name",
+                         description="Give the stored image SRC the name DST as well; no "
+                         "data is copied.")
     p.add_argument("src", metavar="SRC", help="the image to tag")
     p.add_argument("dst", metavar="DST", help="the new name[:tag]")
     add_json_option(p)
     p.set_defaults(handler=handle_tag)
 
-    p = verbs.add_parser("delete", help="remove image tags (data goes at the next prune)")
+    p = verbs.add_parser("delete", help="remove image tags (data goes at the next prune)",
+                         description="Remove the names of images; their data stays until "
+                         "'images prune'. Images installed containers use are refused "
+                         "without --force.")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="names or image ids")
     p.add_argument("--force", "-f", action="store_true", help="remove tags of images in use")
     add_json_option(p)
     p.set_defaults(handler=handle_delete)
 
-    p = verbs.add_parser("prune", help="remove unreferenced objects, layers and blobs")
+    p = verbs.add_parser("prune", help="remove unreferenced objects, layers and blobs",
+                         description="Remove the objects, layers and blobs that no tagged "
+                         "image and no deployment uses, and report the space freed.")
     p.add_argument("--dry-run", action="store_true", help="report what would be freed")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=handle_prune)
 
     p = verbs.add_parser(
-        "verify", help="re-hash stored objects, report damage and check the store's permissions"
+        "verify", help="re-hash stored objects, report damage and check the store's permissions",
+        description="Re-hash the objects of IMAGEs (default: all), move damaged ones aside, "
+        "and check that other users cannot reach the store; exit 1 on any problem.",
     )
     p.add_argument("images", metavar="IMAGE", nargs="*", help="images to check (default: all)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -65,6 +81,10 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
         rows = ops.list_images(store, args.all)
     if ctx.json:
         ctx.out_json([asdict(r) for r in rows])
+        return 0
+    if args.ids_only:
+        for image_id in dict.fromkeys(digest_hex(r.image_id)[:12] for r in rows):
+            ctx.out(image_id)
         return 0
     fmt = "{:<40} {:<12} {:<14} {:<20} {:>10} {:>10}"
     ctx.out(fmt.format("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE", "UNIQUE"))

@@ -105,6 +105,17 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(json_events=True)
 
 
+def add_list_options(parser: argparse.ArgumentParser, what: str, noun: str) -> None:
+    """``--json`` and ``-q`` (WHAT only, one a line) for a listing verb of NOUNs.
+
+    Its ``-q`` is not the global ``syscontainers -q`` (no progress): it goes after the verb.
+    """
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help=f"print the {noun} as JSON")
+    out.add_argument("-q", "--quiet", dest="ids_only", action="store_true",
+                     help=f"print only {what}, one a line (no header)")
+
+
 def make_reporter(json_mode: bool, quiet: bool, json_events: bool = False) -> Reporter:
     """The reporter for the chosen output mode.
 

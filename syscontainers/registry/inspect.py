@@ -43,28 +43,28 @@ class RemoteImage:
         return sum(layer.size for layer in self.layers)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON view, with skopeo inspect's field names where they exist."""
+        """A JSON view: skopeo inspect's fields, with the snake_case keys of every --json."""
         cfg = self.config
         return {
-            "Name": self.name,
-            "Digest": self.digest,
-            "ManifestDigest": self.manifest_digest,
-            "MediaType": self.media_type,
-            "Created": cfg.created or None,
-            "Architecture": cfg.architecture,
-            "Os": cfg.os,
-            "Variant": str(cfg.raw.get("variant") or ""),
-            "Labels": dict(cfg.labels),
-            "Env": list(cfg.env),
-            "Entrypoint": list(cfg.entrypoint),
-            "Cmd": list(cfg.cmd),
-            "Layers": [layer.digest for layer in self.layers],
-            "LayersData": [
-                {"Digest": x.digest, "Size": x.size, "MIMEType": x.media_type}
+            "name": self.name,
+            "digest": self.digest,
+            "manifest_digest": self.manifest_digest,
+            "media_type": self.media_type,
+            "created": cfg.created or None,
+            "architecture": cfg.architecture,
+            "os": cfg.os,
+            "variant": str(cfg.raw.get("variant") or ""),
+            "labels": dict(cfg.labels),
+            "env": list(cfg.env),
+            "entrypoint": list(cfg.entrypoint),
+            "cmd": list(cfg.cmd),
+            "layers": [layer.digest for layer in self.layers],
+            "layers_data": [
+                {"digest": x.digest, "size": x.size, "media_type": x.media_type}
                 for x in self.layers
             ],
-            "Size": self.size,
-            "Platforms": list(self.platforms),
+            "size": self.size,
+            "platforms": list(self.platforms),
         }
 
 

@@ -56,9 +56,9 @@ def test_inspect_json_lists_platforms(
     raw = skopeo_inspect(plain_registry.registry, "test/multi:1", "--raw")
     arch = OTHER_PLATFORM.architecture
     wanted = next(m for m in raw["manifests"] if m["platform"]["architecture"] == arch)
-    assert doc["ManifestDigest"] == wanted["digest"]
-    assert doc["Architecture"] == OTHER_PLATFORM.architecture
-    assert len(doc["Platforms"]) == 2 and str(OTHER_PLATFORM) in doc["Platforms"]
+    assert doc["manifest_digest"] == wanted["digest"]
+    assert doc["architecture"] == OTHER_PLATFORM.architecture
+    assert len(doc["platforms"]) == 2 and str(OTHER_PLATFORM) in doc["platforms"]
 
 
 def test_inspect_raw_config_and_text(
@@ -125,7 +125,7 @@ def test_login_inspect_logout(
     assert host in json.loads(authfile.read_text())["auths"]
 
     assert run("inspect", image, "--tls-verify=false", "--json") == 0
-    assert json.loads(capsys.readouterr().out)["Labels"]["atomic.type"] == "system"
+    assert json.loads(capsys.readouterr().out)["labels"]["atomic.type"] == "system"
 
     assert run("logout", host) == 0
     assert json.loads(authfile.read_text())["auths"] == {}

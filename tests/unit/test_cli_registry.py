@@ -19,6 +19,7 @@ from syscontainers.errors import UsageError
 from syscontainers.oci import ImageConfig, Platform
 from syscontainers.registry import RegistryOptions
 from syscontainers.registry.inspect import LayerInfo, RemoteImage
+from tests.unit.test_cli_habits import snake_keys
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,4 +100,5 @@ def test_describe() -> None:
     assert "Platforms:   linux/amd64, linux/arm64" in text
     assert "Labels:      a=1\n             b=2" in text
     assert "Layers:      1, 2.0 KiB compressed" in text
-    assert image.to_json()["LayersData"][0]["Size"] == 2048
+    assert image.to_json()["layers_data"][0]["size"] == 2048
+    assert snake_keys(image.to_json()) == []  # was skopeo's "LayersData", "MIMEType" …
