@@ -136,3 +136,30 @@ def test_rendered_units_pass_systemd_analyze_verify(tmp_path: Path, service: str
     result = process.run(["systemd-analyze", "verify", str(unit)], check=False, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "webx.service" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_percent_in_a_set_value_is_literal_to_systemd(tmp_path: Path, raw: bool) -> None:
+    """A --set value lands in the unit with '%' doubled, so systemd reads no specifier in it;
+    passed with --set-raw it is not, and systemd complains about the unknown specifier."""
+    template = (
+        b"[Unit]\nDescription=$GREETING\n[Service]\nExecStart=$EXEC_START\n"
+        b"Environment=GREETING=$GREETING\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    runtime = RUNC or "/bin/true"
+    facts = HostFacts(uid=0, gid=0, cap_last_cap=40, runtime=runtime, uuid="u")
+    values = compute_values(
+        name="webp", image_name="oci:/tmp/x:1", image_id="ab" * 32, destdir=str(tmp_path),
+        sets={"GREETING": "100%Q"}, raw=("GREETING",) if raw else (), defaults={},
+        facts=facts, commands=RuntimeCommands(f"{runtime} run 'webp'"),
+    )
+    rendered = render_deployment(parse_exports({"service.template": template}),
+                                 ImageConfig(diff_ids=(), cmd=("sh",)), values,
+                                 exists=lambda p: False)
+    unit = tmp_path / "webp.service"
+    unit.write_text(rendered.unit)
+    result = process.run(["systemd-analyze", "verify", str(unit)], check=False, timeout=60)
+    complaint = "webp.service" in result.stderr or result.returncode != 0
+    assert complaint is raw, result.stderr
+    assert ("Environment=GREETING=100%%Q\n" in rendered.unit) is not raw
