@@ -139,7 +139,13 @@ def remove_tree(path: Path) -> None:
 
 def _existing(path: Path) -> Path:
     """PATH, or its nearest ancestor that exists (a failed write names a file never made)."""
-    return next((p for p in (path, *path.parents) if p.exists()), path)
+    for parent in (path, *path.parents):
+        try:
+            parent.lstat()
+        except OSError:  # missing, or in a directory this user may not search
+            continue
+        return parent
+    return path
 
 
 def _no_free_inodes(path: Path) -> bool:

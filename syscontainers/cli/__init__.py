@@ -9,6 +9,7 @@ namespace into plain values before calling the library.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from typing import Any
 from syscontainers import __version__
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import make_reporter, print_error
-from syscontainers.errors import SysContainersError, UsageError
+from syscontainers.errors import FilesystemError, SysContainersError, UsageError
 from syscontainers.fsutil import host_error
 from syscontainers.paths import Paths
 from syscontainers.settings import load
@@ -48,6 +49,9 @@ AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
 # The verbs that can work on an offline root (--sysroot): the others run or mount things.
 SYSROOT_VERBS = ("pull", "images", "install", "uninstall", "update", "rollback", "list",
                  "hostfiles", "apply")
+
+# The namespace attributes that hold a verb and its sub-verb (images list, hostfiles owner).
+VERB_NAMES = ("verb", "images_verb", "hostfiles_verb")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -135,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SysContainersError as e:
         if debug:
             _print_traceback()
+        e = _needs_root(e, e.__cause__, args, words) or e
         print_error(e.message, e.hint)
         return e.exit_code
     except BrokenPipeError:
@@ -146,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _unexpected(e, debug)
         if debug:
             _print_traceback()
-        print_error(error.message, error.hint)
-        return error.exit_code
+        said = _needs_root(error, e, args, words) or error
+        print_error(said.message, said.hint)
+        return said.exit_code
     except Exception as e:  # noqa: BLE001 - the last line of defence
         return _unexpected(e, debug)
 
@@ -167,6 +173,24 @@ def _paths(args: argparse.Namespace, root: Path) -> Paths:
         raise UsageError(f"the store root {root} is not an absolute path",
                          hint="with --sysroot, --root is the store's path as that root sees it")
     return Paths.in_sysroot(sysroot, root)
+
+
+def _needs_root(error: SysContainersError, cause: BaseException | None,
+                args: argparse.Namespace | None, words: list[str]) -> SysContainersError | None:
+    """ERROR said as "needs root" when CAUSE is a permission refused to a user other than root."""
+    if os.geteuid() == 0 or not isinstance(error, FilesystemError):
+        return None
+    if not isinstance(cause, OSError) or cause.errno not in (errno.EACCES, errno.EPERM):
+        return None
+    verb = " ".join(filter(None, (getattr(args, name, None) for name in VERB_NAMES))) \
+        or _verb(words) or "this"
+    what = f"permission denied on {os.fsdecode(cause.filename)}" if cause.filename \
+        else error.message
+    return FilesystemError(
+        f"syscontainers needs root for {verb}: {what}",
+        hint="run it as root (e.g. with sudo); as another user, only the read-only verbs work, "
+        "and only on a store that user may read (--root DIR)",
+    )
 
 
 def _unexpected(e: Exception, debug: bool) -> int:

@@ -38,7 +38,14 @@ def store_lock(
 ) -> Iterator[None]:
     """Hold the lock at PATH for the body; wait up to TIMEOUT seconds (None: forever)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the store: see store.access
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError:
+        if mode is not LockMode.SHARED:
+            raise
+        # A reader that may not write the lock (not root, on a store it may read) can still
+        # share it: flock works on a read-only descriptor.
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         _acquire(fd, path, mode, timeout, on_wait)
         if mode is LockMode.EXCLUSIVE:
