@@ -11,11 +11,12 @@ class SysContainersError(Exception):
     """
 
     exit_code = 1
+    default_hint: str | None = None  # the hint of an error raised without its own
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = hint if hint is not None else self.default_hint
 
     def __str__(self) -> str:
         return self.message
@@ -33,6 +34,11 @@ class ReferenceParseError(UsageError):
 
 class ManifestError(SysContainersError):
     """A manifest, index or image config that is malformed or unsupported."""
+
+    default_hint = (
+        "the image is damaged or not an OCI or Docker image; check its name and source, "
+        "or tell its author"
+    )
 
 
 class SourceError(SysContainersError):

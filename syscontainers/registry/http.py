@@ -306,7 +306,7 @@ class RegistryClient:
                     ) from e
                 self._retry(failures, None)
                 continue
-            except rex.RequestException as e:  # a bad redirect target, an invalid header, ...
+            except (rex.RequestException, ValueError) as e:  # a bad redirect target, ...
                 raise RegistryError(
                     f"{what}: {netloc} gave an answer that cannot be followed: {_reason(e)}",
                     hint="the registry, or a proxy in front of it, is misconfigured; "

@@ -101,6 +101,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif mode == "redirect-pingpong":
             other = self.path + "x" if not self.path.endswith("x") else self.path[:-1]
             self._send(307, b"", {"Location": other})
+        elif mode == "redirect-to-a-bad-url":
+            self._send(302, b"", {"Location": "http://[::1"})
+        elif mode == "not-json":
+            self._send(200, b"{not json", {"Content-Type": MT_OCI_MANIFEST})
         elif mode == "false-gzip":
             body = self.registry.manifest()
             self._send(200, body, {"Content-Type": MT_OCI_MANIFEST, "Content-Encoding": "gzip"})

@@ -72,6 +72,17 @@ def test_a_redirect_loop_is_a_clear_error(
     assert seconds < QUICK
 
 
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [("redirect-to-a-bad-url", ("cannot be followed",)), ("not-json", ("not valid JSON",))],
+)
+def test_a_broken_answer_is_a_clear_error(
+    hostile: HostileRegistry, tmp_path: Path, mode: str, words: tuple[str, ...]
+) -> None:
+    code, err, _, _ = pull(hostile, tmp_path, mode)
+    assert_clear_error(code, err, "manifest", *words)
+
+
 def test_a_manifest_falsely_labelled_gzip_is_a_clear_error(
     hostile: HostileRegistry, tmp_path: Path
 ) -> None:
