@@ -86,6 +86,21 @@ class RegistryError(SourceError):
     """A registry answered with an error or could not be reached."""
 
 
+class RegistryUnreachableError(RegistryError):
+    """A registry whose name does not resolve, or whose port refuses connections: no retry
+    would help. With IMAGE, the image that was not in the store either."""
+
+    def __init__(self, registry: str, reason: str, image: str | None = None) -> None:
+        self.registry, self.reason = registry, reason
+        missing = f"image {image} is not in the store and " if image else ""
+        super().__init__(
+            f"{missing}registry {registry} cannot be reached: {reason}",
+            hint=("check the image name ('syscontainers images list' shows the stored ones), "
+                  if image else "check the registry's name and port, ")
+            + "that the registry is running, and that its name resolves (DNS, network)",
+        )
+
+
 class AuthError(RegistryError):
     """A registry refused our credentials or asked for some we lack."""
 

@@ -28,7 +28,12 @@ from syscontainers.deploy.layout import (
     slot_files,
     write_info,
 )
-from syscontainers.errors import CheckoutError, ImageNotFoundError, UsageError
+from syscontainers.errors import (
+    CheckoutError,
+    ImageNotFoundError,
+    RegistryUnreachableError,
+    UsageError,
+)
 from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
 from syscontainers.operations.host import Host as Host
 from syscontainers.operations.images import StoredImage, load_image, resolve
@@ -119,7 +124,10 @@ def acquire(host: Host, text: str, vet: Callable[[str], None] | None = None) -> 
     except ImageNotFoundError:
         if host.registry is None:
             raise
+    try:
         return pull_source(host, "docker://" + text, text, vet)
+    except RegistryUnreachableError as e:
+        raise RegistryUnreachableError(e.registry, e.reason, image=text) from e
 
 
 def from_store(store: Store, ref: str, given: str, source: str) -> ImageChoice:

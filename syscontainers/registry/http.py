@@ -30,7 +30,13 @@ from urllib3 import exceptions as urllib3_errors
 from urllib3.exceptions import InsecureRequestWarning
 
 from syscontainers import __version__
-from syscontainers.errors import AuthError, ImageNotFoundError, ManifestError, RegistryError
+from syscontainers.errors import (
+    AuthError,
+    ImageNotFoundError,
+    ManifestError,
+    RegistryError,
+    RegistryUnreachableError,
+)
 from syscontainers.registry.auth import Credentials
 from syscontainers.registry.stream import (
     Body,
@@ -163,6 +169,16 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:160]}"
 
 
+def _never_answers(error: BaseException) -> bool:
+    """True if ERROR says the host's name does not resolve or its port refuses connections,
+    which a retry a second later does not change (unlike a timeout or a reset connection)."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(reason, urllib3_errors.NameResolutionError):
+        return True
+    return isinstance(reason, urllib3_errors.NewConnectionError) and isinstance(
+        reason.__cause__, ConnectionRefusedError)
+
+
 class _TooLarge(Exception):
     """A body longer than the limit its reader set (internal)."""
 
@@ -281,8 +297,9 @@ class RegistryClient:
                 self._sessions.append(session)
         return session
 
-    def _send(self, url: str, what: str, **kwargs: Any) -> requests.Response:
-        """GET URL, repeating it after transient failures; raise RegistryError at the end."""
+    def _send(self, url: str, what: str, first: bool = False, **kwargs: Any) -> requests.Response:
+        """GET URL, repeating it after transient failures; raise RegistryError at the end.
+        The FIRST request to a host is not repeated if the host cannot be reached at all."""
         failures = 0
         netloc = urlsplit(url).netloc
         while True:
@@ -297,6 +314,8 @@ class RegistryClient:
             except rex.TooManyRedirects as e:
                 raise _redirect_error(what, netloc) from e
             except _TRANSIENT as e:
+                if first and _never_answers(e):
+                    raise RegistryUnreachableError(netloc, _reason(e)) from e
                 failures += 1
                 if failures >= self.policy.attempts:
                     raise RegistryError(
@@ -333,8 +352,8 @@ class RegistryClient:
             for scheme in schemes:
                 base = f"{scheme}://{host.api}"
                 try:
-                    resp = self._send(f"{base}/v2/", f"registry {host.name}")
-                except TlsError:
+                    resp = self._send(f"{base}/v2/", f"registry {host.name}", first=True)
+                except (TlsError, RegistryUnreachableError):
                     if scheme == schemes[-1]:
                         raise
                     continue
