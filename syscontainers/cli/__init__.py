@@ -41,6 +41,7 @@ VERB_AREAS = {
     "list": "containers",
     "update": "containers",
     "rollback": "containers",
+    "auto-update": "autoupdate",
     "run": "containers",
     "hostfiles": "hostfiles",
     "apply": "apply",

@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "window; exit 1 with its last journal lines if it does not stay active")
     p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
                    help="how long the service started by --now must stay active (default 30)")
+    p.add_argument("--auto-update", choices=("registry", "local", "disabled"), default="",
+                   help="let 'syscontainers auto-update' update it when the image in the "
+                   "registry (registry) or its name in the store (local) changes; kept "
+                   "through updates (default: the image's io.containers.autoupdate label)")
     p.add_argument("--override-system-unit", action="store_true",
                    help="let --name shadow a unit or tmpfiles.d file of the same name that the "
                    "system has (e.g. one the distribution ships); refused without it")
@@ -186,7 +190,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     runtime = locate_runtime(ctx, args.runtime or ctx.settings.runtime)  # before any write
     sets, raw = _sets(args)
     req = InstallRequest(args.image, args.name, sets, runtime, args.rootfs, args.now,
-                         args.override_system_unit, args.health_timeout, raw)
+                         args.override_system_unit, args.health_timeout, raw, args.auto_update)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {
@@ -215,7 +219,7 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _with_journal(message: str, journal: Sequence[str]) -> str:
+def with_journal(message: str, journal: Sequence[str]) -> str:
     """MESSAGE, then the unit's last journal lines, indented."""
     if not journal:
         return message
@@ -227,7 +231,7 @@ def _failed_start(ctx: Context, name: str, summary: str, failure: str,
     """Say that NAME was installed but its service failed to start, with its journal."""
     unit = f"{name}.service"
     message = f"{summary}, but {unit} {failure}; it stays installed and enabled, and failed"
-    print_error(_with_journal(message, journal),
+    print_error(with_journal(message, journal),
                 f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
                 f"or remove it with 'syscontainers uninstall {name}'")
     if ctx.json:
@@ -321,7 +325,7 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
             "journal": list(outcome.journal),
         }
         if outcome.outcome is UpdateOutcome.ROLLED_BACK:
-            print_error(_with_journal(_describe(outcome), outcome.journal),
+            print_error(with_journal(_describe(outcome), outcome.journal),
                         f"see: journalctl -u {name}.service")
             if ctx.json:
                 ctx.result(_describe(outcome), **data)

@@ -16,7 +16,8 @@ On-disk layout under ``Paths.deployments`` (``ROOT/containers``)::
         info.json               DeploymentInfo: image, id, runtime, kept values, the
                                 host-file ledger (files and directories it needs on
                                 the host), mode, created, complete, and
-                                activating/restart while a switch to it is under way
+                                activating/restart while a switch to it is under way,
+                                auto_update (install --auto-update's policy, if given)
       NAME.1/                   the other slot: the previous deployment, for rollback
       .tmp-NAME.N-XXXX/         a slot being built; renamed to NAME.N when complete
       .run/                     throwaway bundles of `syscontainers run`
@@ -161,6 +162,8 @@ class DeploymentInfo:
     # to finish (the same way, health gate included). RESTART: the service is to run after it.
     activating: bool = False
     restart: bool = False
+    # the auto-update policy install --auto-update gave ("": the image's label decides)
+    auto_update: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to info.json."""
@@ -174,6 +177,7 @@ class DeploymentInfo:
             "host_directories": [d.to_json() for d in self.host_directories],
             "created": self.created,
             "complete": self.complete, "activating": self.activating, "restart": self.restart,
+            "auto_update": self.auto_update,
         }
 
     @classmethod
@@ -194,6 +198,7 @@ class DeploymentInfo:
                 created=str(doc.get("created", "")), complete=bool(doc.get("complete", False)),
                 activating=bool(doc.get("activating", False)),
                 restart=bool(doc.get("restart", False)),
+                auto_update=str(doc.get("auto_update", "")),
             )
         except (KeyError, TypeError, ValueError, StoreCorruptError) as e:
             raise StoreCorruptError(

@@ -102,6 +102,7 @@ class Prepared:
     kept: KeptValues
     facts: HostFacts | None = None  # None: grant config.json what it asks (tests)
     hostfs_dirs: tuple[tuple[str, int], ...] = ()  # /exports/hostfs directories and modes
+    auto_update: str = ""  # install --auto-update's policy, kept through updates
 
     @property
     def slot_dir(self) -> Path:
@@ -183,10 +184,12 @@ def prepare(
     runtime_text: str,
     kept: KeptValues,
     destdir: Path | None = None,
+    auto_update: str = "",
 ) -> Prepared:
     """Compute the values and check every template has what it needs (writes nothing).
 
-    DESTDIR is the bundle directory the templates see (default: the slot's directory).
+    DESTDIR is the bundle directory the templates see (default: the slot's directory);
+    AUTO_UPDATE is recorded in info.json as it is.
     """
     runtime = Runtime.parse(runtime_text)
     everything = export_entries(choice.image, (EntryKind.FILE, EntryKind.SYMLINK, EntryKind.DIR))
@@ -219,7 +222,7 @@ def prepare(
     _warn_unused(host, choice, exports, kept)
     kept = KeptValues(kept.sets, values["UUID"], kept.raw)
     return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept,
-                    facts, dirs)
+                    facts, dirs, auto_update)
 
 
 def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptValues) -> None:
@@ -319,6 +322,7 @@ def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> Deploym
         runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode,
         service=not plan.exports.manifest.no_container_service, host_files=records,
         host_directories=_host_dirs(plan, [r.path for r in records]),
+        auto_update=plan.auto_update,
     )
     write_info(tmp, info)
     return info

@@ -36,6 +36,7 @@ from syscontainers.deploy.publish import Published, system_files
 from syscontainers.errors import CommandError, ContainerExistsError, UsageError
 from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
+from syscontainers.operations.autoupdate import parse_policy
 from syscontainers.operations.deployment import (
     Host,
     ImageChoice,
@@ -74,6 +75,7 @@ class InstallRequest:
     override_system_unit: bool = False  # NAME may shadow a unit or tmpfiles file of the OS
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT  # how long a --now start must stay active
     raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
+    auto_update: str = ""  # --auto-update: registry, local or disabled ("": the image label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class InstallResult:
 def _check_request(host: Host, req: InstallRequest) -> None:
     check_sets(dict(req.sets))
     Runtime.parse(req.runtime)
+    if req.auto_update:
+        parse_policy(req.auto_update)
     if req.start and host.paths.offline:
         raise UsageError(f"--now cannot start anything in the offline root {host.paths.sysroot}",
                          hint="leave out --now: the enabled service starts when that root boots")
@@ -200,7 +204,7 @@ def _install_new(
     host: Host, cd: ContainerDir, choice: ImageChoice, req: InstallRequest
 ) -> InstallResult:
     kept = KeptValues(tuple(sorted(dict(req.sets).items())), "", tuple(sorted(req.raw)))
-    plan = prepare(host, cd, 0, choice, req.runtime, kept)
+    plan = prepare(host, cd, 0, choice, req.runtime, kept, auto_update=req.auto_update)
     progress.step(host.reporter, f"installing {cd.name} from {choice.given}")
     info = build_slot(host, plan, req.rootfs)
     try:

@@ -10,8 +10,9 @@ update NAME, under the store's exclusive lock:
    UUID) changed, say so and touch nothing; if that interrupted update was to
    this same image and values and failed its health check, say so (exit 1)
    instead of trying it again;
-3. build the other slot with the kept values and the same UUID, everything
-   else recomputed; the previous deployment in that slot is dropped;
+3. build the other slot with the kept values, the same UUID and install's
+   --auto-update policy, everything else recomputed; the previous deployment in
+   that slot is dropped;
 4. move the host files, publish the unit, flip the symlink, reload, and
    restart the service if it was running;
 5. watch it for the health window: if it does not become and stay active
@@ -78,6 +79,7 @@ class UpdateRequest:
     pull: bool = True
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
+    source: str | None = None  # pull from here instead of the recorded source (auto-update)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,9 @@ def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageCho
             name = req.rebase.removeprefix("docker://")
             return from_store(host.store, name, req.rebase, req.rebase)
         return acquire(host, req.rebase)
-    if req.pull and current.source:
-        return pull_source(host, current.source, current.image)
+    source = req.source or current.source
+    if req.pull and source:
+        return pull_source(host, source, current.image)
     try:
         return from_store(host.store, current.ref, current.image, current.source)
     except ImageNotFoundError:
@@ -146,7 +149,7 @@ def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageCho
 def update(host: Host, req: UpdateRequest) -> UpdateResult:
     """Update one container (see the module docstring)."""
     with host.locked():
-        return _update(host, req)
+        return update_locked(host, req)
 
 
 def update_all(
@@ -160,7 +163,7 @@ def update_all(
     with host.locked():
         for name in container_names(host.paths.deployments):
             try:
-                out.append((name, _update(host, _for(req, name))))
+                out.append((name, update_locked(host, _for(req, name))))
             except SysContainersError as e:
                 out.append((name, e))
     return out
@@ -170,7 +173,7 @@ def _for(req: UpdateRequest, name: str) -> UpdateRequest:
     return UpdateRequest(name, None, (), req.pull, req.health_timeout)
 
 
-def _update(host: Host, req: UpdateRequest) -> UpdateResult:
+def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
     cd = host.container(req.name)
     report = reconcile(host, cd, req.health_timeout)
     current = _installed(cd)
@@ -197,7 +200,8 @@ def _update(host: Host, req: UpdateRequest) -> UpdateResult:
     slot = 1 - current.slot
     if slot in cd.present_slots():
         discard_slot(host, cd, slot, current)
-    plan = prepare(host, cd, slot, choice, current.runtime, kept)
+    plan = prepare(host, cd, slot, choice, current.runtime, kept,
+                   auto_update=current.auto_update)
     progress.step(host.reporter, f"updating {cd.name}: deploying {choice.given} as "
                   f"{cd.name}.{slot}")
     info = build_slot(host, plan, _kept_rootfs(cd, current))

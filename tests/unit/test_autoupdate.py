@@ -1,0 +1,160 @@
+"""Tests for syscontainers.operations.autoupdate: opt-in, check without pulling, update, rollback.
+
+Images come from oci: layouts rewritten in place (a new image under the same tag),
+which the registry policy checks exactly as it checks a registry: by resolving the
+source's manifest. tests/integration/test_autoupdate_systemd.py runs it against a
+real registry on a booted systemd.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from syscontainers.deploy.layout import read_info
+from syscontainers.errors import UsageError
+from syscontainers.operations.autoupdate import (
+    LABEL,
+    AutoUpdateOptions,
+    Policy,
+    Status,
+    auto_update,
+)
+from syscontainers.operations.install import InstallRequest, install
+from syscontainers.operations.update import UpdateRequest, update
+from tests.unit.lifecycle_fixtures import Env, atomic_files
+
+pytest_plugins = ("tests.unit.lifecycle_plugin",)
+
+BROKEN_UNIT = (b"[Service]\nExecStart=$EXEC_START BROKEN\n"
+               b"[Install]\nWantedBy=multi-user.target\n")
+
+
+def write_app(env: Env, version: str, label: str | None = None, **overrides: bytes) -> str:
+    """(Re)write the layout 'app' with VERSION of the atomic image; return its source."""
+    shutil.rmtree(env.tmp / "layouts" / "app", ignore_errors=True)
+    config = {"config": {"Labels": {LABEL: label}}} if label is not None else None
+    return env.layout("app", atomic_files(version, **overrides), config=config)
+
+
+def install_app(env: Env, source: str, name: str = "web", policy: str = "") -> None:
+    install(env.host, InstallRequest(source, name=name, start=True, auto_update=policy))
+
+
+def tree(env: Env) -> dict[str, tuple[int, int]]:
+    """Every path under the deployments, the store's blobs and the unit directory, with its
+    inode and mtime (the store's lock and tmp/ change with every locked command)."""
+    out = {}
+    for top in (env.paths.deployments, env.paths.store / "blobs", env.paths.unit_dir):
+        for dirpath, dirnames, filenames in os.walk(top):
+            for n in dirnames + filenames:
+                st = os.lstat(os.path.join(dirpath, n))
+                out[os.path.join(dirpath, n)] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def run(env: Env, dry_run: bool = False) -> dict[str, tuple[Policy, Status]]:
+    rows = auto_update(env.host, AutoUpdateOptions(dry_run, health_timeout=0.1))
+    return {r.name: (r.policy, r.status) for r in rows}
+
+
+def test_a_new_image_is_picked_up_and_the_policy_kept(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    before = read_info(env.dep("web.0"))
+    write_app(env, "2")
+    env.units.calls.clear()
+    (row,) = auto_update(env.host, AutoUpdateOptions(health_timeout=0.1))
+    assert (row.status, row.policy, row.unit) == (Status.UPDATED, Policy.REGISTRY, "web.service")
+    assert os.readlink(env.dep("web")) == "web.1"
+    after = read_info(env.dep("web.1"))
+    assert before is not None and after is not None
+    assert row.image_id == before.image_id and row.new_image_id == after.image_id
+    assert after.image_id != before.image_id and after.auto_update == "registry"
+    assert (env.dep("web") / "rootfs/var/www/index.html").read_text() == "version 2\n"
+    assert ("restart", "web.service") in env.units.calls
+
+
+def test_an_unchanged_image_is_not_touched(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    before, blobs = tree(env), sorted(os.listdir(env.paths.store / "blobs" / "sha256"))
+    env.units.calls.clear()
+    assert run(env) == {"web": (Policy.REGISTRY, Status.UNCHANGED)}
+    assert tree(env) == before and env.units.calls == []
+    assert sorted(os.listdir(env.paths.store / "blobs" / "sha256")) == blobs
+
+
+def test_containers_that_did_not_opt_in_are_left_alone(env: Env) -> None:
+    install_app(env, write_app(env, "1"))
+    install_app(env, write_app(env, "1", label="registry"), name="labelled")
+    install_app(env, write_app(env, "1", label="registry"), name="optout", policy="disabled")
+    write_app(env, "2", label="registry")
+    assert run(env) == {"labelled": (Policy.REGISTRY, Status.UPDATED)}
+    assert os.readlink(env.dep("web")) == "web.0"
+    assert os.readlink(env.dep("optout")) == "optout.0"
+
+
+def test_a_broken_image_is_rolled_back_and_reported(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    write_app(env, "2", **{"exports/service.template": BROKEN_UNIT})
+    env.units.broken_marker = "BROKEN"
+    (row,) = auto_update(env.host, AutoUpdateOptions(health_timeout=0.1))
+    assert row.status is Status.ROLLED_BACK and row.reason and row.journal
+    assert os.readlink(env.dep("web")) == "web.0"
+    assert "BROKEN" not in (env.paths.unit_dir / "web.service").read_text()
+
+
+def test_dry_run_shows_pending_and_writes_nothing(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    write_app(env, "2")
+    before = tree(env)
+    assert run(env, dry_run=True) == {"web": (Policy.REGISTRY, Status.PENDING)}
+    assert tree(env) == before
+
+
+def test_local_policy_follows_the_store_name(env: Env, atomic_image: str) -> None:
+    install_app(env, atomic_image, policy="local")
+    assert run(env) == {"web": (Policy.LOCAL, Status.UNCHANGED)}
+    v2 = env.pull(env.layout("app2", atomic_files("2")), atomic_image)
+    assert run(env) == {"web": (Policy.LOCAL, Status.UPDATED)}
+    info = read_info(env.dep("web.1"))
+    assert info is not None and info.image_id == v2 and info.auto_update == "local"
+
+
+def test_registry_policy_on_a_short_store_name_says_what_to_do(env: Env) -> None:
+    env.pull(write_app(env, "1"), "app:1")
+    install_app(env, "app:1", policy="registry")
+    (row,) = auto_update(env.host, AutoUpdateOptions())
+    assert row.status is Status.FAILED and "names no registry" in row.reason
+    assert "--auto-update local" in row.hint
+
+
+def test_an_unknown_label_value_is_an_error_row(env: Env) -> None:
+    install_app(env, write_app(env, "1", label="always"), name="odd")
+    (row,) = auto_update(env.host, AutoUpdateOptions())
+    assert row.status is Status.FAILED and "io.containers.autoupdate='always'" in row.reason
+
+
+def test_one_failure_does_not_stop_the_others(env: Env) -> None:
+    install_app(env, write_app(env, "1"), name="a", policy="registry")
+    install_app(env, write_app(env, "1"), name="b", policy="registry")
+    (env.tmp / "layouts" / "app" / "index.json").write_text("{")  # a's and b's source broken
+    env.pull(env.layout("c1", atomic_files("1")), "example.org/c:1")
+    install_app(env, "example.org/c:1", name="c", policy="local")
+    env.pull(env.layout("c2", atomic_files("2")), "example.org/c:1")
+    got = run(env)
+    assert got == {"a": (Policy.REGISTRY, Status.FAILED), "b": (Policy.REGISTRY, Status.FAILED),
+                   "c": (Policy.LOCAL, Status.UPDATED)}
+
+
+def test_the_policy_is_kept_through_a_plain_update(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="local")
+    update(env.host, UpdateRequest("web", sets=(("PORT", "9"),)))
+    info = read_info(env.dep("web.1"))
+    assert info is not None and info.auto_update == "local"
+
+
+def test_install_refuses_an_unknown_policy(env: Env) -> None:
+    with pytest.raises(UsageError, match="unknown auto-update policy 'weekly'"):
+        install_app(env, write_app(env, "1"), policy="weekly")
