@@ -21,9 +21,11 @@ class Settings:
 
     root: Path = DEFAULT_ROOT
     runtime: str = "runc"  # a bare name is looked up on PATH when it is used
-    registries_conf: Path = Path("/etc/containers/registries.conf")
-    certs_d: Path = Path("/etc/containers/certs.d")  # per-registry TLS files: certs.d/HOST[:PORT]/
-    policy: Path = Path("/etc/containers/policy.json")  # containers-policy.json(5)
+    # None: where skopeo and podman look (~/.config/containers/... if it exists, else
+    # /etc/containers/...; certs.d also /etc/docker/certs.d), see containers_conf
+    registries_conf: Path | None = None
+    certs_d: Path | None = None  # per-registry TLS files: certs.d/HOST[:PORT]/
+    policy: Path | None = None  # containers-policy.json(5)
     registries_d: Path = Path("/etc/containers/registries.d")  # signature lookaside, (5)
     authfile: Path | None = None
     tls_verify: bool = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,7 +63,8 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
         "--cert-dir",
         type=Path,
         help="use the *.crt CAs and *.cert/*.key client certificates in this directory "
-        "instead of /etc/containers/certs.d/HOST",
+        "instead of the first certs.d/HOST of ~/.config/containers, /etc/containers and "
+        "/etc/docker",
     )
 
 
@@ -72,7 +74,8 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         "--policy",
         metavar="FILE",
         help="the containers-policy.json(5) that decides which images may be pulled "
-        "(default /etc/containers/policy.json, or the policy setting)",
+        "(default: the policy setting, else ~/.config/containers/policy.json if it exists, "
+        "else /etc/containers/policy.json)",
     )
     parser.add_argument(
         "--insecure-policy",
@@ -83,10 +86,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 def policy_checks(ctx: Context, args: argparse.Namespace) -> Callable[[SourceSpec], PolicyCheck]:
     """The trust-policy check for each source a command pulls from."""
+    from syscontainers.containers_conf import policy_file
     from syscontainers.trust.check import policy_checks as checks
 
     settings = ctx.settings
-    return checks(settings.policy, settings.registries_d, bool(args.insecure_policy))
+    policy = policy_file(os.environ, settings.policy)
+    return checks(policy, settings.registries_d, bool(args.insecure_policy))
 
 
 def registry_options(args: argparse.Namespace) -> RegistryOptions:

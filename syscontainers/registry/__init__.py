@@ -56,12 +56,14 @@ def make_client(
     env: Mapping[str, str],
 ) -> RegistryClient:
     """A client with credentials from the auth files and TLS from certs.d and the flags."""
+    from syscontainers.containers_conf import certs_dirs
     from syscontainers.errors import AuthError
     from syscontainers.registry import auth
     from syscontainers.registry.http import RegistryClient
     from syscontainers.registry.tls import HostTls, files_for_host
 
     files = auth.auth_files(env, options.authfile or settings.authfile)
+    certs = certs_dirs(env, settings.certs_d)
 
     def credentials(registry: str, repository: str) -> Credentials | None:
         creds = auth.lookup(files, registry, repository, env)
@@ -75,7 +77,7 @@ def make_client(
 
     def tls_for(host: str) -> HostTls:
         verify = _verify(host in insecure_hosts, settings, options)
-        return HostTls(verify, files_for_host(host, settings.certs_d, options.cert_dir))
+        return HostTls(verify, files_for_host(host, certs, options.cert_dir))
 
     return RegistryClient(credentials, tls_for, options.retry)
 
@@ -90,7 +92,7 @@ def open_registry(
     from syscontainers.registry import config
     from syscontainers.registry.source import RegistrySource
 
-    conf = config.load(settings.registries_conf)
+    conf = config.load_for(env, settings.registries_conf)
     reference = config.resolve_name(name, conf)
     endpoints = config.endpoints(reference, conf)
     insecure = frozenset(ep.host for ep in endpoints if ep.insecure)
@@ -135,7 +137,7 @@ def login(
 
     key = registry_key(registry)
     host = key.split("/", 1)[0]
-    conf = config.load(settings.registries_conf)
+    conf = config.load_for(env, settings.registries_conf)
     insecure = frozenset({host}) if config.host_insecure(host, conf) else frozenset()
     client = make_client(settings, options, insecure, env)
     try:

@@ -11,6 +11,7 @@ lookup afterwards is pure.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -236,12 +237,13 @@ def drop_in_dir(path: Path) -> Path:
     return path.with_name(path.name + ".d")
 
 
-def load(path: Path) -> RegistriesConfig:
-    """Read PATH and its ``.d`` drop-ins; missing files are empty."""
+def load(path: Path, drop_in_dirs: Sequence[Path] | None = None) -> RegistriesConfig:
+    """Read PATH and the drop-ins (``PATH.d`` unless DROP_IN_DIRS names the directories,
+    read in that order, each in name order); missing files are empty."""
     files = [path]
-    drop_ins = drop_in_dir(path)
-    if drop_ins.is_dir():
-        files += sorted(p for p in drop_ins.iterdir() if p.suffix == ".conf" and p.is_file())
+    for drop_ins in [drop_in_dir(path)] if drop_in_dirs is None else drop_in_dirs:
+        if drop_ins.is_dir():
+            files += sorted(p for p in drop_ins.iterdir() if p.suffix == ".conf" and p.is_file())
     config = RegistriesConfig()
     for f in files:
         doc = _read_toml(f)
@@ -249,6 +251,14 @@ def load(path: Path) -> RegistriesConfig:
             config = _merge(config, doc, str(f))
     read = [str(f) for f in files if f.exists()]
     return replace(config, origin=", ".join(read) or f"{path} (absent)")
+
+
+def load_for(env: Mapping[str, str], setting: Path | None) -> RegistriesConfig:
+    """The registries.conf files skopeo would read (SETTING alone, with its .d, if set)."""
+    from syscontainers.containers_conf import registries_files
+
+    where = registries_files(env, setting)
+    return load(where.main, where.drop_in_dirs)
 
 
 # ---- lookups -------------------------------------------------------------

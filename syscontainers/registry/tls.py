@@ -1,7 +1,8 @@
 """TLS trust for registries: system CAs plus certs.d (``*.crt`` CAs, ``*.cert``/``*.key`` pairs).
 
 The layout is the one containers-certs.d(5) describes: a directory per
-``HOST[:PORT]`` under ``/etc/containers/certs.d`` holding extra CA
+``HOST[:PORT]`` under ``~/.config/containers/certs.d``, ``/etc/containers/certs.d``
+or ``/etc/docker/certs.d`` (the first that has one wins) holding extra CA
 certificates and client certificate/key pairs. ``--cert-dir`` names one such
 directory directly, for every host of a command.
 """
@@ -12,6 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from syscontainers.containers_conf import host_certs_dir
 from syscontainers.errors import RegistryError, UsageError
 
 
@@ -52,13 +54,13 @@ def scan_dir(directory: Path) -> TlsFiles:
     return TlsFiles(cas, pairs)
 
 
-def files_for_host(host: str, certs_d: Path | None, cert_dir: Path | None) -> TlsFiles:
-    """The files for HOST: ``cert_dir`` if given, else ``certs_d/HOST``."""
+def files_for_host(host: str, certs_dirs: tuple[Path, ...], cert_dir: Path | None) -> TlsFiles:
+    """The files for HOST: ``cert_dir`` if given, else the first ``CERTS_DIRS/HOST`` that
+    exists (containers-certs.d(5): the first one wins whole)."""
     if cert_dir is not None:
         return scan_dir(cert_dir)
-    if certs_d is None:
-        return TlsFiles()
-    return scan_dir(certs_d / host)
+    found = host_certs_dir(certs_dirs, host)
+    return TlsFiles() if found is None else scan_dir(found)
 
 
 def make_context(tls: HostTls) -> ssl.SSLContext:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,9 +18,9 @@ from tests.integration.conftest_registry import (
     alice_registry,
     requires_registry,
 )
+from tests.integration.parity_box import Box, make_box
 
 pytestmark = requires_registry
-REPO = Path(__file__).resolve().parents[2]
 GOOD, BAD = ("alice", "s3cret"), ("alice", "wrong")
 
 
@@ -37,66 +34,17 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
         registry.stop()
 
 
-@dataclass
-class Box:
-    """A HOME, XDG_RUNTIME_DIR and PATH of one test, shared by both tools."""
-
-    root: Path
-    env: dict[str, str]
-    host: str
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def bin(self) -> Path:
-        return self.root / "bin"
-
-    def write(self, rel: str, doc: object) -> Path:
-        """Write DOC as JSON at ROOT/REL."""
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc))
-        return path
-
-    def run(self, tool: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        """Run skopeo or our CLI ("ours") with ARGS in this box's environment."""
-        argv = ["skopeo"] if tool == "skopeo" else [sys.executable, "-m", "syscontainers"]
-        return subprocess.run(
-            [*argv, *args], env=self.env, input=stdin, capture_output=True, text=True, cwd=REPO
-        )
-
-    def skopeo(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("skopeo", *args)
-
-    def ours(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run("ours", *args)
-
-    def both_inspect(self) -> tuple[bool, subprocess.CompletedProcess[str]]:
-        """(skopeo succeeded, our result) for inspecting private/app:1."""
-        image = f"docker://{self.host}/private/app:1"
-        oracle = self.skopeo("inspect", "--tls-verify=false", image)
-        ours = self.ours("inspect", "--tls-verify=false", "--json", image)
-        return oracle.returncode == 0, ours
-
-
 @pytest.fixture
 def box(tmp_path: Path, auth_registry: Registry) -> Box:
-    config = tmp_path / "config.yaml"
-    config.write_text(f"root: {tmp_path / 'store'}\nregistries-conf: {tmp_path / 'reg.conf'}\n")
-    (tmp_path / "run").mkdir()
-    (tmp_path / "home").mkdir()
-    keep = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TMPDIR")}
-    env = {
-        **keep,
-        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
-        "HOME": str(tmp_path / "home"),
-        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
-        "SYSCONTAINERS_CONFIG": str(config),
-        "PYTHONPATH": str(REPO),
-    }
-    return Box(tmp_path, env, auth_registry.host)
+    return make_box(tmp_path, auth_registry.host)
+
+
+def both_inspect(box: Box) -> tuple[bool, subprocess.CompletedProcess[str]]:
+    """(skopeo succeeded, our result) for inspecting private/app:1."""
+    image = f"docker://{box.host}/private/app:1"
+    oracle = box.skopeo("inspect", "--tls-verify=false", image)
+    ours = box.ours("inspect", "--tls-verify=false", "--json", image)
+    return oracle.returncode == 0, ours
 
 
 def auths(host: str, creds: tuple[str, str], **extra: object) -> dict[str, object]:
@@ -106,7 +54,7 @@ def auths(host: str, creds: tuple[str, str], **extra: object) -> dict[str, objec
 
 def agree(box: Box, expect: bool) -> subprocess.CompletedProcess[str]:
     """Both tools succeed (EXPECT) or both fail; returns our result."""
-    oracle_ok, ours = box.both_inspect()
+    oracle_ok, ours = both_inspect(box)
     assert oracle_ok is expect, "skopeo, the oracle, did not do what the test expects"
     assert (ours.returncode == 0) is expect, ours.stderr
     return ours
@@ -167,7 +115,7 @@ def skopeo_version() -> tuple[int, ...]:
 def test_registry_auth_file_is_exclusive(box: Box) -> None:
     box.write("home/.docker/config.json", auths(box.host, GOOD))
     box.env["REGISTRY_AUTH_FILE"] = str(box.write("elsewhere.json", {"auths": {}}))
-    oracle_ok, ours = box.both_inspect()
+    oracle_ok, ours = both_inspect(box)
     assert ours.returncode == 1 and "requires authentication" in ours.stderr
     # skopeo before 1.11 (containers/image before 5.24) still read ~/.config and ~/.docker
     # after a user-given auth file; newer ones read that file alone, as we do on purpose
@@ -221,7 +169,7 @@ def test_creds_store_is_used_by_us_and_ignored_by_skopeo(box: Box) -> None:
     """A deliberate difference (README): docker's credsStore default helper is honoured."""
     log = write_helper(box.bin, "desk", {box.host: GOOD})
     box.write("home/.docker/config.json", {"auths": {box.host: {}}, "credsStore": "desk"})
-    oracle_ok, ours = box.both_inspect()
+    oracle_ok, ours = both_inspect(box)
     assert not oracle_ok  # containers/image does not read credsStore
     assert ours.returncode == 0, ours.stderr
     assert calls(log) == [f"get {box.host}"]

@@ -35,14 +35,26 @@ def test_files_for_host(tmp_path: Path) -> None:
     certs_d = tmp_path / "certs.d"
     touch(certs_d / "reg.example:5000", "ca.crt")
     touch(tmp_path / "flat", "other.crt")
-    assert files_for_host("reg.example:5000", certs_d, None).ca_files == (
+    assert files_for_host("reg.example:5000", (certs_d,), None).ca_files == (
         certs_d / "reg.example:5000" / "ca.crt",
     )
-    assert files_for_host("reg.example", certs_d, None) == TlsFiles()  # the port matters
-    assert files_for_host("reg.example:5000", certs_d, tmp_path / "flat").ca_files == (
+    assert files_for_host("reg.example", (certs_d,), None) == TlsFiles()  # the port matters
+    assert files_for_host("reg.example:5000", (certs_d,), tmp_path / "flat").ca_files == (
         tmp_path / "flat" / "other.crt",
     )
-    assert files_for_host("x", None, None) == TlsFiles()
+    assert files_for_host("x", (), None) == TlsFiles()
+
+
+def test_the_first_certs_d_with_the_host_wins_whole(tmp_path: Path) -> None:
+    first, second, third = (tmp_path / n for n in ("user", "containers", "docker"))
+    touch(second / "reg:1", "a.crt")
+    touch(third / "reg:1", "b.crt")
+    touch(third / "reg:2", "c.crt")
+    dirs = (first, second, third)
+    assert files_for_host("reg:1", dirs, None).ca_files == (second / "reg:1" / "a.crt",)
+    assert files_for_host("reg:2", dirs, None).ca_files == (third / "reg:2" / "c.crt",)
+    (first / "reg:2").mkdir(parents=True)  # an empty directory still wins
+    assert files_for_host("reg:2", dirs, None) == TlsFiles()
 
 
 def test_contexts() -> None:
