@@ -21,9 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,10 +34,10 @@ from tests.imagebuild import (
     requires,
     skopeo_copy,
 )
+from tests.integration.booted_world import REGISTRY, ROOT, World, example_config
 from tests.integration.nspawn import (
     REPO,
     Bind,
-    Completed,
     NspawnHost,
     booted_or_skip,
     persistent_binds,
@@ -48,10 +46,7 @@ from tests.integration.nspawn import (
 pytestmark = [pytest.mark.systemd, pytest.mark.slow, pytest.mark.registry,
               requires("runc", "crun", "umoci", "skopeo", "docker-registry")]
 
-REGISTRY = "127.0.0.1:5000"
-CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:]))"
 CRUN = "/usr/bin/crun --cgroup-manager=disabled"  # test-host.md: crun without cgroups
-ROOT = "/var/lib/syscontainers/containers"
 GREETING = "hello from a syscontainers system container\n"
 MANIFEST = {
     "version": "1.0",
@@ -59,14 +54,6 @@ MANIFEST = {
     "renameFiles": {"/etc/hello": "$CONF_DIRECTORY/$NAME"},
     "installedFilesTemplate": ["/etc/hello/hello.conf"],
 }
-
-
-def example_config(args: list[str]) -> bytes:
-    """examples/hello-httpd's config.json.template with other process args."""
-    source = REPO / "examples/hello-httpd/exports/config.json.template"
-    config = json.loads(source.read_text())
-    config["process"]["args"] = args
-    return json.dumps(config, indent=1).encode()
 
 
 def build_images(work: Path) -> Path:
@@ -89,66 +76,6 @@ def build_images(work: Path) -> Path:
     return layout
 
 
-@dataclass
-class World:
-    """The booted host, and the layout of test images inside it."""
-
-    host: NspawnHost
-    layout: str
-
-    def sc(self, *args: str, check: bool = True, timeout: float = 180) -> Completed:
-        """Run the syscontainers CLI inside, trusting the plain-HTTP registry."""
-        argv = ["env", "SYSCONTAINERS_TLS_VERIFY=false", "/usr/bin/python3", "-c", CLI, *args]
-        return self.host.run(argv, check=check, timeout=timeout)
-
-    def push(self, tag: str, name: str) -> None:
-        """Push LAYOUT:TAG to the registry inside as NAME."""
-        self.host.run(["skopeo", "--insecure-policy", "copy", "--quiet",
-                       "--dest-tls-verify=false", f"oci:{self.layout}:{tag}",
-                       f"docker://{REGISTRY}/{name}"], timeout=120)
-
-    def active(self, unit: str) -> str:
-        """systemctl is-active UNIT."""
-        return self.host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
-
-    def get(self, port: int, timeout: float = 15.0) -> str:
-        """The page on PORT inside, retried until it answers or TIMEOUT passes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            got = self.host.run(["busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/"],
-                                check=False)
-            if got.returncode == 0 or time.monotonic() > deadline:
-                return got.stdout if got.returncode == 0 else f"<no answer: {got.stderr}>"
-            time.sleep(0.2)
-
-    def info(self, name: str) -> dict[str, Any]:
-        """The active deployment's info.json."""
-        return dict(json.loads(self.host.run(["cat", f"{ROOT}/{name}/info.json"]).stdout))
-
-    def link(self, name: str) -> str:
-        """Where the NAME symlink points."""
-        return self.host.run(["readlink", f"{ROOT}/{name}"]).stdout.strip()
-
-    def wait_active(self, unit: str, timeout: float = 30.0) -> str:
-        """Wait for UNIT to be active; return its last state."""
-        deadline = time.monotonic() + timeout
-        while (state := self.active(unit)) != "active" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return state
-
-    def cgroups(self, name: str, runtime: str) -> tuple[str, str]:
-        """The cgroup of container NAME's init, and that of its unit."""
-        pid = json.loads(self.host.run([*runtime.split(), "state", name]).stdout)["pid"]
-        lines = self.host.run(["cat", f"/proc/{pid}/cgroup"]).stdout.splitlines()
-        unit = self.host.run(["systemctl", "show", "-P", "ControlGroup", f"{name}.service"])
-        return next(x[3:] for x in lines if x.startswith("0::")), unit.stdout.strip()
-
-    def runtime_ids(self, runtime: str) -> set[str]:
-        """Ids of the running containers that RUNTIME lists."""
-        out = self.host.run([*runtime.split(), "list", "--format", "json"]).stdout
-        return {c["id"] for c in json.loads(out or "[]") or [] if c["status"] == "running"}
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A booted host with the persistent binds, a registry inside, and the images pushed."""
@@ -162,19 +89,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     etc_web.mkdir(parents=True)
     binds = (*persistent_binds(test_dir), Bind(etc_web, "/etc/web"))
     host = NspawnHost(test_dir, binds=binds)
-    registry = test_dir / "registry"
-    registry.mkdir()
-    (registry / "config.yml").write_text(json.dumps({
-        "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": True}},
-        "storage": {"filesystem": {"rootdirectory": host.inside(registry / "storage")}},
-        "http": {"addr": REGISTRY, "secret": "test"},
-    }))
     with booted_or_skip(host):
         print(f"boot: {host.boot_seconds[-1]:.2f} s")
-        host.run(["systemd-run", "--unit=sc-registry", "docker-registry", "serve",
-                  host.inside(registry / "config.yml")])
         w = World(host, host.inside(layout))
-        w.get(int(REGISTRY.split(":")[1]), timeout=20)
+        w.start_registry(test_dir / "registry")
         started = time.monotonic()
         w.push("v1", "hello:1")
         w.push("plain", "plain:1")
