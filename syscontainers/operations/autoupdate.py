@@ -178,12 +178,16 @@ def auto_update(
 def _one(host: Host, cd: ContainerDir, opts: AutoUpdateOptions) -> AutoUpdateRow | None:
     """The row for CD, or None if it did not opt in."""
     try:
-        info = _active(host, cd, opts)
-        policy = Policy.DISABLED if info is None else policy_of(host, info)
+        info = slot_info(cd, active_slot(cd))  # a container that did not opt in is not touched
+        if info is None or policy_of(host, info) is Policy.DISABLED:
+            return None
+        if not opts.dry_run:  # finish what a crash interrupted first, as update does
+            info = active_info(host, cd, opts.health_timeout)
+        policy = policy_of(host, info)
     except SysContainersError as e:
         return AutoUpdateRow(cd.name, "", Policy.DISABLED, Status.FAILED, "", "",
                              e.message, e.hint or "")
-    if info is None or policy is Policy.DISABLED:
+    if policy is Policy.DISABLED:
         return None
     row = AutoUpdateRow(cd.name, info.image, policy, Status.UNCHANGED, info.image_id)
     try:
@@ -202,14 +206,6 @@ def _one(host: Host, cd: ContainerDir, opts: AutoUpdateOptions) -> AutoUpdateRow
     except SysContainersError as e:
         return _failed(_with(row, Status.FAILED, digest), e)
     return _updated(row, result, digest)
-
-
-def _active(host: Host, cd: ContainerDir, opts: AutoUpdateOptions) -> DeploymentInfo | None:
-    """The active deployment: reconciled first unless this is a dry run (which writes
-    nothing); None for a dry run on a container with no active deployment."""
-    if opts.dry_run:
-        return slot_info(cd, active_slot(cd))
-    return active_info(host, cd, opts.health_timeout)
 
 
 def _with(row: AutoUpdateRow, status: Status, digest: str) -> AutoUpdateRow:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -158,3 +159,24 @@ def test_the_policy_is_kept_through_a_plain_update(env: Env) -> None:
 def test_install_refuses_an_unknown_policy(env: Env) -> None:
     with pytest.raises(UsageError, match="unknown auto-update policy 'weekly'"):
         install_app(env, write_app(env, "1"), policy="weekly")
+
+
+class Crash(Exception):
+    """Stands for a kill at a crash point."""
+
+
+def test_a_container_that_did_not_opt_in_is_not_even_reconciled(env: Env) -> None:
+    install_app(env, write_app(env, "1"))
+
+    def crash(point: str) -> None:
+        if point == "slot-built":
+            raise Crash(point)
+
+    with pytest.raises(Crash):
+        update(replace(env.host, crashpoint=crash), UpdateRequest("web", sets=(("PORT", "9"),)))
+    assert env.dep("web.1").is_dir()  # the debris the next update or install would clear
+    assert run(env) == {}
+    assert env.dep("web.1").is_dir()
+    install_app(env, write_app(env, "1"), name="other", policy="registry")
+    assert run(env) == {"other": (Policy.REGISTRY, Status.UNCHANGED)}
+    assert env.dep("web.1").is_dir()
