@@ -29,8 +29,9 @@ from pathlib import Path
 import pytest
 
 from tests.imagebuild import BUSYBOX, requires
+from tests.integration.booted_world import CLI, World
 from tests.integration.nspawn import INSIDE_ENV, NspawnHost, booted_or_skip, persistent_binds
-from tests.integration.test_lifecycle_systemd import CLI, GREETING, World, build_images
+from tests.integration.test_lifecycle_systemd import GREETING, build_images
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow,
               requires("runc", "umoci", "skopeo")]
