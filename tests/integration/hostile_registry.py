@@ -7,8 +7,8 @@ labelled so although they are sent as they are. An endless body is bounded by ti
 (``ENDLESS_SECONDS``) and stops as soon as the client hangs up, so no test can hang on it.
 
 ``run_cli`` runs ``python -m syscontainers`` in a child under an address-space limit and
-returns its exit code, output and peak RSS (from wait4), so a test sees both the error a user
-gets and what it cost.
+returns its exit code, output and its own peak RSS (tests/peak.py), so a test sees both the
+error a user gets and what it cost.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ import contextlib
 import http.server
 import json
 import os
-import resource
 import socket
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syscontainers.oci import MT_OCI_MANIFEST
 from tests.integration.conftest_registry import LoopbackServer
+from tests.peak import Measured, run_measured
 
 ENDLESS_SECONDS = 30.0  # the longest an endless body runs, whatever the client does
 CHILD_ADDRESS_SPACE = 1 << 30  # RLIMIT_AS of the CLI child: far above a bounded pull's needs
@@ -151,21 +148,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
 
-@dataclass(frozen=True)
-class CliRun:
-    """What one CLI child did."""
-
-    code: int
-    out: str
-    err: str
-    max_rss: int  # bytes
-    seconds: float
-
-
-def _limit_address_space() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE, CHILD_ADDRESS_SPACE))
-
-
 def cli_env(tmp: Path) -> dict[str, str]:
     """An environment whose settings, auth files and registries.conf all live in TMP."""
     config = tmp / "config.yaml"
@@ -181,26 +163,7 @@ def cli_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(env: dict[str, str], *argv: str, timeout: float = 120) -> CliRun:
-    """``python -m syscontainers ARGV`` in a child with RLIMIT_AS; its result and peak RSS."""
-    start = time.monotonic()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "syscontainers", *argv], env=env, text=True,
-            stdout=out, stderr=err, preexec_fn=_limit_address_space,
-        )
-        deadline = start + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
-        return CliRun(proc.returncode, out.read(), err.read(), usage.ru_maxrss * 1024,
-                      time.monotonic() - start)
+def run_cli(env: dict[str, str], *argv: str, timeout: int = 120) -> Measured:
+    """``python -m syscontainers ARGV`` under an address-space limit, with its own peak RSS."""
+    return run_measured([sys.executable, "-m", "syscontainers", *argv], env=env,
+                        address_space=CHILD_ADDRESS_SPACE, timeout=timeout)
