@@ -16,8 +16,9 @@ from typing import BinaryIO, cast
 import pytest
 import zstandard
 
+from syscontainers.compression import CHUNK
 from syscontainers.errors import DigestMismatchError, LayerError
-from syscontainers.layers import import_layer
+from syscontainers.layers import PROGRESS_STEP, import_layer
 from syscontainers.oci import Descriptor
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
@@ -362,7 +363,10 @@ def test_record_padding_after_the_end_marker_is_part_of_the_tar(writer: ObjectWr
 
 
 def test_progress_counts_raw_bytes_up_to_the_end(writer: ObjectWriter) -> None:
-    tar = archive(file("noise", os.urandom(3 << 20)))
+    # More than the read-ahead holds (8 chunks queued, one in hand): with less, a slow
+    # consumer's first report could already be the last, as it was under load.
+    ahead = 9 * CHUNK
+    tar = archive(file("noise", os.urandom(ahead + 7 * PROGRESS_STEP)))
     seen: list[int] = []
     run(writer, tar, "gzip", progress=seen.append)
     assert len(seen) >= 3
