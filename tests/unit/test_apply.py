@@ -212,3 +212,16 @@ def test_update_missing_never_pulls_an_installed_image_again(world: Env) -> None
     world.layout("still", atomic_files("2"), tag="v1")
     todo, done = apply(world, text)
     assert todo.changes == () and done == []
+
+
+def test_without_file_apply_reads_the_roots_host_yaml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_root(tmp_path)
+    assert cli.main(["--sysroot", str(root), "apply"]) == 2
+    assert f"manifest {root}/etc/syscontainers/host.yaml does not exist" in \
+        capsys.readouterr().err
+    (root / "etc/syscontainers").mkdir()
+    (root / "etc/syscontainers/host.yaml").write_text("containers:\n")
+    assert cli.main(["--sysroot", str(root), "apply", "--dry-run"]) == 0
+    assert "nothing to change" in capsys.readouterr().out
