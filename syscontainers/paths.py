@@ -47,10 +47,11 @@ class Paths:
         def under(path: Path) -> Path:
             return sysroot / path.relative_to("/")
 
-        return cls(under(root if root.is_absolute() else Path("/") / root),
-                   under(base.unit_dir), under(base.tmpfiles_dir), sysroot,
-                   tuple(map(under, SYSTEM_UNIT_DIRS)), tuple(map(under, SYSTEM_TMPFILES_DIRS)),
-                   sysroot)
+        return cls(root=under(root if root.is_absolute() else Path("/") / root),
+                   unit_dir=under(base.unit_dir), tmpfiles_dir=under(base.tmpfiles_dir),
+                   host_root=sysroot, system_unit_dirs=tuple(map(under, SYSTEM_UNIT_DIRS)),
+                   system_tmpfiles_dirs=tuple(map(under, SYSTEM_TMPFILES_DIRS)),
+                   sysroot=sysroot)
 
     @property
     def offline(self) -> bool:

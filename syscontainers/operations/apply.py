@@ -21,10 +21,10 @@ from typing import Any
 
 from syscontainers import progress, unitlinks
 from syscontainers.deploy.layout import ContainerDir, active_slot, container_names, slot_info
-from syscontainers.errors import ImageNotFoundError, StoreCorruptError, SysContainersError
+from syscontainers.errors import StoreCorruptError, SysContainersError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists
 from syscontainers.operations.host import Host
-from syscontainers.provision.manifest import ContainerSpec, HostManifest
+from syscontainers.provision.manifest import ContainerSpec, HostManifest, UpdatePolicy
 from syscontainers.provision.plan import Action, Current, HostState, Plan, Verb
 from syscontainers.store.lock import LockMode
 from syscontainers.systemd_states import check_job
@@ -105,7 +105,7 @@ def survey(host: Host, manifest: HostManifest) -> HostState:
             try:
                 stored[spec.image] = from_store(host.store, spec.image, spec.image, "") \
                     .image.manifest_digest
-            except (ImageNotFoundError, SysContainersError):
+            except SysContainersError:  # not stored, or not a store name (oci:DIR:TAG …)
                 stored[spec.image] = None
         return HostState(current, read_managed(host), stored, live)
 
@@ -182,7 +182,7 @@ def _install(host: Host, spec: ContainerSpec, health_timeout: float) -> str:
     from syscontainers.operations.install import InstallRequest, install
 
     assert spec.runtime is not None, "apply fills in the runtime before planning"
-    if spec.update.value == "always":
+    if spec.update is UpdatePolicy.ALWAYS:
         _pull(host, spec.image)
     result = install(host, InstallRequest(spec.image, spec.name, spec.values, spec.runtime,
                                           health_timeout=health_timeout))
