@@ -93,8 +93,9 @@ def open_registry(
     from syscontainers.registry.source import RegistrySource
 
     conf = config.load_for(env, settings.registries_conf)
-    reference = config.resolve_name(name, conf)
-    endpoints = config.endpoints(reference, conf)
+    candidates = config.resolve_candidates(name, conf)
+    endpoints = config.candidate_endpoints(candidates, conf)
+    reference = candidates[0]
     insecure = frozenset(ep.host for ep in endpoints if ep.insecure)
     return RegistrySource(make_client(settings, options, insecure, env), reference, endpoints)
 

@@ -21,6 +21,14 @@ from syscontainers.errors import ReferenceParseError, RegistryError, UsageError
 from syscontainers.reference import Reference, is_short_name, normalize, parse, qualify
 
 
+class ShortNameMode(Enum):
+    """How a short name with several search registries is resolved (``short-name-mode``)."""
+
+    ENFORCING = "enforcing"  # an error: we never prompt (containers/image asks on a TTY)
+    PERMISSIVE = "permissive"  # try each search registry in order
+    DISABLED = "disabled"  # the same, for us
+
+
 class PullFrom(Enum):
     """Which pulls a mirror serves (``pull-from-mirror``)."""
 
@@ -68,6 +76,7 @@ class Endpoint:
     reference: Reference  # the reference rewritten for this location
     insecure: bool
     mirror: bool
+    wanted: Reference | None = None  # the reference asked for (a short name's candidate)
 
     @property
     def host(self) -> str:
@@ -83,6 +92,7 @@ class RegistriesConfig:
     aliases: tuple[tuple[str, str], ...] = ()
     registries: tuple[RegistryEntry, ...] = ()
     origin: str = "registries.conf"  # the files it was read from, for messages
+    short_name_mode: ShortNameMode = ShortNameMode.ENFORCING
 
     def find(self, name: str) -> RegistryEntry | None:
         """The entry with the longest prefix that covers the repository NAME."""
@@ -214,7 +224,19 @@ def _merge(config: RegistriesConfig, doc: dict[str, Any], where: str) -> Registr
         search=config.search if search is None else tuple(search),
         aliases=tuple(sorted(aliases.items())),
         registries=tuple(by_prefix.values()),
+        short_name_mode=_short_name_mode(doc, where, config.short_name_mode),
     )
+
+
+def _short_name_mode(doc: dict[str, Any], where: str, current: ShortNameMode) -> ShortNameMode:
+    value = doc.get("short-name-mode", current.value) or current.value
+    try:
+        return ShortNameMode(value)
+    except ValueError:
+        raise UsageError(
+            f"{where}: short-name-mode {value!r} is not enforcing, permissive or disabled",
+            hint="see containers-registries.conf(5)",
+        ) from None
 
 
 def _check_alias(short: str, target: object, where: str) -> str:
@@ -264,14 +286,16 @@ def load_for(env: Mapping[str, str], setting: Path | None) -> RegistriesConfig:
 # ---- lookups -------------------------------------------------------------
 
 
-def resolve_name(text: str, config: RegistriesConfig) -> Reference:
-    """The fully qualified, normalised reference for TEXT; short names never guess."""
+def resolve_candidates(text: str, config: RegistriesConfig) -> tuple[Reference, ...]:
+    """The fully qualified, normalised references TEXT may mean, to try in order: one for a
+    qualified name or an alias; one per search registry for a short name, when there is one
+    or short-name-mode is permissive or disabled. Never a guess between several."""
     ref = parse(text)
     if not is_short_name(ref):
-        return normalize(ref)
+        return (normalize(ref),)
     target = config.alias(ref.path)
     if target is not None:
-        return qualify(ref, target)
+        return (qualify(ref, target),)
     example = f"docker.io/library/{ref.path}" if "/" not in ref.path else f"quay.io/{ref.path}"
     if not config.search:
         raise UsageError(
@@ -279,14 +303,17 @@ def resolve_name(text: str, config: RegistriesConfig) -> Reference:
             "unqualified-search-registries and no alias for it",
             hint=f"use a fully qualified name such as {example}",
         )
-    if len(config.search) > 1:
-        candidates = ", ".join(f"{host}/{ref.path}" for host in config.search)
+    candidates = tuple(qualify(ref, f"{host}/{ref.path}") for host in config.search)
+    if len(candidates) > 1 and config.short_name_mode is ShortNameMode.ENFORCING:
+        names = ", ".join(f"{host}/{ref.path}" for host in config.search)
         raise UsageError(
-            f"short name {text!r} is ambiguous: it could be {candidates}",
-            hint="use the fully qualified name, or add an alias for it under [aliases] "
-            "in a registries.conf.d drop-in",
+            f"short name {text!r} is ambiguous: it could be {names} "
+            f"(short-name-mode is enforcing in {config.origin})",
+            hint="use the fully qualified name, add an alias for it under [aliases] in a "
+            'registries.conf.d drop-in, or set short-name-mode = "permissive" to try each '
+            "search registry in order",
         )
-    return qualify(ref, f"{config.search[0]}/{ref.path}")
+    return candidates
 
 
 def _rewrite(ref: Reference, entry: RegistryEntry, location: str) -> Reference:
@@ -311,7 +338,7 @@ def endpoints(ref: Reference, config: RegistriesConfig) -> list[Endpoint]:
     """Where to pull the qualified REF from, in order: usable mirrors, then the primary."""
     entry = config.find(ref.name)
     if entry is None:
-        return [Endpoint(ref, insecure=False, mirror=False)]
+        return [Endpoint(ref, insecure=False, mirror=False, wanted=ref)]
     if entry.blocked:
         raise RegistryError(
             f"pulling {ref} is blocked: registry prefix {entry.prefix!r} has blocked = true "
@@ -320,11 +347,28 @@ def endpoints(ref: Reference, config: RegistriesConfig) -> list[Endpoint]:
         )
     by_digest = bool(ref.digest)
     out = [
-        Endpoint(_rewrite(ref, entry, m.location), insecure=m.insecure, mirror=True)
+        Endpoint(_rewrite(ref, entry, m.location), insecure=m.insecure, mirror=True, wanted=ref)
         for m in entry.mirrors
         if _mirror_serves(entry, m, by_digest)
     ]
-    out.append(Endpoint(_rewrite(ref, entry, entry.location), entry.insecure, mirror=False))
+    out.append(Endpoint(_rewrite(ref, entry, entry.location), entry.insecure, False, ref))
+    return out
+
+
+def candidate_endpoints(
+    candidates: tuple[Reference, ...], config: RegistriesConfig
+) -> list[Endpoint]:
+    """The endpoints of every candidate, in order; a blocked candidate is skipped while
+    another one is left."""
+    out: list[Endpoint] = []
+    blocked: list[RegistryError] = []
+    for ref in candidates:
+        try:
+            out += endpoints(ref, config)
+        except RegistryError as e:
+            blocked.append(e)
+    if not out:
+        raise blocked[0]
     return out
 
 

@@ -125,6 +125,9 @@ class RegistrySource:
                 failures.append((endpoint, e))
                 continue
             self._chosen = endpoint
+            if endpoint.wanted is not None and endpoint.wanted != self.reference:
+                self.reference = endpoint.wanted  # a short name's later candidate served it
+                self.description = f"docker://{self.reference}"
             return TopManifest(endpoint, data, media_type, digest)
         raise _combined(self.description, failures)
 
@@ -158,7 +161,8 @@ class RegistrySource:
     def _blob_endpoints(self) -> tuple[Endpoint, ...]:
         if self._chosen is None:
             return self._endpoints
-        return self._endpoints[self._endpoints.index(self._chosen) :]
+        later = self._endpoints[self._endpoints.index(self._chosen) :]
+        return tuple(ep for ep in later if ep.wanted == self._chosen.wanted)
 
     @contextmanager
     def open_blob(self, desc: Descriptor) -> Iterator[BinaryIO]:

@@ -12,11 +12,12 @@ from syscontainers.registry.config import (
     Endpoint,
     PullFrom,
     RegistriesConfig,
+    ShortNameMode,
     drop_in_dir,
     endpoints,
     host_insecure,
     load,
-    resolve_name,
+    resolve_candidates,
 )
 
 DIG = "sha256:" + "cd" * 32
@@ -110,39 +111,70 @@ def test_v1_format_is_translated(tmp_path: Path) -> None:
 # ---- short names -------------------------------------------------------------
 
 
+def one(text: str, config: RegistriesConfig) -> str:
+    """The only candidate TEXT resolves to."""
+    (only,) = resolve_candidates(text, config)
+    return str(only)
+
+
 def test_short_name_through_alias_wins_over_search(tmp_path: Path) -> None:
     config = conf(
         tmp_path,
         'unqualified-search-registries = ["a.io", "b.io"]\n[aliases]\n"app" = "quay.io/team/app"\n',
     )
-    assert str(resolve_name("app:2", config)) == "quay.io/team/app:2"
-    assert str(resolve_name(f"app@{DIG}", config)) == f"quay.io/team/app@{DIG}"
+    assert one("app:2", config) == "quay.io/team/app:2"
+    assert one(f"app@{DIG}", config) == f"quay.io/team/app@{DIG}"
 
 
 def test_short_name_with_one_search_registry(tmp_path: Path) -> None:
     config = conf(tmp_path, 'unqualified-search-registries = ["docker.io"]\n')
-    assert str(resolve_name("busybox", config)) == "docker.io/library/busybox:latest"
-    assert str(resolve_name("team/app:1", config)) == "docker.io/team/app:1"
+    assert one("busybox", config) == "docker.io/library/busybox:latest"
+    assert one("team/app:1", config) == "docker.io/team/app:1"
 
 
 def test_ambiguous_short_name_is_refused(tmp_path: Path) -> None:
     config = conf(tmp_path, 'unqualified-search-registries = ["quay.io", "docker.io"]\n')
     with pytest.raises(UsageError, match="ambiguous") as err:
-        resolve_name("busybox", config)
+        resolve_candidates("busybox", config)
     assert "quay.io/busybox" in err.value.message and "docker.io/busybox" in err.value.message
-    assert err.value.hint and "alias" in err.value.hint
+    assert err.value.hint and "alias" in err.value.hint and "permissive" in err.value.hint
+
+
+@pytest.mark.parametrize("mode", ["permissive", "disabled"])
+def test_permissive_and_disabled_try_each_search_registry(tmp_path: Path, mode: str) -> None:
+    config = conf(
+        tmp_path,
+        f'unqualified-search-registries = ["quay.io", "docker.io"]\nshort-name-mode = "{mode}"\n'
+        '[aliases]\n"app" = "x.io/team/app"\n',
+    )
+    assert [str(r) for r in resolve_candidates("busybox:1", config)] == [
+        "quay.io/busybox:1",
+        "docker.io/library/busybox:1",
+    ]
+    assert one("app", config) == "x.io/team/app:latest"  # an alias still wins
+
+
+def test_short_name_mode_from_drop_ins_and_bad_values(tmp_path: Path) -> None:
+    drop_in = tmp_path / "registries.conf.d" / "m.conf"
+    drop_in.parent.mkdir()
+    drop_in.write_text('short-name-mode = "permissive"\n')
+    config = conf(tmp_path, 'short-name-mode = "enforcing"\n')
+    assert config.short_name_mode is ShortNameMode.PERMISSIVE
+    drop_in.write_text('short-name-mode = "lenient"\n')
+    with pytest.raises(UsageError, match="'lenient' is not enforcing, permissive or disabled"):
+        conf(tmp_path, "")
 
 
 def test_unknown_short_name_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="cannot be resolved") as err:
-        resolve_name("busybox", conf(tmp_path, ""))
+        resolve_candidates("busybox", conf(tmp_path, ""))
     assert err.value.hint == "use a fully qualified name such as docker.io/library/busybox"
 
 
 def test_qualified_names_are_normalised_not_searched(tmp_path: Path) -> None:
     config = conf(tmp_path, 'unqualified-search-registries = ["a.io", "b.io"]\n')
-    assert str(resolve_name("docker.io/busybox", config)) == "docker.io/library/busybox:latest"
-    assert str(resolve_name("127.0.0.1:5000/x", config)) == "127.0.0.1:5000/x:latest"
+    assert one("docker.io/busybox", config) == "docker.io/library/busybox:latest"
+    assert one("127.0.0.1:5000/x", config) == "127.0.0.1:5000/x:latest"
 
 
 # ---- endpoints -------------------------------------------------------------------
