@@ -241,7 +241,7 @@ def remove(
     path: Path, registry: str | None, env: Mapping[str, str] | None = None
 ) -> list[str]:
     """Forget REGISTRY (every registry when None) in PATH and in the helper its credHelpers
-    names for REGISTRY; returns the keys removed."""
+    names for REGISTRY (every helper it names, when None); returns the keys removed."""
     doc = _load(path)
     auths: dict[str, Any] = doc.get("auths", {})
     gone = [k for k in auths if registry is None or normalize_key(k) == normalize_key(registry)]
@@ -249,7 +249,13 @@ def remove(
         doc["auths"] = {k: v for k, v in auths.items() if k not in gone}
         _save(path, doc)
     if registry is None:
-        return gone
+        helpers = doc.get("credHelpers", {}).items()
+        erased = [
+            normalize_key(k)
+            for k, name in helpers
+            if Helper(name, f"credHelpers for {k} in {path}").erase(normalize_key(k), env)
+        ]
+        return sorted(set(gone) | set(erased))
     key = normalize_key(registry)
     helper = helper_for(doc, key, path)
     if helper is not None and helper.erase(key, env):

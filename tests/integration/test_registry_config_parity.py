@@ -233,3 +233,16 @@ def test_an_identity_token_is_refused_with_a_hint(box: Box) -> None:
     box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: "test"}})
     ours = agree(box, False)  # this registry has no token server: skopeo fails too
     assert "identity token" in ours.stderr and "hint: log in with a username" in ours.stderr
+
+
+def test_logout_all_erases_every_helper_entry_as_skopeo_does(box: Box) -> None:
+    token = base64.b64encode(b"u:p").decode()
+    doc = {"auths": {"a.example": {"auth": token}}, "credHelpers": {"h.example": "test"}}
+    for tool in ("skopeo", "ours"):
+        write_helper(box.bin, "test", {"h.example": GOOD, "other.example": GOOD})
+        path = box.write("run/containers/auth.json", doc)
+        assert box.run(tool, "logout", "--all").returncode == 0, tool
+        assert stored(box.bin, "test") == {"other.example": list(GOOD)}, tool
+        assert json.loads(path.read_text())["auths"] == {}, tool
+    # skopeo also drops the credHelpers configuration itself; we keep it (README)
+    assert json.loads(path.read_text())["credHelpers"] == {"h.example": "test"}
