@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
+from itertools import chain
 from json.encoder import encode_basestring_ascii as _esc
 from typing import IO, Any, NamedTuple, Protocol
 
@@ -238,39 +239,48 @@ def iter_entries(f: IO[bytes], what: str = "layer tree") -> Iterator[Entry]:
     """Every entry of the tree in F, in order, parsed a chunk of lines at a time (a tree in
     the old one-line form is read whole). Raises StoreCorruptError when F is damaged, which
     may be after some entries: callers that act on entries must not trust a partial read."""
-    return _stream(f, what, {})
+    return chain.from_iterable(_batches(f, what, {}))
 
 
 def read_tree(f: IO[bytes], what: str = "layer tree") -> LayerTree:
     """The whole tree in F, parsed a chunk at a time: only the entries are held, never the
     document and its parse as well (StoreCorruptError if F is damaged)."""
     last: dict[str, Any] = {}
-    entries = tuple(_stream(f, what, last))
-    return LayerTree(last["diff_id"], last["size"], entries)
+    entries: list[Entry] = []
+    for batch in _batches(f, what, last):
+        entries += batch
+    return LayerTree(last["diff_id"], last["size"], tuple(entries))
 
 
-def _stream(f: IO[bytes], what: str, last: dict[str, Any]) -> Iterator[Entry]:
-    """The entries of F; at the end, LAST holds the keys of the tree's last line."""
+def _batches(f: IO[bytes], what: str, last: dict[str, Any]) -> Iterator[list[Entry]]:
+    """The entries of F, a chunk at a time; at the end, LAST holds the keys of its last line."""
     first = f.readline()
     if first != HEADER:
         tree = LayerTree.from_json(first + f.read(), what)
         last.update(diff_id=tree.diff_id, size=tree.size)
-        yield from tree.entries
+        yield list(tree.entries)
         return
     count = 0
+    carry = b""
     try:
-        while lines := f.readlines(READ_CHUNK):
-            end = lines[-1].startswith(b"]")
-            tail = lines.pop() if end else b""
-            if lines:
-                body = b"".join(lines)
+        while True:  # a block of whole lines at a time, parsed as one JSON array
+            block = f.read(READ_CHUNK)
+            data = carry + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            body, carry = data[:cut], data[cut:]
+            start = body.rfind(b"\n", 0, len(body) - 1) + 1  # of the block's last line
+            end = body.startswith(b"]", start)
+            if end:
+                body, tail = body[:start], body[start:]
+            if body:
                 rows = json.loads(b"[" + (body[1:] if body.startswith(b",") else body) + b"]")
                 count += len(rows)
-                yield from map(Entry.from_row, rows)
+                yield list(map(Entry.from_row, rows))
             if end:
-                last.update(_check_trailer(tail, count, f.read()))
+                last.update(_check_trailer(tail, count, carry + f.read()))
                 return
-        raise ValueError("it ends before its last line")
+            if not block:
+                raise ValueError("it ends before its last line")
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
         raise damaged(what, e) from e
 

@@ -25,8 +25,8 @@ On-disk layout under the store root (``ROOT/store``)::
       pins/ENC, pins/=KEYHEX    "sha256:MANIFESTHEX": an image in use (a mount, a
                                 deployment); prune keeps it, delete refuses it
 
-Publication order makes a crash harmless: objects first (then one syncfs),
-then the layer's object list and tree, then blobs, then the ref. A reader that finds a ref
+Publication order makes a crash harmless: objects and the layer's object list first (then
+one syncfs), then its tree, then blobs, then the ref. A reader that finds a ref
 finds everything below it; whatever a crash leaves unreferenced, ``prune``
 removes, and ``tmp/`` is cleared by the next writer.
 """
