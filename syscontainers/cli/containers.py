@@ -95,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    metavar="KEY=VALUE", help=SET_RAW_HELP + "; kept for later updates")
     p.add_argument("--no-pull", action="store_true",
                    help="use the image in the store, do not pull a newer one")
+    p.add_argument("--auto-update", choices=("registry", "local", "disabled", "label"),
+                   help="change the policy 'syscontainers auto-update' follows (label: the "
+                   "image's io.containers.autoupdate label again); kept for later updates")
     add_registry_options(p)
     add_policy_options(p)
     p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
@@ -301,8 +304,9 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("give a container NAME or --all, not both or neither",
                          hint="see 'syscontainers update --help'")
     sets, raw = _sets(args)
+    policy = "" if args.auto_update == "label" else args.auto_update
     req = UpdateRequest(args.name or "", args.rebase, sets, not args.no_pull,
-                        args.health_timeout, raw)
+                        args.health_timeout, raw, auto_update=policy)
     with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False

@@ -10,9 +10,10 @@ update NAME, under the store's exclusive lock:
    UUID) changed, say so and touch nothing; if that interrupted update was to
    this same image and values and failed its health check, say so (exit 1)
    instead of trying it again;
-3. build the other slot with the kept values, the same UUID and install's
-   --auto-update policy, everything else recomputed; the previous deployment in
-   that slot is dropped;
+3. build the other slot with the kept values, the same UUID and the
+   --auto-update policy (install's, or a new one given here; with nothing else
+   changed, a new policy is only recorded in the active slot's info.json),
+   everything else recomputed; the previous deployment in that slot is dropped;
 4. move the host files, publish the unit, flip the symlink, reload, and
    restart the service if it was running;
 5. watch it for the health window: if it does not become and stay active
@@ -25,7 +26,7 @@ unit, config, values and host files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from syscontainers.deploy.layout import (
     container_names,
     slot_files,
     slot_info,
+    write_info,
 )
 from syscontainers.errors import (
     ContainerNotFoundError,
@@ -80,6 +82,7 @@ class UpdateRequest:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     raw: tuple[str, ...] = ()  # the names of SETS given with --set-raw
     source: str | None = None  # pull from here instead of the recorded source (auto-update)
+    auto_update: str | None = None  # --auto-update: a new policy (None: keep the recorded one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,8 @@ def update_all(
 
 
 def _for(req: UpdateRequest, name: str) -> UpdateRequest:
-    return UpdateRequest(name, None, (), req.pull, req.health_timeout)
+    return UpdateRequest(name, None, (), req.pull, req.health_timeout,
+                         auto_update=req.auto_update)
 
 
 def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
@@ -178,6 +182,7 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
     report = reconcile(host, cd, req.health_timeout)
     current = _installed(cd)
     kept = current.kept.merged(dict(req.sets), req.raw)
+    policy = current.auto_update if req.auto_update is None else _policy(req.auto_update)
     choice = _choose(host, current, req)
     here = f"{cd.name}.{current.slot}"
     gave_up = report.abandoned
@@ -195,13 +200,16 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
             return UpdateResult(cd.name, UpdateOutcome.UPDATED, here, current.image_id,
                                 other.image_id if other else current.image_id, True)
         progress.step(host.reporter, f"{cd.name} is already up to date")
+        if policy != current.auto_update:  # nothing to redeploy: the record alone changes
+            write_info(cd.slot_dir(current.slot), replace(current, auto_update=policy))
+            progress.step(host.reporter, f"{cd.name}: auto-update policy recorded as "
+                          f"{policy or 'the image label'}")
         return UpdateResult(cd.name, UpdateOutcome.UP_TO_DATE, here, current.image_id,
                             current.image_id)
     slot = 1 - current.slot
     if slot in cd.present_slots():
         discard_slot(host, cd, slot, current)
-    plan = prepare(host, cd, slot, choice, current.runtime, kept,
-                   auto_update=current.auto_update)
+    plan = prepare(host, cd, slot, choice, current.runtime, kept, auto_update=policy)
     progress.step(host.reporter, f"updating {cd.name}: deploying {choice.given} as "
                   f"{cd.name}.{slot}")
     info = build_slot(host, plan, _kept_rootfs(cd, current))
@@ -219,6 +227,15 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
                             current.image_id, True, settled.failure, settled.journal)
     return UpdateResult(cd.name, UpdateOutcome.UPDATED, f"{cd.name}.{slot}", info.image_id,
                         current.image_id, settled.restarted)
+
+
+def _policy(text: str) -> str:
+    """TEXT checked as an auto-update policy ("" to follow the image label again)."""
+    if text:
+        from syscontainers.operations.autoupdate import parse_policy  # it imports this module
+
+        parse_policy(text)
+    return text
 
 
 def _same(info: DeploymentInfo, choice: ImageChoice, kept: KeptValues) -> bool:

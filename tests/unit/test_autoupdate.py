@@ -180,3 +180,26 @@ def test_a_container_that_did_not_opt_in_is_not_even_reconciled(env: Env) -> Non
     install_app(env, write_app(env, "1"), name="other", policy="registry")
     assert run(env) == {"other": (Policy.REGISTRY, Status.UNCHANGED)}
     assert env.dep("web.1").is_dir()
+
+
+def test_update_changes_the_policy_without_redeploying(env: Env) -> None:
+    install_app(env, write_app(env, "1", label="registry"))
+    env.units.calls.clear()
+    update(env.host, UpdateRequest("web", auto_update="disabled"))
+    assert os.readlink(env.dep("web")) == "web.0" and not env.dep("web.1").exists()
+    assert env.units.calls == []
+    info = read_info(env.dep("web.0"))
+    assert info is not None and info.auto_update == "disabled" and info.complete
+    assert run(env) == {}
+    update(env.host, UpdateRequest("web", auto_update=""))  # back to the image's label
+    assert run(env) == {"web": (Policy.REGISTRY, Status.UNCHANGED)}
+    with pytest.raises(UsageError, match="unknown auto-update policy 'hourly'"):
+        update(env.host, UpdateRequest("web", auto_update="hourly"))
+
+
+def test_update_with_a_new_image_records_a_new_policy(env: Env) -> None:
+    install_app(env, write_app(env, "1"))
+    write_app(env, "2")
+    update(env.host, UpdateRequest("web", auto_update="registry"))
+    info = read_info(env.dep("web.1"))
+    assert info is not None and info.auto_update == "registry"
