@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -46,17 +48,26 @@ class JsonLinesReporter:
 
 
 class TerminalReporter:
-    """Steps and warnings on stderr; on a tty, one redrawn progress line per task."""
+    """Steps and warnings on stderr; on a tty, one progress bar per running task, each on a line
+    of its own, redrawn in place below the lines printed so far (concurrent layers of a pull
+    each keep their bar, as skopeo and podman draw them)."""
 
     def __init__(self, stream: TextIO | None = None, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
         self._start: dict[str, float] = {}
+        self._bars: dict[str, str] = {}  # task -> its bar, in the order the tasks began
+        self._drawn = 0  # bar lines on the screen below the cursor's line of text
         self._last_draw = 0.0
+        self._lock = threading.Lock()  # layers report from the pull's worker threads
 
     def emit(self, event: Event) -> None:
         """Render EVENT."""
+        with self._lock:
+            self._emit(event)
+
+    def _emit(self, event: Event) -> None:
         if event.kind is EventKind.WARNING:
             self._line(f"warning: {event.message}")
         elif self.quiet:
@@ -64,37 +75,67 @@ class TerminalReporter:
         elif event.kind in (EventKind.STEP, EventKind.RESULT):
             self._line(event.message)
         elif event.kind is EventKind.PROGRESS and self.tty:
-            self._draw(event)
+            self._progress(event)
         elif event.kind is EventKind.TASK_DONE:
             self._start.pop(event.task, None)
             if self.tty:
+                self._bars.pop(event.task, None)
                 self._line(f"{event.task}: {event.message or 'done'}")
 
     def _line(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-        print(text, file=self.stream, flush=True)
+        """Print TEXT above the bars, which are drawn again below it."""
+        if not self.tty:
+            print(text, file=self.stream, flush=True)
+            return
+        self._erase()
+        self.stream.write(text + "\n")
+        self._paint()
 
-    def _draw(self, event: Event) -> None:
+    def _erase(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}A")
+        self.stream.write("\r\x1b[J")
+        self._drawn = 0
+
+    def _paint(self) -> None:
+        width = _columns(self.stream) - 1  # a bar that wraps would break the line count
+        for bar in self._bars.values():
+            self.stream.write(bar[:width] + "\n")
+        self._drawn = len(self._bars)
+        self.stream.flush()
+
+    def _progress(self, event: Event) -> None:
         now = time.monotonic()
         start = self._start.setdefault(event.task, now)
-        if now - self._last_draw < 0.1 and event.done != event.total:
+        new = event.task not in self._bars
+        self._bars[event.task] = _bar(event, now - start)
+        if not new and now - self._last_draw < 0.1 and event.done != event.total:
             return
         self._last_draw = now
-        rate = event.done / (now - start) if now > start else 0.0
-        text = f"{event.task}: {human_bytes(event.done)}"
-        if event.total:
-            pct = 100 * event.done / event.total
-            width = 24
-            filled = int(width * event.done / event.total)
-            eta = (event.total - event.done) / rate if rate else 0
-            text = (
-                f"{event.task}: [{'#' * filled}{'.' * (width - filled)}] {pct:3.0f}% "
-                f"{human_bytes(event.done)}/{human_bytes(event.total)} "
-                f"{human_bytes(rate)}/s ETA {eta:.0f}s"
-            )
-        self.stream.write("\r\x1b[K" + text[:200])
-        self.stream.flush()
+        self._erase()
+        self._paint()
+
+
+def _bar(event: Event, elapsed: float) -> str:
+    """TASK's line: a bar, percentage, bytes, rate and ETA (only bytes without a total)."""
+    rate = event.done / elapsed if elapsed > 0 else 0.0
+    if not event.total:
+        return f"{event.task}: {human_bytes(event.done)}"
+    width = 24
+    filled = int(width * event.done / event.total)
+    eta = (event.total - event.done) / rate if rate else 0
+    return (
+        f"{event.task}: [{'#' * filled}{'.' * (width - filled)}] "
+        f"{100 * event.done / event.total:3.0f}% "
+        f"{human_bytes(event.done)}/{human_bytes(event.total)} {human_bytes(rate)}/s ETA {eta:.0f}s"
+    )
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return max(20, os.get_terminal_size(stream.fileno()).columns)
+    except (OSError, ValueError):
+        return 80
 
 
 def add_json_option(parser: argparse.ArgumentParser) -> None:

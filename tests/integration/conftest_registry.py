@@ -306,6 +306,7 @@ class Faults:
     strip_range: bool = False  # forward blob requests without their Range header
     die_after_cut: bool = False  # after cutting, refuse every later request
     statuses: list[int] = field(default_factory=list)  # answer manifest requests with these first
+    pace: float = 0.0  # seconds to wait after each 64 KiB of a blob body (a slow link)
     range_requests: list[str] = field(default_factory=list)
     blob_requests: int = 0
     dead: bool = False
@@ -417,6 +418,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                 return
             self.wfile.write(chunk)
             sent += len(chunk)
+            if self.proxy.faults.pace:
+                self.wfile.flush()
+                time.sleep(self.proxy.faults.pace)
 
     def _cut_limit(self, status: int) -> int | None:
         faults = self.proxy.faults
