@@ -46,7 +46,7 @@ class LayerWriter:
 
     def __init__(self, tmp_dir: Path) -> None:
         self.path = tmp_dir / f".tree-{os.getpid()}-{id(self):x}"
-        self._f = open(self.path, "xb", buffering=WRITE_BUFFER)  # noqa: SIM115 - closed by finish/discard
+        self._f = open(self.path, "x+b", buffering=WRITE_BUFFER)  # noqa: SIM115 - see finish
         self._tree = TreeWriter(self._f)
         self.objects: dict[str, int] = {}
         self.diff_id = ""
@@ -68,9 +68,14 @@ class LayerWriter:
     def entry_at(self, offset: int) -> Entry:
         """The entry written at OFFSET (rarely needed: hardlinks and suspected symlinks)."""
         self._f.flush()
-        with open(self.path, "rb") as f:
-            f.seek(offset)
-            return parse_line(f.readline())
+        fd, line = self._f.fileno(), b""
+        while not line.endswith(b"\n"):
+            chunk = os.pread(fd, 1 << 16, offset + len(line))
+            if not chunk:
+                break
+            cut = chunk.find(b"\n")
+            line += chunk if cut < 0 else chunk[: cut + 1]
+        return parse_line(line)
 
     def finish(self, diff_id: str, size: int) -> None:
         """Close the tree and flush it (``Store.publish_layer`` makes it durable)."""

@@ -15,7 +15,7 @@ from syscontainers.store import Store
 from syscontainers.store.fsck import verify
 from syscontainers.store.gc import prune
 from syscontainers.store.graph import walk
-from syscontainers.store.trees import read_object_list, write_object_list
+from syscontainers.store.trees import LayerWriter, read_object_list, write_object_list
 from syscontainers.tree import Entry, EntryKind, LayerTree, iter_entries
 from tests.unit.store_fixtures import add_image, add_layer, new_store, objects_of, store_files
 
@@ -161,3 +161,14 @@ def test_damage_is_reported_when_streaming(damage: object) -> None:
     data = damage(TREE.to_json())  # type: ignore[operator]
     with pytest.raises(StoreCorruptError, match="tree t is damaged"):
         tuple(iter_entries(io.BytesIO(data), "tree t"))
+
+
+def test_layer_writer_reads_back_what_it_wrote(tmp_path: Path) -> None:
+    writer = LayerWriter(tmp_path)
+    xattrs = (("user.k", b"v" * 200_000),)
+    big = Entry("big", EntryKind.FILE, obj="c" * 64 + ".0644.0.0", xattrs=xattrs)
+    where = [writer.add(e) for e in (*ENTRIES, big)]
+    assert [writer.entry_at(w) for w in where] == [*ENTRIES, big]  # lines longer than a read too
+    writer.finish(TREE.diff_id, 4096)
+    with open(writer.path, "rb") as f:
+        assert tuple(iter_entries(f)) == (*ENTRIES, big)
