@@ -11,15 +11,18 @@ from: a registry, or an oci:/oci-archive:/docker-archive: source), ``local`` (it
 name in the store is checked: a later ``pull`` updates it) or ``disabled``
 (the option only: overrides a label). Any other label value is reported as an error.
 
-For each container that opted in, under the store's exclusive lock:
+For each container that opted in:
 
-1. the digest its image reference names now is found without pulling: for
-   ``registry`` the source resolves its manifest (for a registry: a GET of the
-   manifest, and of the platform's manifest for an index, no blob); for
-   ``local`` the store resolves the name;
-2. the same digest as the installed image's: nothing is touched;
-3. a new one: ``update`` (pull, new slot, health gate); a deployment that does
-   not stay active is rolled back by itself and reported as ``rolled-back``.
+1. under the store's shared lock, its active deployment and policy are read
+   (for ``local``, the digest its name in the store resolves to as well);
+2. with no lock held, for ``registry``, the source resolves the manifest its
+   reference names now (for a registry: a GET of the manifest, and of the
+   platform's manifest for an index; no config, no layer);
+3. the same digest as the installed image's: nothing is touched;
+4. a new one, under the exclusive lock: ``update`` (reconcile, pull, new slot,
+   health gate); a deployment that does not stay active is rolled back by itself
+   and reported as ``rolled-back``. A switch a crash interrupted is finished
+   there too, as any update would.
 
 A failure of one container (registry down, rolled back) does not stop the
 others. ``dry_run`` does steps 1 and 2 only (``pending`` where an update is due)
@@ -54,6 +57,7 @@ from syscontainers.operations.update import (
 from syscontainers.reference import is_short_name
 from syscontainers.reference import parse as parse_reference
 from syscontainers.sources import open_source, parse_source
+from syscontainers.store.lock import LockMode
 
 LABEL = "io.containers.autoupdate"
 
@@ -159,53 +163,85 @@ def current_digest(host: Host, info: DeploymentInfo, policy: Policy) -> str:
         source.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One opted-in container between the phases: its row so far and its deployment."""
+
+    row: AutoUpdateRow
+    info: DeploymentInfo | None = None  # None once the row is final
+    unfinished: bool = False  # a switch a crash interrupted: reconcile it
+
+
 def auto_update(
     host: Host, opts: AutoUpdateOptions, on_row: Callable[[AutoUpdateRow], None] | None = None
 ) -> list[AutoUpdateRow]:
     """Check and update every container that opted in (see the module docstring); ON_ROW
-    is called with each row as soon as it is known."""
-    rows: list[AutoUpdateRow] = []
-    with host.locked():
-        for name in container_names(host.paths.deployments):
-            row = _one(host, host.container(name), opts)
-            if row is not None:
-                rows.append(row)
-                if on_row is not None:
-                    on_row(row)
+    is called with each row once it is final.
+
+    The deployments and the store are read under the shared lock, the registries are asked
+    with no lock held (a slow one does not hold up other commands), and the exclusive lock
+    is taken only if something is to change."""
+    with host.locked(LockMode.SHARED):
+        entries = [e for e in (_survey(host, host.container(n))
+                               for n in container_names(host.paths.deployments)) if e]
+    entries = [_check(host, e) for e in entries]
+    if not opts.dry_run and any(e.info is not None for e in entries):
+        with host.locked():
+            entries = [_act(host, e, opts) for e in entries]
+    rows = [e.row for e in entries]
+    for row in rows:
+        if on_row is not None:
+            on_row(row)
     return rows
 
 
-def _one(host: Host, cd: ContainerDir, opts: AutoUpdateOptions) -> AutoUpdateRow | None:
-    """The row for CD, or None if it did not opt in."""
+def _survey(host: Host, cd: ContainerDir) -> _Entry | None:
+    """CD's entry if it opted in (a local policy is checked here), else None."""
     try:
-        info = slot_info(cd, active_slot(cd))  # a container that did not opt in is not touched
-        if info is None or policy_of(host, info) is Policy.DISABLED:
-            return None
-        if not opts.dry_run:  # finish what a crash interrupted first, as update does
-            info = active_info(host, cd, opts.health_timeout)
-        policy = policy_of(host, info)
+        info = slot_info(cd, active_slot(cd))
+        policy = Policy.DISABLED if info is None else policy_of(host, info)
     except SysContainersError as e:
-        return AutoUpdateRow(cd.name, "", Policy.DISABLED, Status.FAILED, "", "",
-                             e.message, e.hint or "")
-    if policy is Policy.DISABLED:
+        return _Entry(AutoUpdateRow(cd.name, "", Policy.DISABLED, Status.FAILED, "", "",
+                                    e.message, e.hint or ""))
+    if info is None or policy is Policy.DISABLED:
         return None
     row = AutoUpdateRow(cd.name, info.image, policy, Status.UNCHANGED, info.image_id)
+    entry = _Entry(row, info, not info.complete or info.activating)
+    return _check(host, entry) if policy is Policy.LOCAL else entry
+
+
+def _check(host: Host, entry: _Entry) -> _Entry:
+    """ENTRY with the digest its reference names now: UNCHANGED or PENDING, or FAILED."""
+    info, row = entry.info, entry.row
+    if info is None or row.new_image_id:  # final, or checked already (local)
+        return entry
     try:
-        digest = current_digest(host, info, policy)
+        digest = current_digest(host, info, row.policy)
     except SysContainersError as e:
-        return _failed(row, e)
-    if digest == info.image_id:
-        return _with(row, Status.UNCHANGED, digest)
-    if opts.dry_run:
-        return _with(row, Status.PENDING, digest)
-    req = UpdateRequest(cd.name, pull=policy is Policy.REGISTRY,
-                        health_timeout=opts.health_timeout,
-                        source=check_source(info) if policy is Policy.REGISTRY else None)
+        return _Entry(_failed(row, e))
+    status = Status.UNCHANGED if digest == info.image_id else Status.PENDING
+    return _Entry(_with(row, status, digest), info, entry.unfinished)
+
+
+def _act(host: Host, entry: _Entry, opts: AutoUpdateOptions) -> _Entry:
+    """Under the exclusive lock: update a PENDING entry, finish an unfinished one."""
+    info, row = entry.info, entry.row
+    if info is None or (row.status is not Status.PENDING and not entry.unfinished):
+        return entry
+    cd = host.container(row.name)
     try:
-        result = update_locked(host, req)
+        if row.status is not Status.PENDING:
+            active_info(host, cd, opts.health_timeout)
+            return _Entry(row)
+        now = slot_info(cd, active_slot(cd))
+        if now is None or policy_of(host, now) is not row.policy:  # changed meanwhile
+            return _Entry(_with(row, Status.UNCHANGED, row.new_image_id))
+        req = UpdateRequest(cd.name, pull=row.policy is Policy.REGISTRY,
+                            health_timeout=opts.health_timeout,
+                            source=check_source(info) if row.policy is Policy.REGISTRY else None)
+        return _Entry(_updated(row, update_locked(host, req), row.new_image_id))
     except SysContainersError as e:
-        return _failed(_with(row, Status.FAILED, digest), e)
-    return _updated(row, result, digest)
+        return _Entry(_failed(_with(row, Status.FAILED, row.new_image_id), e))
 
 
 def _with(row: AutoUpdateRow, status: Status, digest: str) -> AutoUpdateRow:

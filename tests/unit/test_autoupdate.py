@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import BinaryIO
 
 import pytest
 
 from syscontainers.deploy.layout import read_info
-from syscontainers.errors import UsageError
+from syscontainers.errors import StoreLockedError, UsageError
+from syscontainers.oci import Descriptor, Manifest, Platform
 from syscontainers.operations.autoupdate import (
     LABEL,
     AutoUpdateOptions,
@@ -25,6 +28,9 @@ from syscontainers.operations.autoupdate import (
 )
 from syscontainers.operations.install import InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, update
+from syscontainers.sources import ResolvedImage
+from syscontainers.store import Store
+from syscontainers.store.lock import LockMode
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
 pytest_plugins = ("tests.unit.lifecycle_plugin",)
@@ -36,7 +42,8 @@ BROKEN_UNIT = (b"[Service]\nExecStart=$EXEC_START BROKEN\n"
 def write_app(env: Env, version: str, label: str | None = None, **overrides: bytes) -> str:
     """(Re)write the layout 'app' with VERSION of the atomic image; return its source."""
     shutil.rmtree(env.tmp / "layouts" / "app", ignore_errors=True)
-    config = {"config": {"Labels": {LABEL: label}}} if label is not None else None
+    config: dict[str, object] | None = (
+        {"config": {"Labels": {LABEL: label}}} if label is not None else None)
     return env.layout("app", atomic_files(version, **overrides), config=config)
 
 
@@ -203,3 +210,58 @@ def test_update_with_a_new_image_records_a_new_policy(env: Env) -> None:
     update(env.host, UpdateRequest("web", auto_update="registry"))
     info = read_info(env.dep("web.1"))
     assert info is not None and info.auto_update == "registry"
+
+
+class LockProbingSource:
+    """A registry source that, when asked for its manifest, records whether another
+    command could take the store's exclusive lock at that moment."""
+
+    def __init__(self, env: Env, digest: str, seen: list[bool]) -> None:
+        self.description = "docker://example.org/app:1"
+        self.env, self.digest, self.seen = env, digest, seen
+
+    def resolve(self, platform: Platform) -> ResolvedImage:
+        try:
+            with Store(self.env.paths.store, lock_timeout=0).locked(LockMode.EXCLUSIVE):
+                self.seen.append(True)
+        except StoreLockedError:
+            self.seen.append(False)
+        return ResolvedImage(Manifest.__new__(Manifest), b"", self.digest, "")
+
+    def open_blob(self, desc: Descriptor) -> AbstractContextManager[BinaryIO]:
+        raise AssertionError(f"a check read the blob {desc.digest}")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.parametrize("changed", [False, True])
+def test_the_registry_is_asked_with_no_store_lock_held(env: Env, atomic_image: str,
+                                                       changed: bool) -> None:
+    install_app(env, atomic_image, policy="registry")
+    info = read_info(env.dep("web.0"))
+    assert info is not None
+    seen: list[bool] = []
+    digest = "sha256:" + "1" * 64 if changed else info.image_id
+    host = replace(env.host, registry=lambda spec: LockProbingSource(env, digest, seen))
+    (row,) = auto_update(host, AutoUpdateOptions(dry_run=True))
+    assert seen == [True]  # another command could have taken the lock meanwhile
+    assert (row.status, row.new_image_id) == (
+        Status.PENDING if changed else Status.UNCHANGED, digest)
+
+
+def test_an_update_a_crash_interrupted_is_finished_even_when_unchanged(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    write_app(env, "2")
+
+    def crash(point: str) -> None:
+        if point == "systemd-told":
+            raise Crash(point)
+
+    with pytest.raises(Crash):
+        update(replace(env.host, crashpoint=crash), UpdateRequest("web"))
+    stuck = read_info(env.dep("web.1"))
+    assert os.readlink(env.dep("web")) == "web.1" and stuck is not None and not stuck.complete
+    assert run(env) == {"web": (Policy.REGISTRY, Status.UNCHANGED)}
+    done = read_info(env.dep("web.1"))
+    assert done is not None and done.complete and not done.activating
