@@ -17,7 +17,8 @@ On-disk layout under ``Paths.deployments`` (``ROOT/containers``)::
                                 host-file ledger (files and directories it needs on
                                 the host), mode, created, complete, and
                                 activating/restart while a switch to it is under way,
-                                auto_update (install --auto-update's policy, if given)
+                                auto_update (install --auto-update's policy, if given),
+                                auto_update_failed (an image auto-update rolled back from)
       NAME.1/                   the other slot: the previous deployment, for rollback
       .tmp-NAME.N-XXXX/         a slot being built; renamed to NAME.N when complete
       .run/                     throwaway bundles of `syscontainers run`
@@ -164,6 +165,8 @@ class DeploymentInfo:
     restart: bool = False
     # the auto-update policy install --auto-update gave ("": the image's label decides)
     auto_update: str = ""
+    # the image auto-update tried and rolled back from this deployment: not tried again
+    auto_update_failed: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to info.json."""
@@ -177,7 +180,7 @@ class DeploymentInfo:
             "host_directories": [d.to_json() for d in self.host_directories],
             "created": self.created,
             "complete": self.complete, "activating": self.activating, "restart": self.restart,
-            "auto_update": self.auto_update,
+            "auto_update": self.auto_update, "auto_update_failed": self.auto_update_failed,
         }
 
     @classmethod
@@ -199,6 +202,7 @@ class DeploymentInfo:
                 activating=bool(doc.get("activating", False)),
                 restart=bool(doc.get("restart", False)),
                 auto_update=str(doc.get("auto_update", "")),
+                auto_update_failed=str(doc.get("auto_update_failed", "")),
             )
         except (KeyError, TypeError, ValueError, StoreCorruptError) as e:
             raise StoreCorruptError(

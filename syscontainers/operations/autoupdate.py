@@ -21,8 +21,11 @@ For each container that opted in:
 3. the same digest as the installed image's: nothing is touched;
 4. a new one, under the exclusive lock: ``update`` (reconcile, pull, new slot,
    health gate); a deployment that does not stay active is rolled back by itself
-   and reported as ``rolled-back``. A switch a crash interrupted is finished
-   there too, as any update would.
+   and reported as ``rolled-back``, and the image is recorded in the info.json
+   of the deployment it went back to (``auto_update_failed``): later runs report
+   it as failed without trying it again (and restarting the service twice),
+   until the reference names another image or an update moves on. A switch a
+   crash interrupted is finished there too, as any update would.
 
 A failure of one container (registry down, rolled back) does not stop the
 others. ``dry_run`` does steps 1 and 2 only (``pending`` where an update is due)
@@ -32,7 +35,7 @@ and writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from syscontainers.deploy.layout import (
@@ -41,9 +44,10 @@ from syscontainers.deploy.layout import (
     active_slot,
     container_names,
     slot_info,
+    write_info,
 )
 from syscontainers.errors import ReferenceParseError, SysContainersError, UsageError
-from syscontainers.oci import Platform
+from syscontainers.oci import Platform, digest_hex
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT
 from syscontainers.operations.host import Host
 from syscontainers.operations.images import load_image, resolve
@@ -219,8 +223,16 @@ def _check(host: Host, entry: _Entry) -> _Entry:
         digest = current_digest(host, info, row.policy)
     except SysContainersError as e:
         return _Entry(_failed(row, e))
-    status = Status.UNCHANGED if digest == info.image_id else Status.PENDING
-    return _Entry(_with(row, status, digest), info, entry.unfinished)
+    if digest == info.image_id:
+        return _Entry(_with(row, Status.UNCHANGED, digest), info, entry.unfinished)
+    if digest == info.auto_update_failed:
+        new = digest_hex(digest)[:12]
+        return _Entry(_failed(_with(row, Status.FAILED, digest), UsageError(
+            f"the image {new} that {row.image} names failed its health check "
+            "when auto-update tried it, and was rolled back; it is not tried again",
+            hint=f"push a fixed image, or try it with 'syscontainers update {row.name}'")),
+            info, entry.unfinished)
+    return _Entry(_with(row, Status.PENDING, digest), info, entry.unfinished)
 
 
 def _act(host: Host, entry: _Entry, opts: AutoUpdateOptions) -> _Entry:
@@ -239,9 +251,19 @@ def _act(host: Host, entry: _Entry, opts: AutoUpdateOptions) -> _Entry:
         req = UpdateRequest(cd.name, pull=row.policy is Policy.REGISTRY,
                             health_timeout=opts.health_timeout,
                             source=check_source(info) if row.policy is Policy.REGISTRY else None)
-        return _Entry(_updated(row, update_locked(host, req), row.new_image_id))
+        result = update_locked(host, req)
+        if result.outcome is UpdateOutcome.ROLLED_BACK:
+            _remember_failure(cd, row.new_image_id)
+        return _Entry(_updated(row, result, row.new_image_id))
     except SysContainersError as e:
         return _Entry(_failed(_with(row, Status.FAILED, row.new_image_id), e))
+
+
+def _remember_failure(cd: ContainerDir, digest: str) -> None:
+    """Record in the active deployment that DIGEST failed, so the next run skips it."""
+    active = slot_info(cd, active_slot(cd))
+    if active is not None:
+        write_info(cd.slot_dir(active.slot), replace(active, auto_update_failed=digest))
 
 
 def _with(row: AutoUpdateRow, status: Status, digest: str) -> AutoUpdateRow:

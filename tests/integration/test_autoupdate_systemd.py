@@ -16,7 +16,10 @@ systemctl:
   active, serving the old page; the service fails (exit 1) and its journal says so;
 - same is not touched: the registry served its manifest but no blob, its
   deployment, unit file (mtime, inode) and main PID are as they were;
-- optout is not even checked: no request for its repository at all.
+- optout is not even checked: no request for its repository at all;
+- a second run reports bad's broken image as failed without trying it again (no
+  blob fetched, no restart); once bad's tag names its old image, a run pulls
+  nothing and exits 0.
 """
 
 from __future__ import annotations
@@ -191,17 +194,31 @@ def test_the_service_updates_good_rolls_back_bad_and_leaves_same(
     assert world.link("optout") == "optout.0" and world.get(PORTS["optout"]) == OLD_PAGE
 
 
-def test_a_second_run_pulls_nothing_and_retries_only_the_broken_image(
-        world: AutoUpdateWorld) -> None:
-    blobs = {n: len([x for x in world.requests(n) if "/blobs/" in x]) for n in ("good", "same")}
+def blob_requests(world: AutoUpdateWorld) -> dict[str, int]:
+    return {n: len([x for x in world.requests(n) if "/blobs/" in x]) for n in PORTS}
+
+
+def test_the_rolled_back_image_is_not_tried_again(world: AutoUpdateWorld) -> None:
+    blobs, bad_pid = blob_requests(world), world.main_pid("bad.service")
+    out = world.sc("auto-update", check=False)
+    assert out.returncode == 1, out
+    assert "bad: the image" in out.stderr and "not tried again" in out.stderr, out.stderr
+    table = {line.split()[1]: line.split()[-1] for line in out.stdout.splitlines()[1:]
+             if line.endswith((" true", " false", " failed"))}
+    assert table == {"good": "false", "bad": "failed", "same": "false"}, out.stdout
+    assert blob_requests(world) == blobs
+    assert world.main_pid("bad.service") == bad_pid and world.link("bad") == "bad.0"
+
+
+def test_a_second_run_pulls_nothing_once_the_tag_is_fixed(world: AutoUpdateWorld) -> None:
     world.push("v1", "bad:1")  # bad's tag serves its installed image again
+    blobs = blob_requests(world)
     out = world.sc("auto-update", check=False)
     assert out.returncode == 0, out
     table = {line.split()[1]: line.split()[-1] for line in out.stdout.splitlines()[1:]
              if line.endswith((" true", " false", " rolled-back"))}
     assert table == {"good": "false", "bad": "false", "same": "false"}, out.stdout
-    assert {n: len([x for x in world.requests(n) if "/blobs/" in x])
-            for n in ("good", "same")} == blobs
+    assert blob_requests(world) == blobs
     assert world.link("good") == "good.1" and world.link("bad") == "bad.0"
     assert world.get(PORTS["good"]) == NEW_PAGE and world.get(PORTS["bad"]) == OLD_PAGE
 

@@ -111,6 +111,24 @@ def test_a_broken_image_is_rolled_back_and_reported(env: Env) -> None:
     assert row.status is Status.ROLLED_BACK and row.reason and row.journal
     assert os.readlink(env.dep("web")) == "web.0"
     assert "BROKEN" not in (env.paths.unit_dir / "web.service").read_text()
+    info = read_info(env.dep("web.0"))
+    assert info is not None and info.auto_update_failed == row.new_image_id
+
+
+def test_an_image_that_was_rolled_back_is_not_tried_again(env: Env) -> None:
+    install_app(env, write_app(env, "1"), policy="registry")
+    write_app(env, "2", **{"exports/service.template": BROKEN_UNIT})
+    env.units.broken_marker = "BROKEN"
+    assert run(env) == {"web": (Policy.REGISTRY, Status.ROLLED_BACK)}
+    env.units.calls.clear()
+    (row,) = auto_update(env.host, AutoUpdateOptions(health_timeout=0.1))
+    assert row.status is Status.FAILED and "not tried again" in row.reason
+    assert "syscontainers update web" in row.hint
+    assert env.units.calls == [] and os.readlink(env.dep("web")) == "web.0"
+    write_app(env, "3")  # the tag names another image: tried
+    assert run(env) == {"web": (Policy.REGISTRY, Status.UPDATED)}
+    info = read_info(env.dep("web"))
+    assert info is not None and info.auto_update_failed == ""
 
 
 def test_dry_run_shows_pending_and_writes_nothing(env: Env) -> None:
