@@ -43,6 +43,7 @@ VERB_AREAS = {
     "rollback": "containers",
     "auto-update": "autoupdate",
     "run": "containers",
+    "logs": "logs",
     "hostfiles": "hostfiles",
     "apply": "apply",
 }

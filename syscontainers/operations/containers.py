@@ -207,6 +207,19 @@ def _stop_and_disable(host: Host, cd: ContainerDir) -> None:
         progress.warn(host.reporter, f"{unit}: {e.message}")
 
 
+def service_info(cd: ContainerDir, purpose: str) -> DeploymentInfo:
+    """The active deployment of installed container CD, which must have a service (for
+    PURPOSE, as the error says: "to run commands in")."""
+    info = slot_info(cd, active_slot(cd))
+    if info is None:
+        raise ContainerNotFoundError(f"no container named {cd.name} is installed",
+                                     hint="see 'syscontainers list'")
+    if not info.service:
+        raise UsageError(f"container {cd.name} has no service {purpose}",
+                         hint="its image only installs host files")
+    return info
+
+
 def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
     """Run CMD in container NAME: exec if its service runs, else once in a fresh bundle."""
     from syscontainers.operations.update import is_running
@@ -214,13 +227,7 @@ def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
     bundle: Path | None = None
     with host.locked(LockMode.SHARED):
         cd = host.container(name)
-        info = slot_info(cd, active_slot(cd))
-        if info is None:
-            raise ContainerNotFoundError(f"no container named {name} is installed",
-                                         hint="see 'syscontainers list'")
-        if not info.service:
-            raise UsageError(f"container {name} has no service to run commands in",
-                             hint="its image only installs host files")
+        info = service_info(cd, "to run commands in")
         runtime = Runtime.parse(info.runtime)
         if is_running(host, cd):
             argv = exec_argv(runtime, name, cmd, tty)
