@@ -88,7 +88,14 @@ def _runtime_file(env: Mapping[str, str], uid: int | None) -> Path:
 
 def write_target(env: Mapping[str, str], authfile: Path | None = None) -> Path:
     """The file login and logout write (where skopeo and podman login write)."""
-    return auth_files(env, authfile)[0].path
+    target = auth_files(env, authfile)[0].path
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if authfile is None and not env.get("REGISTRY_AUTH_FILE") and xdg and not Path(xdg).is_dir():
+        raise AuthError(
+            f"cannot write {target}: $XDG_RUNTIME_DIR is {xdg}, which does not exist",
+            hint="create that directory, unset $XDG_RUNTIME_DIR, or pass --authfile FILE",
+        )
+    return target
 
 
 def normalize_key(key: str) -> str:

@@ -246,3 +246,12 @@ def test_logout_all_erases_every_helper_entry_as_skopeo_does(box: Box) -> None:
         assert json.loads(path.read_text())["auths"] == {}, tool
     # skopeo also drops the credHelpers configuration itself; we keep it (README)
     assert json.loads(path.read_text())["credHelpers"] == {"h.example": "test"}
+
+
+def test_login_with_a_missing_xdg_runtime_dir_fails_in_both(box: Box) -> None:
+    box.env["XDG_RUNTIME_DIR"] = str(box.root / "no-such-dir")
+    oracle = login(box, "skopeo")
+    ours = login(box, "ours")
+    assert oracle.returncode != 0 and "XDG_RUNTIME_DIR" in oracle.stderr
+    assert ours.returncode == 1 and "XDG_RUNTIME_DIR" in ours.stderr and "hint:" in ours.stderr
+    assert not (box.root / "no-such-dir").exists()

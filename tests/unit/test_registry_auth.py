@@ -55,7 +55,16 @@ def test_lookup_order_from_the_environment(tmp_path: Path) -> None:
     # $REGISTRY_AUTH_FILE is exclusive, as skopeo's --authfile default is
     assert auth_files({**env, "REGISTRY_AUTH_FILE": "/a.json"}) == [AuthFile(Path("/a.json"))]
     assert write_target({**env, "REGISTRY_AUTH_FILE": "/a.json"}) == Path("/a.json")
-    assert write_target({"XDG_RUNTIME_DIR": "/r"}) == Path("/r/containers/auth.json")
+    assert write_target({"XDG_RUNTIME_DIR": str(tmp_path)}) == tmp_path / "containers/auth.json"
+
+
+def test_login_needs_an_existing_xdg_runtime_dir(tmp_path: Path) -> None:
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "gone")}
+    with pytest.raises(AuthError, match="does not exist") as err:
+        write_target(env)
+    assert err.value.hint and "unset $XDG_RUNTIME_DIR" in err.value.hint
+    assert write_target(env, tmp_path / "a.json") == tmp_path / "a.json"
+    assert write_target({**env, "REGISTRY_AUTH_FILE": "/b.json"}) == Path("/b.json")
 
 
 @pytest.mark.parametrize(
