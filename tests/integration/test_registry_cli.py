@@ -36,6 +36,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(config))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "run").mkdir()  # login writes there, and needs it to exist (as skopeo does)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
     return tmp_path
