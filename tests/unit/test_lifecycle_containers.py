@@ -10,6 +10,14 @@ from pathlib import Path
 import pytest
 
 from syscontainers.cli import build_parser
+from syscontainers.cli.containers import (
+    handle_install,
+    handle_list,
+    handle_rollback,
+    handle_run,
+    handle_uninstall,
+    handle_update,
+)
 from syscontainers.deploy.layout import read_info, write_info
 from syscontainers.errors import ContainerNotFoundError
 from syscontainers.operations.containers import list_containers, run_in, uninstall
@@ -163,6 +171,10 @@ def test_info_json_round_trips(env: Env, atomic_image: str) -> None:
     assert read_info(env.dep("web.0")) == info
 
 
+HANDLERS = {"install": handle_install, "uninstall": handle_uninstall, "list": handle_list,
+            "update": handle_update, "rollback": handle_rollback, "run": handle_run}
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -179,7 +191,7 @@ def test_info_json_round_trips(env: Env, atomic_image: str) -> None:
 )
 def test_cli_verbs_parse(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
-    assert callable(args.handler)
+    assert args.handler is HANDLERS[argv[0]]
     if argv[0] == "run":
         assert args.cmd == ["ls", "-l", "/"]
     if argv[0] == "install":

@@ -116,7 +116,11 @@ def test_check_complete_reports_all_at_once_with_hint() -> None:
 
 def test_check_complete_passes_when_all_given() -> None:
     values = dict.fromkeys(["ALPHA", "BETA", "CONFDIR", "GAMMA", "HAS_DEFAULT", "RECEIVER"], "v")
-    check_complete(_everything_missing(), values)
+    check_complete(_everything_missing(), values)  # raises if anything were missing
+    for name in values:  # and each value is needed: without it, it is named
+        fewer = {k: v for k, v in values.items() if k != name}
+        with pytest.raises(TemplateError, match=f"needs values for {name} \\("):
+            check_complete(_everything_missing(), fewer)
 
 
 def test_jinja_missing_inside_taken_branch_only() -> None:
