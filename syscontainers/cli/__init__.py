@@ -99,7 +99,9 @@ def global_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print no progress, only results and errors"
+        "-q", "--quiet", action="store_true",
+        help="print no progress, only results and errors (a listing verb's own -q, after "
+        "the verb, prints ids or names only)"
     )
     return parser
 
