@@ -118,8 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "login",
         help="save credentials for a registry",
-        description="Check a username and password against REGISTRY, then save them in "
-        "the containers auth file (mode 0600) for pull and inspect.",
+        description="Check a username and password against REGISTRY, then save them where "
+        "skopeo login would: in the containers auth file (--authfile, $REGISTRY_AUTH_FILE, "
+        "else ${XDG_RUNTIME_DIR}/containers/auth.json; mode 0600), or in the credential "
+        "helper that file's credHelpers names for REGISTRY.",
         allow_abbrev=False,
     )
     p.add_argument("registry", metavar="REGISTRY", help="the registry host[:port][/namespace]")
@@ -134,7 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "logout",
         help="forget saved credentials",
         description="Remove the credentials for REGISTRY (or, with --all, for every "
-        "registry) from the containers auth file.",
+        "registry) from the containers auth file that login writes, and from the credential "
+        "helpers its credHelpers names.",
         allow_abbrev=False,
     )
     p.add_argument("registry", metavar="REGISTRY", nargs="?", help="the registry to forget")
