@@ -162,7 +162,8 @@ def _pid_ns(pid: int) -> str | None:
         return None
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """The pids whose parent is PID."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -266,7 +267,7 @@ class NspawnHost:
     def _wait_for_pid1(self, started: float) -> int:
         assert self._nspawn is not None
         while True:
-            for child in _children(self._nspawn.pid):
+            for child in children(self._nspawn.pid):
                 try:
                     if os.readlink(f"/proc/{child}/exe") == "/usr/lib/systemd/systemd":
                         return child

@@ -30,7 +30,13 @@ import pytest
 
 from tests.imagebuild import BUSYBOX, requires
 from tests.integration.booted_world import CLI, World
-from tests.integration.nspawn import INSIDE_ENV, NspawnHost, booted_or_skip, persistent_binds
+from tests.integration.nspawn import (
+    INSIDE_ENV,
+    NspawnHost,
+    booted_or_skip,
+    children,
+    persistent_binds,
+)
 from tests.integration.test_lifecycle_systemd import GREETING, build_images
 
 pytestmark = [pytest.mark.systemd, pytest.mark.slow,
@@ -51,19 +57,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         yield World(host, host.inside(layout))
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def _state(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -80,7 +73,7 @@ def kill_at(world: World, point: str, *args: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     try:
         while True:
-            stopped = [p for p in _children(proc.pid) if _state(p) == "T"]
+            stopped = [p for p in children(proc.pid) if _state(p) == "T"]
             if stopped:
                 os.kill(stopped[0], signal.SIGKILL)
                 # nsenter stops itself when its child stops: let it see the child die
