@@ -57,7 +57,6 @@ def make_client(
 ) -> RegistryClient:
     """A client with credentials from the auth files and TLS from certs.d and the flags."""
     from syscontainers.containers_conf import certs_dirs
-    from syscontainers.errors import AuthError
     from syscontainers.registry import auth
     from syscontainers.registry.http import RegistryClient
     from syscontainers.registry.tls import HostTls, files_for_host
@@ -66,14 +65,7 @@ def make_client(
     certs = certs_dirs(env, settings.certs_d)
 
     def credentials(registry: str, repository: str) -> Credentials | None:
-        creds = auth.lookup(files, registry, repository, env)
-        if creds is not None and creds.identity_token:
-            raise AuthError(
-                f"the credentials for {registry} are an identity token (an OAuth2 refresh "
-                "token), which syscontainers does not support",
-                hint=f"log in with a username and password: syscontainers login {registry}",
-            )
-        return creds
+        return auth.lookup(files, registry, repository, env)
 
     def tls_for(host: str) -> HostTls:
         verify = _verify(host in insecure_hosts, settings, options)

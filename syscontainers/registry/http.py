@@ -297,14 +297,18 @@ class RegistryClient:
                 self._sessions.append(session)
         return session
 
-    def _send(self, url: str, what: str, first: bool = False, **kwargs: Any) -> requests.Response:
-        """GET URL, repeating it after transient failures; raise RegistryError at the end.
-        The FIRST request to a host is not repeated if the host cannot be reached at all."""
+    def _send(
+        self, url: str, what: str, first: bool = False, method: str = "GET", **kwargs: Any
+    ) -> requests.Response:
+        """GET (or METHOD) URL, repeating it after transient failures; raise RegistryError at
+        the end. The FIRST request to a host is not repeated if it cannot be reached at all."""
         failures = 0
         netloc = urlsplit(url).netloc
         while True:
             try:
-                resp = self._session().get(url, stream=True, timeout=self._timeout, **kwargs)
+                resp = self._session().request(
+                    method, url, stream=True, timeout=self._timeout, **kwargs
+                )
             except rex.SSLError as e:
                 raise TlsError(
                     f"{what}: TLS with {netloc} failed: {_reason(e)}",
@@ -386,7 +390,7 @@ class RegistryClient:
             return {}
         creds = self._credentials_for(host.name, repo)
         if challenge.scheme == "basic":
-            if creds is None:
+            if creds is None or creds.identity_token:  # a refresh token is for Bearer only
                 return {}
             return {"Authorization": _basic(creds)}
         scope = f"repository:{repo}:pull" if repo else ""
@@ -404,10 +408,16 @@ class RegistryClient:
         if not realm.startswith(("https://", "http://")):
             raise AuthError(f"registry {host.name} sent a Bearer challenge without a realm URL")
         params = {k: v for k, v in (("service", challenge.param("service")), ("scope", scope)) if v}
-        auth = (creds.username, creds.password) if creds else None
-        with self._send(realm, f"token for {host.name}", params=params, auth=auth) as resp:
+        request: dict[str, Any] = {"params": params}
+        if creds is not None and creds.identity_token:  # OAuth2: trade it for an access token
+            form = {"grant_type": "refresh_token", "refresh_token": creds.password}
+            request = {"method": "POST", "data": {**form, "client_id": "syscontainers", **params}}
+        elif creds is not None:
+            request["auth"] = (creds.username, creds.password)
+        with self._send(realm, f"token for {host.name}", **request) as resp:
             if resp.status_code in (401, 403):
                 who = f"the credentials of {creds.username!r}" if creds else "anonymous access"
+                who = "the identity token" if creds and creds.identity_token else who
                 raise AuthError(
                     f"registry {host.name} refused {who}{_error_detail(resp)}",
                     hint=f"log in with 'syscontainers login {host.name}' or check --authfile",

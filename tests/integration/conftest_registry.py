@@ -458,6 +458,7 @@ class TokenServer:
         process.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER", "-out", str(der)])
         self.x5c = base64.b64encode(der.read_bytes()).decode()
         self.users = users
+        self.refresh_tokens: dict[str, str] = {}  # OAuth2 refresh (identity) token -> user
         self.issued: list[str] = []  # the scope of each token
         self.refused = 0
         self.lock = threading.Lock()
@@ -529,6 +530,32 @@ class _TokenHandler(http.server.BaseHTTPRequestHandler):
         with server.lock:
             server.issued.append(" ".join(scopes))
         self._reply(200, {"token": token, "expires_in": 300})
+
+    def do_POST(self) -> None:  # noqa: N802 - OAuth2: a refresh token for an access token
+        server = self.token_server
+        form = urllib.parse.parse_qs(self._body().decode())
+        user = server.refresh_tokens.get(form.get("refresh_token", [""])[0])
+        if form.get("grant_type") != ["refresh_token"] or user is None:
+            with server.lock:
+                server.refused += 1
+            self._reply(401, {"error": "invalid_grant"})
+            return
+        scopes = " ".join(form.get("scope", [])).split()
+        token = server.sign(user, scopes)
+        with server.lock:
+            server.issued.append(" ".join(scopes))
+        self._reply(200, {"access_token": token, "expires_in": 300})
+
+    def _body(self) -> bytes:
+        """The request body, sized or chunked (Go sends an unsized body chunked)."""
+        if "chunked" not in self.headers.get("Transfer-Encoding", ""):
+            return self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b""
+        while size := int(self.rfile.readline().split(b";")[0], 16):
+            body += self.rfile.read(size)
+            self.rfile.readline()
+        self.rfile.readline()
+        return body
 
     def _reply(self, status: int, doc: dict[str, Any]) -> None:
         body = json.dumps(doc).encode()

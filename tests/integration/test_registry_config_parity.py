@@ -15,7 +15,11 @@ import pytest
 from tests.credhelper_script import calls, stored, write_helper
 from tests.integration.conftest_registry import (
     Registry,
+    TokenServer,
     alice_registry,
+    build_images,
+    push,
+    registry_server,
     requires_registry,
 )
 from tests.integration.parity_box import Box, make_box
@@ -227,12 +231,27 @@ def test_logout_of_credentials_that_another_file_holds(box: Box) -> None:
     assert json.loads(docker.read_text())["auths"]  # neither tool touched docker's file
 
 
-def test_an_identity_token_is_refused_with_a_hint(box: Box) -> None:
-    """A deliberate difference (README): containers/image trades it for an OAuth2 token."""
-    write_helper(box.bin, "test", {box.host: ("<token>", "refresh-me")})
-    box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: "test"}})
-    ours = agree(box, False)  # this registry has no token server: skopeo fails too
-    assert "identity token" in ours.stderr and "hint: log in with a username" in ours.stderr
+def test_an_identity_token_is_traded_for_an_access_token(tmp_path: Path) -> None:
+    """A helper's '<token>' username: the secret is an OAuth2 refresh token, POSTed to the
+    token server (grant_type=refresh_token), by skopeo and by us alike."""
+    with TokenServer(tmp_path / "token", {"alice": "s3cret"}) as tokens:
+        registry = registry_server(tmp_path / "registry", token=tokens)
+        try:
+            push(build_images(tmp_path / "layout").layout, "busybox", registry,
+                 "private/app:1", "--dest-creds", "alice:s3cret")  # fmt: skip
+            (tmp_path / "box").mkdir()
+            box = make_box(tmp_path / "box", registry.host)
+            tokens.refresh_tokens["refresh-alice"] = "alice"
+            write_helper(box.bin, "test", {box.host: ("<token>", "refresh-alice")})
+            box.write("home/.docker/config.json", {"auths": {}, "credHelpers": {box.host: "test"}})
+            agree(box, True)
+            write_helper(box.bin, "test", {box.host: ("<token>", "stale")})
+            refused = tokens.refused
+            ours = agree(box, False)
+            assert "refused the identity token" in ours.stderr
+            assert tokens.refused >= refused + 2  # each tool asked, and was refused
+        finally:
+            registry.stop()
 
 
 def test_logout_all_erases_every_helper_entry_as_skopeo_does(box: Box) -> None:
