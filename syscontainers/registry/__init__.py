@@ -54,8 +54,10 @@ def make_client(
     options: RegistryOptions,
     insecure_hosts: frozenset[str],
     env: Mapping[str, str],
+    helpers: tuple[str, ...] = ("containers-auth.json",),  # auth.AUTH_FILES_HELPER
 ) -> RegistryClient:
-    """A client with credentials from the auth files and TLS from certs.d and the flags."""
+    """A client with credentials from the auth files (and the credential-helpers of
+    registries.conf, in that list's order) and TLS from certs.d and the flags."""
     from syscontainers.containers_conf import certs_dirs
     from syscontainers.registry import auth
     from syscontainers.registry.http import RegistryClient
@@ -65,7 +67,7 @@ def make_client(
     certs = certs_dirs(env, settings.certs_d)
 
     def credentials(registry: str, repository: str) -> Credentials | None:
-        return auth.lookup(files, registry, repository, env)
+        return auth.lookup_helpers(helpers, files, registry, repository, env)
 
     def tls_for(host: str) -> HostTls:
         verify = _verify(host in insecure_hosts, settings, options)
@@ -89,7 +91,8 @@ def open_registry(
     endpoints = config.candidate_endpoints(candidates, conf)
     reference = candidates[0]
     insecure = frozenset(ep.host for ep in endpoints if ep.insecure)
-    return RegistrySource(make_client(settings, options, insecure, env), reference, endpoints)
+    client = make_client(settings, options, insecure, env, conf.credential_helpers)
+    return RegistrySource(client, reference, endpoints)
 
 
 def registry_opener(
@@ -132,7 +135,7 @@ def login(
     host = key.split("/", 1)[0]
     conf = config.load_for(env, settings.registries_conf)
     insecure = frozenset({host}) if config.host_insecure(host, conf) else frozenset()
-    client = make_client(settings, options, insecure, env)
+    client = make_client(settings, options, insecure, env, conf.credential_helpers)
     try:
         client.check_login(host, creds)
     finally:

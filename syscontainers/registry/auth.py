@@ -30,6 +30,7 @@ from syscontainers.fsutil import atomic_write, read_bytes_if_exists
 from syscontainers.registry.credhelper import Helper
 
 _HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+AUTH_FILES_HELPER = "containers-auth.json"  # registries.conf's name for the auth files
 IDENTITY_TOKEN_USER = "<token>"  # a helper's username meaning "the secret is a refresh token"
 
 
@@ -211,6 +212,34 @@ def lookup(
         creds = _in_file(f, registry, wanted, env)
         if creds is not None:
             return creds
+    return None
+
+
+def lookup_helpers(
+    helpers: Sequence[str],
+    files: Sequence[AuthFile],
+    registry: str,
+    repository: str = "",
+    env: Mapping[str, str] | None = None,
+) -> Credentials | None:
+    """The credentials from the first of HELPERS (registries.conf's credential-helpers) that
+    has some: ``containers-auth.json`` is FILES, any other NAME docker-credential-NAME. A
+    failing helper lets the later ones answer; its error is raised only if none does."""
+    errors: list[AuthError] = []
+    for name in helpers:
+        try:
+            if name == AUTH_FILES_HELPER:
+                creds = lookup(files, registry, repository, env)
+            else:
+                helper = Helper(name, "credential-helpers in registries.conf")
+                creds = _from_helper(helper, registry, env)
+        except AuthError as e:
+            errors.append(e)
+            continue
+        if creds is not None:
+            return creds
+    if errors:
+        raise errors[0]
     return None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from syscontainers.errors import ReferenceParseError, RegistryError, UsageError
 from syscontainers.reference import Reference, is_short_name, normalize, parse, qualify
+from syscontainers.registry.auth import AUTH_FILES_HELPER
 
 
 class ShortNameMode(Enum):
@@ -93,6 +94,7 @@ class RegistriesConfig:
     registries: tuple[RegistryEntry, ...] = ()
     origin: str = "registries.conf"  # the files it was read from, for messages
     short_name_mode: ShortNameMode = ShortNameMode.ENFORCING
+    credential_helpers: tuple[str, ...] = (AUTH_FILES_HELPER,)  # ``credential-helpers``
 
     def find(self, name: str) -> RegistryEntry | None:
         """The entry with the longest prefix that covers the repository NAME."""
@@ -225,7 +227,15 @@ def _merge(config: RegistriesConfig, doc: dict[str, Any], where: str) -> Registr
         aliases=tuple(sorted(aliases.items())),
         registries=tuple(by_prefix.values()),
         short_name_mode=_short_name_mode(doc, where, config.short_name_mode),
+        credential_helpers=_helpers(doc, where, config.credential_helpers),
     )
+
+
+def _helpers(doc: dict[str, Any], where: str, current: tuple[str, ...]) -> tuple[str, ...]:
+    if "credential-helpers" not in doc:
+        return current
+    helpers = _str_list(doc["credential-helpers"], f"{where} credential-helpers")
+    return helpers or (AUTH_FILES_HELPER,)
 
 
 def _short_name_mode(doc: dict[str, Any], where: str, current: ShortNameMode) -> ShortNameMode:

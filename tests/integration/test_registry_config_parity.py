@@ -274,3 +274,18 @@ def test_login_with_a_missing_xdg_runtime_dir_fails_in_both(box: Box) -> None:
     assert oracle.returncode != 0 and "XDG_RUNTIME_DIR" in oracle.stderr
     assert ours.returncode == 1 and "XDG_RUNTIME_DIR" in ours.stderr and "hint:" in ours.stderr
     assert not (box.root / "no-such-dir").exists()
+
+
+@pytest.mark.parametrize(
+    ("helpers", "expect"),
+    [
+        ('["test", "containers-auth.json"]', True),  # the helper's good password first
+        ('["containers-auth.json", "test"]', False),  # the file's bad one first
+        ('["absent", "test"]', True),  # a helper that is not installed lets the next answer
+    ],
+)
+def test_registries_conf_credential_helpers_in_order(box: Box, helpers: str, expect: bool) -> None:
+    write_helper(box.bin, "test", {box.host: GOOD})
+    box.write("home/.config/containers/auth.json", auths(box.host, BAD))
+    box.write("home/.config/containers/registries.conf", f"credential-helpers = {helpers}\n")
+    agree(box, expect)

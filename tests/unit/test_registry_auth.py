@@ -15,6 +15,7 @@ from syscontainers.registry.auth import (
     Credentials,
     auth_files,
     lookup,
+    lookup_helpers,
     normalize_key,
     remove,
     store,
@@ -277,3 +278,19 @@ def test_login_and_logout_go_to_the_files_helper(
     assert "h.io" not in stored(tmp_path / "bin", "test")
     with pytest.raises(AuthError, match="not logged in to h.io"):
         remove(f, "h.io", helper_env)
+
+
+def test_credential_helpers_of_registries_conf(tmp_path: Path, helper_env: dict[str, str]) -> None:
+    f = [AuthFile(write_auths(tmp_path / "a.json", {"quay.io": entry("file", "f")}))]
+    assert lookup_helpers(["containers-auth.json", "test"], f, "quay.io", "", helper_env) == (
+        Credentials("file", "f")
+    )
+    assert lookup_helpers(["test", "containers-auth.json"], f, "quay.io", "", helper_env) == (
+        Credentials("helped", "hs")
+    )
+    assert lookup_helpers(["absent", "store"], f, "quay.io", "", helper_env) == Credentials(
+        "stored", "ss"
+    )
+    with pytest.raises(AuthError, match="docker-credential-absent"):
+        lookup_helpers(["absent", "test"], f, "none.io", "", helper_env)
+    assert lookup_helpers(["test"], f, "none.io", "", helper_env) is None
