@@ -41,9 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``checkout``."""
-    from syscontainers.operations import materialize
+    from syscontainers.operations import checkout as ops
 
-    result = materialize.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
+    result = ops.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
     how = "copied" if result.copied else "hardlinked"
     ctx.result(
         f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
@@ -61,9 +61,9 @@ def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``mount``."""
-    from syscontainers.operations import materialize
+    from syscontainers.operations import checkout as ops
 
-    digest = materialize.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
+    digest = ops.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
     ctx.result(
         f"mounted {args.image} ({digest}) read-only at {args.target}",
         image=args.image,
@@ -75,8 +75,8 @@ def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
 
 def handle_umount(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``umount``."""
-    from syscontainers.operations import materialize
+    from syscontainers.operations import checkout as ops
 
-    digest = materialize.umount(ctx.store(), ctx.paths.mounts, args.target)
+    digest = ops.umount(ctx.store(), ctx.paths.mounts, args.target)
     ctx.result(f"unmounted {args.target} ({digest})", target=str(args.target), id=digest)
     return 0

@@ -1,4 +1,4 @@
-"""Checkout and read-only mounts of stored images, under the store lock."""
+"""``checkout``, ``mount`` and ``umount``: stored images as directories, under the store lock."""
 
 from __future__ import annotations
 
