@@ -105,12 +105,29 @@ class AuthError(RegistryError):
     """A registry refused our credentials or asked for some we lack."""
 
 
+class TlsError(RegistryError):
+    """A TLS handshake or certificate check with a registry failed."""
+
+
+class RegistryNotFoundError(ImageNotFoundError, RegistryError):
+    """A registry answered HTTP 404: the repository, tag, digest or blob is not there."""
+
+
 class TemplateError(SysContainersError):
     """A template in an image that cannot be rendered."""
 
 
 class SystemdError(SysContainersError):
     """systemd refused a request or could not be reached over D-Bus."""
+
+
+class SystemdCallError(SystemdError):
+    """A D-Bus error reply from systemd, keeping the D-Bus error name (say, NoSuchUnit) so
+    that a caller can tell the replies it expects from real failures."""
+
+    def __init__(self, message: str, hint: str | None, error_name: str) -> None:
+        super().__init__(message, hint)
+        self.error_name = error_name
 
 
 class CommandError(SysContainersError):

@@ -25,7 +25,7 @@ from dbus_next.aio.message_bus import MessageBus
 from dbus_next.constants import BusType, MessageType
 from dbus_next.message import Message
 
-from syscontainers.errors import SystemdError
+from syscontainers.errors import SystemdCallError, SystemdError
 from syscontainers.systemd_states import (
     ActiveState,
     JobResult,
@@ -101,14 +101,6 @@ class UnitManager(Protocol):
 
     def observe(self, unit: str, window: float) -> Observation:
         """Watch UNIT for WINDOW seconds and judge whether it became and stayed active."""
-
-
-class _CallFailed(SystemdError):
-    """A D-Bus error reply, keeping the D-Bus error name for callers in this module."""
-
-    def __init__(self, error: SystemdError, error_name: str) -> None:
-        super().__init__(error.message, error.hint)
-        self.error_name = error_name
 
 
 class _Connection:
@@ -199,7 +191,8 @@ class _Connection:
         if reply.message_type is MessageType.ERROR:
             text = str(reply.body[0]) if reply.body else ""
             name = reply.error_name or ""
-            raise _CallFailed(dbus_error(member, unit, name, text), name)
+            error = dbus_error(member, unit, name, text)
+            raise SystemdCallError(error.message, error.hint, name)
         return list(reply.body)
 
     def watch(self, path: str, watcher: Callable[[ActiveState], None] | None) -> None:
@@ -372,7 +365,7 @@ class SystemdManager:
             try:
                 (rows,) = await conn.call("DisableUnitFiles", "asb", [[unit_file], False],
                                           unit=unit_file)
-            except _CallFailed as e:
+            except SystemdCallError as e:
                 if e.error_name not in (NO_SUCH_UNIT, FILE_NOT_FOUND):
                     raise
                 continue
@@ -387,7 +380,7 @@ class SystemdManager:
         """Stop UNIT and wait for its job; a unit that is not loaded counts as stopped."""
         try:
             return self._run(lambda c: c.job("StopUnit", unit, self._job_timeout))
-        except _CallFailed as e:
+        except SystemdCallError as e:
             if e.error_name == NO_SUCH_UNIT:
                 return JobResult.DONE
             raise
@@ -400,7 +393,7 @@ class SystemdManager:
         """Forget UNIT's failed state; a unit that is not loaded is ignored."""
         try:
             self._run(lambda c: c.call("ResetFailedUnit", "s", [unit], unit=unit))
-        except _CallFailed as e:
+        except SystemdCallError as e:
             if e.error_name != NO_SUCH_UNIT:
                 raise
 

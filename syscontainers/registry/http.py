@@ -32,10 +32,11 @@ from urllib3.exceptions import InsecureRequestWarning
 from syscontainers import __version__
 from syscontainers.errors import (
     AuthError,
-    ImageNotFoundError,
     ManifestError,
     RegistryError,
+    RegistryNotFoundError,
     RegistryUnreachableError,
+    TlsError,
 )
 from syscontainers.registry.auth import Credentials
 from syscontainers.registry.stream import (
@@ -65,10 +66,6 @@ _PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
 
 CredentialSource = Callable[[str, str], Credentials | None]  # (registry, repository)
 TlsSource = Callable[[str], HostTls]  # registry host -> its TLS settings
-
-
-class TlsError(RegistryError):
-    """A TLS handshake or certificate check with a registry failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,7 +485,7 @@ class RegistryClient:
                 hint=f"log in with 'syscontainers login {host}' or check --authfile",
             )
         if resp.status_code == 404:
-            return _NotFound(
+            return RegistryNotFoundError(
                 f"{what}: not found on registry {host}{detail}",
                 hint="check the repository name and the tag or digest",
             )
@@ -551,10 +548,6 @@ class RegistryClient:
             return Body(_body_start(resp, start), _chunks(resp), resp.close)
 
         return ResumableStream(opener, size, what, self.counters, self.policy, self._sleep)
-
-
-class _NotFound(ImageNotFoundError, RegistryError):
-    """HTTP 404 from a registry."""
 
 
 def _body_start(resp: requests.Response, asked: int) -> int:

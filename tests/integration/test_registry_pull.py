@@ -21,13 +21,13 @@ from syscontainers.errors import (
     ImageNotFoundError,
     ManifestError,
     RegistryError,
+    TlsError,
 )
 from syscontainers.oci import ImageConfig, Platform, parse_config, parse_manifest, sha256_digest
 from syscontainers.operations.pull import PullOptions, PullResult, pull_image
 from syscontainers.progress import EventKind, RecordingReporter, Reporter
 from syscontainers.registry import RegistryOptions, login, open_registry, registry_opener
 from syscontainers.registry.auth import Credentials
-from syscontainers.registry.http import TlsError
 from syscontainers.registry.inspect import inspect_image
 from syscontainers.registry.source import RegistrySource
 from syscontainers.registry.stream import RetryPolicy

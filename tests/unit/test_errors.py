@@ -1,0 +1,194 @@
+"""The error hierarchy stays in one place, and errors without a hint do not multiply.
+
+Every exception class the package defines lives in syscontainers/errors.py, except a few
+internal signals that are caught and translated before they reach a user (INTERNAL). And
+every place that makes a SysContainersError gives a hint (what the user can do), except the
+sites listed in HINTLESS, where there is nothing useful to say beyond the message.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from collections import Counter
+from pathlib import Path
+
+import syscontainers
+from syscontainers import errors
+
+PACKAGE = Path(syscontainers.__file__).parent
+
+# Internal signals: never a SysContainersError, each caught and translated into one near
+# where it is raised (named here by module and class).
+INTERNAL = {
+    # a body past its reader's limit; caught by that reader in the same module
+    "syscontainers.registry.http._TooLarge",
+    # a transfer that broke off and may be resumed: the registry client's body iterator
+    # raises it, ResumableStream catches it and retries or raises RegistryError
+    "syscontainers.registry.stream.Interrupted",
+    # must subclass jinja2's SecurityError for the sandbox to stop a render; render.jinja
+    # turns it into TemplateError (errors.py does not import jinja2)
+    "syscontainers.render.sandbox.TooLarge",
+    # a problem at a JSON location; parse_policy adds the file and raises PolicyError
+    "syscontainers.trust.policy._Invalid",
+    # a key that cannot be used; the caller in the same module raises PolicyError
+    "syscontainers.trust.sigstore._Unusable",
+}
+
+# Sites (file:function:class, with how many) that make an error without a hint, because
+# nothing the user can do follows from it. A new site without a hint fails the test: give
+# it a hint (what to run, change or check), or, if there really is none, add it here.
+HINTLESS = Counter({
+    "syscontainers/checkout.py:checkout:CheckoutError": 1,
+    "syscontainers/cli/registry.py:_read_credentials:UsageError": 1,
+    "syscontainers/deploy/hostfiles.py:install_file:CheckoutError": 1,
+    "syscontainers/deploy/layout.py:HostDirRecord.from_json:StoreCorruptError": 1,
+    "syscontainers/deploy/layout.py:HostFileRecord.from_json:StoreCorruptError": 1,
+    "syscontainers/operations/deployment.py:_host_source:CheckoutError": 1,
+    "syscontainers/operations/hostsync.py:_naming:CheckoutError": 1,
+    "syscontainers/process.py:exec_interactive:CommandError": 1,
+    "syscontainers/provision/manifest.py:load:UsageError": 1,
+    "syscontainers/registry/auth.py:_decode:AuthError": 2,
+    "syscontainers/registry/auth.py:_load:AuthError": 2,
+    "syscontainers/registry/auth.py:_save:AuthError": 1,
+    "syscontainers/registry/auth.py:remove:AuthError": 1,
+    "syscontainers/registry/auth.py:store:UsageError": 2,
+    "syscontainers/registry/config.py:_bool:UsageError": 1,
+    "syscontainers/registry/config.py:_check_alias:UsageError": 3,
+    "syscontainers/registry/config.py:_merge:UsageError": 3,
+    "syscontainers/registry/config.py:_mirror:UsageError": 3,
+    "syscontainers/registry/config.py:_read_toml:UsageError": 1,
+    "syscontainers/registry/config.py:_registry:UsageError": 4,
+    "syscontainers/registry/config.py:_str:UsageError": 1,
+    "syscontainers/registry/config.py:_str_list:UsageError": 1,
+    "syscontainers/registry/config.py:_v1_registries:UsageError": 1,
+    "syscontainers/registry/credhelper.py:Helper.get:AuthError": 1,
+    "syscontainers/registry/http.py:RegistryClient._fetch_token:AuthError": 3,
+    "syscontainers/registry/http.py:RegistryClient._token_document:AuthError": 1,
+    "syscontainers/registry/http.py:RegistryClient.get_manifest:RegistryError": 1,
+    "syscontainers/registry/stream.py:ResumableStream._open:RegistryError": 1,
+    "syscontainers/registry/tls.py:scan_dir:UsageError": 1,
+    "syscontainers/render/config.py:_volume_mounts:TemplateError": 1,
+    "syscontainers/render/exports.py:_check_rel:TemplateError": 1,
+    "syscontainers/render/exports.py:_open_at:TemplateError": 1,
+    "syscontainers/render/exports.py:_read_fd:TemplateError": 1,
+    "syscontainers/render/exports.py:_read_hostfs:TemplateError": 1,
+    "syscontainers/render/exports.py:_read_under:TemplateError": 1,
+    "syscontainers/render/unit.py:host_destination:TemplateError": 1,
+    "syscontainers/render/values.py:KeptValues.from_json:StoreCorruptError": 4,
+    "syscontainers/runtime.py:Runtime.parse:UsageError": 1,
+    "syscontainers/runtime.py:Runtime.validate:UsageError": 1,
+    "syscontainers/settings.py:_coerce:UsageError": 3,
+    "syscontainers/settings.py:_read_yaml:UsageError": 3,
+    "syscontainers/sources/oci_layout.py:DirReader.open:SourceError": 1,
+    "syscontainers/sources/oci_layout.py:TarReader.open:SourceError": 2,
+    "syscontainers/sources/oci_layout.py:_Section.readinto:SourceError": 1,
+    "syscontainers/store/__init__.py:Store.get_blob:ImageNotFoundError": 1,
+    "syscontainers/store/__init__.py:Store.put_blob:DigestMismatchError": 1,
+    "syscontainers/store/objects.py:ObjectWriter._put_large:LayerError": 1,
+    "syscontainers/store/objects.py:_read_exact:LayerError": 1,
+    "syscontainers/store/objects.py:parse_name:StoreCorruptError": 1,
+    "syscontainers/store/trees.py:tree_entries:StoreCorruptError": 1,
+    "syscontainers/trust/check.py:_check_claim:PolicyError": 2,
+    "syscontainers/unitlinks.py:planned_links:SystemdError": 1,
+})
+
+
+def _modules() -> list[str]:
+    names = ["syscontainers"]
+    for info in pkgutil.walk_packages([str(PACKAGE)], "syscontainers."):
+        if not info.name.endswith(".__main__"):  # importing it runs the CLI
+            names.append(info.name)
+    return names
+
+
+def _exception_classes() -> set[str]:
+    found = set()
+    for name in _modules():
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (inspect.isclass(value) and issubclass(value, BaseException)
+                    and value.__module__ == name):
+                found.add(f"{name}.{value.__qualname__}")
+    return found
+
+
+def test_every_exception_class_is_in_errors_py() -> None:
+    outside = {name for name in _exception_classes()
+               if not name.startswith("syscontainers.errors.")}
+    assert outside - INTERNAL == set(), "define these in syscontainers/errors.py"
+    assert INTERNAL - outside == set(), "gone: take them out of INTERNAL"
+
+
+def test_internal_signals_are_not_user_errors() -> None:
+    for name in INTERNAL:
+        module, _, cls = name.rpartition(".")
+        assert not issubclass(getattr(importlib.import_module(module), cls),
+                              errors.SysContainersError), name
+
+
+def _always_hinted() -> set[str]:
+    """Error classes that give a hint whatever the call site passes."""
+    base = errors.SysContainersError
+    return {name for name, cls in vars(errors).items()
+            if inspect.isclass(cls) and issubclass(cls, base)
+            and (cls.default_hint or cls.__init__ is not base.__init__)}
+
+
+class _Sites(ast.NodeVisitor):
+    """Calls of error classes without a hint, keyed by file, enclosing function and class."""
+
+    def __init__(self, where: str, classes: set[str]) -> None:
+        self.where, self.classes, self.scope = where, classes, ["<module>"]
+        self.found: Counter[str] = Counter()
+
+    def _enter(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.scope.append(node.name)
+        self.generic_visit(node)
+        self.scope.pop()
+
+    visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _enter
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        hinted = len(node.args) >= 2 or any(k.arg in ("hint", None) for k in node.keywords)
+        if name in self.classes and not hinted:
+            scope = ".".join(self.scope[1:]) or "<module>"
+            self.found[f"{self.where}:{scope}:{name}"] += 1
+        self.generic_visit(node)
+
+
+def hintless_sites() -> Counter[str]:
+    """Every place in the package that makes an error that may have no hint."""
+    classes = {name for name, cls in vars(errors).items()
+               if inspect.isclass(cls) and issubclass(cls, errors.SysContainersError)}
+    classes -= _always_hinted()
+    found: Counter[str] = Counter()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        sites = _Sites(str(path.relative_to(PACKAGE.parent)), classes)
+        sites.visit(ast.parse(path.read_text(), str(path)))
+        found += sites.found
+    return found
+
+
+def test_no_new_error_without_a_hint() -> None:
+    new = hintless_sites() - HINTLESS
+    assert not new, f"give these errors a hint (or list them in HINTLESS): {sorted(new)}"
+
+
+def test_the_hintless_list_is_not_stale() -> None:
+    gone = HINTLESS - hintless_sites()
+    assert not gone, f"these sites now have a hint or moved; update HINTLESS: {sorted(gone)}"
+
+
+def test_the_counter_sees_a_hintless_error() -> None:
+    tree = ast.parse("def f():\n    raise StoreError('x')\n    raise StoreError('y', 'z')\n"
+                     "    raise StoreError('w', hint='v')\n    raise ManifestError('u')\n")
+    sites = _Sites("m.py", {"StoreError"} | ({"ManifestError"} - _always_hinted()))
+    sites.visit(tree)
+    assert sites.found == Counter({"m.py:f:StoreError": 1})
