@@ -76,7 +76,7 @@ def write_managed(host: Host, names: frozenset[str]) -> None:
 
 def survey(host: Host, manifest: HostManifest) -> HostState:
     """The host as the plan needs it (see the module docstring)."""
-    from syscontainers.operations.deployment import from_store
+    from syscontainers.operations.slot import from_store
 
     base = host.paths.deployments
     with host.locked(LockMode.SHARED):
@@ -210,7 +210,7 @@ def _update(host: Host, action: Action, health_timeout: float) -> str:
 
 def _pull(host: Host, image: str) -> None:
     """Fetch IMAGE again (update: always), so the store holds its newest version."""
-    from syscontainers.operations.deployment import is_transport, pull_source
+    from syscontainers.operations.slot import is_transport, pull_source
 
     source = image if is_transport(image) else "docker://" + image
     with host.locked():

@@ -3,7 +3,7 @@
 ``Host`` carries the store, the paths, systemd, systemd-tmpfiles, the
 reporter, the registry, the trust-policy check, the way commands are run, the
 journal reader and the crash-point seam. It lives apart from
-``operations.deployment`` so that verbs which only read deployments (``list``)
+``operations.slot`` so that verbs which only read deployments (``list``)
 load neither the pull, checkout and render machinery nor the registry.
 """
 

@@ -9,7 +9,7 @@ The steps, all under the store's exclusive lock:
 2. find the image, pulling it if it is missing (a name derived from the image is
    checked before anything is fetched);
 3. compute the values and report every missing variable (nothing written yet);
-4. check out, render and stage NAME.0 (see operations.deployment);
+4. check out, render and stage NAME.0 (see operations.slot);
 5. install the host files, publish the unit and tmpfiles, flip NAME -> NAME.0;
 6. systemd-tmpfiles --create, daemon-reload, enable, and with --now start it and
    watch it over the health window, as update does (operations.settle); a start
@@ -37,7 +37,8 @@ from syscontainers.errors import CommandError, ContainerExistsError, UsageError
 from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
 from syscontainers.operations.autoupdate import parse_policy
-from syscontainers.operations.deployment import (
+from syscontainers.operations.settle import Settled, health, settle, switch
+from syscontainers.operations.slot import (
     Host,
     ImageChoice,
     acquire,
@@ -46,7 +47,6 @@ from syscontainers.operations.deployment import (
     prepare,
     render_bundle,
 )
-from syscontainers.operations.settle import Settled, health, settle, switch
 from syscontainers.render import KeptValues
 from syscontainers.render.values import check_sets
 from syscontainers.runtime import Runtime, run_argv

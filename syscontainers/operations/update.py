@@ -47,7 +47,9 @@ from syscontainers.errors import (
     UsageError,
 )
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
-from syscontainers.operations.deployment import (
+from syscontainers.operations.host import Host
+from syscontainers.operations.settle import settle, switch
+from syscontainers.operations.slot import (
     ImageChoice,
     acquire,
     build_slot,
@@ -55,8 +57,6 @@ from syscontainers.operations.deployment import (
     prepare,
     pull_source,
 )
-from syscontainers.operations.host import Host
-from syscontainers.operations.settle import settle, switch
 from syscontainers.render import KeptValues
 from syscontainers.systemd_states import ActiveState
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syscontainers.operations.deployment import Host
+from syscontainers.operations.host import Host
 from syscontainers.operations.pull import PullOptions, pull_image
 from syscontainers.paths import Paths
 from syscontainers.progress import RecordingReporter

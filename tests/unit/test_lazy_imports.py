@@ -33,7 +33,7 @@ WATCHED = (
     "syscontainers.operations.activation",
     "syscontainers.operations.update",
     "syscontainers.operations.pull",
-    "syscontainers.operations.deployment",
+    "syscontainers.operations.slot",
     "syscontainers.registry",
     "zstandard",
     "concurrent.futures",
@@ -118,7 +118,7 @@ def test_not_loaded(code: str, absent: set[str]) -> None:
         ),
         pytest.param(
             "from syscontainers.operations.update import update",
-            {"syscontainers.operations.activation", "syscontainers.operations.deployment"},
+            {"syscontainers.operations.activation", "syscontainers.operations.slot"},
             id="operations.update",
         ),
         pytest.param(

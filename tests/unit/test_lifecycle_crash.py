@@ -15,7 +15,6 @@ from syscontainers.deploy.publish import publish
 from syscontainers.errors import ContainerExistsError
 from syscontainers.operations.activation import reconcile
 from syscontainers.operations.containers import uninstall
-from syscontainers.operations.deployment import build_slot, from_store, prepare
 from syscontainers.operations.host import Host
 from syscontainers.operations.hostsync import sync
 from syscontainers.operations.install import (
@@ -24,6 +23,7 @@ from syscontainers.operations.install import (
     InstallResult,
     install,
 )
+from syscontainers.operations.slot import build_slot, from_store, prepare
 from syscontainers.operations.update import UpdateOutcome, UpdateRequest, UpdateResult, update
 from syscontainers.progress import Event
 from syscontainers.render import KeptValues
