@@ -102,7 +102,9 @@ def planned_links(paths: Paths, unit: str) -> tuple[list[tuple[Path, str]], list
     for word in section.get("Alias", []):
         alias = _expand(word, unit)
         if "/" in alias or alias == unit:
-            raise SystemdError(f"unit {unit}: Alias={alias} is not a unit name")
+            raise SystemdError(f"unit {unit}: Alias={alias} is not a unit name",
+                               hint="fix Alias= in the unit's [Install] section (an image's: "
+                               "tell its author)")
         links.append((paths.unit_dir / alias, target))
     return links, [_expand(w, unit) for w in section.get("Also", [])]
 

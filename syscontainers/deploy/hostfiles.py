@@ -219,7 +219,10 @@ def install_file(
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp, dir_fd=parent)
-            raise CheckoutError(f"cannot install host file {dest}: {e.strerror}") from e
+            raise CheckoutError(
+                f"cannot install host file {dest}: {e.strerror}",
+                hint=f"check the directory of {dest} on the host, then run the command again",
+            ) from e
         os.fsync(parent)
     return made
 

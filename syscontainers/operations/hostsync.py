@@ -163,7 +163,9 @@ def _naming(root: Path, path: str) -> Iterator[None]:
     except OSError as e:
         error = host_error(e, root / path.lstrip("/"), f"changing host path {path}",
                            "run the command again")
-        raise error or CheckoutError(f"cannot change host path {path}: {e.strerror or e}") from e
+        raise error or CheckoutError(f"cannot change host path {path}: {e.strerror or e}",
+                                     hint=f"check {path} on the host, then run the command "
+                                     "again") from e
 
 
 def _report(host: Host, name: str, todo: HostPlan) -> None:

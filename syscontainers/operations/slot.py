@@ -331,7 +331,8 @@ def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> Deploym
 def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource:
     entry = plan.entries.get(item.source)
     if entry is None:
-        raise CheckoutError(f'image "{plan.choice.given}": /exports/{item.source} is missing')
+        raise CheckoutError(f'image "{plan.choice.given}": /exports/{item.source} is missing',
+                            hint="run 'syscontainers images verify', then pull the image again")
     mode = entry.mode & 0o7777 or 0o644
     if item.rendered:
         return HostFileSource(item.dest, item.source, mode, content=item.content or b"")

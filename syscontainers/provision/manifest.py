@@ -207,5 +207,6 @@ def load(path: Path) -> HostManifest:
         raise UsageError(f"manifest {path} does not exist",
                          hint="give the path of a host manifest (YAML)") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read manifest {path}: {e}") from e
+        raise UsageError(f"cannot read manifest {path}: {e}",
+                         hint="check the file's permissions, and that it is UTF-8 text") from e
     return parse(text, str(path))

@@ -124,7 +124,9 @@ class Store:
         if digest is not None and digest != actual:
             from syscontainers.errors import DigestMismatchError
 
-            raise DigestMismatchError(f"blob {digest} has content with digest {actual}")
+            raise DigestMismatchError(f"blob {digest} has content with digest {actual}",
+                                      hint="the source sent damaged bytes; pull the image again, "
+                                      "or tell its publisher")
         path = self.blobs_dir / digest_hex(actual)
         # Compare rather than test existence, so that a new put heals a damaged blob.
         if read_bytes_if_exists(path) != data:
@@ -135,7 +137,9 @@ class Store:
         """The blob named DIGEST, checked against it."""
         data = read_bytes_if_exists(self.blobs_dir / digest_hex(check_digest(digest, "blob")))
         if data is None:
-            raise ImageNotFoundError(f"blob {digest} is not in the store")
+            raise ImageNotFoundError(f"blob {digest} is not in the store",
+                                     hint="run 'syscontainers images verify', then pull the "
+                                     "affected image again")
         if sha256_digest(data) != digest:
             raise StoreCorruptError(
                 f"blob {digest} in the store is damaged",

@@ -27,6 +27,8 @@ from typing import BinaryIO
 from syscontainers.errors import LayerError, StoreCorruptError
 from syscontainers.tree import Entry, EntryKind
 
+TRUNCATED_HINT = "the layer is truncated; pull the image again, or ask its publisher to rebuild it"
+
 CHUNK = 1 << 20
 IN_MEMORY_LIMIT = 4 << 20
 
@@ -101,7 +103,8 @@ def parse_name(name: str) -> ParsedName:
         xhash = parts[4] if len(parts) == 5 else ""
         return ParsedName(parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), xhash)
     except ValueError:
-        raise StoreCorruptError(f"{name!r} is not an object name in the store") from None
+        raise StoreCorruptError(f"{name!r} is not an object name in the store",
+                                hint="run 'syscontainers images verify'") from None
 
 
 class ObjectWriter:
@@ -196,7 +199,8 @@ class ObjectWriter:
             while left:
                 chunk = stream.read(min(CHUNK, left))
                 if not chunk:
-                    raise LayerError(f"{what}: content ends {left} bytes before its declared size")
+                    raise LayerError(f"{what}: content ends {left} bytes before its declared size",
+                                     hint=TRUNCATED_HINT)
                 h.update(chunk)
                 _write_all(fd, chunk)
                 left -= len(chunk)
@@ -279,7 +283,8 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
             buf += chunk
         data = bytes(buf)
     if len(data) != size:
-        raise LayerError(f"{what}: content ends {size - len(data)} bytes before its declared size")
+        raise LayerError(f"{what}: content ends {size - len(data)} bytes before its declared size",
+                         hint=TRUNCATED_HINT)
     return data
 
 

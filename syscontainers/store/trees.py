@@ -177,7 +177,9 @@ def tree_entries(path: Path, what: str) -> Iterator[Entry]:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
     except FileNotFoundError:
-        raise StoreCorruptError(f"{what} is missing") from None
+        raise StoreCorruptError(f"{what} is missing",
+                                hint="run 'syscontainers images verify', then pull the "
+                                "affected image again") from None
     with f:
         yield from iter_entries(f, what)
 
