@@ -62,7 +62,7 @@ APPCTL = b"#!/bin/sh\necho appctl\n"
 APP_CONF = b"listen = 8080\n"
 
 
-def atomic_files(version: str = "1", **overrides: bytes) -> dict[str, bytes]:
+def atomic_files(version: str = "1", /, **overrides: bytes) -> dict[str, bytes]:
     """The files of an atomic-contract image; VERSION changes the app.conf host file."""
     files = {
         "bin/sh": b"#!busybox\n",
@@ -85,7 +85,8 @@ def plain_files() -> dict[str, bytes]:
     return {"bin/httpd": b"#!busybox\n", "var/www/index.html": b"plain\n"}
 
 
-PLAIN_CONFIG = {"config": {"Cmd": ["/bin/httpd", "-f", "-p", "8081"], "Env": ["PATH=/bin"]}}
+PLAIN_CONFIG: dict[str, object] = {
+    "config": {"Cmd": ["/bin/httpd", "-f", "-p", "8081"], "Env": ["PATH=/bin"]}}
 
 
 def fake_journal(unit: str) -> tuple[str, ...]:

@@ -39,12 +39,14 @@ BROKEN_UNIT = (b"[Service]\nExecStart=$EXEC_START BROKEN\n"
                b"[Install]\nWantedBy=multi-user.target\n")
 
 
-def write_app(env: Env, version: str, label: str | None = None, **overrides: bytes) -> str:
-    """(Re)write the layout 'app' with VERSION of the atomic image; return its source."""
+def write_app(env: Env, version: str, label: str | None = None,
+              files: dict[str, bytes] | None = None) -> str:
+    """(Re)write the layout 'app' with VERSION of the atomic image (FILES replacing some of
+    its files); return its source."""
     shutil.rmtree(env.tmp / "layouts" / "app", ignore_errors=True)
     config: dict[str, object] | None = (
         {"config": {"Labels": {LABEL: label}}} if label is not None else None)
-    return env.layout("app", atomic_files(version, **overrides), config=config)
+    return env.layout("app", atomic_files(version, **(files or {})), config=config)
 
 
 def install_app(env: Env, source: str, name: str = "web", policy: str = "") -> None:
@@ -105,7 +107,7 @@ def test_containers_that_did_not_opt_in_are_left_alone(env: Env) -> None:
 
 def test_a_broken_image_is_rolled_back_and_reported(env: Env) -> None:
     install_app(env, write_app(env, "1"), policy="registry")
-    write_app(env, "2", **{"exports/service.template": BROKEN_UNIT})
+    write_app(env, "2", files={"exports/service.template": BROKEN_UNIT})
     env.units.broken_marker = "BROKEN"
     (row,) = auto_update(env.host, AutoUpdateOptions(health_timeout=0.1))
     assert row.status is Status.ROLLED_BACK and row.reason and row.journal
@@ -117,7 +119,7 @@ def test_a_broken_image_is_rolled_back_and_reported(env: Env) -> None:
 
 def test_an_image_that_was_rolled_back_is_not_tried_again(env: Env) -> None:
     install_app(env, write_app(env, "1"), policy="registry")
-    write_app(env, "2", **{"exports/service.template": BROKEN_UNIT})
+    write_app(env, "2", files={"exports/service.template": BROKEN_UNIT})
     env.units.broken_marker = "BROKEN"
     assert run(env) == {"web": (Policy.REGISTRY, Status.ROLLED_BACK)}
     env.units.calls.clear()

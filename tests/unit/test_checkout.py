@@ -23,12 +23,12 @@ from syscontainers.tree import Entry, EntryKind, LayerTree
 K = EntryKind
 
 
-def D(path: str, mode: int = 0o755, **kw: int) -> Entry:
-    return Entry(path, K.DIR, mode, **kw)
+def D(path: str, mode: int = 0o755, *, uid: int = 0, gid: int = 0, mtime: int = 0) -> Entry:
+    return Entry(path, K.DIR, mode, uid=uid, gid=gid, mtime=mtime)
 
 
-def F(path: str, obj: str = "obj", mode: int = 0o644, **kw: int) -> Entry:
-    return Entry(path, K.FILE, mode, obj=obj, **kw)
+def F(path: str, obj: str = "obj", mode: int = 0o644, *, mtime: int = 0) -> Entry:
+    return Entry(path, K.FILE, mode, obj=obj, mtime=mtime)
 
 
 def L(path: str, target: str) -> Entry:

@@ -168,4 +168,4 @@ def test_render_package_resolves_every_public_name() -> None:
 
 def test_render_package_unknown_name() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        render.nope  # noqa: B018 - the attribute access is the test
+        render.nope  # type: ignore[attr-defined]  # noqa: B018 - the attribute access is the test

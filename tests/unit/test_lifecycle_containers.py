@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -121,7 +123,7 @@ def test_run_in_a_stopped_container_uses_a_throwaway_bundle(env: Env, atomic_ima
     install(env.host, InstallRequest(atomic_image, name="web"))
     seen: dict[str, object] = {}
 
-    def execute(argv: list[str]) -> int:
+    def execute(argv: Sequence[str]) -> int:
         bundle = Path(argv[3])
         seen["config"] = json.loads((bundle / "config.json").read_text())
         seen["argv"] = argv
@@ -200,8 +202,8 @@ def test_cli_verbs_parse(argv: list[str]) -> None:
 
 def test_cli_options_all_have_help() -> None:
     parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "verb")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for verb in ("install", "uninstall", "list", "update", "rollback", "run"):
-        verb_parser = sub.choices[verb]  # type: ignore[attr-defined]
+        verb_parser = sub.choices[verb]
         for action in verb_parser._actions:
             assert action.help, (verb, action.dest)

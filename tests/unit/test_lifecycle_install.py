@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -223,7 +224,7 @@ def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
     env.pull(source, "example.org/once:1")
     configs: list[dict[str, object]] = []
 
-    def execute(argv: tuple[str, ...]) -> int:
+    def execute(argv: Sequence[str]) -> int:
         configs.append(json.loads((Path(argv[3]) / "config.json").read_text()))
         return env.host.execute(argv)
 
@@ -249,7 +250,7 @@ def test_run_once_applies_its_tmpfiles_around_the_run(env: Env) -> None:
     env.pull(source, "example.org/oncetmp:1")
     order: list[str] = []
 
-    def execute(argv: tuple[str, ...]) -> int:
+    def execute(argv: Sequence[str]) -> int:
         order.append("run")
         return 0
 

@@ -109,7 +109,8 @@ def render_etcd(
         facts=FACTS, commands=foreground("etcd"),
     )
     rendered = render_deployment(exports, image_config(), values, exists=lambda _: True)
-    return json.loads(rendered.config_json)
+    doc: dict[str, Any] = json.loads(rendered.config_json)
+    return doc
 
 
 def test_a_fragment_variable_takes_a_balanced_fragment() -> None:
