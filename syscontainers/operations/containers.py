@@ -271,7 +271,7 @@ def _under_run(path: str) -> bool:
 
 def recreate_run_sources(host: Host, cd: ContainerDir, bundle: Path) -> tuple[str, ...]:
     """Make the missing bind sources under /run of BUNDLE's config; return those made."""
-    from syscontainers.render.config import bind_sources
+    from syscontainers.render.config_json import bind_sources
 
     def on_host(path: str) -> Path:
         return host.paths.host_root / path.lstrip("/")

@@ -11,7 +11,7 @@ The flow for install and update (all pure but the loaders):
 
 `render_deployment` first checks that every variable of every template has a
 value, and reports all the missing ones at once, before anything is rendered.
-``cgroups_path`` goes into config.json for a service (see render.config); a
+``cgroups_path`` goes into config.json for a service (see render.config_json); a
 container run once, outside any unit, is rendered without it.
 
 The names below are loaded on first use (PEP 562): importing
@@ -25,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from syscontainers.render.config import MissingSource, UserDB
+    from syscontainers.render.config_json import MissingSource, UserDB
     from syscontainers.render.deployment import Rendered, load_user_db, render_deployment
     from syscontainers.render.exports import (
         DefaultTemplates,
@@ -58,8 +58,8 @@ if TYPE_CHECKING:
 
 # Each public name and the submodule that defines it.
 _HOME = {
-    "MissingSource": "config",
-    "UserDB": "config",
+    "MissingSource": "config_json",
+    "UserDB": "config_json",
     "Rendered": "deployment",
     "load_user_db": "deployment",
     "render_deployment": "deployment",

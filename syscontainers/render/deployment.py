@@ -13,7 +13,7 @@ from pathlib import Path
 
 from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
-from syscontainers.render.config import MissingSource, UserDB, parse_user_db, render_config
+from syscontainers.render.config_json import MissingSource, UserDB, parse_user_db, render_config
 from syscontainers.render.exports import DefaultTemplates, Exports, read_rootfs_file
 from syscontainers.render.grants import HostLimits
 from syscontainers.render.templates import check_complete

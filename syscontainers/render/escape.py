@@ -9,7 +9,7 @@ line to tmpfiles.d. Here the place of each ``$VAR`` decides:
   value must be a JSON scalar (number, true, false, null), or, for a variable the image or
   the OS gives a default (which makes it a fragment by design), a balanced fragment: strings
   closed and brackets matched, so it cannot close the list or object it sits in. The whole
-  rendered document must still parse (render.config checks that).
+  rendered document must still parse (render.config_json checks that).
 - service.template and tmpfiles.template (and their .j2 forms): a value with a control
   character (a newline adds a line) or a trailing backslash (which continues the line) is
   refused; in tmpfiles.d, whitespace too (it separates fields). In the atomic forms '%' is

@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from syscontainers.errors import TemplateError
-from syscontainers.render.config import MissingSource
+from syscontainers.render.config_json import MissingSource
 from syscontainers.render.exports import (
     HOSTFS,
     DefaultTemplates,

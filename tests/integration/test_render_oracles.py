@@ -18,7 +18,7 @@ from syscontainers.render import (
     parse_exports,
     render_deployment,
 )
-from syscontainers.render.config import (
+from syscontainers.render.config_json import (
     DEFAULT_CAPS,
     MASKED_PATHS,
     READONLY_PATHS,

@@ -26,7 +26,7 @@ WATCHED = (
     "jinja2",
     "requests",
     "urllib3",
-    "syscontainers.render.config",
+    "syscontainers.render.config_json",
     "syscontainers.render.jinja",
     "syscontainers.registry.http",
     "syscontainers.registry.source",
@@ -85,12 +85,12 @@ OPEN_DOCKER = """
     [
         pytest.param(
             "import syscontainers.render.values",
-            {"jinja2", "syscontainers.render.config"},
+            {"jinja2", "syscontainers.render.config_json"},
             id="render.values",
         ),
         pytest.param(
             "import syscontainers.deploy.layout",
-            {"jinja2", "syscontainers.render.config"},
+            {"jinja2", "syscontainers.render.config_json"},
             id="deploy.layout",
         ),
         pytest.param(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syscontainers.render.config import UserDB, render_config
+from syscontainers.render.config_json import UserDB, render_config
 from syscontainers.render.exports import parse_exports
 from syscontainers.render.grants import CAP_SETS, HostLimits, fit, upgrade, withhold
 from syscontainers.render.values import capability_names

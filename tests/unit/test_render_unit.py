@@ -7,7 +7,7 @@ import json
 import pytest
 
 from syscontainers.errors import TemplateError
-from syscontainers.render.config import MissingSource
+from syscontainers.render.config_json import MissingSource
 from syscontainers.render.exports import parse_exports
 from syscontainers.render.unit import (
     SUPPLEMENT_EXECS,

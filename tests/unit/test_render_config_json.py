@@ -1,4 +1,4 @@
-"""Tests for syscontainers.render.config: template, verbatim and generated config.json."""
+"""Tests for syscontainers.render.config_json: template, verbatim and generated config.json."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from syscontainers.errors import TemplateError
-from syscontainers.render.config import (
+from syscontainers.render.config_json import (
     MissingSource,
     UserDB,
     bind_sources,
