@@ -108,6 +108,8 @@ class RegistriesConfig:
 
 # ---- loading -------------------------------------------------------------
 
+_FORMAT_HINT = "see containers-registries.conf(5)"
+
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
@@ -116,61 +118,64 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+        raise UsageError(f"cannot read {path}: {e.strerror}",
+                         hint="check the file's permissions") from e
     except tomllib.TOMLDecodeError as e:
         raise UsageError(
-            f"{path} is not valid TOML: {e}", hint="see containers-registries.conf(5)"
+            f"{path} is not valid TOML: {e}", hint=_FORMAT_HINT
         ) from e
 
 
 def _bool(table: dict[str, Any], key: str, where: str) -> bool:
     value = table.get(key, False)
     if not isinstance(value, bool):
-        raise UsageError(f"{where}: {key} must be true or false, not {value!r}")
+        raise UsageError(f"{where}: {key} must be true or false, not {value!r}", hint=_FORMAT_HINT)
     return value
 
 
 def _str(table: dict[str, Any], key: str, where: str) -> str:
     value = table.get(key, "")
     if not isinstance(value, str):
-        raise UsageError(f"{where}: {key} must be a string, not {value!r}")
+        raise UsageError(f"{where}: {key} must be a string, not {value!r}", hint=_FORMAT_HINT)
     return value.rstrip("/")
 
 
 def _str_list(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where} must be a list of strings")
+        raise UsageError(f"{where} must be a list of strings", hint=_FORMAT_HINT)
     return tuple(value)
 
 
 def _mirror(table: object, where: str) -> Mirror:
     if not isinstance(table, dict):
-        raise UsageError(f"{where} must be a table")
+        raise UsageError(f"{where} must be a table", hint=_FORMAT_HINT)
     location = _str(table, "location", where)
     if not location:
-        raise UsageError(f"{where} has no location")
+        raise UsageError(f"{where} has no location", hint=_FORMAT_HINT)
     pull_from = table.get("pull-from-mirror", "all") or "all"
     try:
         mode = PullFrom(pull_from)
     except ValueError:
         raise UsageError(
-            f"{where}: pull-from-mirror {pull_from!r} is not all, digest-only or tag-only"
+            f"{where}: pull-from-mirror {pull_from!r} is not all, digest-only or tag-only",
+            hint=_FORMAT_HINT,
         ) from None
     return Mirror(location, _bool(table, "insecure", where), mode)
 
 
 def _registry(table: object, where: str) -> RegistryEntry:
     if not isinstance(table, dict):
-        raise UsageError(f"{where} must be a table")
+        raise UsageError(f"{where} must be a table", hint=_FORMAT_HINT)
     location = _str(table, "location", where)
     prefix = _str(table, "prefix", where) or location
     if not prefix:
-        raise UsageError(f"{where} has neither prefix nor location")
+        raise UsageError(f"{where} has neither prefix nor location", hint=_FORMAT_HINT)
     if prefix.startswith("*.") and location:
-        raise UsageError(f"{where}: a wildcard prefix {prefix!r} cannot have a location")
+        raise UsageError(f"{where}: a wildcard prefix {prefix!r} cannot have a location",
+                         hint=_FORMAT_HINT)
     mirrors = table.get("mirror", [])
     if not isinstance(mirrors, list):
-        raise UsageError(f"{where}: mirror must be an array of tables")
+        raise UsageError(f"{where}: mirror must be an array of tables", hint=_FORMAT_HINT)
     return RegistryEntry(
         prefix=prefix,
         location=location or ("" if prefix.startswith("*.") else prefix),
@@ -185,7 +190,7 @@ def _v1_registries(doc: dict[str, Any], where: str) -> tuple[list[str], list[Reg
     """Translate the old ``[registries.search|insecure|block]`` format."""
     v1 = doc["registries"]
     if not isinstance(v1, dict):
-        raise UsageError(f"{where}: registries must be a table")
+        raise UsageError(f"{where}: registries must be a table", hint=_FORMAT_HINT)
     search: list[str] = []
     flags: dict[str, RegistryEntry] = {}
     for kind in ("search", "insecure", "block"):
@@ -206,18 +211,20 @@ def _merge(config: RegistriesConfig, doc: dict[str, Any], where: str) -> Registr
     entries: list[RegistryEntry] = []
     if "registries" in doc:
         if "registry" in doc or "unqualified-search-registries" in doc:
-            raise UsageError(f"{where} mixes the v1 [registries] format with the v2 format")
+            raise UsageError(f"{where} mixes the v1 [registries] format with the v2 format",
+                             hint=_FORMAT_HINT)
         search, entries = _v1_registries(doc, where)
     if "unqualified-search-registries" in doc:
         search = list(_str_list(doc["unqualified-search-registries"], f"{where} search list"))
     tables = doc.get("registry", [])
     if not isinstance(tables, list):
-        raise UsageError(f"{where}: registry must be an array of tables ([[registry]])")
+        raise UsageError(f"{where}: registry must be an array of tables ([[registry]])",
+                         hint=_FORMAT_HINT)
     entries += [_registry(t, f"{where} registry {i + 1}") for i, t in enumerate(tables)]
     aliases = dict(config.aliases)
     raw_aliases = doc.get("aliases", {})
     if not isinstance(raw_aliases, dict):
-        raise UsageError(f"{where}: aliases must be a table")
+        raise UsageError(f"{where}: aliases must be a table", hint=_FORMAT_HINT)
     for short, target in raw_aliases.items():
         aliases[short] = _check_alias(short, target, where)
     by_prefix = {r.prefix: r for r in config.registries}
@@ -245,7 +252,7 @@ def _short_name_mode(doc: dict[str, Any], where: str, current: ShortNameMode) ->
     except ValueError:
         raise UsageError(
             f"{where}: short-name-mode {value!r} is not enforcing, permissive or disabled",
-            hint="see containers-registries.conf(5)",
+            hint=_FORMAT_HINT,
         ) from None
 
 
@@ -254,12 +261,15 @@ def _check_alias(short: str, target: object, where: str) -> str:
         key = parse(short)
         value = parse(target) if isinstance(target, str) else None
     except ReferenceParseError as e:
-        raise UsageError(f"{where}: alias {short!r}: {e.message}") from e
+        raise UsageError(f"{where}: alias {short!r}: {e.message}",
+                         hint=e.hint or _FORMAT_HINT) from e
     if not is_short_name(key) or key.tag or key.digest:
-        raise UsageError(f"{where}: alias name {short!r} must be a short name without a tag")
+        raise UsageError(f"{where}: alias name {short!r} must be a short name without a tag",
+                         hint=_FORMAT_HINT)
     if value is None or is_short_name(value) or value.digest:
         raise UsageError(
-            f"{where}: alias {short!r} must map to a fully qualified name, not {target!r}"
+            f"{where}: alias {short!r} must map to a fully qualified name, not {target!r}",
+            hint="give the alias a registry host, e.g. docker.io/library/NAME",
         )
     return str(value)
 

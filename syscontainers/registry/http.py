@@ -62,6 +62,8 @@ TOKEN_BODY_LIMIT = 1 << 20
 MAX_REDIRECTS = 10  # as Go's net/http, which the containers tools use
 _TRANSIENT = (rex.ConnectionError, rex.Timeout, rex.ChunkedEncodingError)
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
+_OPERATOR_HINT = "the registry or its token server is misconfigured; tell its operator"
+_NETWORK_HINT = "check the network, then try again"
 _PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
 
 CredentialSource = Callable[[str, str], Credentials | None]  # (registry, repository)
@@ -403,7 +405,8 @@ class RegistryClient:
     ) -> str:
         realm = challenge.param("realm")
         if not realm.startswith(("https://", "http://")):
-            raise AuthError(f"registry {host.name} sent a Bearer challenge without a realm URL")
+            raise AuthError(f"registry {host.name} sent a Bearer challenge without a realm URL",
+                            hint=_OPERATOR_HINT)
         params = {k: v for k, v in (("service", challenge.param("service")), ("scope", scope)) if v}
         request: dict[str, Any] = {"params": params}
         if creds is not None and creds.identity_token:  # OAuth2: trade it for an access token
@@ -420,11 +423,12 @@ class RegistryClient:
                     hint=f"log in with 'syscontainers login {host.name}' or check --authfile",
                 )
             if resp.status_code != 200:
-                raise AuthError(f"token server {realm} answered HTTP {resp.status_code}")
+                raise AuthError(f"token server {realm} answered HTTP {resp.status_code}",
+                                hint="check that the token server is healthy, then try again")
             doc = self._token_document(realm, resp)
         token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
         if not isinstance(token, str) or not token:
-            raise AuthError(f"token server {realm} sent no token")
+            raise AuthError(f"token server {realm} sent no token", hint=_OPERATOR_HINT)
         return token
 
     @staticmethod
@@ -439,7 +443,8 @@ class RegistryClient:
         except rex.ContentDecodingError as e:
             raise _encoding_error(f"token from {realm}", resp, e) from e
         except _TRANSIENT as e:
-            raise AuthError(f"token server {realm}: the answer broke off: {_reason(e)}") from e
+            raise AuthError(f"token server {realm}: the answer broke off: {_reason(e)}",
+                            hint=_NETWORK_HINT) from e
         except ValueError as e:
             raise AuthError(f"token server {realm} sent no JSON", hint=hint) from e
 
@@ -529,7 +534,8 @@ class RegistryClient:
             except rex.ContentDecodingError as e:
                 raise _encoding_error(what, resp, e) from e
             except _TRANSIENT as e:
-                raise RegistryError(f"{what}: the download broke off: {_reason(e)}") from e
+                raise RegistryError(f"{what}: the download broke off: {_reason(e)}",
+                                    hint=_NETWORK_HINT) from e
             return Fetched(
                 data,
                 resp.headers.get("Content-Type", "").split(";")[0].strip(),

@@ -199,7 +199,8 @@ class ResumableStream(io.RawIOBase):
             body.close()
             raise RegistryError(
                 f"{self._what}: asked for bytes from {self._position}, "
-                f"the registry answered from {body.start}"
+                f"the registry answered from {body.start}",
+                hint="the registry, or a proxy in front of it, mishandles ranges; try again",
             )
         self._body = body
         self._cursor = body.start
