@@ -555,6 +555,34 @@ class RegistryClient:
 
         return ResumableStream(opener, size, what, self.counters, self.policy, self._sleep)
 
+    def get_optional(self, url: str, what: str, limit: int) -> bytes | None:
+        """GET URL without credentials (a lookaside signature): its body, or None on HTTP 404.
+        Retried as every request; TLS from the certs.d of URL's HOST[:PORT]. Another status, a
+        body over LIMIT bytes or a failed connection raises RegistryError naming WHAT."""
+        netloc = urlsplit(url).netloc
+        self._host(netloc)  # its TLS settings, for _context_for
+        hint = "check that the server is up and that registries.d names the right URL"
+        with self._send(url, what, first=True) as resp:
+            if resp.status_code == 404:
+                return None
+            if resp.status_code != 200:
+                raise RegistryError(
+                    f"{what}: {netloc} answered HTTP {resp.status_code}", hint=hint
+                )
+            try:
+                return _read_body(resp, limit)
+            except _TooLarge as e:
+                raise RegistryError(
+                    f"{what}: {netloc} sent more than {limit} bytes", hint=hint
+                ) from e
+            except rex.ContentDecodingError as e:
+                raise _encoding_error(what, resp, e) from e
+            except _TRANSIENT as e:
+                raise RegistryError(
+                    f"{what}: the download broke off: {_reason(e)}",
+                    hint="check that the server is up and reachable, then try again",
+                ) from e
+
 
 def _body_start(resp: requests.Response, asked: int) -> int:
     if resp.status_code != 206:
@@ -571,45 +599,3 @@ def _chunks(resp: requests.Response) -> Iterator[bytes]:
         yield from resp.raw.stream(CHUNK, decode_content=False)
     except (urllib3_errors.HTTPError, OSError) as e:
         raise Interrupted(_reason(e)) from e
-
-
-def get_optional(
-    url: str, verify: bool | str = True, timeout: float = 30.0, limit: int = 4 << 20
-) -> bytes | None:
-    """GET URL without credentials (a lookaside signature): its body, or None on HTTP 404.
-
-    Any other status, a body over LIMIT bytes or a connection error raises RegistryError.
-    VERIFY is requests' TLS setting: True, False or a CA bundle path.
-    """
-    headers = {"User-Agent": f"syscontainers/{__version__}"}
-    try:
-        with (
-            requests.Session() as session,
-            session.get(url, headers=headers, verify=verify, timeout=timeout, stream=True) as resp,
-        ):
-            if resp.status_code == 404:
-                return None
-            if resp.status_code != 200:
-                raise RegistryError(
-                    f"GET {url} answered HTTP {resp.status_code}",
-                    hint="check that the server is up and that registries.d names the right URL",
-                )
-            data = bytearray()
-            for chunk in resp.iter_content(CHUNK):
-                data += chunk
-                if len(data) > limit:
-                    raise RegistryError(
-                        f"GET {url} sent more than {limit} bytes",
-                        hint="check that registries.d names the right URL",
-                    )
-            return bytes(data)
-    except rex.SSLError as e:
-        raise TlsError(
-            f"GET {url}: TLS failed: {_reason(e)}",
-            hint="install the server's CA in the system trust store",
-        ) from e
-    except rex.RequestException as e:
-        raise RegistryError(
-            f"cannot GET {url}: {_reason(e)}",
-            hint="check that the server is up and reachable",
-        ) from e

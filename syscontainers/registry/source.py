@@ -197,8 +197,11 @@ class RegistrySource:
             )
         return data
 
+    # ---- signatures ----------------------------------------------------------------
 
-    # ---- sigstore attachments ---------------------------------------------------
+    def read_lookaside(self, url: str, limit: int) -> bytes | None:
+        """A lookaside signature at the http(s) URL, up to LIMIT bytes; None if there is none."""
+        return self._client.get_optional(url, f"signature {url}", limit)
 
     def sigstore_attachments(self, manifest_digest: str) -> list[Attachment]:
         """The layers of the ``sha256-HEX.sig`` manifest that sigstore (cosign) attaches to the

@@ -14,10 +14,11 @@ sets ``use-sigstore-attachments``. A ``sigstoreSigned`` requirement with public 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from syscontainers.errors import PolicyError, SysContainersError
 from syscontainers.reference import Reference, normalize, parse
@@ -29,13 +30,12 @@ from syscontainers.trust.scopes import docker_scopes, path_scopes
 if TYPE_CHECKING:
     from syscontainers.trust.gpg import Verified
 
-# (normalized reference, manifest digest) -> (signatures, where they were looked for)
-SignatureLookup = Callable[[Reference, str], tuple[list[bytes], str]]
-# (source, normalized reference, manifest digest) -> ([(payload, annotations) of each cosign
-# signature layer], where they were looked for)
-SigstoreLookup = Callable[
-    [ImageSource, Reference, str], tuple[list[tuple[bytes, dict[str, str]]], str]
-]
+# (source, normalized reference, manifest digest) -> (signatures, where they were looked for)
+SignatureLookup = Callable[[ImageSource, Reference, str], tuple[list[bytes], str]]
+SigstoreLayer = tuple[bytes, dict[str, str]]  # a cosign signature layer: payload, annotations
+# (source, normalized reference, manifest digest) -> (signature layers, where they were looked)
+SigstoreLookup = Callable[[ImageSource, Reference, str], tuple[list[SigstoreLayer], str]]
+S = TypeVar("S")  # a signature scheme's signature
 Verifier = Callable[[bytes, Sequence[bytes], str], "Verified"]
 MAX_REASONS = 3  # the reasons an error lists when several signatures failed
 
@@ -53,6 +53,15 @@ class Attached(Protocol):
 
     def sigstore_attachments(self, manifest_digest: str) -> Sequence[Any]:
         """The attachment layers: objects with media_type, payload and annotations."""
+
+
+@runtime_checkable
+class LookasideReader(Protocol):
+    """A source that reads lookaside signatures over HTTP(S) (the registry source, with its
+    client's retries and certs.d TLS)."""
+
+    def read_lookaside(self, url: str, limit: int) -> bytes | None:
+        """The body at URL, up to LIMIT bytes; None if the server has none (HTTP 404)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,142 +114,100 @@ def subject_of(spec: SourceSpec, source: ImageSource) -> Subject:
     return Subject(spec.transport.value, identity, namespaces, None, str(spec))
 
 
-class PolicyChecker:
-    """Enforces a trust policy on the image one source spec names."""
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One image being checked against one scope's requirements."""
 
-    def __init__(
-        self,
-        spec: SourceSpec,
-        load: Callable[[], Policy],
-        signatures: SignatureLookup,
-        verify: Verifier | None = None,  # default: gpg.verify_signed_message
-        read_key: Callable[[Path], bytes] = Path.read_bytes,
-        sigstore: SigstoreLookup | None = None,  # None: no sigstore signatures anywhere
-    ) -> None:
-        self.spec = spec
-        self._load = load
-        self._signatures = signatures
-        self._sigstore = sigstore
-        self._verify = verify
+    source: ImageSource
+    subject: Subject
+    image: ResolvedImage
+    where: str  # the policy and scope, for messages
+
+
+class RequirementType(Protocol):
+    """One ``type`` of policy requirement: it knows how to check an image against a requirement
+    of its type (containers/image's PolicyRequirement)."""
+
+    def enforce(self, req: Requirement, case: Case) -> None:
+        """Raise PolicyError unless CASE's image meets REQ."""
+
+
+class AcceptAnything:
+    """``insecureAcceptAnything``: every image."""
+
+    def enforce(self, req: Requirement, case: Case) -> None:
+        """Accept the image."""
+
+
+class Reject:
+    """``reject``: no image."""
+
+    def enforce(self, req: Requirement, case: Case) -> None:
+        """Refuse the image."""
+        raise PolicyError(
+            f"{case.subject.label} is rejected by {case.where}",
+            hint="the policy refuses every image of this scope; change it if this is wrong",
+        )
+
+
+class _Signed(ABC, Generic[S]):
+    """A requirement met by one signature of the image that verifies with one of its keys and
+    whose claim names the pulled manifest and a reference the requirement's signedIdentity
+    accepts. Subclasses say where signatures (of type S) are found and how one is verified."""
+
+    kind = "signature"
+    missing_hint = ""
+
+    def __init__(self, read_key: Callable[[Path], bytes]) -> None:
         self._read_key = read_key
 
-    def check(self, source: ImageSource, image: ResolvedImage) -> None:
-        """Raise PolicyError unless every requirement for the image is met."""
-        subject = subject_of(self.spec, source)
-        policy = self._load()
-        requirements, scope = requirements_for(
-            policy, subject.transport, subject.identity, subject.namespaces
-        )
-        where = f"{policy.origin or 'the trust policy'} ({scope})"
-        for requirement in requirements:
-            self._enforce(requirement, source, subject, image, where)
+    @abstractmethod
+    def find(self, case: Case, ref: Reference) -> tuple[Sequence[S], str]:
+        """The image's signatures, and where they were looked for."""
 
-    def _enforce(
-        self,
-        req: Requirement,
-        source: ImageSource,
-        subject: Subject,
-        image: ResolvedImage,
-        where: str,
-    ) -> None:
-        if req.kind is RequirementKind.ACCEPT_ANYTHING:
-            return
-        if req.kind is RequirementKind.REJECT:
-            raise PolicyError(
-                f"{subject.label} is rejected by {where}",
-                hint="the policy refuses every image of this scope; change it if this is wrong",
-            )
-        sigstore = req.kind is RequirementKind.SIGSTORE_SIGNED
-        if sigstore and req.unsupported:
-            raise PolicyError(
-                f"{where} requires sigstore signatures checked with {req.unsupported} for "
-                f"{subject.label}, which syscontainers cannot check",
-                hint="verify with public keys (keyPath / keyData) only, or pull with "
-                "--insecure-policy if you trust the source",
-            )
-        kind = "sigstore signature" if sigstore else "signature"
+    @abstractmethod
+    def claim(self, signature: S, keys: Sequence[bytes], image: ResolvedImage, what: str) -> Claim:
+        """Verify SIGNATURE with KEYS; what it claims."""
+
+    def refuse_unsupported(self, req: Requirement, case: Case) -> None:
+        """Raise PolicyError if REQ asks for checks that cannot be made."""
+
+    def enforce(self, req: Requirement, case: Case) -> None:
+        """Accept the image if one of its signatures meets REQ."""
+        self.refuse_unsupported(req, case)
+        subject, image = case.subject, case.image
         ref = subject.reference
         if ref is None:
             raise PolicyError(
-                f"{where} requires a {kind} for {subject.label}, but {subject.transport}: "
-                "images carry no signatures",
+                f"{case.where} requires a {self.kind} for {subject.label}, but "
+                f"{subject.transport}: images carry no signatures",
                 hint="pull the signed image from its registry, or accept this scope with "
                 "insecureAcceptAnything in the policy",
             )
         # gpg, sigstore, payloads and lookaside load only from here: most pulls need none.
-        keys = self._keys(req, where)
-        found: Sequence[object]
-        if sigstore:
-            found, looked = self._sigstore_layers(source, ref, image.manifest_digest)
-            hint = ("sign the image (cosign, or skopeo --sign-by-sigstore-private-key), and set "
-                    "use-sigstore-attachments: true for its registry in registries.d")
-        else:
-            found, looked = self._signatures(ref, image.manifest_digest)
-            hint = ("sign the image (skopeo copy --sign-by) and publish the signature where "
-                    "registries.d points, or check the lookaside URL in registries.d")
+        keys = self._keys(req, case.where)
+        found, looked = self.find(case, ref)
         if not found:
             raise PolicyError(
-                f"{where} requires a {kind} for {subject.label} "
+                f"{case.where} requires a {self.kind} for {subject.label} "
                 f"({image.manifest_digest}), but there is none ({looked})",
-                hint=hint,
+                hint=self.missing_hint,
             )
         reasons = []
         for i, signature in enumerate(found, 1):
-            what = f"{kind} {i} of {subject.label}"
+            what = f"{self.kind} {i} of {subject.label}"
             try:
-                claim = (self._sigstore_claim if sigstore else self._gpg_claim)(
-                    signature, keys, image, what
-                )
-                _check_claim(claim, req, ref, image, what)
+                _check_claim(self.claim(signature, keys, image, what), req, ref, image, what)
                 return
             except SysContainersError as e:
                 reasons.append(e.message)
         shown = "; ".join(reasons[:MAX_REASONS])
         more = f" (and {len(reasons) - MAX_REASONS} more)" if len(reasons) > MAX_REASONS else ""
         raise PolicyError(
-            f"no signature of {subject.label} satisfies {where}: {shown}{more}",
+            f"no signature of {subject.label} satisfies {case.where}: {shown}{more}",
             hint="check that the image was signed by a key the policy names, for this name "
             "and this manifest",
         )
-
-    def _sigstore_layers(
-        self, source: ImageSource, ref: Reference, digest: str
-    ) -> tuple[list[tuple[bytes, dict[str, str]]], str]:
-        if self._sigstore is None:
-            return [], "no sigstore signatures are looked for"
-        return self._sigstore(source, ref, digest)
-
-    def _gpg_claim(
-        self, signature: object, keys: Sequence[bytes], image: ResolvedImage, what: str
-    ) -> Claim:
-        """Verify a simple-signing SIGNATURE with gpg; what it claims."""
-        from syscontainers.trust.simple_signing import manifest_matches, parse_payload
-
-        if self._verify is None:
-            from syscontainers.trust.gpg import verify_signed_message
-
-            self._verify = verify_signed_message
-        verified = self._verify(cast(bytes, signature), keys, what)
-        claim = parse_payload(verified.payload, what)
-        digest_ok = manifest_matches(claim, image.manifest_bytes, image.manifest_digest)
-        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
-
-    @staticmethod
-    def _sigstore_claim(
-        signature: object, keys: Sequence[bytes], image: ResolvedImage, what: str
-    ) -> Claim:
-        """Verify a sigstore signature layer (payload, annotations); what it claims."""
-        from syscontainers.trust.sigstore import (
-            parse_sigstore_payload,
-            signature_from_layer,
-            verify_sigstore,
-        )
-
-        payload, notes = cast(tuple[bytes, dict[str, str]], signature)
-        layer = signature_from_layer(payload, notes, what)
-        claim = parse_sigstore_payload(verify_sigstore(layer, keys, what), what)
-        digest_ok = claim.manifest_digest == image.manifest_digest
-        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
 
     def _keys(self, req: Requirement, where: str) -> list[bytes]:
         keys = list(req.key_data)
@@ -255,6 +222,125 @@ class PolicyChecker:
         return keys
 
 
+class SignedBy(_Signed[bytes]):
+    """``signedBy``: simple-signing signatures from lookaside storage, verified by gpg."""
+
+    missing_hint = (
+        "sign the image (skopeo copy --sign-by) and publish the signature where "
+        "registries.d points, or check the lookaside URL in registries.d"
+    )
+
+    def __init__(
+        self,
+        signatures: SignatureLookup,
+        verify: Verifier | None,
+        read_key: Callable[[Path], bytes],
+    ) -> None:
+        super().__init__(read_key)
+        self._signatures = signatures
+        self._verify = verify
+
+    def find(self, case: Case, ref: Reference) -> tuple[Sequence[bytes], str]:
+        """The lookaside signatures of the image."""
+        return self._signatures(case.source, ref, case.image.manifest_digest)
+
+    def claim(
+        self, signature: bytes, keys: Sequence[bytes], image: ResolvedImage, what: str
+    ) -> Claim:
+        """Verify a simple-signing SIGNATURE with gpg; what it claims."""
+        from syscontainers.trust.simple_signing import manifest_matches, parse_payload
+
+        if self._verify is None:
+            from syscontainers.trust.gpg import verify_signed_message
+
+            self._verify = verify_signed_message
+        verified = self._verify(signature, keys, what)
+        claim = parse_payload(verified.payload, what)
+        digest_ok = manifest_matches(claim, image.manifest_bytes, image.manifest_digest)
+        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
+
+
+class SigstoreSigned(_Signed[SigstoreLayer]):
+    """``sigstoreSigned`` with public keys: cosign signature layers attached in the registry."""
+
+    kind = "sigstore signature"
+    missing_hint = (
+        "sign the image (cosign, or skopeo --sign-by-sigstore-private-key), and set "
+        "use-sigstore-attachments: true for its registry in registries.d"
+    )
+
+    def __init__(
+        self, sigstore: SigstoreLookup | None, read_key: Callable[[Path], bytes]
+    ) -> None:
+        super().__init__(read_key)
+        self._sigstore = sigstore
+
+    def refuse_unsupported(self, req: Requirement, case: Case) -> None:
+        """Refuse a requirement that needs Fulcio, PKI or Rekor checks."""
+        if req.unsupported:
+            raise PolicyError(
+                f"{case.where} requires sigstore signatures checked with {req.unsupported} for "
+                f"{case.subject.label}, which syscontainers cannot check",
+                hint="verify with public keys (keyPath / keyData) only, or pull with "
+                "--insecure-policy if you trust the source",
+            )
+
+    def find(self, case: Case, ref: Reference) -> tuple[Sequence[SigstoreLayer], str]:
+        """The cosign signature layers attached to the image."""
+        if self._sigstore is None:
+            return [], "no sigstore signatures are looked for"
+        return self._sigstore(case.source, ref, case.image.manifest_digest)
+
+    def claim(
+        self, signature: SigstoreLayer, keys: Sequence[bytes], image: ResolvedImage, what: str
+    ) -> Claim:
+        """Verify a sigstore signature layer (payload, annotations); what it claims."""
+        from syscontainers.trust.sigstore import (
+            parse_sigstore_payload,
+            signature_from_layer,
+            verify_sigstore,
+        )
+
+        payload, notes = signature
+        layer = signature_from_layer(payload, notes, what)
+        claim = parse_sigstore_payload(verify_sigstore(layer, keys, what), what)
+        digest_ok = claim.manifest_digest == image.manifest_digest
+        return Claim(digest_ok, claim.manifest_digest, claim.docker_reference)
+
+
+class PolicyChecker:
+    """Enforces a trust policy on the image one source spec names."""
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        load: Callable[[], Policy],
+        signatures: SignatureLookup,
+        verify: Verifier | None = None,  # default: gpg.verify_signed_message
+        read_key: Callable[[Path], bytes] = Path.read_bytes,
+        sigstore: SigstoreLookup | None = None,  # None: no sigstore signatures anywhere
+    ) -> None:
+        self.spec = spec
+        self._load = load
+        self._types: dict[RequirementKind, RequirementType] = {
+            RequirementKind.ACCEPT_ANYTHING: AcceptAnything(),
+            RequirementKind.REJECT: Reject(),
+            RequirementKind.SIGNED_BY: SignedBy(signatures, verify, read_key),
+            RequirementKind.SIGSTORE_SIGNED: SigstoreSigned(sigstore, read_key),
+        }
+
+    def check(self, source: ImageSource, image: ResolvedImage) -> None:
+        """Raise PolicyError unless every requirement for the image is met."""
+        subject = subject_of(self.spec, source)
+        policy = self._load()
+        requirements, scope = requirements_for(
+            policy, subject.transport, subject.identity, subject.namespaces
+        )
+        case = Case(source, subject, image, f"{policy.origin or 'the trust policy'} ({scope})")
+        for requirement in requirements:
+            self._types[requirement.kind].enforce(requirement, case)
+
+
 class Unchecked:
     """``--insecure-policy``: every image is accepted, whatever the policy says."""
 
@@ -264,9 +350,12 @@ class Unchecked:
 
 def lookaside_signatures(registries_d: Path) -> SignatureLookup:
     """Signature lookup through the lookaside storage that REGISTRIES_D configures (read when a
-    signature is first needed; HTTP goes through the registry package's client)."""
+    signature is first needed; HTTP goes through the source's registry client, with its retries
+    and certs.d TLS)."""
 
-    def lookup(ref: Reference, manifest_digest: str) -> tuple[list[bytes], str]:
+    def lookup(
+        source: ImageSource, ref: Reference, manifest_digest: str
+    ) -> tuple[list[bytes], str]:
         from syscontainers.trust.lookaside import (
             BUILTIN_LOOKASIDE,
             fetch_url,
@@ -278,13 +367,20 @@ def lookaside_signatures(registries_d: Path) -> SignatureLookup:
         config = load_registries_d(registries_d)
         # Without a registries.d entry, containers/image looks where it writes by default.
         base = lookaside_for(config, ref, fallback=BUILTIN_LOOKASIDE)
-        from syscontainers.registry.http import get_optional
+
+        def http_get(url: str, limit: int) -> bytes | None:
+            if not isinstance(source, LookasideReader):
+                raise PolicyError(
+                    f"{source.description} cannot read the lookaside signature {url}",
+                    hint="pull the image from its registry",
+                )
+            return source.read_lookaside(url, limit)
 
         found = read_signatures(
             config,
             ref,
             manifest_digest,
-            lambda url: fetch_url(url, get_optional),
+            lambda url: fetch_url(url, http_get),
             fallback=BUILTIN_LOOKASIDE,
         )
         return found, f"looked under {base}, from {registries_d}"

@@ -340,15 +340,16 @@ def _read_file(path: str, url: str, limit: int) -> bytes | None:
 
 
 def fetch_url(
-    url: str, http_get: Callable[[str], bytes | None], limit: int = MAX_SIGNATURE_SIZE
+    url: str, http_get: Callable[[str, int], bytes | None], limit: int = MAX_SIGNATURE_SIZE
 ) -> bytes | None:
-    """One signature at URL: file:// is read here, http(s):// through HTTP_GET; None if it
-    does not exist. Raise PolicyError for another scheme or a signature over LIMIT bytes."""
+    """One signature at URL: file:// is read here, http(s):// through HTTP_GET(url, LIMIT);
+    None if it does not exist. Raise PolicyError for another scheme or a signature over LIMIT
+    bytes."""
     parts = _split(url, "signature URL")
     if parts.scheme == "file":
         data = _read_file(unquote(parts.path), url, limit)
     elif parts.scheme in ("http", "https"):
-        data = http_get(url)
+        data = http_get(url, limit)
     else:
         raise PolicyError(
             f"signature URL {url} has an unsupported scheme {parts.scheme!r}",

@@ -80,8 +80,8 @@ def checker(doc: dict[str, Any], signatures: list[bytes], repo: str = "app") -> 
         return Verified(sig[5:], "FPR")
 
     spec = parse_source(f"docker://registry.example.org/{repo}:1")
-    return PolicyChecker(spec, policy(doc), lambda ref, digest: (signatures, "looked nowhere"),
-                         verify)
+    return PolicyChecker(spec, policy(doc),
+                         lambda source, ref, digest: (signatures, "looked nowhere"), verify)
 
 
 def check(c: PolicyChecker, repo: str = "app") -> None:
@@ -131,7 +131,7 @@ def test_signed_identity_rules_apply() -> None:
 
 def sigstore_checker(doc: dict[str, Any], layers: list[tuple[bytes, dict[str, str]]]) -> Any:
     spec = parse_source("docker://registry.example.org/app:1")
-    return PolicyChecker(spec, policy(doc), lambda ref, digest: ([], ""),
+    return PolicyChecker(spec, policy(doc), lambda source, ref, digest: ([], ""),
                          sigstore=lambda source, ref, digest: (layers, "looked in the registry"))
 
 
@@ -183,7 +183,8 @@ def test_local_images_carry_no_signatures(tmp_path: Path, env: Env) -> None:
     try:
         image = source.resolve(Platform.host())
         spec = parse_source(env.layout("app", atomic_files("1")))
-        c = PolicyChecker(spec, policy({"default": [signed_by()]}), lambda r, d: ([], ""))
+        c = PolicyChecker(spec, policy({"default": [signed_by()]}),
+                          lambda s, r, d: ([], ""))
         with pytest.raises(PolicyError, match="oci: images carry no signatures"):
             c.check(source, image)
         assert subject_of(spec, source).transport == "oci"

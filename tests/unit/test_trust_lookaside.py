@@ -1,12 +1,15 @@
-"""Tests for syscontainers.trust.lookaside and registry.http.get_optional: registries.d parsing,
-scope precedence, the signature URL layout, and reading signatures from file:// and a real
-HTTP server on loopback."""
+"""Tests for syscontainers.trust.lookaside and RegistryClient.get_optional: registries.d parsing,
+scope precedence, the signature URL layout, and reading signatures from file:// and, through
+the registry client (retries, certs.d TLS), from a real HTTP(S) server on loopback."""
 
 from __future__ import annotations
 
+import datetime
 import http.server
+import ipaddress
 import itertools
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -14,12 +17,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from syscontainers.errors import PolicyError, RegistryError
+from syscontainers.errors import PolicyError, RegistryError, TlsError
 from syscontainers.reference import parse
-from syscontainers.registry.http import get_optional
+from syscontainers.registry import RegistryOptions, make_client
+from syscontainers.registry.http import RegistryClient
+from syscontainers.registry.stream import RetryPolicy
+from syscontainers.settings import Settings
 from syscontainers.trust.lookaside import (
     BUILTIN_LOOKASIDE,
+    MAX_SIGNATURE_SIZE,
     MAX_SIGNATURES,
     RegistriesD,
     fetch_url,
@@ -434,7 +442,7 @@ def test_read_signatures_without_storage() -> None:
 # ---- fetch_url: file:// --------------------------------------------------------
 
 
-def no_http(address: str) -> bytes | None:
+def no_http(address: str, limit: int) -> bytes | None:
     raise AssertionError(f"HTTP used for {address}")
 
 
@@ -484,21 +492,26 @@ def test_read_signatures_from_a_file_store(tmp_path: Path) -> None:
     assert found == [b"first", b"second"]
 
 
-# ---- HTTP, through a real server on loopback ------------------------------------
+# ---- HTTP, through the registry client to a real server on loopback ----------------------
 
 
 class Server:
-    """An HTTP server on 127.0.0.1 answering from ROUTES (path -> (status, body)), else 404."""
+    """An HTTP(S) server on 127.0.0.1 answering from ROUTES (path -> (status, body)), else 404;
+    a path in FLAKY first answers 503 that many times."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, tuple[int, bytes]] = {}
+        self.flaky: dict[str, int] = {}
         self.asked: list[str] = []
-        routes, asked = self.routes, self.asked
+        routes, flaky, asked = self.routes, self.flaky, self.asked
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
                 asked.append(self.path)
                 status, body = routes.get(self.path, (404, b"not found"))
+                if flaky.get(self.path):
+                    flaky[self.path] -= 1
+                    status, body = 503, b"busy"
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -508,7 +521,11 @@ class Server:
                 """Quiet."""
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        port = self.httpd.server_address[1]
+        self.netloc = f"127.0.0.1:{port}"
+        self.base = f"{'https' if tls else 'http'}://{self.netloc}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -525,6 +542,58 @@ def server() -> Iterator[Server]:
     s.close()
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A self-signed CA certificate for IP 127.0.0.1 and its key, as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    return cert_file, key_file
+
+
+FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.01)
+
+
+def client(certs_d: Path | None = None, options: RegistryOptions | None = None) -> RegistryClient:
+    """The client a command makes: certs.d from CERTS_D, retries FAST, no auth files."""
+    settings = Settings(certs_d=certs_d or Path("/nonexistent"))
+    return make_client(settings, options or RegistryOptions(retry=FAST), frozenset(), {})
+
+
+def get(url: str, limit: int = MAX_SIGNATURE_SIZE) -> bytes | None:
+    c = client()
+    try:
+        return c.get_optional(url, f"signature {url}", limit)
+    finally:
+        c.close()
+
+
+def http_get(url: str, limit: int) -> bytes | None:
+    return get(url, limit)
+
+
 def sig_path(n: int, prefix: str = "/lookaside") -> str:
     return f"{prefix}/ns/app@sha256={HEX}/signature-{n}"
 
@@ -534,20 +603,29 @@ def test_get_optional_statuses(server: Server) -> None:
     server.routes["/empty"] = (200, b"")
     server.routes["/broken"] = (500, b"oops")
     server.routes["/gone"] = (410, b"")
-    assert get_optional(server.base + "/ok") == b"body"
-    assert get_optional(server.base + "/empty") == b""
-    assert get_optional(server.base + "/missing") is None
+    assert get(server.base + "/ok") == b"body"
+    assert get(server.base + "/empty") == b""
+    assert get(server.base + "/missing") is None
     for path in ("/broken", "/gone"):
-        with pytest.raises(RegistryError, match=f"GET {server.base}{path} answered HTTP") as e:
-            get_optional(server.base + path)
+        with pytest.raises(RegistryError, match=f"{server.base}{path}: .* answered HTTP") as e:
+            get(server.base + path)
         assert e.value.hint
+    assert server.asked.count("/broken") == FAST.attempts  # a 5xx is retried, a 410 is not
+    assert server.asked.count("/gone") == 1
+
+
+def test_get_optional_retries_a_transient_503(server: Server) -> None:
+    server.routes["/sig"] = (200, b"signature")
+    server.flaky["/sig"] = FAST.attempts - 1
+    assert get(server.base + "/sig") == b"signature"
+    assert server.asked == ["/sig"] * FAST.attempts
 
 
 def test_get_optional_size_limit(server: Server) -> None:
     server.routes["/big"] = (200, b"x" * 1001)
-    assert get_optional(server.base + "/big", limit=1001) == b"x" * 1001
+    assert get(server.base + "/big", limit=1001) == b"x" * 1001
     with pytest.raises(RegistryError, match="more than 1000 bytes"):
-        get_optional(server.base + "/big", limit=1000)
+        get(server.base + "/big", limit=1000)
 
 
 def test_get_optional_unreachable() -> None:
@@ -555,16 +633,38 @@ def test_get_optional_unreachable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound but not listening: connection refused
         address = f"http://127.0.0.1:{port}/sig"
-        with pytest.raises(RegistryError, match=f"cannot GET {address}") as e:
-            get_optional(address, timeout=5)
+        with pytest.raises(RegistryError, match=f"127.0.0.1:{port}") as e:
+            get(address)
     assert e.value.hint
+
+
+def test_get_optional_trusts_the_lookaside_host_ca_from_certs_d(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "tls")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    tls = Server(context)
+    try:
+        tls.routes["/sig"] = (200, b"signature")
+        certs_d = tmp_path / "certs.d"
+        with pytest.raises(TlsError, match="certificate") as e:
+            client(certs_d).get_optional(tls.base + "/sig", "signature", 100)
+        assert e.value.hint and f"certs.d/{tls.netloc}/ca.crt" in e.value.hint
+        (certs_d / tls.netloc).mkdir(parents=True)
+        (certs_d / tls.netloc / "ca.crt").write_bytes(cert.read_bytes())
+        assert client(certs_d).get_optional(tls.base + "/sig", "signature", 100) == b"signature"
+        (tmp_path / "flat").mkdir()
+        (tmp_path / "flat" / "lookaside.crt").write_bytes(cert.read_bytes())
+        flat = RegistryOptions(cert_dir=tmp_path / "flat", retry=FAST)  # --cert-dir
+        assert client(options=flat).get_optional(tls.base + "/sig", "s", 100) == b"signature"
+    finally:
+        tls.close()
 
 
 def test_read_signatures_over_http(server: Server) -> None:
     server.routes[sig_path(1)] = (200, b"first")
     server.routes[sig_path(2)] = (200, b"second")
     config = parse_one(f"docker:\n  quay.io/ns/app:\n    lookaside: {server.base}/lookaside\n")
-    found = read_signatures(config, QUAY, DIGEST, lambda u: fetch_url(u, get_optional))
+    found = read_signatures(config, QUAY, DIGEST, lambda u: fetch_url(u, http_get))
     assert found == [b"first", b"second"]
     assert server.asked == [sig_path(1), sig_path(2), sig_path(3)]  # 3: the 404 that ends it
 
@@ -573,10 +673,10 @@ def test_read_signatures_over_http_server_error(server: Server) -> None:
     server.routes[sig_path(1)] = (200, b"first")
     server.routes[sig_path(2)] = (500, b"oops")
     config = RegistriesD(default=f"{server.base}/lookaside")
-    with pytest.raises(RegistryError, match=f"{sig_path(2)} answered HTTP 500"):
-        read_signatures(config, QUAY, DIGEST, lambda u: fetch_url(u, get_optional))
+    with pytest.raises(RegistryError, match=f"{sig_path(2)}: .* answered HTTP 500"):
+        read_signatures(config, QUAY, DIGEST, lambda u: fetch_url(u, http_get))
 
 
 def test_fetch_url_caps_what_http_returns() -> None:
     with pytest.raises(PolicyError, match="larger than 3 bytes"):
-        fetch_url("https://h/sig", lambda u: b"four", limit=3)
+        fetch_url("https://h/sig", lambda u, limit: b"four", limit=3)
