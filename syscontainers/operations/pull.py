@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from syscontainers import progress
-from syscontainers.errors import DigestMismatchError, ManifestError, SysContainersError
+from syscontainers.errors import ManifestError, SysContainersError
 from syscontainers.fsutil import filesystem_errors, flushing
 from syscontainers.layers import import_layer
 from syscontainers.oci import (
@@ -21,11 +21,10 @@ from syscontainers.oci import (
     Platform,
     digest_hex,
     parse_config,
-    sha256_digest,
 )
 from syscontainers.progress import Reporter
 from syscontainers.reference import parse as parse_reference
-from syscontainers.sources import ImageSource, ResolvedImage
+from syscontainers.sources import ImageSource, ResolvedImage, read_small_blob
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 
@@ -82,15 +81,8 @@ def short(digest: str) -> str:
 def read_config(source: ImageSource, image: ResolvedImage) -> tuple[bytes, ImageConfig]:
     """Fetch and verify the image config, and check it agrees with the manifest."""
     desc = image.manifest.config
-    if desc.size > CONFIG_LIMIT:
-        raise ManifestError(f"{source.description}: config is {desc.size} bytes, over the limit")
-    with source.open_blob(desc) as stream:
-        data = stream.read(CONFIG_LIMIT + 1)
-    if sha256_digest(data) != desc.digest or len(data) != desc.size:
-        raise DigestMismatchError(
-            f"{source.description}: config blob does not match {desc.digest}",
-            hint="the image source is damaged or was changed while reading",
-        )
+    what = f"{source.description}: config {desc.digest}"
+    data = read_small_blob(source, desc, CONFIG_LIMIT, what)
     config = parse_config(data, f"{source.description} config")
     if len(config.diff_ids) != len(image.manifest.layers):
         raise ManifestError(

@@ -46,7 +46,7 @@ from syscontainers.reference import Reference
 from syscontainers.registry.config import Endpoint
 from syscontainers.registry.http import CHUNK, RegistryClient
 from syscontainers.registry.stream import TransferStats
-from syscontainers.sources import ResolvedImage
+from syscontainers.sources import ResolvedImage, read_small_blob
 
 MANIFEST_LIMIT = 4 << 20
 CONFIG_LIMIT = 16 << 20
@@ -185,17 +185,7 @@ class RegistrySource:
 
     def read_blob(self, desc: Descriptor, limit: int = CONFIG_LIMIT) -> bytes:
         """A small blob (a config), read whole and checked against its digest."""
-        if desc.size > limit:
-            raise ManifestError(f"{self.description}: blob {desc.digest} is over {limit} bytes")
-        with self.open_blob(desc) as stream:
-            data = stream.read(limit + 1)
-        if len(data) != desc.size or sha256_digest(data) != desc.digest:
-            raise DigestMismatchError(
-                f"{self.description}: blob {desc.digest} has content with digest "
-                f"{sha256_digest(data)} ({len(data)} bytes, expected {desc.size})",
-                hint="the registry is serving damaged content",
-            )
-        return data
+        return read_small_blob(self, desc, limit, f"{self.description}: blob {desc.digest}")
 
     # ---- signatures ----------------------------------------------------------------
 

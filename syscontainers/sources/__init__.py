@@ -66,6 +66,29 @@ class ImageSource(Protocol):
         """Release files or connections."""
 
 
+def read_small_blob(source: ImageSource, desc: Descriptor, limit: int, what: str) -> bytes:
+    """The blob DESC of SOURCE (a config, a signature), read whole and checked against its
+    descriptor's digest and size; WHAT names it in errors. Larger than LIMIT: ManifestError."""
+    from syscontainers.errors import DigestMismatchError, ManifestError
+    from syscontainers.oci import sha256_digest
+
+    if desc.size > limit:
+        raise ManifestError(
+            f"{what} is {desc.size} bytes, over the limit of {limit}",
+            hint="that is not a blob of this kind; check the image and its source",
+        )
+    with source.open_blob(desc) as stream:
+        data = stream.read(limit + 1)
+    actual = sha256_digest(data)
+    if actual != desc.digest or len(data) != desc.size:
+        raise DigestMismatchError(
+            f"{what} has content with digest {actual} ({len(data)} bytes), not {desc.digest} "
+            f"({desc.size} bytes)",
+            hint="the image source is damaged or was changed while reading",
+        )
+    return data
+
+
 def parse_source(text: str) -> SourceSpec:
     """Parse ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``
     or ``[docker://]NAME``."""

@@ -32,7 +32,13 @@ from syscontainers.oci import (
     canonical_json,
     sha256_digest,
 )
-from syscontainers.sources import ImageSource, ResolvedImage, open_source, parse_source
+from syscontainers.sources import (
+    ImageSource,
+    ResolvedImage,
+    open_source,
+    parse_source,
+    read_small_blob,
+)
 from syscontainers.sources.docker_archive import DockerArchiveSource, familiar, sniff_compression
 from syscontainers.sources.oci_layout import OciLayoutSource, clean_path, repository_from_path
 from tests.imagebuild import (
@@ -212,6 +218,24 @@ def test_oci_tampered_manifest_is_a_digest_mismatch(layout: Path) -> None:
     path.write_bytes(path.read_bytes().replace(b'"schemaVersion": 2', b'"schemaVersion":  2'))
     with pytest.raises(DigestMismatchError, match="has the digest sha256:"):
         resolve(f"oci:{layout}")
+
+
+def test_read_small_blob_checks_size_limit_and_digest(layout: Path) -> None:
+    src = source(f"oci:{layout}")
+    try:
+        config = src.resolve(HOST).manifest.config
+        data = blob(layout, config.digest).read_bytes()
+        assert read_small_blob(src, config, config.size, "the config") == data
+        with pytest.raises(ManifestError, match=f"the config is {config.size} bytes, over the"):
+            read_small_blob(src, config, config.size - 1, "the config")
+        blob(layout, config.digest).write_bytes(data + b" ")
+        with pytest.raises(DigestMismatchError, match=(
+            f"the config has content with digest {sha256_digest(data + b' ')} "
+            rf"\({len(data) + 1} bytes\), not {config.digest}")) as e:
+            read_small_blob(src, config, 1 << 20, "the config")
+        assert e.value.hint
+    finally:
+        src.close()
 
 
 def test_oci_wrong_manifest_size_is_refused(layout: Path) -> None:
