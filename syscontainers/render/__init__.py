@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         load_exports,
         parse_exports,
     )
+    from syscontainers.render.hostfiles import HostFile
     from syscontainers.render.templates import (
         TemplateVariable,
         VariableKind,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         missing_variables,
         template_variables,
     )
-    from syscontainers.render.unit import HostFile, wants_detached
+    from syscontainers.render.unit import wants_detached
     from syscontainers.render.values import (
         HostFacts,
         KeptValues,
@@ -75,7 +76,7 @@ _HOME = {
     "check_complete": "templates",
     "missing_variables": "templates",
     "template_variables": "templates",
-    "HostFile": "unit",
+    "HostFile": "hostfiles",
     "wants_detached": "unit",
     "HostFacts": "values",
     "KeptValues": "values",

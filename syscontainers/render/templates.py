@@ -93,6 +93,11 @@ def jinja_identifiers(source: TemplateSource) -> set[str]:
 # --- public API -----------------------------------------------------------------
 
 
+def ensure_newline(text: str) -> str:
+    """TEXT ending in a newline, unless it is empty."""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
 def render_text(source: TemplateSource, values: Mapping[str, str]) -> str:
     """Render one template with VALUES (verbatim sources come back unchanged), each value
     fitted to where it lands (render.escape)."""

@@ -1,4 +1,4 @@
-"""What a deployment puts on the host outside its directory: unit, tmpfiles lines, host files.
+"""The systemd unit of a deployment: its template, the runtime mode, the lines syscontainers adds.
 
 The unit comes from /exports/service.j2 or service.template, else from the
 shipped default (templates/service.template). The runtime mode follows
@@ -28,36 +28,20 @@ offline host), and nothing syscontainers does at start needs the network. An
 image that needs it says so in its own unit; a user asks with ``--set
 NETWORK_ONLINE=yes`` (kept by update, like every --set value), which appends a
 ``[Unit]`` block with ``Wants=`` and ``After=network-online.target`` to any unit.
-
-tmpfiles come from /exports/tmpfiles.j2 or tmpfiles.template, else one
-`d SRC 0700 UID GID - -` line per bind-mount source that does not exist.
-
-Host files: renameFiles targets are rendered with the values first (atomic
-syntax), then applied per path component: renaming a directory renames
-everything under it, and the longest renamed ancestor of a path wins. Files
-listed in installedFilesTemplate are rendered here; the others are copied as
-they are by the installer, which also guards against symlinks on the host side.
 """
 
 from __future__ import annotations
 
 import functools
-import posixpath
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
-from syscontainers.errors import TemplateError
-from syscontainers.render.config_json import MissingSource
 from syscontainers.render.exports import (
-    HOSTFS,
     DefaultTemplates,
     Exports,
-    Syntax,
     TemplateSource,
     load_default_templates,
-    rename_path,
 )
-from syscontainers.render.templates import identifiers, render_text
+from syscontainers.render.templates import ensure_newline, identifiers, render_text
 from syscontainers.render.values import NETWORK_ONLINE, network_online
 
 DETACHED_MARKERS = frozenset({"EXEC_STOPPOST", "PIDFILE"})
@@ -84,10 +68,6 @@ def wants_detached(exports: Exports, defaults: DefaultTemplates | None = None) -
     """True if the unit template uses both $EXEC_STOPPOST and $PIDFILE (detached mode)."""
     source = service_source(exports, defaults)
     return source is not None and DETACHED_MARKERS <= identifiers(source)
-
-
-def _ensure_newline(text: str) -> str:
-    return text if not text or text.endswith("\n") else text + "\n"
 
 
 SUPPLEMENT_HEADER = (
@@ -137,105 +117,9 @@ def render_unit(
     source = service_source(exports, defaults)
     if source is None:
         return ""
-    text = _ensure_newline(render_text(source, values))
+    text = ensure_newline(render_text(source, values))
     if exports.service is not None:
         text += supplement(source, values, wants_detached(exports, defaults), text)
     if network_online(values):
         text += NETWORK_ONLINE_BLOCK
     return text
-
-
-def tmpfiles_path(path: str) -> str:
-    """PATH as one tmpfiles.d field: '%' doubled, quoted and escaped if it has blanks."""
-    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
-        raise TemplateError(
-            f"bind-mount source {path!r} contains a control character",
-            hint="paths with newlines or other control characters cannot go in tmpfiles.d",
-        )
-    field = path.replace("%", "%%")
-    if any(c in field for c in " \"\\'"):
-        field = '"' + field.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return field
-
-
-def default_tmpfiles(missing: Iterable[MissingSource]) -> str:
-    """One `d` line per missing bind-mount source, owned as MissingSource says."""
-    return "".join(f"d {tmpfiles_path(m.path)} 0700 {m.uid} {m.gid} - -\n" for m in missing)
-
-
-def render_tmpfiles(
-    exports: Exports, values: Mapping[str, str], missing: Iterable[MissingSource]
-) -> str:
-    """The tmpfiles.d text: the image's template rendered, else the default lines."""
-    if exports.tmpfiles is not None:
-        return _ensure_newline(render_text(exports.tmpfiles, values))
-    return default_tmpfiles(missing)
-
-
-@dataclass(frozen=True, slots=True)
-class HostFile:
-    """One hostfs file to install: host destination, source under /exports, rendered content."""
-
-    dest: str
-    source: str  # relative to /exports, e.g. "hostfs/usr/local/bin/etcdctl"
-    rendered: bool
-    content: bytes | None = None  # the rendered bytes when rendered, else None: copy source
-
-
-def check_host_path(path: str, what: str) -> str:
-    """Return PATH if it is an absolute, normalised host path other than '/'."""
-    if (
-        not path.startswith("/")
-        or path == "/"
-        or "\x00" in path
-        or ".." in path.split("/")
-        or posixpath.normpath(path) != path
-    ):
-        raise TemplateError(
-            f"{what}: {path!r} is not a clean absolute host path",
-            hint="renameFiles targets and their values must give absolute paths without '..'",
-        )
-    return path
-
-
-def substituted_renames(exports: Exports, values: Mapping[str, str]) -> dict[str, str]:
-    """The renameFiles map with values rendered into each target."""
-    out: dict[str, str] = {}
-    for src, pattern in exports.manifest.rename_files:
-        what = f"renameFiles[{src!r}]"
-        target = render_text(TemplateSource(what, pattern, Syntax.ATOMIC), values)
-        # '..' is refused, not normalised away: it must not carry a file out of its directory.
-        clean = target and ".." not in target.split("/")
-        out[src] = check_host_path(posixpath.normpath(target) if clean else target, what)
-    return out
-
-
-def host_destination(rel: str, renames: Mapping[str, str]) -> str:
-    """The host path of hostfs entry REL ("hostfs/a/b") after renameFiles."""
-    if not rel.startswith(HOSTFS):
-        raise TemplateError(f"{rel!r} is not under /exports/hostfs")
-    dest = rename_path("/" + rel[len(HOSTFS) :], renames)
-    return check_host_path(dest, f"/exports/{rel}")
-
-
-def plan_host_files(exports: Exports, values: Mapping[str, str]) -> tuple[HostFile, ...]:
-    """Every hostfs file with its destination, rendering the installedFilesTemplate ones."""
-    renames = substituted_renames(exports, values)
-    templates = {t.name: t for t in exports.host_templates}
-    seen: dict[str, str] = {}
-    plan: list[HostFile] = []
-    for rel in exports.hostfs:
-        dest = host_destination(rel, renames)
-        if dest in seen:
-            raise TemplateError(
-                f"/exports/{rel} and /exports/{seen[dest]} would both be installed as {dest}",
-                hint="fix renameFiles in the image's manifest.json",
-            )
-        seen[dest] = rel
-        template = templates.get(rel)
-        if template is None:
-            plan.append(HostFile(dest, rel, rendered=False))
-        else:
-            content = render_text(template, values).encode()
-            plan.append(HostFile(dest, rel, rendered=True, content=content))
-    return tuple(plan)

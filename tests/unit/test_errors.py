@@ -45,7 +45,7 @@ HINTLESS = Counter({
     "syscontainers/deploy/layout.py:HostDirRecord.from_json:StoreCorruptError": 1,
     "syscontainers/deploy/layout.py:HostFileRecord.from_json:StoreCorruptError": 1,
     "syscontainers/render/exports.py:_read_under:TemplateError": 1,
-    "syscontainers/render/unit.py:host_destination:TemplateError": 1,
+    "syscontainers/render/hostfiles.py:host_destination:TemplateError": 1,
     "syscontainers/render/values.py:KeptValues.from_json:StoreCorruptError": 4,
     "syscontainers/settings.py:_coerce:UsageError": 3,
     "syscontainers/settings.py:_read_yaml:UsageError": 3,

@@ -1,4 +1,4 @@
-"""Tests for syscontainers.render.unit: the unit, tmpfiles lines, runtime mode and host files."""
+"""Tests for render.unit, render.tmpfiles and render.hostfiles (the runtime mode too)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ import pytest
 from syscontainers.errors import TemplateError
 from syscontainers.render.config_json import MissingSource
 from syscontainers.render.exports import parse_exports
+from syscontainers.render.hostfiles import HostFile, plan_host_files
+from syscontainers.render.tmpfiles import default_tmpfiles, render_tmpfiles, tmpfiles_path
 from syscontainers.render.unit import (
     SUPPLEMENT_EXECS,
     SUPPLEMENT_HEADER,
-    HostFile,
-    default_tmpfiles,
-    plan_host_files,
-    render_tmpfiles,
     render_unit,
     shipped_defaults,
-    tmpfiles_path,
     wants_detached,
 )
 from syscontainers.runtime import STOP_GRACE_SECONDS, Runtime, RuntimeMode, runtime_commands
