@@ -32,7 +32,7 @@ from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree, tmp_name
 from syscontainers.progress import Reporter
 from syscontainers.store import Store
-from syscontainers.store.objects import symlink_object
+from syscontainers.store.objects import object_relpath, symlink_object
 from syscontainers.tree import Entry, EntryKind, LayerTree
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
@@ -326,7 +326,7 @@ class _Builder:
         return True
 
     def _object(self, name: str) -> str:
-        return self.objects + name[:2] + "/" + name
+        return self.objects + object_relpath(name)
 
     def _src(self, e: Entry) -> str:
         return self._object(e.obj)

@@ -45,7 +45,7 @@ from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree
 from syscontainers.oci import check_digest, digest_hex, sha256_digest
 from syscontainers.store import access
 from syscontainers.store.lock import LockMode, store_lock
-from syscontainers.store.objects import ObjectWriter
+from syscontainers.store.objects import OBJECT_DIRS, ObjectWriter, object_relpath
 from syscontainers.store.trees import (
     LayerWriter,
     ObjectList,
@@ -98,9 +98,9 @@ class Store:
         for d in (self.blobs_dir, self.by_blob_dir, self.refs_dir, self.pins_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.objects_dir.mkdir(mode=access.PRIVATE_MODE, exist_ok=True)
-        if not (self.objects_dir / "ff").is_dir():
-            for i in range(256):
-                (self.objects_dir / f"{i:02x}").mkdir(parents=True, exist_ok=True)
+        if not (self.objects_dir / OBJECT_DIRS[-1]).is_dir():
+            for prefix in OBJECT_DIRS:
+                (self.objects_dir / prefix).mkdir(parents=True, exist_ok=True)
         remove_tree(self.tmp_dir)
         self.tmp_dir.mkdir(mode=0o700)
 
@@ -110,7 +110,7 @@ class Store:
 
     def object_path(self, name: str) -> Path:
         """Where the object NAME lives."""
-        return self.objects_dir / name[:2] / name
+        return self.objects_dir / object_relpath(name)
 
     def sync(self) -> None:
         """Make every object written so far durable, before anything refers to it."""

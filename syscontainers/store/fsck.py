@@ -21,9 +21,11 @@ from syscontainers.store import Store
 from syscontainers.store.gc import object_dirs
 from syscontainers.store.graph import Graph, walk
 from syscontainers.store.objects import (
+    OBJECT_DIRS,
     ObjectMeta,
     ParsedName,
     hash_file,
+    object_dir,
     object_name,
     parse_name,
     read_xattrs,
@@ -149,7 +151,7 @@ def _with_strays(store: Store, referenced: Iterator[Item]) -> Iterator[Item]:
     pending = next(referenced, None)
     for prefix in [*sorted(set(dirs) | _HEX_PREFIXES), None]:
         refs: dict[str, Item] = {}
-        while pending is not None and (prefix is None or pending[0][:2] <= prefix):
+        while pending is not None and (prefix is None or object_dir(pending[0]) <= prefix):
             refs[pending[0]] = pending
             pending = next(referenced, None)
         present = set(os.listdir(dirs[prefix])) if prefix in dirs else set()
@@ -157,7 +159,7 @@ def _with_strays(store: Store, referenced: Iterator[Item]) -> Iterator[Item]:
             yield refs.get(name, (name, 0, ()))
 
 
-_HEX_PREFIXES = {f"{i:02x}" for i in range(256)}
+_HEX_PREFIXES = set(OBJECT_DIRS)
 
 
 def _existing_links(store: Store, items: Iterator[Item]) -> Iterator[Item]:

@@ -15,6 +15,7 @@ from syscontainers.errors import StoreCorruptError
 from syscontainers.oci import digest_hex
 from syscontainers.store import Store
 from syscontainers.store.graph import Graph, walk
+from syscontainers.store.objects import object_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +52,8 @@ class ByPrefix:
     def take(self, prefix: str) -> set[str]:
         """The names that start with PREFIX (two characters; call in increasing order)."""
         out = set()
-        while self._next is not None and self._next[:2] <= prefix:
-            if self._next[:2] == prefix:
+        while self._next is not None and object_dir(self._next) <= prefix:
+            if object_dir(self._next) == prefix:
                 out.add(self._next)
             self._next = next(self._names, None)
         return out

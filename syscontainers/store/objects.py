@@ -43,6 +43,20 @@ class ObjectMeta:
     xattrs: tuple[tuple[str, bytes], ...] = ()
 
 
+OBJECT_DIRS = tuple(f"{i:02x}" for i in range(256))  # objects/00 … objects/ff
+
+
+def object_dir(name: str) -> str:
+    """The ``objects/`` subdirectory that holds the object NAME: the first two hex digits of
+    its content hash (256 directories, made when the store is created)."""
+    return name[:2]
+
+
+def object_relpath(name: str) -> str:
+    """Where the object NAME lives, relative to ``objects/``: ``XX/NAME``."""
+    return f"{object_dir(name)}/{name}"
+
+
 def xattr_hash(xattrs: Iterable[tuple[str, bytes]]) -> str:
     """A short, stable hash of an xattr list."""
     h = hashlib.sha256()
@@ -130,15 +144,15 @@ class ObjectWriter:
 
     def path(self, name: str) -> Path:
         """Where the object NAME lives."""
-        return self.objects_dir / name[:2] / name
+        return self.objects_dir / object_relpath(name)
 
     def _final(self, name: str) -> str:
-        return f"{self._objects}/{name[:2]}/{name}"
+        return f"{self._objects}/{object_relpath(name)}"
 
     def _have(self, name: str) -> bool:
         """True if the object is stored. Each objects/XX is listed once instead of one stat
         per file: the writer holds the exclusive lock, so only it adds objects."""
-        prefix = name[:2]
+        prefix = object_dir(name)
         known = self._known.get(prefix)
         if known is None:
             try:
@@ -159,7 +173,7 @@ class ObjectWriter:
         if self._have(name):
             return name
         self._publish(name, meta, data)
-        self._known[name[:2]].add(name)
+        self._known[object_dir(name)].add(name)
         self.bytes_written += len(data)
         self.objects_written += 1
         return name
@@ -183,7 +197,7 @@ class ObjectWriter:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        self._known[name[:2]].add(name)
+        self._known[object_dir(name)].add(name)
         self.objects_written += 1
         return name
 
@@ -214,7 +228,7 @@ class ObjectWriter:
             os.close(fd)
             fd = -1
             os.rename(tmp, self._final(name))
-            self._known[name[:2]].add(name)
+            self._known[object_dir(name)].add(name)
             self.bytes_written += size
             self.objects_written += 1
             return name

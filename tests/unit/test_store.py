@@ -18,7 +18,7 @@ from syscontainers.errors import (
 from syscontainers.oci import digest_hex, sha256_digest
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
-from syscontainers.store.objects import ObjectMeta
+from syscontainers.store.objects import OBJECT_DIRS, ObjectMeta, object_dir, object_relpath
 from syscontainers.tree import Entry, EntryKind, LayerTree
 from tests.unit.store_fixtures import new_store
 
@@ -86,6 +86,10 @@ def test_object_path(store: Store) -> None:
     name = "ab" + "0" * 62 + ".0644.0.0"
     assert store.object_path(name) == store.objects_dir / "ab" / name
     assert store.object_writer().path(name) == store.object_path(name)
+    assert object_relpath(name) == f"{object_dir(name)}/{name}" == f"ab/{name}"
+    # the store makes every objects/XX that a name can map to, and nothing else
+    assert sorted(os.listdir(store.objects_dir)) == list(OBJECT_DIRS)
+    assert len(OBJECT_DIRS) == 256 and object_dir("ff" + name[2:]) == OBJECT_DIRS[-1]
 
 
 # ---- blobs --------------------------------------------------------------------------
