@@ -2,7 +2,8 @@
 
 It finds each host's scheme with a ``GET /v2/`` ping (https; plain http only
 for insecure hosts), answers the ``WWW-Authenticate`` challenge (anonymous,
-Bearer tokens fetched from the realm per repository scope, or Basic), repeats
+Bearer tokens fetched from the realm per repository scope, or Basic: the
+exchange is drawn in ``registry.token``, which builds each step), repeats
 requests after connection errors and 5xx/429 answers with backoff, and hands
 out blobs as resumable streams that reopen with ``Range`` requests. TLS trust
 per host comes from ``registry.tls``. Each thread gets its own session; the
@@ -11,7 +12,6 @@ per-host state (scheme, challenge, tokens) is shared under a lock.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import ssl
@@ -38,6 +38,7 @@ from syscontainers.errors import (
     RegistryUnreachableError,
     TlsError,
 )
+from syscontainers.registry import token
 from syscontainers.registry.auth import Credentials
 from syscontainers.registry.stream import (
     Body,
@@ -48,6 +49,7 @@ from syscontainers.registry.stream import (
     TransferStats,
 )
 from syscontainers.registry.tls import HostTls, make_context
+from syscontainers.registry.token import Challenge
 
 if TYPE_CHECKING:
     from requests.adapters import _HostParams, _PoolKwargs
@@ -62,36 +64,10 @@ TOKEN_BODY_LIMIT = 1 << 20
 MAX_REDIRECTS = 10  # as Go's net/http, which the containers tools use
 _TRANSIENT = (rex.ConnectionError, rex.Timeout, rex.ChunkedEncodingError)
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
-_OPERATOR_HINT = "the registry or its token server is misconfigured; tell its operator"
 _NETWORK_HINT = "check the network, then try again"
-_PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
 
 CredentialSource = Callable[[str, str], Credentials | None]  # (registry, repository)
 TlsSource = Callable[[str], HostTls]  # registry host -> its TLS settings
-
-
-@dataclass(frozen=True, slots=True)
-class Challenge:
-    """One WWW-Authenticate challenge: a scheme (lower case) and its parameters."""
-
-    scheme: str
-    params: tuple[tuple[str, str], ...] = ()
-
-    def param(self, key: str) -> str:
-        """One parameter, or ''."""
-        return dict(self.params).get(key, "")
-
-
-def parse_challenges(header: str) -> list[Challenge]:
-    """Parse a WWW-Authenticate header into its challenges."""
-    out: list[Challenge] = []
-    for key, value in _PARAM_RE.findall(header):
-        if not value and not key.endswith("="):
-            out.append(Challenge(key.lower()))
-        elif out:
-            text = value[1:-1].replace('\\"', '"') if value.startswith('"') else value
-            out[-1] = Challenge(out[-1].scheme, (*out[-1].params, (key.lower(), text)))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,11 +122,6 @@ class _TlsAdapter(requests.adapters.HTTPAdapter):
 def _quiet_insecure_warnings() -> None:
     """The user asked for unverified TLS; urllib3 must not print a warning per request."""
     warnings.filterwarnings("ignore", category=InsecureRequestWarning)
-
-
-def _basic(creds: Credentials) -> str:
-    token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-    return f"Basic {token}"
 
 
 def _reason(error: BaseException) -> str:
@@ -367,21 +338,13 @@ class RegistryClient:
 
     def _read_ping(self, host: _Host, resp: requests.Response) -> None:
         if resp.status_code == 401:
-            host.challenge = self._pick(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
+            host.challenge = token.challenge_of(resp.headers.get("WWW-Authenticate", ""))
         elif resp.status_code != 200:
             raise RegistryError(
                 f"{host.name} does not answer as a registry: GET /v2/ gave "
                 f"HTTP {resp.status_code}",
                 hint="check the registry name and port",
             )
-
-    @staticmethod
-    def _pick(challenges: list[Challenge]) -> Challenge | None:
-        for scheme in ("bearer", "basic"):
-            for c in challenges:
-                if c.scheme == scheme:
-                    return c
-        return None
 
     def _auth_headers(self, host: _Host, repo: str) -> dict[str, str]:
         challenge = host.challenge
@@ -391,45 +354,25 @@ class RegistryClient:
         if challenge.scheme == "basic":
             if creds is None or creds.identity_token:  # a refresh token is for Bearer only
                 return {}
-            return {"Authorization": _basic(creds)}
-        scope = f"repository:{repo}:pull" if repo else ""
+            return {"Authorization": token.basic_header(creds)}
+        scope = token.scope_for(repo)
         with host.lock:
-            token = host.tokens.get(scope)
-            if token is None:
-                token = self._fetch_token(host, challenge, scope, creds)
-                host.tokens[scope] = token
-        return {"Authorization": f"Bearer {token}"}
+            bearer = host.tokens.get(scope)
+            if bearer is None:
+                bearer = self._fetch_token(host, challenge, scope, creds)
+                host.tokens[scope] = bearer
+        return {"Authorization": f"Bearer {bearer}"}
 
     def _fetch_token(
         self, host: _Host, challenge: Challenge, scope: str, creds: Credentials | None
     ) -> str:
-        realm = challenge.param("realm")
-        if not realm.startswith(("https://", "http://")):
-            raise AuthError(f"registry {host.name} sent a Bearer challenge without a realm URL",
-                            hint=_OPERATOR_HINT)
-        params = {k: v for k, v in (("service", challenge.param("service")), ("scope", scope)) if v}
-        request: dict[str, Any] = {"params": params}
-        if creds is not None and creds.identity_token:  # OAuth2: trade it for an access token
-            form = {"grant_type": "refresh_token", "refresh_token": creds.password}
-            request = {"method": "POST", "data": {**form, "client_id": "syscontainers", **params}}
-        elif creds is not None:
-            request["auth"] = (creds.username, creds.password)
+        realm, request = token.token_request(host.name, challenge, scope, creds)
         with self._send(realm, f"token for {host.name}", **request) as resp:
             if resp.status_code in (401, 403):
-                who = f"the credentials of {creds.username!r}" if creds else "anonymous access"
-                who = "the identity token" if creds and creds.identity_token else who
-                raise AuthError(
-                    f"registry {host.name} refused {who}{_error_detail(resp)}",
-                    hint=f"log in with 'syscontainers login {host.name}' or check --authfile",
-                )
+                raise token.refused(host.name, creds, _error_detail(resp))
             if resp.status_code != 200:
-                raise AuthError(f"token server {realm} answered HTTP {resp.status_code}",
-                                hint="check that the token server is healthy, then try again")
-            doc = self._token_document(realm, resp)
-        token = doc.get("token") or doc.get("access_token") if isinstance(doc, dict) else None
-        if not isinstance(token, str) or not token:
-            raise AuthError(f"token server {realm} sent no token", hint=_OPERATOR_HINT)
-        return token
+                raise token.token_server_failed(realm, resp.status_code)
+            return token.token_from(realm, self._token_document(realm, resp))
 
     @staticmethod
     def _token_document(realm: str, resp: requests.Response) -> object:
@@ -449,7 +392,7 @@ class RegistryClient:
             raise AuthError(f"token server {realm} sent no JSON", hint=hint) from e
 
     def _refresh_auth(self, host: _Host, repo: str, resp: requests.Response) -> None:
-        challenge = self._pick(parse_challenges(resp.headers.get("WWW-Authenticate", "")))
+        challenge = token.challenge_of(resp.headers.get("WWW-Authenticate", ""))
         with host.lock:
             host.challenge = challenge or host.challenge
             host.tokens.clear()

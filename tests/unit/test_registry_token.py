@@ -1,10 +1,10 @@
-"""Tests for the pure parts of syscontainers.registry.http: WWW-Authenticate parsing."""
+"""Tests for syscontainers.registry.token: WWW-Authenticate parsing."""
 
 from __future__ import annotations
 
 import pytest
 
-from syscontainers.registry.http import Challenge, parse_challenges
+from syscontainers.registry.token import Challenge, parse_challenges
 
 
 @pytest.mark.parametrize(
