@@ -178,7 +178,9 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
     else:
         raise UsageError("no password given", hint="pipe it in with --password-stdin")
     if not username or not password:
-        raise UsageError("the username and the password must not be empty")
+        raise UsageError("the username and the password must not be empty",
+                         hint="give both: --username NAME, and the password when asked or on "
+                         "stdin with --password-stdin")
     from syscontainers.registry.auth import Credentials
 
     return Credentials(username, password)

@@ -92,12 +92,16 @@ def _check_claim(
 
     if not claim.digest_ok:
         raise PolicyError(
-            f"{what} is for manifest {claim.manifest_digest}, not {image.manifest_digest}"
+            f"{what} is for manifest {claim.manifest_digest}, not {image.manifest_digest}",
+            hint="the signature was made for another image; do not use this one, and tell "
+            "whoever serves its signatures",
         )
     if not identity_matches(req.identity, ref, claim.docker_reference):
         raise PolicyError(
             f"{what} names {claim.docker_reference}, which the policy's signedIdentity "
-            f"({req.identity.kind.value}) does not accept for {ref}"
+            f"({req.identity.kind.value}) does not accept for {ref}",
+            hint=f"pull it by the name it was signed as ({claim.docker_reference}), or widen "
+            "signedIdentity in the policy (e.g. matchRepository)",
         )
 
 
