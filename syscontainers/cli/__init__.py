@@ -4,6 +4,10 @@ Each area lives in its own module (``cli/images.py``, ``cli/pull.py`` …) with 
 ``register(subparsers)`` function that adds its verbs; a verb's parser carries
 ``handler=FUNC`` where ``FUNC(ctx, args) -> int``. Handlers turn the argparse
 namespace into plain values before calling the library.
+
+Start-up time is part of every command (a checkout is a few tens of milliseconds of
+work): this module imports only what parsing needs, and loads the rest (settings,
+the store, the reporters) when a verb runs; ``--version`` loads no verb at all.
 """
 
 from __future__ import annotations
@@ -15,15 +19,13 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syscontainers import __version__
-from syscontainers.cli.context import Context
-from syscontainers.cli.output import make_reporter, print_error
 from syscontainers.errors import FilesystemError, SysContainersError, UsageError
-from syscontainers.fsutil import host_error
-from syscontainers.paths import Paths
-from syscontainers.settings import load
+
+if TYPE_CHECKING:
+    from syscontainers.paths import Paths
 
 # The module (cli/AREA.py, with register(subparsers)) that adds each verb. A command
 # imports only its own area; --help and unknown verbs load them all.
@@ -106,11 +108,22 @@ def global_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _asks_help(argv: Sequence[str]) -> bool:
+    """Whether ARGV may ask for help (-h, --help, or -h among joined short options)."""
+    return any(w == "--help" or (w[:1] == "-" and w[1:2] != "-" and "h" in w) for w in argv)
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The argument parser: with ARGV, only the area of its verb; else every area (the
+    """The argument parser: with ARGV, only the area of its verb (none when ARGV has no verb
+    and asks no help: --version, or a usage error that names no verb); else every area (the
     whole parser, which packaging/gendocs.py turns into the man pages and completion)."""
     verb = _verb(argv) if argv is not None else None
-    areas = (VERB_AREAS[verb],) if verb in VERB_AREAS else AREAS
+    if verb in VERB_AREAS:
+        areas: tuple[str, ...] = (VERB_AREAS[verb],)
+    elif argv is not None and verb is None and not _asks_help(argv):
+        areas = ()
+    else:
+        areas = AREAS
     parser = global_parser()
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
@@ -127,6 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in words
     try:
         args = build_parser(words).parse_args(words)
+        # Imported only now that a verb runs: --version and usage errors need none of them.
+        from syscontainers.cli.context import Context
+        from syscontainers.cli.output import make_reporter
+        from syscontainers.settings import load
+
         settings = load(os.environ, {"root": args.root, "policy": getattr(args, "policy", None)})
         root = settings.root
         json_out = bool(getattr(args, "json", False))
@@ -138,17 +156,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return int(args.handler(ctx, args))
     except KeyboardInterrupt:
+        from syscontainers.cli.output import print_error
+
         print_error("interrupted", None)
         return EXIT_INTERRUPTED
     except SysContainersError as e:
         if debug:
             _print_traceback()
         e = _needs_root(e, e.__cause__, args, words) or e
-        print_error(e.message, e.hint)
+        _print_error(e)
         return e.exit_code
     except BrokenPipeError:
         return EXIT_FAILED
     except OSError as e:  # a full disk, a read-only one, ...: where no operation said so itself
+        from syscontainers.fsutil import host_error
+
         path = Path(os.fsdecode(e.filename)) if e.filename else root or Path.cwd()
         error = host_error(e, path, f"syscontainers {_verb(words)}", "run the command again")
         if error is None:
@@ -156,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             _print_traceback()
         said = _needs_root(error, e, args, words) or error
-        print_error(said.message, said.hint)
+        _print_error(said)
         return said.exit_code
     except Exception as e:  # noqa: BLE001 - the last line of defence
         return _unexpected(e, debug)
@@ -164,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _paths(args: argparse.Namespace, root: Path) -> Paths:
     """The host's paths, or with --sysroot those of the offline root there."""
+    from syscontainers.paths import Paths
+
     if args.sysroot is None:
         return Paths(root=root)
     sysroot = Path(os.path.abspath(args.sysroot))
@@ -197,7 +221,15 @@ def _needs_root(error: SysContainersError, cause: BaseException | None,
     )
 
 
+def _print_error(e: SysContainersError) -> None:
+    from syscontainers.cli.output import print_error
+
+    print_error(e.message, e.hint)
+
+
 def _unexpected(e: Exception, debug: bool) -> int:
+    from syscontainers.cli.output import print_error
+
     if debug:
         _print_traceback()
     print_error(f"unexpected {type(e).__name__}: {e}", "rerun with --debug and report a bug")

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from syscontainers.paths import Paths
-from syscontainers.progress import Event, EventKind, Reporter
-from syscontainers.settings import Settings
-from syscontainers.store import Store
+if TYPE_CHECKING:  # the store and json are imported by the verbs that use them
+    from syscontainers.paths import Paths
+    from syscontainers.progress import Reporter
+    from syscontainers.settings import Settings
+    from syscontainers.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class Context:
 
     def store(self) -> Store:
         """The store under the configured root."""
+        from syscontainers.store import Store
+
         return Store(self.paths.store, lock_timeout=self.settings.lock_timeout)
 
     def out(self, text: str = "") -> None:
@@ -36,6 +38,8 @@ class Context:
         JSON line ``{"event": "result", "message": SUMMARY, …DATA}`` after the progress
         events (see ``add_json_option``), where DATA holds what LINES say."""
         if self.json:
+            from syscontainers.progress import Event, EventKind
+
             self.reporter.emit(Event(EventKind.RESULT, summary, data=data))
             return
         self.out(summary)
@@ -44,4 +48,6 @@ class Context:
 
     def out_json(self, value: Any) -> None:
         """Print one JSON document as result output."""
+        import json
+
         print(json.dumps(value, indent=2, sort_keys=True, default=str), flush=True)

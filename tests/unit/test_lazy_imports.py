@@ -42,11 +42,13 @@ WATCHED = (
 )
 
 
-def loaded_after(code: str) -> set[str]:
+def loaded_after(code: str, watched: tuple[str, ...] = WATCHED) -> set[str]:
     """The WATCHED modules a fresh interpreter has loaded after running CODE."""
     script = textwrap.dedent(code) + textwrap.dedent(f"""
-        import json as _json, sys as _sys
-        print(_json.dumps([m for m in {WATCHED!r} if m in _sys.modules]))
+        import sys as _sys
+        _seen = [m for m in {watched!r} if m in _sys.modules]  # before json is imported here
+        import json as _json
+        print(_json.dumps(_seen))
     """)
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
@@ -169,3 +171,68 @@ def test_render_package_resolves_every_public_name() -> None:
 def test_render_package_unknown_name() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         render.nope  # type: ignore[attr-defined]  # noqa: B018 - the attribute access is the test
+
+
+# ---- start-up: what a command loads before its verb runs ------------------------------------
+
+START_UP = ("yaml", "jinja2", "requests", "dbus_next", "asyncio", "json", "dataclasses",
+            "syscontainers.settings", "syscontainers.store", "syscontainers.cli.context",
+            "syscontainers.cli.images", "syscontainers.cli.containers")
+
+
+def cli_run(*argv: str, env: dict[str, str] | None = None) -> str:
+    """Code that runs the CLI with ARGV (in ENV), as the console script would."""
+    return f"""
+        import os
+        os.environ.update({env or {}!r})
+        from syscontainers.cli import main
+        try:
+            main({list(argv)!r})
+        except SystemExit:  # --version and --help exit from argparse
+            pass
+    """
+
+
+def test_version_loads_no_verb_settings_or_store() -> None:
+    assert loaded_after(cli_run("--version"), START_UP) == set()
+
+
+def test_usage_error_without_verb_loads_no_verb() -> None:
+    loaded = loaded_after(cli_run("--root", "/nonexistent"), START_UP)
+    # printing the error loads the reporters' module (and with it json, dataclasses): no more
+    assert loaded - {"json", "dataclasses"} == set()
+
+
+def test_help_loads_every_verb() -> None:  # the twin: help lists every verb
+    loaded = loaded_after(cli_run("-qh"), START_UP)
+    assert {"syscontainers.cli.images", "syscontainers.cli.containers"} <= loaded
+
+
+def test_verb_help_loads_its_area_only() -> None:
+    loaded = loaded_after(cli_run("images", "--help"), START_UP)
+    assert "syscontainers.cli.images" in loaded
+    assert loaded & {"syscontainers.cli.containers", "syscontainers.settings", "yaml"} == set()
+
+
+def test_listing_verbs_load_no_yaml_jinja_requests_or_dbus(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    (tmp_path / "sysroot").mkdir()
+    unneeded = {"yaml", "jinja2", "requests", "dbus_next", "asyncio"}
+    images = loaded_after(cli_run("--root", str(tmp_path / "root"), "images", "list", env=env),
+                          START_UP)
+    assert {"syscontainers.store", "syscontainers.cli.images"} <= images  # it did run
+    assert images & (unneeded | {"syscontainers.cli.containers"}) == set()
+    listing = loaded_after(cli_run("--sysroot", str(tmp_path / "sysroot"), "list", env=env),
+                           START_UP)
+    assert "syscontainers.cli.containers" in listing
+    assert listing & (unneeded | {"syscontainers.cli.images"}) == set()
+
+
+def test_config_file_loads_yaml(tmp_path: Path) -> None:  # the twin of the above
+    config = tmp_path / "config" / "syscontainers" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("tls-verify: true\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    loaded = loaded_after(cli_run("--root", str(tmp_path / "root"), "images", "list", env=env),
+                          START_UP)
+    assert "yaml" in loaded
