@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the registry package imports requests: load it only when a 
 
     from syscontainers.operations.pull import PolicyCheck
     from syscontainers.registry import RegistryOptions
-    from syscontainers.registry.auth import Credentials
+    from syscontainers.registry.credentials import Credentials
     from syscontainers.registry.inspect import RemoteImage
 
 
@@ -181,7 +181,7 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
         raise UsageError("the username and the password must not be empty",
                          hint="give both: --username NAME, and the password when asked or on "
                          "stdin with --password-stdin")
-    from syscontainers.registry.auth import Credentials
+    from syscontainers.registry.credentials import Credentials
 
     return Credentials(username, password)
 

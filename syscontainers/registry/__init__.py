@@ -3,7 +3,8 @@
 ``registry_opener(settings, options)`` is what the pull command hands to
 ``sources.open_source`` for ``docker://`` references; ``login`` and
 ``logout`` keep containers-auth.json. The parts live in ``config`` (what
-registries.conf says), ``auth`` (credential files), ``tls`` (certs.d),
+registries.conf says), ``credentials`` (auth files and their helpers),
+``token`` (how a token is fetched), ``tls`` (certs.d),
 ``http`` (the only module that speaks HTTP), ``stream`` (resumable blob
 streams), ``source`` (the ImageSource) and ``inspect`` (remote inspection).
 
@@ -25,7 +26,7 @@ from syscontainers.reference import normalize, parse
 from syscontainers.registry.stream import RetryPolicy
 
 if TYPE_CHECKING:
-    from syscontainers.registry.auth import Credentials
+    from syscontainers.registry.credentials import Credentials
     from syscontainers.registry.http import RegistryClient
     from syscontainers.registry.source import RegistrySource
     from syscontainers.registry.tls import HostTls
@@ -54,26 +55,26 @@ def make_client(
     options: RegistryOptions,
     insecure_hosts: frozenset[str],
     env: Mapping[str, str],
-    helpers: tuple[str, ...] = ("containers-auth.json",),  # auth.AUTH_FILES_HELPER
+    helpers: tuple[str, ...] = ("containers-auth.json",),  # credentials.AUTH_FILES_HELPER
 ) -> RegistryClient:
     """A client with credentials from the auth files (and the credential-helpers of
     registries.conf, in that list's order) and TLS from certs.d and the flags."""
     from syscontainers.containers_conf import certs_dirs
-    from syscontainers.registry import auth
+    from syscontainers.registry import credentials
     from syscontainers.registry.http import RegistryClient
     from syscontainers.registry.tls import HostTls, files_for_host
 
-    files = auth.auth_files(env, options.authfile or settings.authfile)
+    files = credentials.auth_files(env, options.authfile or settings.authfile)
     certs = certs_dirs(env, settings.certs_d)
 
-    def credentials(registry: str, repository: str) -> Credentials | None:
-        return auth.lookup_helpers(helpers, files, registry, repository, env)
+    def lookup(registry: str, repository: str) -> Credentials | None:
+        return credentials.lookup_helpers(helpers, files, registry, repository, env)
 
     def tls_for(host: str) -> HostTls:
         verify = _verify(host in insecure_hosts, settings, options)
         return HostTls(verify, files_for_host(host, certs, options.cert_dir))
 
-    return RegistryClient(credentials, tls_for, options.retry)
+    return RegistryClient(lookup, tls_for, options.retry)
 
 
 def open_registry(
@@ -111,9 +112,9 @@ def registry_opener(
 
 def registry_key(text: str) -> str:
     """The auth-file key for what a user typed at login: host[/namespace], no scheme."""
-    from syscontainers.registry import auth
+    from syscontainers.registry import credentials
 
-    key = auth.normalize_key(text.strip())
+    key = credentials.normalize_key(text.strip())
     host = key.split("/", 1)[0]
     parse(f"{host}/x")  # raises ReferenceParseError for a malformed host
     if "/" in key:
@@ -129,7 +130,7 @@ def login(
     env: Mapping[str, str] = os.environ,
 ) -> str:
     """Check CREDS against REGISTRY, then save them; returns where (a file or a helper)."""
-    from syscontainers.registry import auth, config
+    from syscontainers.registry import config, credentials
 
     key = registry_key(registry)
     host = key.split("/", 1)[0]
@@ -140,8 +141,8 @@ def login(
         client.check_login(host, creds)
     finally:
         client.close()
-    path = auth.write_target(env, options.authfile or settings.authfile)
-    return auth.store(path, key, creds, env)
+    path = credentials.write_target(env, options.authfile or settings.authfile)
+    return credentials.store(path, key, creds, env)
 
 
 def logout(
@@ -152,16 +153,18 @@ def logout(
 ) -> tuple[Path, list[str]]:
     """Forget REGISTRY (every registry when None); returns the file and the keys removed."""
     from syscontainers.errors import AuthError
-    from syscontainers.registry import auth
+    from syscontainers.registry import credentials
 
     chosen = authfile or settings.authfile
-    path = auth.write_target(env, chosen)
+    path = credentials.write_target(env, chosen)
     key = None if registry is None else registry_key(registry)
     try:
-        return path, auth.remove(path, key, env)
+        return path, credentials.remove(path, key, env)
     except AuthError as e:
-        others = [f.path for f in auth.auth_files(env, chosen)[1:]]
-        found = [p for p in others if auth.lookup([auth.AuthFile(p)], str(key), env=env)]
+        others = [f.path for f in credentials.auth_files(env, chosen)[1:]]
+        found = [
+            p for p in others if credentials.lookup([credentials.AuthFile(p)], str(key), env=env)
+        ]
         hint = (
             f"the credentials for {key} come from {found[0]} (docker login writes there); "
             f"remove them with docker logout, or pass --authfile {found[0]}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from syscontainers.errors import ReferenceParseError, RegistryError, UsageError
 from syscontainers.reference import Reference, is_short_name, normalize, parse, qualify
-from syscontainers.registry.auth import AUTH_FILES_HELPER
+from syscontainers.registry.credentials import AUTH_FILES_HELPER
 
 
 class ShortNameMode(Enum):

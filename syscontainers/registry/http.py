@@ -39,7 +39,7 @@ from syscontainers.errors import (
     TlsError,
 )
 from syscontainers.registry import token
-from syscontainers.registry.auth import Credentials
+from syscontainers.registry.credentials import Credentials
 from syscontainers.registry.stream import (
     Body,
     Counters,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.errors import AuthError
-from syscontainers.registry.auth import Credentials
+from syscontainers.registry.credentials import Credentials
 
 OPERATOR_HINT = "the registry or its token server is misconfigured; tell its operator"
 _PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')

@@ -27,7 +27,7 @@ from syscontainers.oci import ImageConfig, Platform, parse_config, parse_manifes
 from syscontainers.operations.pull import PullOptions, PullResult, pull_image
 from syscontainers.progress import EventKind, RecordingReporter, Reporter
 from syscontainers.registry import RegistryOptions, login, open_registry, registry_opener
-from syscontainers.registry.auth import Credentials
+from syscontainers.registry.credentials import Credentials
 from syscontainers.registry.inspect import inspect_image
 from syscontainers.registry.source import RegistrySource
 from syscontainers.registry.stream import RetryPolicy

@@ -1,4 +1,4 @@
-"""Tests for syscontainers.registry.auth: auth-file lookup order, keys, login and logout writes."""
+"""Tests for syscontainers.registry.credentials: auth-file lookup order, keys, login, logout."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from syscontainers.errors import AuthError, UsageError
-from syscontainers.registry.auth import (
+from syscontainers.registry.credentials import (
     AuthFile,
     Credentials,
     auth_files,
