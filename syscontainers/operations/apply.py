@@ -210,8 +210,9 @@ def _update(host: Host, action: Action, health_timeout: float) -> str:
 
 def _pull(host: Host, image: str) -> None:
     """Fetch IMAGE again (update: always), so the store holds its newest version."""
-    from syscontainers.operations.slot import is_transport, pull_source
+    from syscontainers.operations.slot import pull_source
+    from syscontainers.sources import has_transport, registry_source
 
-    source = image if is_transport(image) else "docker://" + image
+    source = image if has_transport(image) else registry_source(image)
     with host.locked():
         pull_source(host, source, image)

@@ -60,7 +60,7 @@ from syscontainers.operations.update import (
 )
 from syscontainers.reference import is_short_name
 from syscontainers.reference import parse as parse_reference
-from syscontainers.sources import open_source, parse_source
+from syscontainers.sources import open_source, parse_source, registry_source
 from syscontainers.store.lock import LockMode
 
 LABEL = "io.containers.autoupdate"
@@ -153,7 +153,7 @@ def check_source(info: DeploymentInfo) -> str:
             "registry to check",
             hint=f"update it once with --rebase docker://REGISTRY/NAME:TAG, or install it "
             f"with --auto-update local (checks the store name {info.ref!r})")
-    return "docker://" + info.ref
+    return registry_source(info.ref)
 
 
 def current_digest(host: Host, info: DeploymentInfo, policy: Policy) -> str:

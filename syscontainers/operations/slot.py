@@ -69,11 +69,9 @@ from syscontainers.runtime import (
     runtime_commands,
     service_cgroup,
 )
-from syscontainers.sources import open_source, parse_source
+from syscontainers.sources import has_transport, open_source, parse_source, registry_source
 from syscontainers.store import Store
 from syscontainers.tree import Entry, EntryKind
-
-TRANSPORT_PREFIXES = ("oci:", "oci-archive:", "docker-archive:", "docker://")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +107,11 @@ class Prepared:
         """The final directory of this deployment."""
         return self.cd.slot_dir(self.slot)
 
-def is_transport(text: str) -> bool:
-    """True if TEXT names a source with its transport (oci:, docker://, ...)."""
-    return text.startswith(TRANSPORT_PREFIXES)
-
-
 def acquire(host: Host, text: str, vet: Callable[[str], None] | None = None) -> ImageChoice:
     """The image TEXT names: pulled if it is a transport string, else from the store, else
     pulled from a registry (when there is a registry transport). A pull calls VET with the
     store name before it fetches anything."""
-    if is_transport(text):
+    if has_transport(text):
         return pull_source(host, text, text, vet)
     try:
         return from_store(host.store, text, text, "")
@@ -126,7 +119,7 @@ def acquire(host: Host, text: str, vet: Callable[[str], None] | None = None) -> 
         if host.registry is None:
             raise
     try:
-        return pull_source(host, "docker://" + text, text, vet)
+        return pull_source(host, registry_source(text), text, vet)
     except RegistryUnreachableError as e:
         raise RegistryUnreachableError(e.registry, e.reason, image=text) from e
 

@@ -58,6 +58,7 @@ from syscontainers.operations.slot import (
     pull_source,
 )
 from syscontainers.render import KeptValues
+from syscontainers.sources import Transport
 from syscontainers.systemd_states import ActiveState
 
 RUNNING = frozenset({ActiveState.ACTIVE, ActiveState.ACTIVATING, ActiveState.RELOADING})
@@ -136,8 +137,9 @@ def is_running(host: Host, cd: ContainerDir) -> bool:
 
 def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageChoice:
     if req.rebase is not None:
-        if not req.pull and req.rebase.startswith("docker://"):
-            name = req.rebase.removeprefix("docker://")
+        docker = Transport.DOCKER.prefix
+        if not req.pull and req.rebase.startswith(docker):
+            name = req.rebase.removeprefix(docker)
             return from_store(host.store, name, req.rebase, req.rebase)
         return acquire(host, req.rebase)
     source = req.source or current.source

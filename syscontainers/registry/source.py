@@ -46,7 +46,7 @@ from syscontainers.reference import Reference
 from syscontainers.registry.config import Endpoint
 from syscontainers.registry.http import CHUNK, RegistryClient
 from syscontainers.registry.stream import TransferStats
-from syscontainers.sources import ResolvedImage, read_small_blob
+from syscontainers.sources import ResolvedImage, read_small_blob, registry_source
 
 MANIFEST_LIMIT = 4 << 20
 CONFIG_LIMIT = 16 << 20
@@ -79,7 +79,7 @@ class RegistrySource:
         if not endpoints:
             raise ValueError("a registry source needs at least one endpoint")
         self.reference = reference
-        self.description = f"docker://{reference}"
+        self.description = registry_source(str(reference))
         self._client = client
         self._endpoints = tuple(endpoints)
         self._chosen: Endpoint | None = None
@@ -127,7 +127,7 @@ class RegistrySource:
             self._chosen = endpoint
             if endpoint.wanted is not None and endpoint.wanted != self.reference:
                 self.reference = endpoint.wanted  # a short name's later candidate served it
-                self.description = f"docker://{self.reference}"
+                self.description = registry_source(str(self.reference))
             return TopManifest(endpoint, data, media_type, digest)
         raise _combined(self.description, failures)
 

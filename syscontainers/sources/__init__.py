@@ -26,6 +26,24 @@ class Transport(Enum):
     DOCKER_ARCHIVE = "docker-archive"
     DOCKER = "docker"
 
+    @property
+    def prefix(self) -> str:
+        """How a source string starts with this transport: ``oci:``, …, ``docker://``."""
+        return f"{self.value}://" if self is Transport.DOCKER else f"{self.value}:"
+
+
+TRANSPORT_PREFIXES = tuple(t.prefix for t in Transport)
+
+
+def has_transport(text: str) -> bool:
+    """True if TEXT names a source with its transport (``oci:``, ``docker://``, …)."""
+    return text.startswith(TRANSPORT_PREFIXES)
+
+
+def registry_source(name: str) -> str:
+    """The source string of the registry image NAME: ``docker://NAME``."""
+    return Transport.DOCKER.prefix + name
+
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
@@ -36,9 +54,8 @@ class SourceSpec:
     reference: str = ""  # a tag (oci:), a name:tag or @index (docker-archive:)
 
     def __str__(self) -> str:
-        sep = "//" if self.transport is Transport.DOCKER else ""
         tail = f":{self.reference}" if self.reference else ""
-        return f"{self.transport.value}:{sep}{self.location}{tail}"
+        return f"{self.transport.prefix}{self.location}{tail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +109,16 @@ def read_small_blob(source: ImageSource, desc: Descriptor, limit: int, what: str
 def parse_source(text: str) -> SourceSpec:
     """Parse ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``
     or ``[docker://]NAME``."""
-    name = text.removeprefix("docker://")
+    docker = Transport.DOCKER.prefix
+    name = text.removeprefix(docker)
     if not name:
         raise UsageError(
-            f"source {text!r} names no image", hint="write it as [docker://]NAME[:TAG]"
+            f"source {text!r} names no image", hint=f"write it as [{docker}]NAME[:TAG]"
         )
-    if text.startswith("docker://"):
+    if text.startswith(docker):
         return SourceSpec(Transport.DOCKER, name)
     for transport in (Transport.OCI_ARCHIVE, Transport.DOCKER_ARCHIVE, Transport.OCI):
-        prefix = transport.value + ":"
+        prefix = transport.prefix
         if text.startswith(prefix):
             location, _, reference = text[len(prefix) :].partition(":")
             if not location:
@@ -112,7 +130,7 @@ def parse_source(text: str) -> SourceSpec:
     if "://" in text:
         raise UsageError(
             f"source {text!r} uses the unknown transport {text.split('://', 1)[0]!r}",
-            hint="use oci:, oci-archive:, docker-archive: or docker://",
+            hint=f"use {', '.join(TRANSPORT_PREFIXES[:-1])} or {TRANSPORT_PREFIXES[-1]}",
         )
     return SourceSpec(Transport.DOCKER, text)
 

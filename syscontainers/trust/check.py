@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_check
 
 from syscontainers.errors import PolicyError, SysContainersError
 from syscontainers.reference import Reference, normalize, parse
-from syscontainers.sources import ImageSource, ResolvedImage, SourceSpec, Transport
+from syscontainers.sources import (
+    ImageSource,
+    ResolvedImage,
+    SourceSpec,
+    Transport,
+    registry_source,
+)
 from syscontainers.trust.model import Policy, Requirement, RequirementKind
 from syscontainers.trust.policy import load_policy, requirements_for
 from syscontainers.trust.scopes import docker_scopes, path_scopes
@@ -113,7 +119,8 @@ def subject_of(spec: SourceSpec, source: ImageSource) -> Subject:
         else:
             ref = normalize(parse(spec.location)).with_default_tag()
         identity, namespaces = docker_scopes(ref)
-        return Subject("docker", identity, namespaces, ref, f"docker://{ref}")
+        label = registry_source(str(ref))
+        return Subject(Transport.DOCKER.value, identity, namespaces, ref, label)
     identity, namespaces = path_scopes(spec.transport.value, Path(spec.location), spec.reference)
     return Subject(spec.transport.value, identity, namespaces, None, str(spec))
 

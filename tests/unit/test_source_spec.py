@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from syscontainers.errors import UsageError
-from syscontainers.sources import SourceSpec, Transport, open_source, parse_source
+from syscontainers.sources import (
+    TRANSPORT_PREFIXES,
+    SourceSpec,
+    Transport,
+    has_transport,
+    open_source,
+    parse_source,
+    registry_source,
+)
 
 T = Transport
 
@@ -72,6 +80,18 @@ def test_parse_source_errors(text: str, fragment: str, hint: str) -> None:
 
 def test_transport_values() -> None:
     assert {t.value for t in Transport} == {"oci", "oci-archive", "docker-archive", "docker"}
+
+
+def test_transport_prefixes_are_the_ones_parse_source_reads() -> None:
+    assert TRANSPORT_PREFIXES == ("oci:", "oci-archive:", "docker-archive:", "docker://")
+    for transport in Transport:
+        text = f"{transport.prefix}x.tar"
+        assert has_transport(text) and parse_source(text).transport is transport
+        assert str(parse_source(text)).startswith(transport.prefix)
+    for text in ("busybox", "example.org/app:1", "localhost:5000/app", "ocifoo", "docker:/x"):
+        assert not has_transport(text)
+    assert registry_source("quay.io/a:1") == "docker://quay.io/a:1"
+    assert parse_source(registry_source("quay.io/a:1")) == SourceSpec(T.DOCKER, "quay.io/a:1")
 
 
 def test_spec_is_a_frozen_value() -> None:
