@@ -1,7 +1,6 @@
 """Registry test fixtures: real distribution registries on loopback, pushed images, a fault proxy.
 
-Import what a test module needs (fixtures as ``NAME_fixture``, with ``# noqa: F401``; the
-fixture itself is called NAME):
+Import what a test module needs; the fixture ``plain_registry`` is in conftest.py:
 
     registry_server(workdir, htpasswd=, tls=, token=) -> Registry   ``docker-registry serve``
     make_tls_cert(dir) -> (cert, key)                          openssl self-signed, IP 127.0.0.1
@@ -10,12 +9,12 @@ fixture itself is called NAME):
     push(layout, tag, registry, name, *skopeo_options)         skopeo copy oci: -> docker://
     FaultProxy(upstream, ...)                                  cuts blob bodies, answers 5xx/429
     TokenServer(workdir, users)                                Bearer tokens (JWT) for token auth
-    plain_registry (session; import plain_registry_fixture)    no auth, plain HTTP, the images
+    plain_registry (session fixture, in conftest.py)          no auth, plain HTTP, the images
     requires_registry                                          the skip mark for all of this
 
-Images in ``plain_registry`` (see ``Images``): ``test/busybox:1`` (busybox + 3 MiB of random
-data, gzip), ``test/multi:1`` (an OCI index for the host platform and one other),
-``test/zstd:1`` (zstd layers, pushed by skopeo with --dest-compress-format zstd).
+Images in ``plain_registry`` (see ``Images`` and ``build_images``): ``test/busybox:1``
+(busybox + 3 MiB of random data, gzip), ``test/multi:1`` (an OCI index for the host platform
+and one other), ``test/zstd:1`` (zstd layers, pushed by skopeo with --dest-compress-format zstd).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import subprocess
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -270,25 +268,6 @@ class PlainRegistry:
     def host(self) -> str:
         """127.0.0.1:PORT."""
         return self.registry.host
-
-
-@pytest.fixture(scope="session", name="plain_registry")
-def plain_registry_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainRegistry]:
-    """A plain-HTTP registry without auth, holding test/busybox:1, test/multi:1, test/zstd:1."""
-    work = tmp_path_factory.mktemp("plain-registry")
-    images = build_images(work / "layout")
-    registry = registry_server(work / "registry")
-    try:
-        # zstd first: skopeo reuses a gzip blob the registry already has instead of recompressing
-        push(
-            images.layout, "plain-for-zstd", registry, "test/zstd:1",
-            "--dest-compress-format", "zstd", "--format", "oci",
-        )  # fmt: skip
-        push(images.layout, "busybox", registry, "test/busybox:1")
-        push(images.layout, "multi", registry, "test/multi:1", "--all")
-        yield PlainRegistry(registry, images)
-    finally:
-        registry.stop()
 
 
 # ---- the fault-injecting proxy -----------------------------------------------------------
@@ -589,7 +568,6 @@ __all__ = [
     "TokenServer",
     "make_htpasswd",
     "make_tls_cert",
-    "plain_registry_fixture",
     "push",
     "registry_env",
     "registry_server",

@@ -16,7 +16,6 @@ from tests.integration.conftest_registry import (
     Registry,
     build_images,
     make_tls_cert,
-    plain_registry_fixture,  # noqa: F401 - a fixture
     push,
     registry_server,
     requires_registry,

@@ -19,7 +19,6 @@ from syscontainers.process import run
 from tests.unit.lifecycle_fixtures import Env
 
 pytestmark = pytest.mark.root
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
 
 
 @pytest.fixture

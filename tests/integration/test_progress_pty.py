@@ -30,7 +30,6 @@ from tests.integration.conftest_registry import (
     FaultProxy,
     Faults,
     PlainRegistry,
-    plain_registry_fixture,  # noqa: F401
     push,
 )
 from tests.integration.hostile_registry import cli_env

@@ -17,7 +17,6 @@ from tests.integration.conftest_registry import (
     PlainRegistry,
     Registry,
     alice_registry,
-    plain_registry_fixture,  # noqa: F401 - a fixture
     requires_registry,
     skopeo_inspect,
 )

@@ -47,7 +47,6 @@ from tests.integration.conftest_registry import (
     build_images,
     make_htpasswd,
     make_tls_cert,
-    plain_registry_fixture,  # noqa: F401 - a fixture
     push,
     registry_env,
     registry_server,

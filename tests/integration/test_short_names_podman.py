@@ -15,7 +15,6 @@ import pytest
 from tests.integration.conftest_registry import (
     PlainRegistry,
     Registry,
-    plain_registry_fixture,  # noqa: F401 - a fixture
     registry_server,
     requires_registry,
 )

@@ -4,8 +4,8 @@ Everything lives under tmp_path: the store root, the unit and tmpfiles directori
 and ``host/``, the root the host files are installed under. Images are OCI layouts
 written by tests/imagebuild.py; ``ATOMIC`` follows the atomic contract (manifest.json
 with defaultValues and renameFiles, hostfs files, tmpfiles/service/config templates),
-``PLAIN`` has no /exports at all. The pytest fixtures are in lifecycle_plugin.py: a test
-module names it in ``pytest_plugins``.
+``PLAIN`` has no /exports at all. The pytest fixtures (``env``, ``atomic_image``,
+``plain_image``) are in tests/conftest.py.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from syscontainers.provision.plan import Plan, plan
 from syscontainers.systemd_states import ActiveState, UnitFileChange
 from tests.fakes import FakeUnitManager
 from tests.unit.lifecycle_fixtures import Env, atomic_files
-from tests.unit.test_sysroot import isolated, links, make_root  # noqa: F401 - fixture
+from tests.unit.test_sysroot import links, make_root
 
-pytest_plugins = ["tests.unit.lifecycle_plugin"]
+pytestmark = pytest.mark.usefixtures("isolated")
 RUNC = "/usr/sbin/runc"
 
 

@@ -33,8 +33,6 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 BROKEN_UNIT = (b"[Service]\nExecStart=$EXEC_START BROKEN\n"
                b"[Install]\nWantedBy=multi-user.target\n")
 

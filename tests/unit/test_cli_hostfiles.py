@@ -15,8 +15,6 @@ from syscontainers import cli
 from syscontainers.operations.install import InstallRequest, install
 from tests.unit.lifecycle_fixtures import Env
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def test_owner_names_the_containers_and_fails_for_an_unowned_path(
     env: Env, atomic_image: str, capsys: pytest.CaptureFixture[str]

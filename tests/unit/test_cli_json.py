@@ -21,8 +21,6 @@ from syscontainers.operations.host import Host
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.unit.lifecycle_fixtures import Env, fake_journal
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def json_lines(out: str) -> list[dict[str, Any]]:
     """Every line of OUT, each of which must be a JSON object."""

@@ -28,8 +28,6 @@ from syscontainers.operations.update import UpdateRequest, update
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import CONFIG, Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def test_list_reads_every_state_in_one_call(env: Env, atomic_image: str, plain_image: str) -> None:
     for i in range(5):

@@ -30,7 +30,6 @@ from syscontainers.render import KeptValues
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import APP_CONF, Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
 KILLED = 9
 
 

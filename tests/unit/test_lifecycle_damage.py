@@ -14,8 +14,6 @@ from syscontainers.operations.update import UpdateRequest, rollback, update
 from syscontainers.progress import EventKind
 from tests.unit.lifecycle_fixtures import Env
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 DAMAGE = {
     "truncated": b'{"name": "web", "slot": 0, "ima',
     "not-an-object": b"[1, 2]\n",

@@ -23,8 +23,6 @@ from syscontainers.progress import EventKind
 from tests.unit.lifecycle_fixtures import APPCTL, MANIFEST, Env, atomic_files
 from tests.unit.test_lifecycle_crash import DieOn, killed
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 SHARED = "/usr/share/app/common.conf"
 COMMON = b"shared by every container of this image\n"
 

@@ -27,8 +27,6 @@ from tests.unit.lifecycle_fixtures import (
 
 RUNC = "/usr/sbin/runc"
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def uid_gid() -> tuple[int, int]:
     return os.getuid(), os.getgid()

@@ -18,7 +18,6 @@ from syscontainers.settings import Settings
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
 DBUS_UNIT = "[Unit]\nDescription=D-Bus System Message Bus\n[Service]\nExecStart=/usr/bin/dbus\n"
 
 

@@ -25,8 +25,6 @@ from tests.unit.lifecycle_fixtures import (
     atomic_files,
 )
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def installed(env: Env, image: str, start: bool = True, **sets: str) -> str:
     install(env.host, InstallRequest(image, name="web", sets=tuple(sets.items()), start=start))

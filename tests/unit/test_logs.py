@@ -12,7 +12,6 @@ from syscontainers.operations.install import InstallRequest, install
 from syscontainers.operations.logs import LogsRequest, show_logs
 from tests.unit.lifecycle_fixtures import Env
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
 BASE = ["journalctl", "--unit", "web.service", "--no-pager"]
 
 

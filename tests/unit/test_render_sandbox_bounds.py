@@ -21,8 +21,6 @@ from syscontainers.render.isolate import WALL_SECONDS
 from syscontainers.render.templates import check_complete, render_text
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 # The guarantee: a render ends within the child's deadline however busy the host is (the CPU
 # limit, 3 s, is what it takes on an idle one). Growth is refused by a bound, at once; only
 # work that grows nothing (loops, recursion) is stopped by the CPU limit.

@@ -31,8 +31,6 @@ from tests.unit.render_fixtures import (
     image_config,
 )
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 
 def web(env: Env, image: str, *sets: tuple[str, str], raw: tuple[str, ...] = ()) -> None:
     install(env.host, InstallRequest(image, name="web", sets=(("PORT", "1"), *sets), raw=raw))

@@ -26,17 +26,7 @@ from tests.imagebuild import layer_tar, requires, write_oci_layout
 from tests.unit.lifecycle_fixtures import atomic_files
 
 needs_systemctl = requires("systemctl")
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No /etc config, no SYSCONTAINERS_* from the caller, and an unreachable system bus."""
-    empty = tmp_path / "empty-config.yaml"
-    empty.write_text("")
-    for key in [k for k in os.environ if k.startswith("SYSCONTAINERS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(empty))
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def make_root(base: Path) -> Path:

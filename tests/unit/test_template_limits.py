@@ -19,8 +19,6 @@ from syscontainers.render.templates import check_complete
 from tests.imagebuild import layer_tar, write_oci_layout
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 JUST_OVER_1MIB = (1 << 20) + 4096
 
 
@@ -93,7 +91,6 @@ def test_a_template_that_is_a_symlink_is_an_error(env: Env) -> None:
         install(env.host, InstallRequest("example.org/linked:1", name="web"))
     assert "/exports/hostfs/etc/app/motd" in info.value.message
     assert "symlink" in info.value.message
-
 
 
 def test_an_atomic_template_whose_output_would_explode_is_an_error(env: Env) -> None:

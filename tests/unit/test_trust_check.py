@@ -31,8 +31,6 @@ from tests.sigstore_build import payload as sigstore_payload
 from tests.sigstore_build import public_pem, sign
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-pytest_plugins = ("tests.unit.lifecycle_plugin",)
-
 KEY = b"trusted-key"
 SIGNED_AS = "registry.example.org/app:1"
 
