@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import types
 from pathlib import Path
@@ -23,15 +22,7 @@ from syscontainers.cli.output import (
 from syscontainers.errors import ImageInUseError, SysContainersError, UsageError
 from syscontainers.progress import Event, EventKind
 
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Keep /etc, ~/.config and the caller's SYSCONTAINERS_* out of every test."""
-    empty = tmp_path / "empty-config.yaml"
-    empty.write_text("")
-    for key in [k for k in os.environ if k.startswith("SYSCONTAINERS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(empty))
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 class CustomError(SysContainersError):
