@@ -20,8 +20,7 @@ def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainRe
     """A plain-HTTP registry without auth, holding test/busybox:1, test/multi:1, test/zstd:1."""
     work = tmp_path_factory.mktemp("plain-registry")
     images = build_images(work / "layout")
-    registry = registry_server(work / "registry")
-    try:
+    with registry_server(work / "registry") as registry:
         # zstd first: skopeo reuses a gzip blob the registry already has instead of recompressing
         push(
             images.layout, "plain-for-zstd", registry, "test/zstd:1",
@@ -30,5 +29,3 @@ def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlainRe
         push(images.layout, "busybox", registry, "test/busybox:1")
         push(images.layout, "multi", registry, "test/multi:1", "--all")
         yield PlainRegistry(registry, images)
-    finally:
-        registry.stop()

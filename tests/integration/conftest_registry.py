@@ -1,6 +1,7 @@
 """Registry test fixtures: real distribution registries on loopback, pushed images, a fault proxy.
 
-Import what a test module needs; the fixture ``plain_registry`` is in conftest.py:
+Import what a test module needs; the fixture ``plain_registry`` is in conftest.py. The two
+registry starters return a running Registry to use in a ``with`` statement, which stops it:
 
     registry_server(workdir, htpasswd=, tls=, token=) -> Registry   ``docker-registry serve``
     make_tls_cert(dir) -> (cert, key)                          openssl self-signed, IP 127.0.0.1
@@ -9,7 +10,7 @@ Import what a test module needs; the fixture ``plain_registry`` is in conftest.p
     push(layout, tag, registry, name, *skopeo_options)         skopeo copy oci: -> docker://
     FaultProxy(upstream, ...)                                  cuts blob bodies, answers 5xx/429
     TokenServer(workdir, users)                                Bearer tokens (JWT) for token auth
-    plain_registry (session fixture, in conftest.py)          no auth, plain HTTP, the images
+    plain_registry (session fixture, in conftest.py)           no auth, plain HTTP, the images
     requires_registry                                          the skip mark for all of this
 
 Images in ``plain_registry`` (see ``Images`` and ``build_images``): ``test/busybox:1``
@@ -60,7 +61,8 @@ def free_port() -> int:
 
 @dataclass
 class Registry:
-    """A running ``docker-registry serve``."""
+    """A running ``docker-registry serve``; a context manager that stops it on the way out
+    (``with registry_server(...) as registry:``)."""
 
     host: str  # 127.0.0.1:PORT
     root: Path  # its storage root directory
@@ -71,6 +73,12 @@ class Registry:
         """Where the registry keeps the blob DIGEST on disk."""
         hex_ = digest.split(":", 1)[1]
         return self.root / "docker/registry/v2/blobs/sha256" / hex_[:2] / hex_ / "data"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
         """Stop the server (by its pid) and wait for it."""
@@ -114,7 +122,8 @@ def registry_server(
     tls: tuple[Path, Path] | None = None,
     token: TokenServer | None = None,
 ) -> Registry:
-    """Start a registry storing under WORKDIR, with Basic or token auth and/or TLS if asked."""
+    """Start a registry storing under WORKDIR, with Basic or token auth and/or TLS if asked;
+    use it in a ``with`` statement, which stops it."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config: dict[str, Any] = {

@@ -43,12 +43,9 @@ def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Reg
     """A TLS registry with a self-signed certificate holding test/app:1, and that CA."""
     tmp = tmp_path_factory.mktemp("tls-parity")
     cert, key = make_tls_cert(tmp / "tls")
-    registry = registry_server(tmp / "r", tls=(cert, key))
-    try:
+    with registry_server(tmp / "r", tls=(cert, key)) as registry:
         push(build_images(tmp / "layout").layout, "busybox", registry, "test/app:1")
         yield registry, cert
-    finally:
-        registry.stop()
 
 
 @pytest.fixture

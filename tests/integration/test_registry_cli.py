@@ -95,11 +95,8 @@ def test_inspect_usage_errors(home: Path, capsys: pytest.CaptureFixture[str]) ->
 @pytest.fixture
 def auth_registry(tmp_path: Path) -> Iterator[Registry]:
     """A registry with Basic auth (alice / s3cret) holding private/app:1."""
-    registry = alice_registry(tmp_path, "private/app:1")
-    try:
+    with alice_registry(tmp_path, "private/app:1") as registry:
         yield registry
-    finally:
-        registry.stop()
 
 
 def test_login_inspect_logout(

@@ -31,11 +31,8 @@ GOOD, BAD = ("alice", "s3cret"), ("alice", "wrong")
 @pytest.fixture(scope="module")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry with Basic auth (alice / s3cret) holding private/app:1."""
-    registry = alice_registry(tmp_path_factory.mktemp("parity-registry"), "private/app:1")
-    try:
+    with alice_registry(tmp_path_factory.mktemp("parity-registry"), "private/app:1") as registry:
         yield registry
-    finally:
-        registry.stop()
 
 
 @pytest.fixture
@@ -235,8 +232,7 @@ def test_an_identity_token_is_traded_for_an_access_token(tmp_path: Path) -> None
     """A helper's '<token>' username: the secret is an OAuth2 refresh token, POSTed to the
     token server (grant_type=refresh_token), by skopeo and by us alike."""
     with TokenServer(tmp_path / "token", {"alice": "s3cret"}) as tokens:
-        registry = registry_server(tmp_path / "registry", token=tokens)
-        try:
+        with registry_server(tmp_path / "registry", token=tokens) as registry:
             push(build_images(tmp_path / "layout").layout, "busybox", registry,
                  "private/app:1", "--dest-creds", "alice:s3cret")  # fmt: skip
             (tmp_path / "box").mkdir()
@@ -250,8 +246,6 @@ def test_an_identity_token_is_traded_for_an_access_token(tmp_path: Path) -> None
             ours = agree(box, False)
             assert "refused the identity token" in ours.stderr
             assert tokens.refused >= refused + 2  # each tool asked, and was refused
-        finally:
-            registry.stop()
 
 
 def test_logout_all_erases_every_helper_entry_as_skopeo_does(box: Box) -> None:

@@ -203,12 +203,9 @@ def test_zstd_layers(plain_registry: PlainRegistry, tmp_path: Path) -> None:
 def own_registry(tmp_path: Path) -> Iterator[Registry]:
     """A fresh registry (for tests that damage it) holding test/busybox:1."""
     images = build_images(tmp_path / "layout")
-    registry = registry_server(tmp_path / "registry")
-    try:
+    with registry_server(tmp_path / "registry") as registry:
         push(images.layout, "busybox", registry, "test/busybox:1")
         yield registry
-    finally:
-        registry.stop()
 
 
 def test_corrupt_blob_on_registry_disk_is_rejected(own_registry: Registry, tmp_path: Path) -> None:
@@ -294,8 +291,7 @@ def test_registry_dying_mid_pull(plain_registry: PlainRegistry, tmp_path: Path) 
 
 def test_basic_auth_through_auth_json(tmp_path: Path) -> None:
     htpasswd = make_htpasswd(tmp_path / "htpasswd", "alice", "s3cret")
-    registry = registry_server(tmp_path / "registry", htpasswd=htpasswd)
-    try:
+    with registry_server(tmp_path / "registry", htpasswd=htpasswd) as registry:
         images = build_images(tmp_path / "layout")
         push(images.layout, "busybox", registry, "team/app:1", "--dest-creds", "alice:s3cret")
         name = f"{registry.host}/team/app:1"
@@ -324,14 +320,11 @@ def test_basic_auth_through_auth_json(tmp_path: Path) -> None:
         runtime.write_text(authfile.read_text())
         with closing(source_for(name, tmp_path)) as found:
             assert found.resolve(HOST_PLATFORM).manifest_digest == result.manifest_digest
-    finally:
-        registry.stop()
 
 
 def test_bearer_token_auth(tmp_path: Path) -> None:
     with TokenServer(tmp_path / "token", {"alice": "s3cret"}) as tokens:
-        registry = registry_server(tmp_path / "registry", token=tokens)
-        try:
+        with registry_server(tmp_path / "registry", token=tokens) as registry:
             images = build_images(tmp_path / "layout")
             push(images.layout, "busybox", registry, "team/app:1", "--dest-creds", "alice:s3cret")
             name = f"{registry.host}/team/app:1"
@@ -353,8 +346,6 @@ def test_bearer_token_auth(tmp_path: Path) -> None:
             assert result.layers_imported == 2
             # One token for the repository, reused for the manifest, the config and both layers.
             assert tokens.issued[before:] == ["repository:team/app:pull"]
-        finally:
-            registry.stop()
 
 
 # ---- TLS ---------------------------------------------------------------------------------------
@@ -362,8 +353,7 @@ def test_bearer_token_auth(tmp_path: Path) -> None:
 
 def test_self_signed_tls_trusted_through_certs_d(tmp_path: Path) -> None:
     cert, key = make_tls_cert(tmp_path / "tls")
-    registry = registry_server(tmp_path / "registry", tls=(cert, key))
-    try:
+    with registry_server(tmp_path / "registry", tls=(cert, key)) as registry:
         images = build_images(tmp_path / "layout")
         push(images.layout, "busybox", registry, "secure/app:1")
         name = f"{registry.host}/secure/app:1"
@@ -392,16 +382,13 @@ def test_self_signed_tls_trusted_through_certs_d(tmp_path: Path) -> None:
         other = RegistryOptions(cert_dir=flat, retry=FAST)
         with closing(source_for(name, tmp_path / "elsewhere", other)) as via_flag:
             assert via_flag.resolve(HOST_PLATFORM).manifest_digest == result.manifest_digest
-    finally:
-        registry.stop()
 
 
 # ---- mirrors -----------------------------------------------------------------------------------
 
 
 def test_mirror_that_holds_the_image(plain_registry: PlainRegistry, tmp_path: Path) -> None:
-    primary = registry_server(tmp_path / "primary")  # empty
-    try:
+    with registry_server(tmp_path / "primary") as primary:  # empty
         conf = write_registries_conf(
             tmp_path / "registries.conf",
             f"""
@@ -433,8 +420,6 @@ insecure = true
         with closing(by_digest):
             assert by_digest.resolve(HOST_PLATFORM).manifest_digest == result.manifest_digest
             assert by_digest.endpoint is not None and by_digest.endpoint.mirror
-    finally:
-        primary.stop()
 
 
 def test_short_name_alias_through_the_opener(plain_registry: PlainRegistry, tmp_path: Path) -> None:

@@ -30,11 +30,8 @@ SHORT = "test/busybox:1"  # only in the plain registry
 @pytest.fixture(scope="module")
 def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry without any image: every candidate on it is 'not found'."""
-    registry = registry_server(tmp_path_factory.mktemp("empty-registry"))
-    try:
+    with registry_server(tmp_path_factory.mktemp("empty-registry")) as registry:
         yield registry
-    finally:
-        registry.stop()
 
 
 @pytest.fixture

@@ -84,27 +84,27 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     gnupg.mkdir(mode=0o700)
     trusted = new_key(gnupg, "Trusted Signer <trusted@example.org>", tmp / "trusted.gpg")
     other = new_key(gnupg, "Other Signer <other@example.org>", tmp / "other.gpg")
-    registry = registry_server(tmp / "registry")
     lookaside = tmp / "lookaside"
     registries_d = tmp / "registries.d"
     registries_d.mkdir()
-    (registries_d / "test.yaml").write_text(
-        f"docker:\n  {registry.host}:\n"
-        f"    lookaside: file://{lookaside}\n    lookaside-staging: file://{lookaside}\n"
-    )
     layout = write_oci_layout(tmp / "layout", [layer_tar({"etc/motd": b"signed\n"})], "v1")
-    world = World(tmp, registry, gnupg, tmp / "trusted.gpg", tmp / "other.gpg", registries_d,
-                  lookaside, layout)
     env = {**os.environ, "GNUPGHOME": str(gnupg)}
+    with registry_server(tmp / "registry") as registry:
+        (registries_d / "test.yaml").write_text(
+            f"docker:\n  {registry.host}:\n"
+            f"    lookaside: file://{lookaside}\n    lookaside-staging: file://{lookaside}\n"
+        )
+        world = World(tmp, registry, gnupg, tmp / "trusted.gpg", tmp / "other.gpg", registries_d,
+                      lookaside, layout)
 
-    def push(repo: str, *options: str) -> None:
-        subprocess.run(
-            ["skopeo", "--insecure-policy", "--registries.d", str(registries_d), "copy",
-             "--quiet", "--dest-tls-verify=false", *options, f"oci:{layout}:v1", world.ref(repo)],
-            env=env, check=True, capture_output=True,
-        )  # fmt: skip
+        def push(repo: str, *options: str) -> None:
+            subprocess.run(
+                ["skopeo", "--insecure-policy", "--registries.d", str(registries_d), "copy",
+                 "--quiet", "--dest-tls-verify=false", *options, f"oci:{layout}:v1",
+                 world.ref(repo)],
+                env=env, check=True, capture_output=True,
+            )  # fmt: skip
 
-    try:
         push("trust/signed:1", "--sign-by", trusted)
         push("trust/unsigned:1")
         push("trust/other-key:1", "--sign-by", other)
@@ -114,8 +114,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         copied = signed_dir.name.replace("signed", "copied")
         shutil.copytree(signed_dir, lookaside / "trust" / copied)
         yield world
-    finally:
-        registry.stop()
 
 
 def write_policy(world: World, doc: dict[str, Any], name: str = "policy.json") -> Path:

@@ -56,12 +56,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     trusted = ec.generate_private_key(ec.SECP256R1())
     other = ec.generate_private_key(ec.SECP256R1())
     (tmp / "trusted.pub").write_bytes(public_pem(trusted))
-    registry = registry_server(tmp / "registry")
-    host = registry.host
-    layout = write_oci_layout(tmp / "layout", [layer_tar({"etc/motd": b"cosigned\n"})], "v1")
-    repos = ["sig/app", "sig/wrong-key", "sig/wrong-name", "sig/unsigned", "sig/flipped",
-             "nosig/app"]
-    try:
+    with registry_server(tmp / "registry") as registry:
+        host = registry.host
+        layout = write_oci_layout(tmp / "layout", [layer_tar({"etc/motd": b"cosigned\n"})], "v1")
+        repos = ["sig/app", "sig/wrong-key", "sig/wrong-name", "sig/unsigned", "sig/flipped",
+                 "nosig/app"]
         for repo in repos:
             subprocess.run(
                 ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
@@ -90,8 +89,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             f"docker:\n  {host}/sig:\n    use-sigstore-attachments: true\n"
         )
         yield World(tmp, registry, tmp / "trusted.pub", digest, registries_d)
-    finally:
-        registry.stop()
 
 
 _serial = iter(range(10_000))
