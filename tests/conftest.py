@@ -2,9 +2,9 @@
 
 The CLI's trust policy is an accept-anything policy from tests/data, so that tests (and the
 commands they run) do not depend on the machine's /etc/containers/policy.json; the trust tests
-pass their own policies. The fixtures of the lifecycle tests (``env``, ``atomic_image``,
-``plain_image``; see tests/unit/lifecycle_fixtures.py) are here because integration tests use
-them too.
+pass their own policies. The fixtures used across directories are here: ``store`` (an empty
+store; other variants are built with tests/unit/store_fixtures.py's new_store) and those of the
+lifecycle tests (``env``, ``atomic_image``, ``plain_image``; see tests/unit/lifecycle_fixtures.py).
 """
 
 from __future__ import annotations
@@ -25,12 +25,19 @@ from tests.unit.lifecycle_fixtures import (
     atomic_files,
     plain_files,
 )
+from tests.unit.store_fixtures import new_store
 
 ACCEPT_ANYTHING = Path(__file__).resolve().parent / "data" / "accept-anything-policy.json"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["SYSCONTAINERS_POLICY"] = str(ACCEPT_ANYTHING)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """An empty unprivileged store at tmp_path/store, its layout made (new_store)."""
+    return new_store(tmp_path)
 
 
 @pytest.fixture

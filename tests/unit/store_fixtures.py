@@ -1,4 +1,5 @@
-"""Builds stores by hand for the GC and fsck tests: objects, layer trees, configs, manifests."""
+"""Builds stores by hand: an empty store (new_store, the one way tests make a fresh store), and
+objects, layer trees, configs and manifests in it for the GC, fsck and tree tests."""
 
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from syscontainers.tree import Entry, EntryKind, LayerTree
 MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
-def new_store(root: Path) -> Store:
-    """An empty store with its layout made (unprivileged, so owners are not checked)."""
-    store = Store(root / "store", privileged=False)
+def new_store(root: Path, privileged: bool | None = False) -> Store:
+    """An empty store at ROOT/store with its layout made; unprivileged (owners are not checked)
+    unless PRIVILEGED says otherwise (None: privileged when running as root, Store's default).
+    The ``store`` fixture (tests/conftest.py) is ``new_store(tmp_path)``."""
+    store = Store(root / "store", privileged=privileged)
     with store.locked(LockMode.EXCLUSIVE):
         pass
     return store
@@ -100,8 +103,10 @@ def can_chown(tmp: Path) -> bool:
     probe.write_bytes(b"")
     try:
         os.chown(probe, 4321, 4321)
-    except PermissionError:
+    except OSError:
         return False
+    finally:
+        probe.unlink()
     return True
 
 

@@ -19,6 +19,7 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import ObjectMeta
 from syscontainers.tree import Entry, EntryKind, LayerTree
+from tests.unit.store_fixtures import can_chown, new_store
 
 K = EntryKind
 
@@ -182,18 +183,6 @@ def test_merge_rejects(trees: list[tuple[Entry, ...]], needle: str) -> None:
 # ---- checkout against a real store ------------------------------------------
 
 
-def can_chown(tmp: Path) -> bool:
-    probe = tmp / "chown-probe"
-    probe.touch()
-    try:
-        os.chown(probe, 12345, 23456)
-    except OSError:
-        return False
-    finally:
-        probe.unlink()
-    return True
-
-
 def can_mknod(tmp: Path) -> bool:
     probe = tmp / "mknod-probe"
     try:
@@ -206,7 +195,8 @@ def can_mknod(tmp: Path) -> bool:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store", privileged=can_chown(tmp_path))
+    """The store, privileged when this process may give files away (to check owners)."""
+    return new_store(tmp_path, privileged=can_chown(tmp_path))
 
 
 def put(store: Store, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> str:
@@ -316,7 +306,7 @@ def test_missing_object_names_it_and_leaves_no_temp(store: Store, tmp_path: Path
 
 
 def test_devices_skipped_without_privilege(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store", privileged=False)
+    store = new_store(tmp_path)
     reporter = RecordingReporter()
     dest = tmp_path / "rootfs"
     result = checkout(
@@ -340,7 +330,7 @@ def test_devices_skipped_without_privilege(tmp_path: Path) -> None:
 def test_devices_made_with_privilege(tmp_path: Path) -> None:
     if not can_mknod(tmp_path) or not can_chown(tmp_path):
         pytest.skip("creating device nodes needs CAP_MKNOD and CAP_CHOWN")
-    store = Store(tmp_path / "store", privileged=True)
+    store = new_store(tmp_path, privileged=True)
     dest = tmp_path / "rootfs"
     result = do_checkout(
         store,

@@ -219,7 +219,7 @@ def test_check_object(world: World) -> None:
 def test_owner_is_checked_only_in_a_privileged_store(tmp_path: Path) -> None:
     if not can_chown(tmp_path):
         pytest.skip("needs CAP_CHOWN")
-    store = Store(tmp_path / "store", privileged=True)
+    store = new_store(tmp_path, privileged=True)
     with store.locked(LockMode.EXCLUSIVE):
         name = store.object_writer().put(io.BytesIO(b"x"), 1, ObjectMeta(0o644, 10, 20), "f")
     assert check_object(store, name) is None
@@ -231,7 +231,7 @@ def test_owner_is_checked_only_in_a_privileged_store(tmp_path: Path) -> None:
 def test_xattrs_are_checked_in_a_privileged_store(tmp_path: Path) -> None:
     if not can_chown(tmp_path) or not can_set_user_xattr(tmp_path):
         pytest.skip("needs CAP_CHOWN and user xattrs")
-    store = Store(tmp_path / "store", privileged=True)
+    store = new_store(tmp_path, privileged=True)
     meta = ObjectMeta(0o644, 0, 0, (("user.k", b"v"),))
     with store.locked(LockMode.EXCLUSIVE):
         name = store.object_writer().put(io.BytesIO(b"x"), 1, meta, "f")

@@ -24,6 +24,7 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import ObjectWriter, xattr_hash
 from syscontainers.tree import Entry, EntryKind, LayerTree, MemoryTree
+from tests.unit.store_fixtures import new_store
 
 WHAT = "layer 2/3 (sha256:abc)"
 
@@ -104,7 +105,8 @@ def sha(data: bytes) -> str:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(tmp_path / "store")
+    """The store (privileged as root), held locked for writing."""
+    store = new_store(tmp_path, privileged=None)
     with store.locked(LockMode.EXCLUSIVE):
         yield store
 

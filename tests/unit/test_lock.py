@@ -15,6 +15,7 @@ import pytest
 from syscontainers.errors import StoreError, StoreLockedError
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode, store_lock
+from tests.unit.store_fixtures import new_store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,9 +128,7 @@ def test_lock_is_released_when_the_body_raises(lock: Path) -> None:
 
 
 def test_a_killed_writer_leaves_the_store_unlocked(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store", privileged=False)
-    with store.locked(LockMode.EXCLUSIVE):
-        pass
+    store = new_store(tmp_path)
     with holder(store.path / "lock", LockMode.EXCLUSIVE, hold=60) as proc:
         (store.tmp_dir / ".tmp-obj-123").write_bytes(b"partial")  # its half-written object
         proc.kill()

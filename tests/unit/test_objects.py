@@ -35,11 +35,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return new_store(tmp_path)
-
-
 def all_objects(store: Store) -> list[str]:
     top = store.objects_dir
     return sorted(n for d in os.listdir(top) for n in os.listdir(top / d))
@@ -265,7 +260,7 @@ def test_unprivileged_writer_keeps_our_owner(store: Store) -> None:
 def test_privileged_writer_sets_owner_and_keeps_setuid(tmp_path: Path) -> None:
     if not can_chown(tmp_path):
         pytest.skip("needs CAP_CHOWN")
-    s = Store(tmp_path / "store", privileged=True)
+    s = new_store(tmp_path, privileged=True)
     with s.locked(LockMode.EXCLUSIVE):
         name = s.object_writer().put(io.BytesIO(b"x"), 1, ObjectMeta(0o6755, 4321, 8765), "f")
     st = os.lstat(s.object_path(name))

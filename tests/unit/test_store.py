@@ -20,15 +20,9 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import OBJECT_DIRS, ObjectMeta, object_dir, object_relpath
 from syscontainers.tree import Entry, EntryKind, LayerTree
-from tests.unit.store_fixtures import new_store
 
 DIFF = "sha256:" + "d" * 64
 BLOB = "sha256:" + "b" * 64
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return new_store(tmp_path)
 
 
 def tree_with(store: Store, files: dict[str, bytes], diff_id: str = DIFF) -> LayerTree:

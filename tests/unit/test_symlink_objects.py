@@ -19,6 +19,7 @@ from syscontainers.store.gc import prune
 from syscontainers.store.lock import LockMode
 from syscontainers.store.objects import link_name, parse_name
 from tests.imagebuild import layer_tar, write_oci_layout
+from tests.unit.store_fixtures import new_store
 
 MTIME = 1_700_000_000  # what tests/imagebuild.py gives every entry
 
@@ -40,7 +41,7 @@ def check_out(store: Store, name: str, dest: Path) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "store", privileged=os.geteuid() == 0)
+    s = new_store(tmp_path, privileged=None)
     pull(s, tmp_path, "app:1", {"lib/libfoo.so": "libfoo.so.1", "bin/sh": "/bin/busybox"})
     return s
 
@@ -105,7 +106,7 @@ def test_prune_keeps_symlink_objects_in_use_and_drops_the_rest(
 
 
 def test_no_symlink_object_for_another_owner_without_privilege(tmp_path: Path) -> None:
-    store = Store(tmp_path / "store", privileged=False)
+    store = new_store(tmp_path)
     with store.locked(LockMode.EXCLUSIVE):
         writer = store.object_writer()
         foreign = os.geteuid() + 1

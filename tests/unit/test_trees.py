@@ -17,7 +17,7 @@ from syscontainers.store.gc import prune
 from syscontainers.store.graph import walk
 from syscontainers.store.trees import LayerWriter, read_object_list, write_object_list
 from syscontainers.tree import Entry, EntryKind, LayerTree, iter_entries
-from tests.unit.store_fixtures import add_image, add_layer, new_store, objects_of, store_files
+from tests.unit.store_fixtures import add_image, add_layer, objects_of, store_files
 
 SHARED = b"shared by A and B"
 FILES_A = {"etc/a": b"only in A", "shared": SHARED}
@@ -25,8 +25,8 @@ FILES_B = {"bin/b": b"only in B, longer", "shared": SHARED}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = new_store(tmp_path)
+def store(store: Store) -> Store:
+    """The empty store (tests/conftest.py) with the images a and b."""
     store.set_ref("example.org/a:1", add_image(store, [add_layer(store, FILES_A)]))
     store.set_ref("example.org/b:1", add_image(store, [add_layer(store, FILES_B)]))
     return store
