@@ -2,8 +2,8 @@
 
 ``registry_opener(settings, options)`` is what the pull command hands to
 ``sources.open_source`` for ``docker://`` references; ``login`` and
-``logout`` keep containers-auth.json. The parts live in ``config`` (what
-registries.conf says), ``credentials`` (auth files and their helpers),
+``logout`` keep containers-auth.json. The parts live in ``registries_conf``
+(what registries.conf says), ``credentials`` (auth files and their helpers),
 ``token`` (how a token is fetched), ``tls`` (certs.d),
 ``http`` (the only module that speaks HTTP), ``stream`` (resumable blob
 streams), ``source`` (the ImageSource) and ``inspect`` (remote inspection).
@@ -84,12 +84,12 @@ def open_registry(
     env: Mapping[str, str] = os.environ,
 ) -> RegistrySource:
     """A source for the image NAME (short names resolved through registries.conf)."""
-    from syscontainers.registry import config
+    from syscontainers.registry import registries_conf
     from syscontainers.registry.source import RegistrySource
 
-    conf = config.load_for(env, settings.registries_conf)
-    candidates = config.resolve_candidates(name, conf)
-    endpoints = config.candidate_endpoints(candidates, conf)
+    conf = registries_conf.load_for(env, settings.registries_conf)
+    candidates = registries_conf.resolve_candidates(name, conf)
+    endpoints = registries_conf.candidate_endpoints(candidates, conf)
     reference = candidates[0]
     insecure = frozenset(ep.host for ep in endpoints if ep.insecure)
     client = make_client(settings, options, insecure, env, conf.credential_helpers)
@@ -130,12 +130,12 @@ def login(
     env: Mapping[str, str] = os.environ,
 ) -> str:
     """Check CREDS against REGISTRY, then save them; returns where (a file or a helper)."""
-    from syscontainers.registry import config, credentials
+    from syscontainers.registry import credentials, registries_conf
 
     key = registry_key(registry)
     host = key.split("/", 1)[0]
-    conf = config.load_for(env, settings.registries_conf)
-    insecure = frozenset({host}) if config.host_insecure(host, conf) else frozenset()
+    conf = registries_conf.load_for(env, settings.registries_conf)
+    insecure = frozenset({host}) if registries_conf.host_insecure(host, conf) else frozenset()
     client = make_client(settings, options, insecure, env, conf.credential_helpers)
     try:
         client.check_login(host, creds)

@@ -43,8 +43,8 @@ from syscontainers.oci import (
     sniff_media_type,
 )
 from syscontainers.reference import Reference
-from syscontainers.registry.config import Endpoint
 from syscontainers.registry.http import CHUNK, RegistryClient
+from syscontainers.registry.registries_conf import Endpoint
 from syscontainers.registry.stream import TransferStats
 from syscontainers.sources import ResolvedImage, read_small_blob, registry_source
 

@@ -1,4 +1,4 @@
-"""Tests for syscontainers.registry.config: registries.conf, drop-ins, short names, mirrors."""
+"""Tests for syscontainers.registry.registries_conf: drop-ins, short names, mirrors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from syscontainers.errors import RegistryError, UsageError
 from syscontainers.reference import parse
-from syscontainers.registry.config import (
+from syscontainers.registry.registries_conf import (
     Endpoint,
     PullFrom,
     RegistriesConfig,
