@@ -15,8 +15,12 @@ import pkgutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import syscontainers
-from syscontainers import errors
+from syscontainers import cli, errors
+from syscontainers.registry import config as registries_conf
+from syscontainers.runtime import Runtime
 
 PACKAGE = Path(syscontainers.__file__).parent
 
@@ -52,7 +56,6 @@ HINTLESS = Counter({
     "syscontainers/render/hostfiles.py:host_destination:TemplateError": 1,
     # the settings table rewrite replaces these
     "syscontainers/settings.py:_coerce:UsageError": 3,
-    "syscontainers/settings.py:_read_yaml:UsageError": 3,
 })
 
 
@@ -154,3 +157,46 @@ def test_the_counter_sees_a_hintless_error() -> None:
     sites = _Sites("m.py", {"StoreError"} | ({"ManifestError"} - _always_hinted()))
     sites.visit(tree)
     assert sites.found == Counter({"m.py:f:StoreError": 3})
+
+
+# ---- a few of the hints, as the user meets them ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("[[registry]]\nlocation = 5\n", "see containers-registries.conf(5)"),
+        ("aliases = 3\n", "see containers-registries.conf(5)"),
+        ('[aliases]\n"web" = "web"\n', "give the alias a registry host"),
+        ('[aliases]\n"Web" = "docker.io/library/web"\n', ""),
+    ],
+)
+def test_a_malformed_registries_conf_has_a_hint(tmp_path: Path, text: str, hint: str) -> None:
+    conf = tmp_path / "registries.conf"
+    conf.write_text(text)
+    with pytest.raises(errors.UsageError, match=str(conf)) as err:
+        registries_conf.load(conf, [])
+    assert err.value.hint and hint in err.value.hint
+
+
+def test_an_unparsable_runtime_setting_shows_how_to_quote_it() -> None:
+    with pytest.raises(errors.UsageError, match="cannot be parsed") as err:
+        Runtime.parse("/usr/bin/crun '--cgroup-manager=disabled")
+    assert err.value.hint and "quote it as a shell would" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [("root: [unclosed\n", "hint: fix the line it names"),
+     ("- root\n", "hint: write one 'name: value' line per setting")],
+)
+def test_a_malformed_config_file_has_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    text: str, hint: str,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(config))
+    assert cli.main(["--root", str(tmp_path / "store"), "images", "list"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: config {config}") and hint in err, err
