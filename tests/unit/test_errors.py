@@ -19,7 +19,7 @@ import pytest
 
 import syscontainers
 from syscontainers import cli, errors
-from syscontainers.registry import config as registries_conf
+from syscontainers.registry import registries_conf
 from syscontainers.runtime import Runtime
 
 PACKAGE = Path(syscontainers.__file__).parent
