@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the registry package imports requests: load it only when a 
     from syscontainers.operations.pull import PolicyCheck
     from syscontainers.registry import RegistryOptions
     from syscontainers.registry.credentials import Credentials
-    from syscontainers.registry.inspect import RemoteImage
+    from syscontainers.registry.remote_inspect import RemoteImage
 
 
 def parse_bool(text: str) -> bool:
@@ -215,7 +215,7 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
         )
     platform = parse_platform(args.platform)
     from syscontainers.registry import open_registry
-    from syscontainers.registry.inspect import inspect_image
+    from syscontainers.registry.remote_inspect import inspect_image
 
     source = open_registry(spec.location, ctx.settings, registry_options(args))
     try:

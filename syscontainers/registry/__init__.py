@@ -6,7 +6,8 @@
 (what registries.conf says), ``credentials`` (auth files and their helpers),
 ``token`` (how a token is fetched), ``tls`` (certs.d),
 ``http`` (the only module that speaks HTTP), ``stream`` (resumable blob
-streams), ``source`` (the ImageSource) and ``inspect`` (remote inspection).
+streams), ``source`` (the ImageSource) and ``remote_inspect`` (what an
+image in a registry is, without its layers).
 
 Importing this package, building ``RegistryOptions`` or a ``registry_opener``
 loads none of them but ``stream``: requests, TLS and registries.conf parsing

@@ -28,7 +28,7 @@ from syscontainers.operations.pull import PullOptions, PullResult, pull_image
 from syscontainers.progress import EventKind, RecordingReporter, Reporter
 from syscontainers.registry import RegistryOptions, login, open_registry, registry_opener
 from syscontainers.registry.credentials import Credentials
-from syscontainers.registry.inspect import inspect_image
+from syscontainers.registry.remote_inspect import inspect_image
 from syscontainers.registry.source import RegistrySource
 from syscontainers.registry.stream import RetryPolicy
 from syscontainers.settings import Settings

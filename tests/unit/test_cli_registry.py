@@ -18,7 +18,7 @@ from syscontainers.cli.registry import (
 from syscontainers.errors import UsageError
 from syscontainers.oci import ImageConfig, Platform
 from syscontainers.registry import RegistryOptions
-from syscontainers.registry.inspect import LayerInfo, RemoteImage
+from syscontainers.registry.remote_inspect import LayerInfo, RemoteImage
 from tests.unit.test_cli_habits import snake_keys
 
 
