@@ -45,14 +45,13 @@ from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree
 from syscontainers.oci import check_digest, digest_hex, sha256_digest
 from syscontainers.store import access
 from syscontainers.store.lock import LockMode, store_lock
-from syscontainers.store.objects import OBJECT_DIRS, ObjectWriter, object_relpath
+from syscontainers.store.objects import OBJECT_DIRS, ObjectWriter, is_link_object, object_relpath
 from syscontainers.store.trees import (
     LayerWriter,
     ObjectList,
     Source,
     build_object_list,
     check_object_list,
-    is_link_object,
     read_object_list,
     tree_entries,
     write_object_list,

@@ -25,13 +25,13 @@ from syscontainers.store.objects import (
     ObjectMeta,
     ParsedName,
     hash_file,
+    is_link_object,
     object_dir,
     object_name,
     parse_name,
     read_xattrs,
     target_hex,
 )
-from syscontainers.store.trees import is_link_object
 
 
 class ProblemKind(Enum):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from syscontainers.errors import SysContainersError
 from syscontainers.oci import parse_config, parse_manifest
 from syscontainers.store import Store, missing_layer
-from syscontainers.store.trees import Source, is_link_object, merged_objects
+from syscontainers.store.objects import is_link_object
+from syscontainers.store.trees import Source, merged_objects
 
 
 @dataclass(frozen=True, slots=True)

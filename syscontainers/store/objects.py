@@ -83,6 +83,20 @@ def link_name(target: str, uid: int, gid: int, mtime: int) -> str:
     return f"{target_hex(target)}.link.{uid}.{gid}.{mtime}"
 
 
+def is_link_object(name: str) -> bool:
+    """True if NAME is a symlink object's (``HEX.link.…``, see link_name), not a file object's."""
+    return name[64:70] == ".link."
+
+
+def entry_object(entry: Entry) -> tuple[str, int] | None:
+    """The object a tree ENTRY uses and its size (0 for a symlink object); None if it uses none
+    (a directory, a device, a symlink made in place)."""
+    if entry.kind is EntryKind.FILE:
+        return entry.obj, entry.size
+    link = symlink_object(entry)
+    return (link, 0) if link else None
+
+
 def symlink_object(entry: Entry) -> str:
     """The symlink object a layer's symlink ENTRY is checked out from; "" for a symlink with
     xattrs (made in place: objects carry none) or another kind of entry."""

@@ -25,10 +25,9 @@ from pathlib import Path
 
 from syscontainers.errors import StoreCorruptError
 from syscontainers.fsutil import atomic_write, fsync_dir
-from syscontainers.store.objects import symlink_object
+from syscontainers.store.objects import entry_object
 from syscontainers.tree import (
     Entry,
-    EntryKind,
     TreeWriter,
     damaged,
     iter_entries,
@@ -59,10 +58,8 @@ class LayerWriter:
 
     def add(self, entry: Entry) -> int:
         """Write ENTRY; return where its line starts, for ``entry_at``."""
-        if entry.kind is EntryKind.FILE:
-            self.objects[entry.obj] = entry.size
-        elif entry.kind is EntryKind.SYMLINK and (link := symlink_object(entry)):
-            self.objects[link] = 0
+        if (used := entry_object(entry)) is not None:
+            self.objects[used[0]] = used[1]
         return self._tree.add(entry)
 
     def entry_at(self, offset: int) -> Entry:
@@ -99,11 +96,6 @@ class LayerWriter:
         """Put the tree under its final name (it, its objects and its list are durable)."""
         os.rename(self.path, tree_path)
         fsync_dir(tree_path.parent)
-
-
-def is_link_object(name: str) -> bool:
-    """True if NAME is a symlink object's (``HEX.link.…``), not a file object's."""
-    return name[64:70] == ".link."
 
 
 def write_object_list(path: Path, objects: ObjectList, sync: bool = True) -> None:
@@ -163,13 +155,7 @@ def check_object_list(path: Path, what: str) -> None:
 
 def build_object_list(entries: Iterable[Entry]) -> ObjectList:
     """The object list of a tree's ENTRIES (for trees stored before object lists)."""
-    objects: dict[str, int] = {}
-    for e in entries:
-        if e.kind is EntryKind.FILE:
-            objects[e.obj] = e.size
-        elif link := symlink_object(e):
-            objects[link] = 0
-    return sorted(objects.items())
+    return sorted(dict(used for e in entries if (used := entry_object(e)) is not None).items())
 
 
 def tree_entries(path: Path, what: str) -> Iterator[Entry]:

@@ -19,12 +19,16 @@ from syscontainers.store.objects import (
     ObjectMeta,
     ObjectWriter,
     ParsedName,
+    entry_object,
     hash_file,
+    is_link_object,
+    link_name,
     object_name,
     parse_name,
     read_xattrs,
     xattr_hash,
 )
+from syscontainers.tree import Entry, EntryKind
 from tests.unit.store_fixtures import can_chown, can_set_user_xattr, new_store
 
 HEX = hashlib.sha256(b"content").hexdigest()
@@ -104,6 +108,19 @@ def test_distinct_metadata_distinct_names() -> None:
         ObjectMeta(0o644, 0, 0, (("user.a", b"2"),)),
     ]
     assert len({object_name(HEX, m) for m in metas}) == len(metas)
+
+
+def test_the_object_an_entry_uses() -> None:
+    """Files use their object, plain symlinks their symlink object, nothing else uses one."""
+    file_obj = object_name(HEX, ObjectMeta(0o644, 0, 0))
+    assert entry_object(Entry("f", EntryKind.FILE, obj=file_obj, size=7)) == (file_obj, 7)
+    link = Entry("l", EntryKind.SYMLINK, uid=1, gid=2, mtime=3, target="f")
+    assert entry_object(link) == (link_name("f", 1, 2, 3), 0)
+    assert entry_object(link._replace(xattrs=(("user.a", b"1"),))) is None  # made in place
+    for kind in (EntryKind.DIR, EntryKind.CHAR, EntryKind.FIFO, EntryKind.WHITEOUT):
+        assert entry_object(Entry("x", kind)) is None
+    assert is_link_object(link_name("f", 1, 2, 3)) and not is_link_object(file_obj)
+    assert parse_name(link_name("f", 1, 2, 3)).link_mtime == 3
 
 
 @pytest.mark.parametrize(
