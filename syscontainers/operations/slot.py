@@ -59,7 +59,7 @@ from syscontainers.render import (
 )
 from syscontainers.render.exports import HOSTFS
 from syscontainers.render.grants import HostLimits
-from syscontainers.render.hostfiles import host_destination, substituted_renames
+from syscontainers.render.hostfs import host_destination, substituted_renames
 from syscontainers.render.templates import VariableKind, template_variables
 from syscontainers.render.values import capability_names
 from syscontainers.runtime import (

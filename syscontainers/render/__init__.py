@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         load_exports,
         parse_exports,
     )
-    from syscontainers.render.hostfiles import HostFile
+    from syscontainers.render.hostfs import HostFile
     from syscontainers.render.templates import (
         TemplateVariable,
         VariableKind,
@@ -76,7 +76,7 @@ _HOME = {
     "check_complete": "templates",
     "missing_variables": "templates",
     "template_variables": "templates",
-    "HostFile": "hostfiles",
+    "HostFile": "hostfs",
     "wants_detached": "unit",
     "HostFacts": "values",
     "KeptValues": "values",

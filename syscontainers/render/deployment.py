@@ -16,7 +16,7 @@ from syscontainers.oci import ImageConfig
 from syscontainers.render.config_json import MissingSource, UserDB, parse_user_db, render_config
 from syscontainers.render.exports import DefaultTemplates, Exports, read_rootfs_file
 from syscontainers.render.grants import HostLimits
-from syscontainers.render.hostfiles import HostFile, plan_host_files
+from syscontainers.render.hostfs import HostFile, plan_host_files
 from syscontainers.render.templates import check_complete
 from syscontainers.render.tmpfiles import render_tmpfiles
 from syscontainers.render.unit import render_unit, shipped_defaults

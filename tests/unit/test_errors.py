@@ -53,7 +53,7 @@ HINTLESS = Counter({
     # checks of the caller's own arguments, never an image's or a user's: the paths are fixed
     # names (etc/passwd) or hostfs entries that parse_exports has already checked
     "syscontainers/render/exports.py:_read_under:TemplateError": 1,
-    "syscontainers/render/hostfiles.py:host_destination:TemplateError": 1,
+    "syscontainers/render/hostfs.py:host_destination:TemplateError": 1,
     # the settings table rewrite replaces these
     "syscontainers/settings.py:_coerce:UsageError": 3,
 })

@@ -1,4 +1,4 @@
-"""Tests for render.unit, render.tmpfiles and render.hostfiles (the runtime mode too)."""
+"""Tests for render.unit, render.tmpfiles and render.hostfs (the runtime mode too)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from syscontainers.errors import TemplateError
 from syscontainers.render.config_json import MissingSource
 from syscontainers.render.exports import parse_exports
-from syscontainers.render.hostfiles import HostFile, plan_host_files
+from syscontainers.render.hostfs import HostFile, plan_host_files
 from syscontainers.render.tmpfiles import default_tmpfiles, render_tmpfiles, tmpfiles_path
 from syscontainers.render.unit import (
     SUPPLEMENT_EXECS,
