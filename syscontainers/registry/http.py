@@ -505,7 +505,11 @@ class RegistryClient:
         netloc = urlsplit(url).netloc
         self._host(netloc)  # its TLS settings, for _context_for
         hint = "check that the server is up and that registries.d names the right URL"
-        with self._send(url, what, first=True) as resp:
+        try:
+            resp = self._send(url, what, first=True)
+        except RegistryUnreachableError as e:  # it is no registry: say what it is
+            raise RegistryError(f"{what}: {netloc} cannot be reached: {e.reason}", hint=hint) from e
+        with resp:
             if resp.status_code == 404:
                 return None
             if resp.status_code != 200:

@@ -5,6 +5,6 @@ requirements for an image's scope, ``gpg`` verifies OpenPGP signed messages with
 real gpg, ``sigstore`` verifies cosign signatures with public keys, ``payload`` reads
 the JSON both signature payloads share, ``simple_signing`` reads the "atomic container
 signature" payload and matches its identity, ``lookaside`` finds an image's
-signatures through registries.d, and ``check`` puts them together as the pull
-pipeline's policy check.
+signatures through registries.d, ``requirements`` holds each requirement type's check of an
+image, and ``check`` puts them together as the pull pipeline's policy check.
 """

@@ -633,9 +633,10 @@ def test_get_optional_unreachable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound but not listening: connection refused
         address = f"http://127.0.0.1:{port}/sig"
-        with pytest.raises(RegistryError, match=f"127.0.0.1:{port}") as e:
+        with pytest.raises(RegistryError, match=f"127.0.0.1:{port} cannot be reached") as e:
             get(address)
-    assert e.value.hint
+    assert e.value.message.startswith(f"signature {address}: ")  # not "registry …"
+    assert e.value.hint and "registries.d" in e.value.hint
 
 
 def test_get_optional_trusts_the_lookaside_host_ca_from_certs_d(tmp_path: Path) -> None:
