@@ -22,7 +22,6 @@ import contextlib
 import errno
 import hashlib
 import os
-import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -209,7 +208,7 @@ def install_file(
     dest = dest or rec.path
     with _parent(host_root, dest, create=True, made=made) as (parent, base):
         assert parent is not None
-        tmp = f".{base}.sc-{secrets.token_hex(6)}"
+        tmp = f".{base}.sc-{os.urandom(6).hex()}"
         if rec.symlink:
             os.symlink(os.readlink(src), tmp, dir_fd=parent)
         else:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -234,7 +233,7 @@ def run_in(host: Host, name: str, cmd: Sequence[str], tty: bool = False) -> int:
         else:
             bundle = one_off_bundle(cd, info, cmd, tty)
             recreate_run_sources(host, cd, bundle)
-            argv = run_argv(runtime, str(bundle), f"{name}-run-{secrets.token_hex(4)}")
+            argv = run_argv(runtime, str(bundle), f"{name}-run-{os.urandom(4).hex()}")
     try:
         return host.execute(argv)
     finally:

@@ -177,7 +177,7 @@ def test_render_package_unknown_name() -> None:
 
 START_UP = ("yaml", "jinja2", "requests", "dbus_next", "asyncio", "json", "dataclasses",
             "syscontainers.settings", "syscontainers.store", "syscontainers.cli.context",
-            "syscontainers.cli.images", "syscontainers.cli.containers")
+            "syscontainers.cli.images", "syscontainers.cli.containers", "secrets", "datetime")
 
 
 def cli_run(*argv: str, env: dict[str, str] | None = None) -> str:
@@ -217,7 +217,7 @@ def test_verb_help_loads_its_area_only() -> None:
 def test_listing_verbs_load_no_yaml_jinja_requests_or_dbus(tmp_path: Path) -> None:
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     (tmp_path / "sysroot").mkdir()
-    unneeded = {"yaml", "jinja2", "requests", "dbus_next", "asyncio"}
+    unneeded = {"yaml", "jinja2", "requests", "dbus_next", "asyncio", "secrets", "datetime"}
     images = loaded_after(cli_run("--root", str(tmp_path / "root"), "images", "list", env=env),
                           START_UP)
     assert {"syscontainers.store", "syscontainers.cli.images"} <= images  # it did run
