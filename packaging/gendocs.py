@@ -20,7 +20,6 @@ two builds of one version give the same files.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import os
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 import shtab
 from build_manpages.manpage import Manpage
 
-from syscontainers import __version__, settings
+from syscontainers import __version__, settings, settings_table
 from syscontainers.cli import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -109,19 +108,19 @@ def page(name: str, summary: str, parts: list[str], refs: list[tuple[str, str]])
 
 
 def _configuration() -> list[str]:
-    """The settings, their environment variables and defaults, from syscontainers.settings."""
+    """The settings, their environment variables and defaults, from the settings table."""
     user = settings.user_config_path({"HOME": "~"})
-    env = f"${settings.ENV_PREFIX}"
+    env = f"${settings_table.ENV_PREFIX}"
     intro = (f"Settings are layered, lowest first: the defaults below, {settings.SYSTEM_CONFIG}, "
              f"{user} ($XDG_CONFIG_HOME), the environment variables {env}SETTING, then the "
              f"command line. {env}CONFIG names one config file to read instead of the two.")
     lines = [".SH CONFIGURATION", esc(intro)]
-    for field in dataclasses.fields(settings.Settings):
-        default = field.default
+    for setting in settings_table.TABLE:
+        default = setting.default
         shown = "none" if default is None else str(default).lower() if isinstance(
             default, bool) else str(default)
-        lines += [".TP", f".B {esc(field.name.replace('_', '-'))}",
-                  esc(f"{env}{field.name.upper()}; default: {shown}")]
+        lines += [".TP", f".B {esc(setting.name.replace('_', '-'))}",
+                  esc(f"${setting.env}; default: {shown}")]
     return lines
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_ROOT = Path("/var/lib/syscontainers")
+from syscontainers.settings_table import ROOT
+
+DEFAULT_ROOT = ROOT.default
 # systemd's unit search path (systemd.unit(5), for the system manager) besides unit_dir,
 # and tmpfiles.d's (tmpfiles.d(5)) besides tmpfiles_dir: a container must not take a name
 # that shadows a unit or tmpfiles file found there.

@@ -190,6 +190,11 @@ def locate_in_root(text: str, root: str) -> str:
     return locate(text, which, lambda path: _executable(on_host(path)))
 
 
+def locate_for(text: str, sysroot: str | None) -> str:
+    """``locate`` on this host, or with SYSROOT ``locate_in_root`` in the offline root there."""
+    return locate(text) if sysroot is None else locate_in_root(text, sysroot)
+
+
 def quote_word(word: str, *, force: bool = False) -> str:
     """Quote one word of an Exec line by systemd's rules.
 

@@ -1,4 +1,8 @@
-"""Settings, layered: built-in defaults < /etc config < user config < environment < flags."""
+"""Settings, layered: built-in defaults < /etc config < user config < environment < flags.
+
+Each setting is declared once, in ``settings_table.TABLE``; the layers here are built from
+it, and ``Settings`` has one attribute per setting, whose default is the table's.
+"""
 
 from __future__ import annotations
 
@@ -9,67 +13,56 @@ from pathlib import Path
 from typing import Any
 
 from syscontainers.errors import UsageError
-from syscontainers.paths import DEFAULT_ROOT
+from syscontainers.settings_table import (
+    AUTHFILE,
+    CERTS_D,
+    ENV_PREFIX,
+    HEALTH_TIMEOUT,
+    LOCK_TIMEOUT,
+    POLICY,
+    REGISTRIES_CONF,
+    REGISTRIES_D,
+    ROOT,
+    RUNTIME,
+    TABLE,
+    TLS_VERIFY,
+)
 
 SYSTEM_CONFIG = Path("/etc/syscontainers/config.yaml")
-ENV_PREFIX = "SYSCONTAINERS_"
+
+_BY_NAME = {s.name: s for s in TABLE}
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything a user can configure."""
+    """Everything a user can configure: one attribute per setting of TABLE."""
 
-    root: Path = DEFAULT_ROOT
-    runtime: str = "runc"  # a bare name is looked up on PATH when it is used
-    # None: where skopeo and podman look (~/.config/containers/... if it exists, else
-    # /etc/containers/...; certs.d also /etc/docker/certs.d), see containers_conf
-    registries_conf: Path | None = None
-    certs_d: Path | None = None  # per-registry TLS files: certs.d/HOST[:PORT]/
-    policy: Path | None = None  # containers-policy.json(5)
-    registries_d: Path = Path("/etc/containers/registries.d")  # signature lookaside, (5)
-    authfile: Path | None = None
-    tls_verify: bool = True
-    lock_timeout: float | None = None
-
-
-_KEYS = {f.name: f for f in fields(Settings)}
+    root: Path = ROOT.default
+    runtime: str = RUNTIME.default
+    registries_conf: Path | None = REGISTRIES_CONF.default
+    certs_d: Path | None = CERTS_D.default
+    policy: Path | None = POLICY.default
+    registries_d: Path = REGISTRIES_D.default
+    authfile: Path | None = AUTHFILE.default
+    tls_verify: bool = TLS_VERIFY.default
+    lock_timeout: float | None = LOCK_TIMEOUT.default
+    health_timeout: float = HEALTH_TIMEOUT.default
 
 
-def _coerce(key: str, value: Any, origin: str) -> Any:
-    kind = str(_KEYS[key].type)
-    if value is None:
-        if "None" in kind:
-            return None
-        raise UsageError(f"{origin}: {key} needs a value")
-    if "Path" in kind:
-        return Path(str(value))
-    if "bool" in kind:
-        if isinstance(value, bool):
-            return value
-        text = str(value).lower()
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off"):
-            return False
-        raise UsageError(f"{origin}: {key} must be true or false, not {value!r}")
-    if "float" in kind:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"{origin}: {key} must be a number, not {value!r}") from None
-    return str(value)
+if [f.name for f in fields(Settings)] != [s.name for s in TABLE]:  # pragma: no cover
+    raise AssertionError("Settings and TABLE must name the same settings, in the same order")
 
 
 def _apply(settings: Settings, values: Mapping[str, Any], origin: str) -> Settings:
     changes: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = str(raw_key).replace("-", "_")
-        if key not in _KEYS:
-            known = ", ".join(sorted(k.replace("_", "-") for k in _KEYS))
+        if key not in _BY_NAME:
+            known = ", ".join(sorted(k.replace("_", "-") for k in _BY_NAME))
             raise UsageError(
                 f"{origin}: unknown setting {raw_key!r}", hint=f"known settings: {known}"
             )
-        changes[key] = _coerce(key, value, origin)
+        changes[key] = _BY_NAME[key].coerce(value, origin)
     return replace(settings, **changes)
 
 
@@ -118,10 +111,6 @@ def load(
         )
     for path in files:
         settings = _apply(settings, _read_yaml(path), str(path))
-    from_env = {
-        k[len(ENV_PREFIX) :].lower(): v
-        for k, v in env.items()
-        if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() in _KEYS
-    }
+    from_env = {s.name: env[s.env] for s in TABLE if s.env in env}
     settings = _apply(settings, from_env, "environment")
     return _apply(settings, {k: v for k, v in flags.items() if v is not None}, "command line")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from syscontainers import __version__
 from syscontainers.errors import FilesystemError, SysContainersError, UsageError
+from syscontainers.settings_table import ROOT, add_flag, given_flags
 
 if TYPE_CHECKING:
     from syscontainers.paths import Paths
@@ -89,10 +90,7 @@ def global_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--root",
-        help="the store root (default /var/lib/syscontainers, or $SYSCONTAINERS_ROOT)",
-    )
+    add_flag(parser, ROOT, f"{ROOT.help} (default {ROOT.default}, or ${ROOT.env})")
     parser.add_argument(
         "--sysroot", metavar="DIR",
         help="work on the offline root filesystem mounted at DIR (an image being built): "
@@ -145,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from syscontainers.cli.output import make_reporter
         from syscontainers.settings import load
 
-        settings = load(os.environ, {"root": args.root, "policy": getattr(args, "policy", None)})
+        settings = load(os.environ, given_flags(args))
         root = settings.root
         json_out = bool(getattr(args, "json", False))
         ctx = Context(

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_json_option
+from syscontainers.cli.output import add_health_flag, add_json_option
 from syscontainers.cli.registry import add_policy_options, add_registry_options
 
 DEFAULT_MANIFEST = "/etc/syscontainers/host.yaml"
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--prune", action="store_true",
                    help="uninstall containers an earlier apply installed that FILE dropped")
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
-                   help="how long an updated service must stay active (default 30)")
+    add_health_flag(p, "an updated service")
     add_registry_options(p)
     add_policy_options(p)
     add_json_option(p)
@@ -69,7 +68,7 @@ def handle_apply(ctx: Context, args: argparse.Namespace) -> int:
         if args.dry_run:
             ctx.result(f"dry run: {len(todo.changes)} change(s) planned, none made", **data)
             return 0
-        outcomes = execute(host, todo, args.health_timeout)
+        outcomes = execute(host, todo, ctx.settings.health_timeout)
     ctx.result(f"applied {len(outcomes)} change(s) from {manifest.path}",
                lines=[f"  {o.action.verb.value} {o.action.name}: {o.detail}" for o in outcomes],
                results=[o.to_json() for o in outcomes], **data)

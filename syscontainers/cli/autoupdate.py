@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_json_option, print_error
+from syscontainers.cli.output import add_health_flag, add_json_option, print_error
 from syscontainers.cli.registry import add_policy_options, add_registry_options
 from syscontainers.oci import digest_hex
 
@@ -29,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "units/syscontainers-auto-update.timer runs it daily.")
     p.add_argument("--dry-run", action="store_true",
                    help="only check: show 'pending' where an update is due, change nothing")
-    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
-                   help="how long an updated service must stay active (default 30)")
+    add_health_flag(p, "an updated service")
     add_registry_options(p)
     add_policy_options(p)
     add_json_option(p)
@@ -72,7 +71,7 @@ def handle_auto_update(ctx: Context, args: argparse.Namespace) -> int:
         auto_update,
     )
 
-    opts = AutoUpdateOptions(args.dry_run, args.health_timeout)
+    opts = AutoUpdateOptions(args.dry_run, ctx.settings.health_timeout)
     with open_host(ctx, args, pulls=True) as host:
         rows = auto_update(host, opts, on_row=lambda r: _report_failure(r)
                            if r.status in FAILURES else None)

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_json_option, add_list_options, print_error
+from syscontainers.cli.output import (
+    add_health_flag,
+    add_json_option,
+    add_list_options,
+    print_error,
+)
 from syscontainers.cli.registry import (
     add_policy_options,
     add_registry_options,
@@ -19,6 +24,7 @@ from syscontainers.cli.registry import (
     registry_options,
 )
 from syscontainers.oci import digest_hex
+from syscontainers.settings_table import RUNTIME, add_flag
 
 if TYPE_CHECKING:
     from syscontainers.operations.host import Host
@@ -45,16 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=SET_HELP)
     p.add_argument("--set-raw", dest="set_raw", action="append", default=[],
                    metavar="KEY=VALUE", help=SET_RAW_HELP)
-    p.add_argument("--runtime", metavar="PATH",
-                   help="the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
-                   "runc found on PATH)")
+    add_flag(p, RUNTIME, "the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
+             f"{RUNTIME.default} found on PATH)")
     p.add_argument("--rootfs", metavar="DIR", type=Path,
                    help="use DIR as the container's root filesystem instead of a checkout")
     p.add_argument("--now", action="store_true",
                    help="start the service after installing it and watch it for the health "
                    "window; exit 1 with its last journal lines if it does not stay active")
-    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
-                   help="how long the service started by --now must stay active (default 30)")
+    add_health_flag(p, "the service started by --now")
     p.add_argument("--auto-update", choices=("registry", "local", "disabled"), default="",
                    help="let 'syscontainers auto-update' update it when the image in the "
                    "registry (registry) or its name in the store (local) changes; kept "
@@ -100,8 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "image's io.containers.autoupdate label again); kept for later updates")
     add_registry_options(p)
     add_policy_options(p)
-    p.add_argument("--health-timeout", type=float, default=30.0, metavar="SECS",
-                   help="how long the updated service must stay active (default 30)")
+    add_health_flag(p, "the updated service")
     add_json_option(p)
     p.set_defaults(handler=handle_update)
 
@@ -171,11 +174,10 @@ def open_host(
 
 def locate_runtime(ctx: Context, text: str) -> str:
     """The runtime setting TEXT with its executable found (in the offline root, with one)."""
-    from syscontainers.runtime import locate, locate_in_root
+    from syscontainers.runtime import locate_for
 
-    if ctx.paths.sysroot is not None:
-        return locate_in_root(text, str(ctx.paths.sysroot))
-    return locate(text)
+    sysroot = ctx.paths.sysroot
+    return locate_for(text, None if sysroot is None else str(sysroot))
 
 
 def _sets(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -190,10 +192,11 @@ def _sets(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], tuple[
 def handle_install(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
-    runtime = locate_runtime(ctx, args.runtime or ctx.settings.runtime)  # before any write
+    runtime = locate_runtime(ctx, ctx.settings.runtime)  # before any write or connection
     sets, raw = _sets(args)
     req = InstallRequest(args.image, args.name, sets, runtime, args.rootfs, args.now,
-                         args.override_system_unit, args.health_timeout, raw, args.auto_update)
+                         args.override_system_unit, ctx.settings.health_timeout, raw,
+                         args.auto_update)
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {
@@ -306,7 +309,7 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
     sets, raw = _sets(args)
     policy = "" if args.auto_update == "label" else args.auto_update
     req = UpdateRequest(args.name or "", args.rebase, sets, not args.no_pull,
-                        args.health_timeout, raw, auto_update=policy)
+                        ctx.settings.health_timeout, raw, auto_update=policy)
     with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False

@@ -157,6 +157,14 @@ def add_list_options(parser: argparse.ArgumentParser, what: str, noun: str) -> N
                      help=f"print only {what}, one a line (no header)")
 
 
+def add_health_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--health-timeout``: how long WHAT (a service the verb starts) must stay active."""
+    from syscontainers.settings_table import HEALTH_TIMEOUT, add_flag
+
+    add_flag(parser, HEALTH_TIMEOUT, f"how long {what} must stay active "
+             f"(default {HEALTH_TIMEOUT.default:g})")
+
+
 def make_reporter(json_mode: bool, quiet: bool, json_events: bool = False) -> Reporter:
     """The reporter for the chosen output mode.
 

@@ -17,6 +17,7 @@ from syscontainers.cli.context import Context
 from syscontainers.cli.output import human_bytes
 from syscontainers.errors import ManifestError, UsageError
 from syscontainers.oci import Platform
+from syscontainers.settings_table import POLICY, add_flag
 from syscontainers.sources import SourceSpec, Transport, parse_source
 
 if TYPE_CHECKING:  # the registry package imports requests: load it only when a verb needs it
@@ -70,13 +71,9 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
     """The trust-policy flags of every verb that pulls."""
-    parser.add_argument(
-        "--policy",
-        metavar="FILE",
-        help="the containers-policy.json(5) that decides which images may be pulled "
-        "(default: the policy setting, else ~/.config/containers/policy.json if it exists, "
-        "else /etc/containers/policy.json)",
-    )
+    add_flag(parser, POLICY, "the containers-policy.json(5) that decides which images may be "
+             "pulled (default: the policy setting, else ~/.config/containers/policy.json if it "
+             "exists, else /etc/containers/policy.json)")
     parser.add_argument(
         "--insecure-policy",
         action="store_true",

@@ -32,12 +32,13 @@ from syscontainers.deploy.publish import Published, matches, publish, published_
 from syscontainers.fsutil import remove_tree
 from syscontainers.operations.host import Host
 from syscontainers.operations.hostsync import sync
+from syscontainers.settings_table import HEALTH_TIMEOUT
 from syscontainers.systemd_states import check_job
 
 if TYPE_CHECKING:
     from syscontainers.operations.settle import Settled
 
-DEFAULT_HEALTH_TIMEOUT = 30.0  # seconds a (re)started service must stay active
+DEFAULT_HEALTH_TIMEOUT = HEALTH_TIMEOUT.default  # seconds a (re)started service must stay up
 
 
 @dataclass(frozen=True, slots=True)

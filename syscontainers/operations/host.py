@@ -50,6 +50,13 @@ class Host:
         """The deployment paths of container NAME (validated)."""
         return ContainerDir(self.paths.deployments, validate_name(name))
 
+    def locate_runtime(self, text: str) -> str:
+        """The runtime setting TEXT with its executable found (in the offline root, with one)."""
+        from syscontainers.runtime import locate_for
+
+        sysroot = self.paths.sysroot
+        return locate_for(text, None if sysroot is None else str(sysroot))
+
     def locked(self, mode: LockMode = LockMode.EXCLUSIVE) -> AbstractContextManager[Store]:
         """The store lock, with waiting reported as a step."""
         return self.store.locked(mode, on_wait=lambda msg: progress.step(self.reporter, msg))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -49,7 +49,8 @@ from syscontainers.operations.slot import (
 )
 from syscontainers.render import KeptValues
 from syscontainers.render.values import check_sets
-from syscontainers.runtime import Runtime, run_argv
+from syscontainers.runtime import run_argv
+from syscontainers.settings_table import RUNTIME
 
 RUN_ONCE_LABEL = "atomic.run"
 
@@ -69,7 +70,7 @@ class InstallRequest:
     image: str
     name: str | None = None
     sets: tuple[tuple[str, str], ...] = ()
-    runtime: str = "/usr/sbin/runc"
+    runtime: str = RUNTIME.default  # a bare name is looked up on PATH
     rootfs: Path | None = None  # use this directory as the rootfs instead of a checkout
     start: bool = False  # --now
     override_system_unit: bool = False  # NAME may shadow a unit or tmpfiles file of the OS
@@ -95,7 +96,6 @@ class InstallResult:
 
 def _check_request(host: Host, req: InstallRequest) -> None:
     check_sets(dict(req.sets))
-    Runtime.parse(req.runtime)
     if req.auto_update:
         parse_policy(req.auto_update)
     if req.start and host.paths.offline:
@@ -117,6 +117,7 @@ def _check_request(host: Host, req: InstallRequest) -> None:
 def install(host: Host, req: InstallRequest) -> InstallResult:
     """Install REQ.image as a container (see the module docstring for the steps)."""
     _check_request(host, req)
+    req = replace(req, runtime=host.locate_runtime(req.runtime))
     with host.locked():
         if req.name is not None:
             finished = _claim(host, host.container(req.name), req)

@@ -54,8 +54,6 @@ HINTLESS = Counter({
     # names (etc/passwd) or hostfs entries that parse_exports has already checked
     "syscontainers/render/exports.py:_read_under:TemplateError": 1,
     "syscontainers/render/hostfs.py:host_destination:TemplateError": 1,
-    # the settings table rewrite replaces these
-    "syscontainers/settings.py:_coerce:UsageError": 3,
 })
 
 

@@ -232,3 +232,60 @@ def test_flags(layers: Layers) -> None:
     assert (s.root, s.tls_verify, s.lock_timeout) == (Path("/r"), False, None)
     with pytest.raises(UsageError, match="command line: unknown setting 'bogus'"):
         layers.load({"bogus": 1})
+
+
+# --- the table: every setting declared once, each layer built from it ---
+
+def test_the_table_names_every_setting_with_its_default() -> None:
+    from dataclasses import fields
+
+    from syscontainers.settings_table import TABLE
+
+    assert [s.name for s in TABLE] == [f.name for f in fields(Settings)]
+    assert {s.name: s.default for s in TABLE} == {
+        f.name: getattr(Settings(), f.name) for f in fields(Settings)}
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("health_timeout", "2.5", 2.5), ("runtime", "/usr/bin/crun", "/usr/bin/crun"),
+    ("lock_timeout", "4", 4.0), ("registries_d", "/x/d", Path("/x/d")),
+])
+def test_each_setting_comes_from_its_environment_variable_and_yaml_key(
+    layers: Layers, name: str, text: str, expected: object
+) -> None:
+    from syscontainers.settings_table import TABLE
+
+    (setting,) = [s for s in TABLE if s.name == name]
+    layers.env[setting.env] = text
+    assert getattr(layers.load(), name) == expected
+    del layers.env[setting.env]
+    layers.write(layers.user, f"{name.replace('_', '-')}: '{text}'\n")
+    assert getattr(layers.load(), name) == expected
+
+
+def test_every_flag_of_the_table_is_an_option_of_the_parser_and_reaches_the_settings(
+    tmp_path: Path,
+) -> None:
+    from syscontainers.cli import build_parser
+    from syscontainers.settings_table import TABLE, given_flags
+
+    flagged = [s for s in TABLE if s.flag]
+    assert {s.name for s in flagged} == {"root", "runtime", "policy", "health_timeout"}
+    parser = build_parser(["install"])
+    args = parser.parse_args(["--root", "/r", "install", "--runtime", "/c", "--policy", "/p",
+                              "--health-timeout", "3", "img"])
+    s = load({"HOME": str(tmp_path)}, given_flags(args), system_config=tmp_path / "none")
+    assert (s.root, s.runtime, s.policy, s.health_timeout) == (
+        Path("/r"), "/c", Path("/p"), 3.0)
+    unset = parser.parse_args(["install", "img"])
+    assert load({"HOME": str(tmp_path)}, given_flags(unset),
+                system_config=tmp_path / "none") == Settings()
+
+
+def test_the_health_window_and_runtime_defaults_are_the_tables(tmp_path: Path) -> None:
+    from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT
+    from syscontainers.operations.install import InstallRequest
+    from syscontainers.settings_table import HEALTH_TIMEOUT, RUNTIME
+
+    assert InstallRequest("img").health_timeout == DEFAULT_HEALTH_TIMEOUT == HEALTH_TIMEOUT.default
+    assert InstallRequest("img").runtime == RUNTIME.default == Settings().runtime
