@@ -9,7 +9,6 @@ from syscontainers import progress
 from syscontainers.cli.context import Context
 from syscontainers.cli.output import add_json_option, add_list_options, human_bytes
 from syscontainers.oci import digest_hex
-from syscontainers.store.lock import LockMode
 
 # Operations are imported inside the handlers: building the parser stays cheap, and a
 # verb pays only for the modules it uses.
@@ -76,9 +75,7 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images list``."""
     from syscontainers.operations import images as ops
 
-    store = ctx.store()
-    with store.locked(LockMode.SHARED):
-        rows = ops.list_images(store, args.all)
+    rows = ops.list_images(ctx.store(), args.all)
     if ctx.json:
         ctx.out_json([asdict(r) for r in rows])
         return 0
@@ -101,9 +98,7 @@ def handle_inspect(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images inspect``."""
     from syscontainers.operations.inspect import inspect_image
 
-    store = ctx.store()
-    with store.locked(LockMode.SHARED):
-        info = inspect_image(store, args.image)
+    info = inspect_image(ctx.store(), args.image)
     if ctx.json:
         ctx.out_json(info.to_json())
     else:
@@ -116,9 +111,7 @@ def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images tag``."""
     from syscontainers.operations import images as ops
 
-    store = ctx.store()
-    with store.locked(LockMode.EXCLUSIVE):
-        key = ops.tag_image(store, args.src, args.dst)
+    key = ops.tag_image(ctx.store(), args.src, args.dst)
     ctx.result(f"tagged {key}", tag=key, source=args.src)
     return 0
 
@@ -127,9 +120,7 @@ def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
     """Run ``images delete``."""
     from syscontainers.operations import images as ops
 
-    store = ctx.store()
-    with store.locked(LockMode.EXCLUSIVE):
-        removed = ops.delete_images(store, args.images, args.force)
+    removed = ops.delete_images(ctx.store(), args.images, args.force)
     if ctx.json:
         ctx.result(f"deleted {len(removed)} tag(s)", deleted=list(removed))
         return 0

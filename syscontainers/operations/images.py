@@ -112,21 +112,22 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
-    """Every tagged image (and, with SHOW_ALL, untagged ones still pinned)."""
-    graph = walk(store)
-    size, unique = image_sizes(graph)
-    pinned = set(store.pins().values())
-    rows = []
-    for digest, node in graph.images.items():
-        created = _created(store, node.config_digest)
-        tags = [n for n in node.names if not n.startswith("[")]
-        if not tags and show_all:
-            tags = ["<none>:<none>"]
-        for key in tags:
-            name, tag = split_key(key)
-            rows.append(
-                ImageRow(name, tag, digest, created, size[digest], unique[digest], digest in pinned)
-            )
+    """Every tagged image (and, with SHOW_ALL, untagged ones still pinned), under the shared
+    lock."""
+    with store.locked(LockMode.SHARED):
+        graph = walk(store)
+        size, unique = image_sizes(graph)
+        pinned = set(store.pins().values())
+        rows = []
+        for digest, node in graph.images.items():
+            created = _created(store, node.config_digest)
+            tags = [n for n in node.names if not n.startswith("[")]
+            if not tags and show_all:
+                tags = ["<none>:<none>"]
+            for key in tags:
+                name, tag = split_key(key)
+                rows.append(ImageRow(name, tag, digest, created, size[digest], unique[digest],
+                                     digest in pinned))
     return sorted(rows, key=lambda r: (r.name, r.tag))
 
 
@@ -157,15 +158,23 @@ def _created(store: Store, config_digest: str) -> str:
 
 
 def tag_image(store: Store, source: str, dest: str) -> str:
-    """Point the tag DEST at the image SOURCE names; returns the new key."""
-    digest = resolve(store, source)
-    key = parse_reference(dest).store_key
-    store.set_ref(key, digest)
+    """Point the tag DEST at the image SOURCE names, under the exclusive lock; returns the
+    new key."""
+    with store.locked(LockMode.EXCLUSIVE):
+        digest = resolve(store, source)
+        key = parse_reference(dest).store_key
+        store.set_ref(key, digest)
     return key
 
 
 def delete_images(store: Store, names: Sequence[str], force: bool = False) -> list[str]:
-    """Remove tags (an id removes all its tags); refuse images in use unless FORCE."""
+    """Remove tags (an id removes all its tags), under the exclusive lock; refuse images in
+    use unless FORCE."""
+    with store.locked(LockMode.EXCLUSIVE):
+        return _delete_images(store, names, force)
+
+
+def _delete_images(store: Store, names: Sequence[str], force: bool) -> list[str]:
     refs = store.refs()
     pins = store.pins()
     plan: list[str] = []

@@ -22,6 +22,7 @@ from syscontainers.render.exports import (
 from syscontainers.render.templates import TemplateVariable, VariableKind, template_variables
 from syscontainers.render.values import capability_names, read_cap_bounding, read_cap_last_cap
 from syscontainers.store import Store
+from syscontainers.store.lock import LockMode
 from syscontainers.tree import Entry, EntryKind
 
 EXPORTS = "exports/"
@@ -178,15 +179,16 @@ def _variables(files: dict[str, bytes]) -> tuple[TemplateVariable, ...]:
 
 
 def inspect_image(store: Store, text: str) -> ImageInfo:
-    """Gather what ``images inspect`` shows (call under a lock)."""
-    image = find_image(store, text)
-    names = tuple(sorted(k for k, d in store.refs().items() if d == image.manifest_digest))
+    """Gather what ``images inspect`` shows, under the shared lock."""
+    with store.locked(LockMode.SHARED):
+        image = find_image(store, text)
+        names = tuple(sorted(k for k, d in store.refs().items() if d == image.manifest_digest))
+        files = exports_files(store, image)
     layers = tuple(
         LayerInfo(desc.digest, tree.diff_id, desc.media_type, desc.size, tree.size,
                   len(tree.entries))
         for desc, (_, tree) in zip(image.manifest.layers, image.layers, strict=True)
     )
-    files = exports_files(store, image)
     variables = _variables(files) if files else ()
     last, bounding = read_cap_last_cap(), read_cap_bounding()
     grantable = capability_names(last, bounding)

@@ -6,13 +6,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from syscontainers.errors import StoreError, StoreLockedError
+from syscontainers.operations import images as image_ops
+from syscontainers.operations.inspect import inspect_image
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode, store_lock
 from tests.unit.store_fixtures import new_store
@@ -158,3 +160,21 @@ def test_store_lock_timeout_comes_from_the_store(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+# The image verbs take the store lock in operations/, not in the CLI: a library caller of each
+# is kept out while another process writes.
+@pytest.mark.parametrize("call", [
+    lambda store: image_ops.list_images(store),
+    lambda store: image_ops.tag_image(store, "example.org/a:1", "example.org/b:1"),
+    lambda store: image_ops.delete_images(store, ["example.org/a:1"]),
+    lambda store: inspect_image(store, "example.org/a:1"),
+], ids=["list", "tag", "delete", "inspect"])
+def test_image_operations_take_the_store_lock_themselves(
+    tmp_path: Path, call: Callable[[Store], object]
+) -> None:
+    with Store(tmp_path / "store").locked(LockMode.EXCLUSIVE):
+        pass  # the store's layout exists: a shared lock is taken, not skipped
+    with holder(tmp_path / "store" / "lock", LockMode.EXCLUSIVE):
+        with pytest.raises(StoreLockedError):
+            call(Store(tmp_path / "store", lock_timeout=0.2))
