@@ -2,8 +2,9 @@
 
 Each area lives in its own module (``cli/images.py``, ``cli/pull.py`` …) with a
 ``register(subparsers)`` function that adds its verbs; a verb's parser carries
-``handler=FUNC`` where ``FUNC(ctx, args) -> int``. Handlers turn the argparse
-namespace into plain values before calling the library.
+``handler=FUNC`` where ``FUNC(ctx, args) -> Answer``. Handlers turn the argparse
+namespace into plain values before calling the library, and return what it did as an
+``Answer`` that ``cli.context.render`` prints as text or, with --json, as JSON.
 
 Start-up time is part of every command (a checkout is a few tens of milliseconds of
 work): this module imports only what parsing needs, and loads the rest (settings,
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser(words).parse_args(words)
         # Imported only now that a verb runs: --version and usage errors need none of them.
-        from syscontainers.cli.context import Context
+        from syscontainers.cli.context import Context, render
         from syscontainers.cli.output import make_reporter
         from syscontainers.settings import load
 
@@ -152,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reporter=make_reporter(json_out, args.quiet, getattr(args, "json_events", False)),
             json=json_out,
         )
-        return int(args.handler(ctx, args))
+        return render(ctx, args.handler(ctx, args))
     except KeyboardInterrupt:
         from syscontainers.cli.output import print_error
 

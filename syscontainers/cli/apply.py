@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Document, Report, answer
 from syscontainers.cli.output import add_health_flag, add_json_option
 from syscontainers.cli.registry import add_policy_options, add_registry_options
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=handle_apply)
 
 
-def handle_apply(ctx: Context, args: argparse.Namespace) -> int:
+def handle_apply(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``apply``."""
     from syscontainers.cli.containers import locate_runtime, open_host
     from syscontainers.errors import UsageError
@@ -54,22 +54,20 @@ def handle_apply(ctx: Context, args: argparse.Namespace) -> int:
     manifest = replace(manifest, containers=tuple(specs))
     with open_host(ctx, args, pulls=True) as host:
         todo = plan(manifest, survey(host, manifest), prune=args.prune)
-        lines = [f"  {a.describe()}" for a in todo.actions]
-        if not ctx.json:
-            ctx.out(f"plan for {manifest.path} ({len(manifest.containers)} container(s)):")
-            for line in lines or ["  (no containers)"]:
-                ctx.out(line)
+        lines = [f"  {a.describe()}" for a in todo.actions] or ["  (no containers)"]
+        # The plan is printed before it is carried out; with --json the result holds it.
+        ctx.show(Document([f"plan for {manifest.path} ({len(manifest.containers)} "
+                           "container(s)):", *lines], text_only=True))
         data: dict[str, Any] = {
             "manifest": manifest.path, "plan": [a.to_json() for a in todo.actions],
             "changes": len(todo.changes), "dry_run": bool(args.dry_run)}
         if not todo.changes:
-            ctx.result(f"nothing to change: the host matches {manifest.path}", **data)
-            return 0
+            return answer(Report(f"nothing to change: the host matches {manifest.path}", data))
         if args.dry_run:
-            ctx.result(f"dry run: {len(todo.changes)} change(s) planned, none made", **data)
-            return 0
+            return answer(Report(f"dry run: {len(todo.changes)} change(s) planned, none made",
+                                 data))
         outcomes = execute(host, todo, ctx.settings.health_timeout)
-    ctx.result(f"applied {len(outcomes)} change(s) from {manifest.path}",
-               lines=[f"  {o.action.verb.value} {o.action.name}: {o.detail}" for o in outcomes],
-               results=[o.to_json() for o in outcomes], **data)
-    return 0
+    return answer(Report(
+        f"applied {len(outcomes)} change(s) from {manifest.path}",
+        {**data, "results": [o.to_json() for o in outcomes]},
+        lines=[f"  {o.action.verb.value} {o.action.name}: {o.detail}" for o in outcomes]))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from syscontainers.cli.context import Context
-from syscontainers.cli.output import add_health_flag, add_json_option, print_error
+from syscontainers.cli.context import Answer, Context, Failure, Report, answer
+from syscontainers.cli.output import add_health_flag, add_json_option
 from syscontainers.cli.registry import add_policy_options, add_registry_options
 from syscontainers.oci import digest_hex
 
@@ -48,20 +48,19 @@ def _line(row: AutoUpdateRow) -> str:
     return TABLE.format(row.unit, row.name, row.image, row.policy.value, row.status.value)
 
 
-def _report_failure(row: AutoUpdateRow) -> None:
+def _failure(row: AutoUpdateRow) -> Failure:
     from syscontainers.cli.containers import with_journal
     from syscontainers.operations.autoupdate import Status
 
     if row.status is Status.ROLLED_BACK:
         new = digest_hex(row.new_image_id)[:12]
-        print_error(with_journal(f"{row.name}: the update to image {new} failed its health "
-                                 f"check ({row.reason}); rolled back", row.journal),
-                    f"see: journalctl -u {row.unit}")
-    else:
-        print_error(f"{row.name}: {row.reason}", row.hint or None)
+        return Failure(with_journal(f"{row.name}: the update to image {new} failed its health "
+                                    f"check ({row.reason}); rolled back", row.journal),
+                       f"see: journalctl -u {row.unit}")
+    return Failure(f"{row.name}: {row.reason}", row.hint or None)
 
 
-def handle_auto_update(ctx: Context, args: argparse.Namespace) -> int:
+def handle_auto_update(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``auto-update``; exit 1 if a check or an update failed or was rolled back."""
     from syscontainers.cli.containers import open_host
     from syscontainers.operations.autoupdate import (
@@ -73,7 +72,8 @@ def handle_auto_update(ctx: Context, args: argparse.Namespace) -> int:
 
     opts = AutoUpdateOptions(args.dry_run, ctx.settings.health_timeout)
     with open_host(ctx, args, pulls=True) as host:
-        rows = auto_update(host, opts, on_row=lambda r: _report_failure(r)
+        # A failure is said as soon as it happens, not after the other containers.
+        rows = auto_update(host, opts, on_row=lambda r: ctx.show(_failure(r))
                            if r.status in FAILURES else None)
     counts = {s: sum(r.status is s for r in rows) for s in Status}
     summary = (f"auto-update: {len(rows)} container(s) opted in, "
@@ -83,6 +83,6 @@ def handle_auto_update(ctx: Context, args: argparse.Namespace) -> int:
         summary += f", {counts[Status.PENDING]} pending (dry run)"
     lines = [TABLE.format("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"),
              *map(_line, rows)] if rows else []
-    ctx.result(summary, lines=lines, dry_run=bool(args.dry_run),
-               containers=[row_json(r) for r in rows])
-    return 1 if any(r.status in FAILURES for r in rows) else 0
+    report = Report(summary, {"dry_run": bool(args.dry_run),
+                              "containers": [row_json(r) for r in rows]}, lines=lines)
+    return answer(report, code=1 if any(r.status in FAILURES for r in rows) else 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Report, answer
 from syscontainers.cli.output import add_json_option
 
 
@@ -39,44 +39,34 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=handle_umount)
 
 
-def handle_checkout(ctx: Context, args: argparse.Namespace) -> int:
+def handle_checkout(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``checkout``."""
     from syscontainers.operations import checkout as ops
 
     result = ops.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
     how = "copied" if result.copied else "hardlinked"
-    ctx.result(
+    return answer(Report(
         f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
         f"{result.dirs} directories, {result.links} symlinks",
-        image=args.image,
-        dest=str(args.dest),
-        files=result.files,
-        dirs=result.dirs,
-        symlinks=result.links,
-        copied=result.copied,
-        skipped_devices=result.skipped_devices,
-    )
-    return 0
+        {"image": args.image, "dest": str(args.dest), "files": result.files,
+         "dirs": result.dirs, "symlinks": result.links, "copied": result.copied,
+         "skipped_devices": result.skipped_devices},
+    ))
 
 
-def handle_mount(ctx: Context, args: argparse.Namespace) -> int:
+def handle_mount(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``mount``."""
     from syscontainers.operations import checkout as ops
 
     digest = ops.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
-    ctx.result(
-        f"mounted {args.image} ({digest}) read-only at {args.target}",
-        image=args.image,
-        id=digest,
-        target=str(args.target),
-    )
-    return 0
+    return answer(Report(f"mounted {args.image} ({digest}) read-only at {args.target}",
+                         {"image": args.image, "id": digest, "target": str(args.target)}))
 
 
-def handle_umount(ctx: Context, args: argparse.Namespace) -> int:
+def handle_umount(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``umount``."""
     from syscontainers.operations import checkout as ops
 
     digest = ops.umount(ctx.store(), ctx.paths.mounts, args.target)
-    ctx.result(f"unmounted {args.target} ({digest})", target=str(args.target), id=digest)
-    return 0
+    return answer(Report(f"unmounted {args.target} ({digest})",
+                         {"target": str(args.target), "id": digest}))

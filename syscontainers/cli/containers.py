@@ -10,13 +10,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from syscontainers.cli.context import Context
-from syscontainers.cli.output import (
-    add_health_flag,
-    add_json_option,
-    add_list_options,
-    print_error,
-)
+from syscontainers.cli.context import Answer, Context, Document, Report, answer
+from syscontainers.cli.output import add_health_flag, add_json_option, add_list_options
 from syscontainers.cli.registry import (
     add_policy_options,
     add_registry_options,
@@ -27,6 +22,7 @@ from syscontainers.oci import digest_hex
 from syscontainers.settings_table import RUNTIME, add_flag
 
 if TYPE_CHECKING:
+    from syscontainers.operations.containers import ContainerRow
     from syscontainers.operations.host import Host
     from syscontainers.operations.update import UpdateResult
 
@@ -189,7 +185,7 @@ def _sets(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], tuple[
     return tuple(sorted({**plain, **raw}.items())), tuple(sorted(raw))
 
 
-def handle_install(ctx: Context, args: argparse.Namespace) -> int:
+def handle_install(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
     runtime = locate_runtime(ctx, ctx.settings.runtime)  # before any write or connection
@@ -211,18 +207,17 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> int:
         "journal": list(result.journal),
     }
     if result.outcome is InstallOutcome.RAN_ONCE:
-        ctx.result(f"ran {args.image} once as {result.name}: exit status {result.exit_code}",
-                   **data)
-        return result.exit_code
+        return answer(Report(f"ran {args.image} once as {result.name}: exit status "
+                             f"{result.exit_code}", data), code=result.exit_code)
     verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
     started = ", started" if result.started else ""
     summary = (f"{verb} {result.name} ({result.deployment}, image "
                f"{digest_hex(result.image_id)[:12]}){started}")
     if result.failure:
-        _failed_start(ctx, result.name, summary, result.failure, result.journal, data)
-        return 1
-    ctx.result(summary, lines=[f"  host file {path}" for path in result.host_files], **data)
-    return 0
+        return answer(_failed_start(result.name, summary, result.failure, result.journal,
+                                    data), code=1)
+    return answer(Report(summary, data,
+                         lines=[f"  host file {path}" for path in result.host_files]))
 
 
 def with_journal(message: str, journal: Sequence[str]) -> str:
@@ -232,57 +227,51 @@ def with_journal(message: str, journal: Sequence[str]) -> str:
     return "\n".join((message, "the last lines of its journal:", *(f"  {j}" for j in journal)))
 
 
-def _failed_start(ctx: Context, name: str, summary: str, failure: str,
-                  journal: Sequence[str], data: dict[str, Any]) -> None:
-    """Say that NAME was installed but its service failed to start, with its journal."""
+def _failed_start(name: str, summary: str, failure: str, journal: Sequence[str],
+                  data: dict[str, Any]) -> Report:
+    """NAME was installed but its service failed to start: the error, with its journal."""
     unit = f"{name}.service"
     message = f"{summary}, but {unit} {failure}; it stays installed and enabled, and failed"
-    print_error(with_journal(message, journal),
-                f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
-                f"or remove it with 'syscontainers uninstall {name}'")
-    if ctx.json:
-        ctx.result(summary, **data)
+    return Report(summary, data, error=(
+        with_journal(message, journal),
+        f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
+        f"or remove it with 'syscontainers uninstall {name}'"))
 
 
-def handle_uninstall(ctx: Context, args: argparse.Namespace) -> int:
+def handle_uninstall(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``uninstall``."""
     from syscontainers.operations.containers import uninstall
 
     with _host(ctx, args) as host:
         result = uninstall(host, args.name)
-    ctx.result(
+    return answer(Report(
         f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
         f" and {len(result.removed_files)} host file(s)",
-        name=result.name,
-        deployments=list(result.deployments),
-        removed_files=list(result.removed_files),
-        kept_files=list(result.kept_files),
+        {"name": result.name, "deployments": list(result.deployments),
+         "removed_files": list(result.removed_files), "kept_files": list(result.kept_files)},
         lines=[f"  kept {path} (changed after it was installed)" for path in result.kept_files],
-    )
-    return 0
+    ))
 
 
-def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+def handle_list(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``list``."""
     from syscontainers.operations.containers import list_containers
 
     with _host(ctx, args) as host:
         rows = list_containers(host, args.all)
-    if ctx.json:
-        ctx.out_json([r.to_json() for r in rows])
-        return 0
-    if args.ids_only:
-        for r in rows:
-            ctx.out(r.name)
-        return 0
+    lines = [r.name for r in rows] if args.ids_only else _table(rows)
+    return answer(Document(lines, [r.to_json() for r in rows]))
+
+
+def _table(rows: Sequence[ContainerRow]) -> list[str]:
     fmt = "{:<24} {:<36} {:<14} {:<16} {:<18} {}"
-    ctx.out(fmt.format("NAME", "IMAGE", "IMAGE ID", "DEPLOYMENT", "RUNTIME", "STATE"))
+    lines = [fmt.format("NAME", "IMAGE", "IMAGE ID", "DEPLOYMENT", "RUNTIME", "STATE")]
     for r in rows:
         image_id = digest_hex(r.image_id)[:12] if r.image_id else ""
         runtime = r.runtime.split()[0].rsplit("/", 1)[-1] if r.runtime else ""
         state = r.state if r.complete else f"{r.state} (incomplete)"
-        ctx.out(fmt.format(r.name, r.image, image_id, r.deployment, runtime, state))
-    return 0
+        lines.append(fmt.format(r.name, r.image, image_id, r.deployment, runtime, state))
+    return lines
 
 
 def _describe(result: UpdateResult) -> str:
@@ -298,7 +287,7 @@ def _describe(result: UpdateResult) -> str:
             f"{digest_hex(result.image_id)[:12]}){restarted}")
 
 
-def handle_update(ctx: Context, args: argparse.Namespace) -> int:
+def handle_update(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``update``; exit 1 if an update failed or rolled back."""
     from syscontainers.errors import SysContainersError, UsageError
     from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update, update_all
@@ -313,12 +302,12 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
     with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False
+    parts = []
     for name, outcome in results:
         if isinstance(outcome, SysContainersError):
-            print_error(f"{name}: {outcome.message}", outcome.hint)
-            if ctx.json:
-                ctx.result(f"{name}: {outcome.message}", name=name, outcome="error",
-                           error=outcome.message, hint=outcome.hint or "")
+            parts.append(Report(f"{name}: {outcome.message}", {
+                "name": name, "outcome": "error", "error": outcome.message,
+                "hint": outcome.hint or ""}, error=(f"{name}: {outcome.message}", outcome.hint)))
             failed = True
             continue
         data: dict[str, Any] = {
@@ -332,32 +321,27 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> int:
             "journal": list(outcome.journal),
         }
         if outcome.outcome is UpdateOutcome.ROLLED_BACK:
-            print_error(with_journal(_describe(outcome), outcome.journal),
-                        f"see: journalctl -u {name}.service")
-            if ctx.json:
-                ctx.result(_describe(outcome), **data)
+            parts.append(Report(_describe(outcome), data, error=(
+                with_journal(_describe(outcome), outcome.journal),
+                f"see: journalctl -u {name}.service")))
             failed = True
         else:
-            ctx.result(_describe(outcome), **data)
-    return 1 if failed else 0
+            parts.append(Report(_describe(outcome), data))
+    return answer(*parts, code=1 if failed else 0)
 
 
-def handle_rollback(ctx: Context, args: argparse.Namespace) -> int:
+def handle_rollback(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``rollback``."""
     from syscontainers.operations.update import rollback
 
     with _host(ctx, args) as host:
         result = rollback(host, args.name)
     restarted = ", restarted" if result.restarted else ""
-    ctx.result(
+    return answer(Report(
         f"rolled back {result.name} from {result.previous} to {result.deployment}{restarted}",
-        name=result.name,
-        deployment=result.deployment,
-        previous=result.previous,
-        image_id=result.image_id,
-        restarted=result.restarted,
-    )
-    return 0
+        {"name": result.name, "deployment": result.deployment, "previous": result.previous,
+         "image_id": result.image_id, "restarted": result.restarted},
+    ))
 
 
 def handle_run(ctx: Context, args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Document, answer
 from syscontainers.cli.output import add_list_options
 
 if TYPE_CHECKING:
@@ -52,44 +52,34 @@ def _describe(row: HostPath) -> str:
     return text
 
 
-def handle_owner(ctx: Context, args: argparse.Namespace) -> int:
+def handle_owner(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``hostfiles owner``: exit 1 if a path has no owner."""
     from syscontainers.operations.hostquery import owners
 
     found = owners(ctx.store(), ctx.paths, args.paths)
-    if ctx.json:
-        ctx.out_json({p: (row.to_json() if row else None) for p, row in found.items()})
-    else:
-        for path, row in found.items():
-            ctx.out(_describe(row) if row else f"{path} is not owned by any container")
-    return 0 if all(found.values()) else 1
+    lines = [_describe(row) if row else f"{path} is not owned by any container"
+             for path, row in found.items()]
+    doc = {p: (row.to_json() if row else None) for p, row in found.items()}
+    return answer(Document(lines, doc), code=0 if all(found.values()) else 1)
 
 
-def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+def handle_list(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``hostfiles list``."""
     from syscontainers.operations.hostquery import listing
 
     rows = listing(ctx.store(), ctx.paths, args.names)
-    if ctx.json:
-        ctx.out_json([r.to_json() for r in rows])
-        return 0
-    for row in rows:
-        ctx.out(row.path if args.ids_only else _describe(row))
-    return 0
+    lines = [row.path if args.ids_only else _describe(row) for row in rows]
+    return answer(Document(lines, [r.to_json() for r in rows]))
 
 
-def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
+def handle_verify(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``hostfiles verify``: exit 1 if anything is not as installed."""
     from syscontainers.operations.hostquery import Status, verify
 
     rows = verify(ctx.store(), ctx.paths, args.names)
     bad = [r for r in rows if r.status is not Status.OK]
-    if ctx.json:
-        ctx.out_json({"checked": len(rows), "problems": len(bad),
-                      "paths": [r.to_json() for r in rows]})
-    else:
-        for r in bad:
-            where = r.beside or r.path
-            ctx.out(f"{r.status.value if r.status else '?':<9} {where} ({', '.join(r.owners)})")
-        ctx.out(f"checked {len(rows)} host path(s): {len(bad) or 'no'} problem(s)")
-    return 1 if bad else 0
+    lines = [f"{r.status.value if r.status else '?':<9} {r.beside or r.path} "
+             f"({', '.join(r.owners)})" for r in bad]
+    lines.append(f"checked {len(rows)} host path(s): {len(bad) or 'no'} problem(s)")
+    doc = {"checked": len(rows), "problems": len(bad), "paths": [r.to_json() for r in rows]}
+    return answer(Document(lines, doc), code=1 if bad else 0)

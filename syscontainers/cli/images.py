@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from syscontainers import progress
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Document, Report, answer
 from syscontainers.cli.output import add_json_option, add_list_options, human_bytes
 from syscontainers.oci import digest_hex
+
+if TYPE_CHECKING:
+    from syscontainers.operations.images import ImageRow
+    from syscontainers.store.fsck import VerifyReport
 
 # Operations are imported inside the handlers: building the parser stays cheap, and a
 # verb pays only for the modules it uses.
@@ -71,108 +76,95 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=handle_verify)
 
 
-def handle_list(ctx: Context, args: argparse.Namespace) -> int:
+def handle_list(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images list``."""
     from syscontainers.operations import images as ops
 
     rows = ops.list_images(ctx.store(), args.all)
-    if ctx.json:
-        ctx.out_json([asdict(r) for r in rows])
-        return 0
-    if args.ids_only:
-        for image_id in dict.fromkeys(digest_hex(r.image_id)[:12] for r in rows):
-            ctx.out(image_id)
-        return 0
+    return answer(Document(_list_lines(rows, args.ids_only), [asdict(r) for r in rows]))
+
+
+def _list_lines(rows: list[ImageRow], ids_only: bool) -> list[str]:
+    if ids_only:
+        return list(dict.fromkeys(digest_hex(r.image_id)[:12] for r in rows))
     fmt = "{:<40} {:<12} {:<14} {:<20} {:>10} {:>10}"
-    ctx.out(fmt.format("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE", "UNIQUE"))
+    lines = [fmt.format("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE", "UNIQUE")]
     for r in rows:
         name = ("> " if r.in_use else "") + r.name
-        ctx.out(fmt.format(
+        lines.append(fmt.format(
             name, r.tag, digest_hex(r.image_id)[:12], r.created[:19].replace("T", " "),
             human_bytes(r.size), human_bytes(r.unique_size),
         ))
-    return 0
+    return lines
 
 
-def handle_inspect(ctx: Context, args: argparse.Namespace) -> int:
+def handle_inspect(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images inspect``."""
     from syscontainers.operations.inspect import inspect_image
 
     info = inspect_image(ctx.store(), args.image)
-    if ctx.json:
-        ctx.out_json(info.to_json())
-    else:
-        for line in info.to_text():
-            ctx.out(line)
-    return 0
+    return answer(Document(info.to_text(), info.to_json()))
 
 
-def handle_tag(ctx: Context, args: argparse.Namespace) -> int:
+def handle_tag(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images tag``."""
     from syscontainers.operations import images as ops
 
     key = ops.tag_image(ctx.store(), args.src, args.dst)
-    ctx.result(f"tagged {key}", tag=key, source=args.src)
-    return 0
+    return answer(Report(f"tagged {key}", {"tag": key, "source": args.src}))
 
 
-def handle_delete(ctx: Context, args: argparse.Namespace) -> int:
+def handle_delete(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images delete``."""
     from syscontainers.operations import images as ops
 
     removed = ops.delete_images(ctx.store(), args.images, args.force)
-    if ctx.json:
-        ctx.result(f"deleted {len(removed)} tag(s)", deleted=list(removed))
-        return 0
-    for key in removed:
-        ctx.out(f"deleted {key}")
-    return 0
+    return answer(Report(f"deleted {len(removed)} tag(s)", {"deleted": list(removed)},
+                         lines=[f"deleted {key}" for key in removed], show_summary=False))
 
 
-def handle_prune(ctx: Context, args: argparse.Namespace) -> int:
+def handle_prune(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images prune``."""
     from syscontainers.operations import images as ops
 
     result = ops.prune_store(ctx.store(), args.dry_run)
-    if ctx.json:
-        ctx.out_json(asdict(result))
-        return 0
     verb = "would free" if result.dry_run else "freed"
-    ctx.out(
-        f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
-        f"{result.layers} layers, {result.blobs} blobs"
-    )
-    return 0
+    line = (f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
+            f"{result.layers} layers, {result.blobs} blobs")
+    return answer(Document([line], asdict(result)))
 
 
-def handle_verify(ctx: Context, args: argparse.Namespace) -> int:
+def handle_verify(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``images verify``; exit 1 if anything is damaged or reachable by other users."""
     from syscontainers.operations import images as ops
-    from syscontainers.store.fsck import ProblemKind
 
     def on_progress(done: int, total: int) -> None:
         progress.progress(ctx.reporter, "verify", done, total)
 
     report = ops.verify_images(ctx.store(), args.images, on_progress)
     progress.task_done(ctx.reporter, "verify", f"{report.objects_checked} objects")
-    if ctx.json:
-        doc = asdict(report)
-        doc["ok"] = report.ok
-        for problem in doc["problems"]:
-            problem["kind"] = problem["kind"].value
-        ctx.out_json(doc)
-    else:
-        perms = [p for p in report.problems if p.kind is ProblemKind.BAD_PERMISSIONS]
-        for p in report.problems:
-            users = ", ".join(p.images) or ("every image" if p in perms else "no image")
-            ctx.out(f"{p.kind.value}: {p.item}: {p.detail} (affects {users})")
-        ctx.out(
-            f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)}): "
-            + ("ok" if report.ok else f"{len(report.problems)} problems")
-        )
-        if len(perms) < len(report.problems):
-            ctx.out("damaged objects were moved aside; pull the affected images again to repair")
-        if perms:
-            ctx.out("other local users could reach the store: what says (now fixed) is fixed; "
-                    "the rest needs an administrator")
-    return 0 if report.ok else 1
+    doc = asdict(report)
+    doc["ok"] = report.ok
+    for problem in doc["problems"]:
+        problem["kind"] = problem["kind"].value
+    return answer(Document(_verify_lines(report), doc), code=0 if report.ok else 1)
+
+
+def _verify_lines(report: VerifyReport) -> list[str]:
+    from syscontainers.store.fsck import ProblemKind
+
+    perms = [p for p in report.problems if p.kind is ProblemKind.BAD_PERMISSIONS]
+    lines = []
+    for p in report.problems:
+        users = ", ".join(p.images) or ("every image" if p in perms else "no image")
+        lines.append(f"{p.kind.value}: {p.item}: {p.detail} (affects {users})")
+    lines.append(
+        f"checked {report.objects_checked} objects ({human_bytes(report.bytes_checked)}): "
+        + ("ok" if report.ok else f"{len(report.problems)} problems")
+    )
+    if len(perms) < len(report.problems):
+        lines.append("damaged objects were moved aside; pull the affected images again to repair")
+    if perms:
+        lines.append("other local users could reach the store: what says (now fixed) is fixed; "
+                     "the rest needs an administrator")
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from syscontainers import progress
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Report, answer
 from syscontainers.cli.output import add_json_option, human_bytes
 from syscontainers.cli.registry import (
     add_policy_options,
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=handle_pull)
 
 
-def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
+def handle_pull(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``pull``."""
     from syscontainers.operations.pull import PullOptions, pull_image
     from syscontainers.sources import Transport, open_source, parse_source
@@ -62,13 +62,11 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> int:
         f"{result.layers_total} layers, {result.objects_written} new objects "
         f"({human_bytes(result.bytes_imported)})"
     )
-    ctx.result(
-        summary,
-        name=result.name,
-        id=result.manifest_digest,
-        layers_total=result.layers_total,
-        layers_imported=result.layers_imported,
-        bytes_written=result.bytes_imported,
-        objects_written=result.objects_written,
-    )
-    return 0
+    return answer(Report(summary, {
+        "name": result.name,
+        "id": result.manifest_digest,
+        "layers_total": result.layers_total,
+        "layers_imported": result.layers_imported,
+        "bytes_written": result.bytes_imported,
+        "objects_written": result.objects_written,
+    }))

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Document, answer
 from syscontainers.cli.output import human_bytes
 from syscontainers.errors import ManifestError, UsageError
 from syscontainers.oci import Platform
@@ -183,27 +183,25 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
     return Credentials(username, password)
 
 
-def _login(ctx: Context, args: argparse.Namespace) -> int:
+def _login(ctx: Context, args: argparse.Namespace) -> Answer:
     creds = _read_credentials(args)
     from syscontainers.registry import login
 
     where = login(args.registry, creds, ctx.settings, registry_options(args))
-    ctx.out(f"Login succeeded for {args.registry} (saved in {where})")
-    return 0
+    return answer(Document([f"Login succeeded for {args.registry} (saved in {where})"]))
 
 
-def _logout(ctx: Context, args: argparse.Namespace) -> int:
+def _logout(ctx: Context, args: argparse.Namespace) -> Answer:
     if args.all == bool(args.registry):
         raise UsageError("name one REGISTRY, or pass --all", hint="syscontainers logout quay.io")
     from syscontainers.registry import logout
 
     path, removed = logout(None if args.all else args.registry, ctx.settings, args.authfile)
-    for key in removed:
-        ctx.out(f"Removed login credentials for {key} from {path}")
-    return 0
+    return answer(Document([f"Removed login credentials for {key} from {path}"
+                            for key in removed]))
 
 
-def _inspect(ctx: Context, args: argparse.Namespace) -> int:
+def _inspect(ctx: Context, args: argparse.Namespace) -> Answer:
     spec = parse_source(args.image)
     if spec.transport is not Transport.DOCKER:
         raise UsageError(
@@ -220,16 +218,11 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
     finally:
         source.close()
     if args.raw:
-        sys.stdout.buffer.write(image.raw_manifest)
-        sys.stdout.flush()
-    elif args.config:
-        ctx.out(json.dumps(json.loads(image.raw_config), indent=2, sort_keys=True))
-    elif ctx.json:
-        ctx.out_json(image.to_json())
-    else:
-        for line in describe(image):
-            ctx.out(line)
-    return 0
+        return answer(Document(raw=image.raw_manifest))
+    if args.config:
+        return answer(Document([json.dumps(json.loads(image.raw_config), indent=2,
+                                           sort_keys=True)]))
+    return answer(Document(describe(image), image.to_json()))
 
 
 def describe(image: RemoteImage) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from syscontainers import cli
-from syscontainers.cli.context import Context
+from syscontainers.cli.context import Answer, Context, Document, answer
 from syscontainers.cli.output import (
     JsonLinesReporter,
     TerminalReporter,
@@ -53,12 +53,11 @@ def fake_area() -> types.ModuleType:
         p.add_argument("--json", action="store_true", help="JSON output")
         p.set_defaults(handler=handle)
 
-    def handle(ctx: Context, args: argparse.Namespace) -> int:
+    def handle(ctx: Context, args: argparse.Namespace) -> Answer:
         if args.behaviour == "ok":
-            ctx.out_json({"root": str(ctx.paths.root), "json": ctx.json})
-            return 0
+            return answer(Document(["ok"], {"root": str(ctx.paths.root), "json": ctx.json}))
         BEHAVIOURS[args.behaviour]()
-        return 0
+        return answer()
 
     mod.register = register  # type: ignore[attr-defined]
     return mod
