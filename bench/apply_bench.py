@@ -59,8 +59,10 @@ class Booted:
 
     def __init__(self, host: NspawnHost, work: Path) -> None:
         self.host, self.work = host, work
-        self.cli = (f"env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache "
-                    "/usr/bin/python3 -m syscontainers")
+        self.cli = (
+            f"env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache "
+            "/usr/bin/python3 -m syscontainers"
+        )
 
     def path(self, local: Path) -> str:
         """LOCAL (under the work directory or the repository) as the CLI sees it."""
@@ -70,8 +72,9 @@ class Booted:
 
     def timed(self, script: str) -> float:
         """Seconds SCRIPT takes, measured inside."""
-        done = self.host.sh(f"set -e; t0=$(date +%s%N); {script}\nt1=$(date +%s%N); "
-                            "echo $((t1 - t0))", timeout=900)
+        done = self.host.sh(
+            f"set -e; t0=$(date +%s%N); {script}\nt1=$(date +%s%N); echo $((t1 - t0))", timeout=900
+        )
         return int(done.stdout.split()[-1]) / 1e9
 
     def sc_line(self, *args: str) -> str:
@@ -95,11 +98,15 @@ class Offline:
 
     def timed(self, script: str) -> float:
         """Seconds SCRIPT takes here."""
-        env = {**os.environ, "PYTHONPATH": str(REPO),
-               "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus",
+        }
         started = time.perf_counter()
-        subprocess.run(["sh", "-ec", script], check=True, env=env, stdout=subprocess.DEVNULL,
-                       timeout=900)
+        subprocess.run(
+            ["sh", "-ec", script], check=True, env=env, stdout=subprocess.DEVNULL, timeout=900
+        )
         return time.perf_counter() - started
 
     def sc_line(self, *args: str) -> str:
@@ -116,8 +123,9 @@ def one_round(run: Runner, count: int, policy: str) -> tuple[float, float, float
     full.write_text(manifest(count))
     empty = run.work / "empty.yaml"
     empty.write_text("containers: {}\n")
-    installs = run.timed("\n".join(
-        run.sc_line("-q", "install", "--name", f"i{i:02d}", IMAGE) for i in range(count)))
+    installs = run.timed(
+        "\n".join(run.sc_line("-q", "install", "--name", f"i{i:02d}", IMAGE) for i in range(count))
+    )
     run.timed("\n".join(run.sc_line("-q", "uninstall", f"i{i:02d}") for i in range(count)))
     applied = run.timed(run.sc_line("-q", "apply", "--policy", policy, run.path(full)))
     noop = run.timed(run.sc_line("-q", "apply", "--policy", policy, run.path(full)))
@@ -125,21 +133,27 @@ def one_round(run: Runner, count: int, policy: str) -> tuple[float, float, float
     return installs, applied, noop
 
 
-def bench(run: Runner, layout: Path, args: argparse.Namespace,
-          say: Callable[[str], None]) -> None:
+def bench(run: Runner, layout: Path, args: argparse.Namespace, say: Callable[[str], None]) -> None:
     """Pull the image, warm up, then --repeat rounds; print the medians and ratios."""
     policy = run.path(REPO / "tests/data/accept-anything-policy.json")
-    run.timed(run.sc_line("-q", "pull", "--policy", policy, "--name", IMAGE,
-                          f"oci:{run.path(layout)}:latest"))
+    run.timed(
+        run.sc_line(
+            "-q", "pull", "--policy", policy, "--name", IMAGE, f"oci:{run.path(layout)}:latest"
+        )
+    )
     run.timed(run.sc_line("--version"))  # compile the bytecode, as a package has it
     rounds = [one_round(run, args.count, policy) for _ in range(args.repeat)]
     installs, applied, noop = (statistics.median(r[i] for r in rounds) for i in range(3))
     verdict = "ok" if applied <= installs else "SLOWER"
-    say(f"apply of {args.count} containers {applied:.2f}s vs {args.count} install commands "
-        f"{installs:.2f}s: ratio {applied / installs:.2f}x ({verdict}, target <= 1)")
+    say(
+        f"apply of {args.count} containers {applied:.2f}s vs {args.count} install commands "
+        f"{installs:.2f}s: ratio {applied / installs:.2f}x ({verdict}, target <= 1)"
+    )
     verdict = "ok" if noop < NOOP_TARGET else "TOO SLOW"
-    say(f"no-op apply of {args.count} containers {noop:.2f}s (target < {NOOP_TARGET:g}s): "
-        f"{verdict}; min {min(r[2] for r in rounds):.2f}s of {len(rounds)}")
+    say(
+        f"no-op apply of {args.count} containers {noop:.2f}s (target < {NOOP_TARGET:g}s): "
+        f"{verdict}; min {min(r[2] for r in rounds):.2f}s of {len(rounds)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--count", type=int, default=20, help="containers in the manifest")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds (median)")
-    parser.add_argument("--sysroot", action="store_true",
-                        help="on an offline root here instead of a booted systemd")
+    parser.add_argument(
+        "--sysroot", action="store_true", help="on an offline root here instead of a booted systemd"
+    )
     parser.add_argument("--workdir", type=Path, help="where to make the work directory")
     args = parser.parse_args(argv)
     reason = None if args.sysroot else probe()

@@ -57,8 +57,10 @@ PEERS = f"{ROOT}/bench-peers"  # on the same file system as the store, for cp -a
 UNIT_DIR = "/etc/systemd/system"
 RUNC = "/usr/sbin/runc"
 # An installed package has its bytecode compiled; the repository inside is read-only.
-SC = (f"env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache "
-      "/usr/bin/python3 -m syscontainers")
+SC = (
+    f"env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache "
+    "/usr/bin/python3 -m syscontainers"
+)
 TRAPPED_HTTPD = "trap 'exit 143' TERM; httpd -f -p $PORT -h /var/www & wait"
 STAYS_UP = ["/bin/sh", "-c", "trap 'exit 143' TERM; sleep infinity & wait"]
 LIST_TARGET = 0.5
@@ -84,14 +86,19 @@ def example_image(work: Path) -> Image:
     busybox httpd as PID 1 has no SIGTERM handler, so every stop would wait out
     TimeoutStopSec; the one more layer (as in test_lifecycle_systemd) avoids that.
     """
-    subprocess.run([str(REPO / "examples/build-example-image"), str(work / "hello")],
-                   check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(
+        [str(REPO / "examples/build-example-image"), str(work / "hello")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=300,
+    )
     template = REPO / "examples/hello-httpd/exports/config.json.template"
     config = json.loads(template.read_text())
     config["process"]["args"] = ["/bin/sh", "-c", TRAPPED_HTTPD]
     layout = work / "hello" / "layout"
-    add_layer(layout, "latest",
-              layer_tar({"exports/config.json.template": json.dumps(config).encode()}))
+    add_layer(
+        layout, "latest", layer_tar({"exports/config.json.template": json.dumps(config).encode()})
+    )
     return Image("example (busybox httpd)", "bench/hello:latest", layout)
 
 
@@ -124,8 +131,11 @@ def minbase_image(work: Path) -> Image | None:
         blob = layer["digest"][7:]
         _link_or_copy(src_blobs / blob, layout / "blobs" / "sha256" / blob)
     manifest["config"] = {"mediaType": MT_CONFIG, **_blob(layout, json.dumps(config).encode())}
-    desc = {"mediaType": MT_MANIFEST, **_blob(layout, json.dumps(manifest).encode()),
-            "annotations": {"org.opencontainers.image.ref.name": "latest"}}
+    desc = {
+        "mediaType": MT_MANIFEST,
+        **_blob(layout, json.dumps(manifest).encode()),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"},
+    }
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
     return Image("debian minbase (8.7k files)", "bench/minbase:latest", layout)
 
@@ -134,17 +144,22 @@ def minbase_image(work: Path) -> Image | None:
 
 
 def _wait_active(unit: str) -> str:
-    return (f"n=0; until systemctl is-active -q {unit}; do n=$((n+1)); "
-            f"[ $n -lt 3000 ] || {{ echo '{unit} never became active' >&2; exit 9; }}; "
-            "sleep 0.01; done")
+    return (
+        f"n=0; until systemctl is-active -q {unit}; do n=$((n+1)); "
+        f"[ $n -lt 3000 ] || {{ echo '{unit} never became active' >&2; exit 9; }}; "
+        "sleep 0.01; done"
+    )
 
 
-def timed(host: NspawnHost, script: str, until_active: str | None = None,
-          timeout: float = 300) -> float:
+def timed(
+    host: NspawnHost, script: str, until_active: str | None = None, timeout: float = 300
+) -> float:
     """Seconds SCRIPT takes inside (and then UNTIL_ACTIVE to become active)."""
     wait = _wait_active(until_active) if until_active else "true"
-    done = host.sh(f"set -e; t0=$(date +%s%N); {script}\n{wait}; t1=$(date +%s%N); "
-                   "echo $((t1 - t0))", timeout=timeout)
+    done = host.sh(
+        f"set -e; t0=$(date +%s%N); {script}\n{wait}; t1=$(date +%s%N); echo $((t1 - t0))",
+        timeout=timeout,
+    )
     return int(done.stdout.split()[-1]) / 1e9
 
 
@@ -160,22 +175,26 @@ def median(samples: list[float]) -> float:
 
 def peer_unit(name: str, bundle: str) -> str:
     """The hand-written unit: runc runs the bundle in the foreground."""
-    return (f"[Unit]\nDescription=cp -al peer {name}\n\n[Service]\n"
-            f"ExecStart={RUNC} run --bundle {bundle} {name}\nKillMode=mixed\n"
-            "SuccessExitStatus=143 SIGTERM\nTimeoutStopSec=10\n")
+    return (
+        f"[Unit]\nDescription=cp -al peer {name}\n\n[Service]\n"
+        f"ExecStart={RUNC} run --bundle {bundle} {name}\nKillMode=mixed\n"
+        "SuccessExitStatus=143 SIGTERM\nTimeoutStopSec=10\n"
+    )
 
 
 def peer_script(source: str, name: str, config: str) -> str:
     """cp -al the checkout, write config.json and the unit, daemon-reload, start."""
     bundle = f"{PEERS}/{name}"
-    return "\n".join([
-        f"mkdir -p {bundle}",
-        f"cp -al {source}/rootfs {bundle}/rootfs",
-        f"cat > {bundle}/config.json <<'EOF'\n{config}\nEOF",
-        f"cat > {UNIT_DIR}/{name}.service <<'EOF'\n{peer_unit(name, bundle)}EOF",
-        "systemctl daemon-reload",
-        f"systemctl start {name}.service",
-    ])
+    return "\n".join(
+        [
+            f"mkdir -p {bundle}",
+            f"cp -al {source}/rootfs {bundle}/rootfs",
+            f"cat > {bundle}/config.json <<'EOF'\n{config}\nEOF",
+            f"cat > {UNIT_DIR}/{name}.service <<'EOF'\n{peer_unit(name, bundle)}EOF",
+            "systemctl daemon-reload",
+            f"systemctl start {name}.service",
+        ]
+    )
 
 
 def peer_cleanup(host: NspawnHost, name: str) -> None:
@@ -184,10 +203,12 @@ def peer_cleanup(host: NspawnHost, name: str) -> None:
     KILL first: a SIGTERM that comes before the container's shell has set its trap
     is ignored (it is PID 1), and the stop would wait out TimeoutStopSec.
     """
-    host.sh(f"{RUNC} kill {name} KILL 2>/dev/null || true; systemctl stop {name}.service; "
-            f"rm -f {UNIT_DIR}/{name}.service; "
-            f"systemctl daemon-reload; {RUNC} delete --force {name} 2>/dev/null || true; "
-            f"rm -rf {PEERS}/{name}")
+    host.sh(
+        f"{RUNC} kill {name} KILL 2>/dev/null || true; systemctl stop {name}.service; "
+        f"rm -f {UNIT_DIR}/{name}.service; "
+        f"systemctl daemon-reload; {RUNC} delete --force {name} 2>/dev/null || true; "
+        f"rm -rf {PEERS}/{name}"
+    )
 
 
 def peer_config(host: NspawnHost, ref: str) -> str:
@@ -209,8 +230,11 @@ def bench_install(host: NspawnHost, image: Image, key: str, repeat: int) -> tupl
     peer_s: list[float] = []
     for i in range(repeat + 1):  # the first round warms caches and is not counted
         # --health-timeout 0: stop at active, as the peer does (no health window to wait out)
-        t = timed(host, f"{SC} -q install --now --health-timeout 0 --name {name} "
-                  f"{image.name} >/dev/null", f"{name}.service")
+        t = timed(
+            host,
+            f"{SC} -q install --now --health-timeout 0 --name {name} {image.name} >/dev/null",
+            f"{name}.service",
+        )
         time.sleep(0.5)  # the container's shell sets its SIGTERM trap: a quick uninstall
         sc(host, "-q", "uninstall", name)
         p = timed(host, peer_script(f"{DEPLOYMENTS}/{ref}", peer, config), f"{peer}.service")
@@ -238,9 +262,20 @@ print(time.perf_counter() - started)
 
 def install_many(host: NspawnHost, image: Image, count: int) -> float:
     """Install COUNT containers (not started) in one process; return the seconds it took."""
-    out = host.run(["env", "-u", "PYTHONDONTWRITEBYTECODE",
-                    f"PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache", "/usr/bin/python3", "-c",
-                    INSTALL_MANY, image.name, str(count)], timeout=60 + 10 * count)
+    out = host.run(
+        [
+            "env",
+            "-u",
+            "PYTHONDONTWRITEBYTECODE",
+            f"PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache",
+            "/usr/bin/python3",
+            "-c",
+            INSTALL_MANY,
+            image.name,
+            str(count),
+        ],
+        timeout=60 + 10 * count,
+    )
     return float(out.stdout.split()[-1])
 
 
@@ -249,28 +284,38 @@ def bench_list(host: NspawnHost, count: int, repeat: int) -> dict[str, list[floa
     rows = json.loads(sc(host, "list", "--json"))
     states = Counter(row["state"] for row in rows)
     if len(rows) != count or set(states) != {"inactive"}:  # systemd must know every unit
-        raise SystemExit(f"list --json shows {len(rows)} containers, {dict(states)}; "
-                         f"expected {count}, all inactive")
-    return {label: [timed(host, f"{SC} {args} >/dev/null") for _ in range(repeat)]
-            for label, args in (("list", "list"), ("list --json", "list --json"))}
+        raise SystemExit(
+            f"list --json shows {len(rows)} containers, {dict(states)}; "
+            f"expected {count}, all inactive"
+        )
+    return {
+        label: [timed(host, f"{SC} {args} >/dev/null") for _ in range(repeat)]
+        for label, args in (("list", "list"), ("list --json", "list --json"))
+    }
 
 
 def baselines(host: NspawnHost, repeat: int) -> dict[str, float]:
     """What any Python CLI pays: interpreter start, and the parser of ours (--version)."""
     env = f"env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX={TEST_MOUNT}/pycache"
-    commands = {"python3 -c pass": f"{env} /usr/bin/python3 -c pass",
-                "syscontainers --version": f"{SC} --version",
-                "systemctl list-units (peer)": "systemctl list-units --all 'l*.service'"}
-    return {label: median([timed(host, f"{cmd} >/dev/null") for _ in range(repeat)])
-            for label, cmd in commands.items()}
+    commands = {
+        "python3 -c pass": f"{env} /usr/bin/python3 -c pass",
+        "syscontainers --version": f"{SC} --version",
+        "systemctl list-units (peer)": "systemctl list-units --all 'l*.service'",
+    }
+    return {
+        label: median([timed(host, f"{cmd} >/dev/null") for _ in range(repeat)])
+        for label, cmd in commands.items()
+    }
 
 
 def dbus_calls(host: NspawnHost) -> Counter[str]:
     """The D-Bus method calls to systemd that one ``list`` makes, by member."""
     log = f"{TEST_MOUNT}/dbus-monitor.txt"
     match = "type='method_call',destination='org.freedesktop.systemd1'"
-    host.sh(f"dbus-monitor --system \"{match}\" > {log} 2>&1 & m=$!; sleep 1; "
-            f"{SC} list >/dev/null; sleep 0.5; kill $m; wait $m || true")
+    host.sh(
+        f'dbus-monitor --system "{match}" > {log} 2>&1 & m=$!; sleep 1; '
+        f"{SC} list >/dev/null; sleep 0.5; kill $m; wait $m || true"
+    )
     calls: Counter[str] = Counter()
     for line in (host.test_dir / "dbus-monitor.txt").read_text().splitlines():
         if line.startswith("method call") and "member=" in line:
@@ -286,8 +331,9 @@ def ratio_line(label: str, ours: float, peer_label: str, peer: float) -> str:
     return f"{label} {ours:.2f}s vs {peer_label} {peer:.2f}s: ratio {ours / peer:.2f}x"
 
 
-def run(host: NspawnHost, images: list[Image], args: argparse.Namespace,
-        say: Callable[[str], None]) -> None:
+def run(
+    host: NspawnHost, images: list[Image], args: argparse.Namespace, say: Callable[[str], None]
+) -> None:
     """Pull the images, then the install and list benchmarks."""
     for image in images:
         started = time.monotonic()
@@ -295,18 +341,21 @@ def run(host: NspawnHost, images: list[Image], args: argparse.Namespace,
         say(f"pulled {image.label}: {time.monotonic() - started:.1f}s (not timed below)")
     for key, image in zip(("hello", "minbase"), images, strict=False):
         ours, peer = bench_install(host, image, key, args.repeat)
-        say(ratio_line(f"install --now [{image.label}]", ours,
-                       "cp -al + unit + start", peer))
+        say(ratio_line(f"install --now [{image.label}]", ours, "cp -al + unit + start", peer))
     started = time.monotonic()
     took = install_many(host, images[0], args.count)
-    say(f"installed {args.count} containers without --now in {time.monotonic() - started:.1f}s"
-        f" ({took / args.count:.2f}s each, one process)")
+    say(
+        f"installed {args.count} containers without --now in {time.monotonic() - started:.1f}s"
+        f" ({took / args.count:.2f}s each, one process)"
+    )
     lists = bench_list(host, args.count, max(args.repeat, 5))
     for label, samples in lists.items():
         seconds = median(samples)
         verdict = "ok" if seconds < LIST_TARGET else "TOO SLOW"
-        say(f"{label} ({args.count} containers) {seconds:.2f}s (target < {LIST_TARGET}s): "
-            f"{verdict}; min {min(samples):.2f}s of {len(samples)}")
+        say(
+            f"{label} ({args.count} containers) {seconds:.2f}s (target < {LIST_TARGET}s): "
+            f"{verdict}; min {min(samples):.2f}s of {len(samples)}"
+        )
     for label, seconds in baselines(host, max(args.repeat, 5)).items():
         say(f"  for scale: {label} {seconds:.3f}s")
     if shutil.which("dbus-monitor"):
@@ -321,8 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument("--count", type=int, default=100, help="containers installed for list")
-    parser.add_argument("--no-minbase", action="store_true",
-                        help="skip the debian minbase image even if it is cached")
+    parser.add_argument(
+        "--no-minbase",
+        action="store_true",
+        help="skip the debian minbase image even if it is cached",
+    )
     parser.add_argument("--workdir", type=Path, help="where to make the work directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)

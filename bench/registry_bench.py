@@ -49,8 +49,11 @@ def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
         f"    rootdirectory: {work / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -64,8 +67,15 @@ def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def podman_argv(work: Path) -> list[str]:
     """podman with a new, empty private store under WORK (every pull is cold)."""
-    return ["podman", "--root", str(fresh(work, "podman-root")), "--runroot",
-            str(fresh(work, "podman-run")), "--storage-driver", "overlay"]
+    return [
+        "podman",
+        "--root",
+        str(fresh(work, "podman-root")),
+        "--runroot",
+        str(fresh(work, "podman-run")),
+        "--storage-driver",
+        "overlay",
+    ]
 
 
 def main() -> int:
@@ -81,34 +91,66 @@ def main() -> int:
     image = f"{host}/bench/minbase:1"
     rss: list[int] = []
     try:
-        run(["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
-             f"oci:{layout}:latest", f"docker://{image}"])
+        run(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{layout}:latest",
+                f"docker://{image}",
+            ]
+        )
 
         def ours() -> float:
-            secs, peak = run([*SC, "--root", str(fresh(work, "root")), "-q", "pull",
-                              f"docker://{image}", "--tls-verify=false"])
+            secs, peak = run(
+                [
+                    *SC,
+                    "--root",
+                    str(fresh(work, "root")),
+                    "-q",
+                    "pull",
+                    f"docker://{image}",
+                    "--tls-verify=false",
+                ]
+            )
             rss.append(peak)
             return secs
 
         def skopeo_umoci() -> float:
             oci = fresh(work, "oci")
-            t1, _ = run(["skopeo", "--insecure-policy", "copy", "--quiet",
-                         "--src-tls-verify=false", f"docker://{image}", f"oci:{oci}:1"])
+            t1, _ = run(
+                [
+                    "skopeo",
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--src-tls-verify=false",
+                    f"docker://{image}",
+                    f"oci:{oci}:1",
+                ]
+            )
             t2, _ = run(["umoci", "unpack", "--image", f"{oci}:1", str(fresh(work, "bundle"))])
             return t1 + t2
 
         t_ours, t_peer = median_pair(ours, skopeo_umoci, args.repeat)
-        print(f"cold pull {t_ours:.2f}s vs skopeo copy + umoci unpack {t_peer:.2f}s: "
-              f"ratio {t_ours / t_peer:.2f}x (target <= 0.5x)")
+        print(
+            f"cold pull {t_ours:.2f}s vs skopeo copy + umoci unpack {t_peer:.2f}s: "
+            f"ratio {t_ours / t_peer:.2f}x (target <= 0.5x)"
+        )
         if shutil.which("podman") is None:
             print("podman is not installed: podman comparison skipped")
         else:
+
             def podman_pull() -> float:
                 return run([*podman_argv(work), "pull", "-q", "--tls-verify=false", image])[0]
 
             t_ours2, t_podman = median_pair(ours, podman_pull, args.repeat)
-            print(f"cold pull {t_ours2:.2f}s vs podman pull {t_podman:.2f}s: "
-                  f"ratio {t_ours2 / t_podman:.2f}x (target < 1x)")
+            print(
+                f"cold pull {t_ours2:.2f}s vs podman pull {t_podman:.2f}s: "
+                f"ratio {t_ours2 / t_podman:.2f}x (target < 1x)"
+            )
         print(f"our peak RSS during the pull: {max(rss) / 1e6:.0f} MB")
     finally:
         registry.kill()

@@ -51,8 +51,11 @@ def timed(argv: list[str], repeat: int) -> tuple[float, float, int]:
     wall, cpu, code = float("inf"), float("inf"), 0
     for n in range(repeat):
         start = time.perf_counter()
-        proc = subprocess.Popen([a.replace("{n}", str(n)) for a in argv],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [a.replace("{n}", str(n)) for a in argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = min(wall, (time.perf_counter() - start) * 1e3)
         cpu = min(cpu, (usage.ru_utime + usage.ru_stime) * 1e3)
@@ -77,18 +80,48 @@ def verb_cases(sc: list[str], work: Path, layout: Path) -> list[tuple[str, list[
     empty, tiny, sysroot = work / "empty", work / "tiny", work / "sysroot"
     for d in (empty, sysroot, work / "co"):
         d.mkdir()
-    subprocess.run([*sc, "--root", str(tiny), "-q", "pull", f"oci:{layout}:latest",
-                    "--name", "t:1"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*sc, "--root", str(tiny), "-q", "pull", f"oci:{layout}:latest", "--name", "t:1"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     manifest = work / "host.yaml"
     manifest.write_text("containers: {}\n")
-    verbs = ["pull", "images", "checkout", "mount", "umount", "login", "logout", "inspect",
-             "install", "uninstall", "list", "update", "rollback", "run", "auto-update", "logs",
-             "hostfiles", "apply"]
+    verbs = [
+        "pull",
+        "images",
+        "checkout",
+        "mount",
+        "umount",
+        "login",
+        "logout",
+        "inspect",
+        "install",
+        "uninstall",
+        "list",
+        "update",
+        "rollback",
+        "run",
+        "auto-update",
+        "logs",
+        "hostfiles",
+        "apply",
+    ]
     e, t, s = ["--root", str(empty)], ["--root", str(tiny)], ["--sysroot", str(sysroot)]
     real = [
         ("--version", ["--version"]),
-        ("pull (tiny image)", ["--root", str(work / "pulled-{n}"), "-q", "pull",
-                               f"oci:{layout}:latest", "--name", "t:1"]),
+        (
+            "pull (tiny image)",
+            [
+                "--root",
+                str(work / "pulled-{n}"),
+                "-q",
+                "pull",
+                f"oci:{layout}:latest",
+                "--name",
+                "t:1",
+            ],
+        ),
         ("images list (empty)", [*e, "images", "list"]),
         ("images list (tiny)", [*t, "images", "list"]),
         ("images inspect", [*t, "images", "inspect", "t:1"]),
@@ -109,15 +142,21 @@ def bench_startup(work: Path, layout: Path, repeat: int) -> None:
     """Print the start-up table."""
     sc = [str(SCRIPT)] if SCRIPT.exists() else SC
     base_wall, base_cpu, _ = timed([sys.executable, "-c", "pass"], repeat)
-    print(f"python -c pass: {base_wall:.1f} ms wall, {base_cpu:.1f} ms CPU; "
-          "a real invocation's exit 1 is the error it is meant to meet "
-          f"(running {' '.join(sc)})", flush=True)
+    print(
+        f"python -c pass: {base_wall:.1f} ms wall, {base_cpu:.1f} ms CPU; "
+        "a real invocation's exit 1 is the error it is meant to meet "
+        f"(running {' '.join(sc)})",
+        flush=True,
+    )
     worst = 0.0
     for label, argv in verb_cases(sc, work, layout):
         wall, cpu, code = timed([*sc, *argv], repeat)
         worst = max(worst, wall)
-        print(f"  {label:30} {wall:6.1f} ms wall ({wall / base_wall:4.1f}x)  "
-              f"{cpu:6.1f} ms CPU  exit {code}", flush=True)
+        print(
+            f"  {label:30} {wall:6.1f} ms wall ({wall / base_wall:4.1f}x)  "
+            f"{cpu:6.1f} ms CPU  exit {code}",
+            flush=True,
+        )
     print(f"slowest start-up {worst:.1f} ms (target <= {TARGET_MS:.0f} ms)", flush=True)
 
 
@@ -127,8 +166,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=10, help="runs per start-up timing (best)")
     ap.add_argument("--image-repeat", type=int, default=5, help="runs per image timing (median)")
     ap.add_argument("--dir", default="/var/tmp", help="where the work goes (default /var/tmp)")
-    ap.add_argument("--fresh-ext4", metavar="SIZE",
-                    help="do 2 and 3 on a new ext4 filesystem of SIZE (e.g. 2G) on a loop device")
+    ap.add_argument(
+        "--fresh-ext4",
+        metavar="SIZE",
+        help="do 2 and 3 on a new ext4 filesystem of SIZE (e.g. 2G) on a loop device",
+    )
     ap.add_argument("--startup-only", action="store_true", help="only the start-up table")
     args = ap.parse_args()
     compile_package()
@@ -161,11 +203,17 @@ def image_figures(layout: Path, work: Path, repeat: int) -> None:
     """Print pull+checkout vs umoci unpack and checkout vs cp -al for the stdlib image."""
     files = sum(1 for _ in STDLIB.rglob("*"))
     ours, peer = bench_pull_checkout(layout, work, repeat)
-    print(f"python3.11 stdlib ({files} files) pull+checkout {ours:.3f}s vs umoci unpack "
-          f"{peer:.3f}s: ratio {ours / peer:.2f}x (target <= 0.5x)", flush=True)
+    print(
+        f"python3.11 stdlib ({files} files) pull+checkout {ours:.3f}s vs umoci unpack "
+        f"{peer:.3f}s: ratio {ours / peer:.2f}x (target <= 0.5x)",
+        flush=True,
+    )
     ours, peer = bench_checkout(layout, work, repeat)
-    print(f"python3.11 stdlib checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio "
-          f"{ours / peer:.2f}x (target <= 1.5x)", flush=True)
+    print(
+        f"python3.11 stdlib checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio "
+        f"{ours / peer:.2f}x (target <= 1.5x)",
+        flush=True,
+    )
     print("(debian minbase: bench/store_bench.py --skip-rss)", flush=True)
 
 

@@ -60,8 +60,9 @@ def du(path: Path) -> int:
 def compile_package() -> None:
     """Byte-compile the package once, as an installed package is: the timings are of our
     code, not of compiling it (PYTHONDONTWRITEBYTECODE would recompile it every run)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "syscontainers")],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(REPO / "syscontainers")], check=True
+    )
 
 
 def minbase_tar() -> Path:
@@ -125,7 +126,9 @@ def fresh_ext4(size: str) -> Iterator[Path]:
     subprocess.run(["truncate", "-s", size, str(image)], check=True)
     dev = subprocess.run(
         ["losetup", "--find", "--show", "--direct-io=on", str(image)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     try:
         subprocess.run(["mkfs.ext4", "-q", dev], check=True)
@@ -215,7 +218,8 @@ def main() -> int:
     ap.add_argument("--skip-rss", action="store_true", help="skip the 1 GB layer")
     ap.add_argument("--dir", default="/var/tmp", help="where the work goes (default /var/tmp)")
     ap.add_argument(
-        "--fresh-ext4", metavar="SIZE",
+        "--fresh-ext4",
+        metavar="SIZE",
         help="work on a new ext4 filesystem of SIZE (e.g. 8G) on a loop device instead",
     )
     args = ap.parse_args()
@@ -241,23 +245,27 @@ def run_all(args: argparse.Namespace, tar: Path, layout: Path, base: Path) -> No
         ours, peer = bench_pull_checkout(layout, work, args.repeat)
         print(
             f"pull+checkout {ours:.2f}s vs umoci unpack {peer:.2f}s: "
-            f"ratio {ours / peer:.2f}x (target <= 0.5x)", flush=True
+            f"ratio {ours / peer:.2f}x (target <= 0.5x)",
+            flush=True,
         )
         ours, peer = bench_checkout(layout, work, args.repeat)
         print(
             f"checkout {ours:.3f}s vs cp -al {peer:.3f}s: ratio {ours / peer:.2f}x "
-            "(target <= 1.5x)", flush=True
+            "(target <= 1.5x)",
+            flush=True,
         )
         added, first = bench_dedup(layout, tar, work)
         print(
             f"rebuilt identical layer added {added / 1e6:.2f} MB to a {first / 1e6:.1f} MB "
-            f"store: {100 * added / first:.2f} % (target < 1 %)", flush=True
+            f"store: {100 * added / first:.2f} % (target < 1 %)",
+            flush=True,
         )
         if not args.skip_rss:
             rss, umoci_rss, secs = bench_rss(work)
             print(
                 f"1 GB layer import: peak RSS {rss / 1e6:.0f} MB in {secs:.1f}s "
-                f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)", flush=True
+                f"(umoci unpack {umoci_rss / 1e6:.0f} MB; target < 150 MB)",
+                flush=True,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -47,8 +47,12 @@ EXIT_STATUS = (
     (EXIT_INTERRUPTED, "interrupted"),
 )
 SEE_ALSO = (
-    ("systemd.unit", "5"), ("systemd-tmpfiles", "8"), ("runc", "8"), ("crun", "1"),
-    ("containers-policy.json", "5"), ("containers-registries.conf", "5"),
+    ("systemd.unit", "5"),
+    ("systemd-tmpfiles", "8"),
+    ("runc", "8"),
+    ("crun", "1"),
+    ("containers-policy.json", "5"),
+    ("containers-registries.conf", "5"),
     ("containers-auth.json", "5"),
 )
 
@@ -56,8 +60,7 @@ SEE_ALSO = (
 def esc(text: str) -> str:
     """TEXT as roff: backslashes and hyphens escaped, no line read as a request."""
     text = text.replace("\\", "\\\\").replace("-", "\\-")
-    return "\n".join("\\&" + line if line[:1] in (".", "'") else line
-                     for line in text.splitlines())
+    return "\n".join("\\&" + line if line[:1] in (".", "'") else line for line in text.splitlines())
 
 
 def verbs(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.ArgumentParser]]:
@@ -71,15 +74,18 @@ def verbs(parser: argparse.ArgumentParser) -> list[tuple[str, str, argparse.Argu
 
 def _date() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch
-            else datetime.datetime.now(datetime.UTC))
+    when = (
+        datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
+        if epoch
+        else datetime.datetime.now(datetime.UTC)
+    )
     return when.strftime("%Y-%m-%d")
 
 
 def _synopsis(parser: argparse.ArgumentParser) -> list[str]:
     words = parser.format_usage().split()[1:]  # drop "usage:"
     prog = parser.prog.split()
-    return [".SH SYNOPSIS", ".B " + esc(" ".join(prog)), esc(" ".join(words[len(prog):]))]
+    return [".SH SYNOPSIS", ".B " + esc(" ".join(prog)), esc(" ".join(words[len(prog) :]))]
 
 
 def _body(parser: argparse.ArgumentParser) -> list[str]:
@@ -101,8 +107,10 @@ def _see_also(refs: list[tuple[str, str]]) -> list[str]:
 
 def page(name: str, summary: str, parts: list[str], refs: list[tuple[str, str]]) -> str:
     """One man page: our header and NAME, then PARTS, then SEE ALSO REFS."""
-    header = (f'.TH {esc(name.upper())} {SECTION} "{_date()}" "{PROG} {__version__}"'
-              ' "System Administration"')
+    header = (
+        f'.TH {esc(name.upper())} {SECTION} "{_date()}" "{PROG} {__version__}"'
+        ' "System Administration"'
+    )
     lines = [header, ".SH NAME", f"{esc(name)} \\- {esc(summary)}", *parts, *_see_also(refs)]
     return "\n".join(lines) + "\n"
 
@@ -111,16 +119,26 @@ def _configuration() -> list[str]:
     """The settings, their environment variables and defaults, from the settings table."""
     user = settings.user_config_path({"HOME": "~"})
     env = f"${settings_table.ENV_PREFIX}"
-    intro = (f"Settings are layered, lowest first: the defaults below, {settings.SYSTEM_CONFIG}, "
-             f"{user} ($XDG_CONFIG_HOME), the environment variables {env}SETTING, then the "
-             f"command line. {env}CONFIG names one config file to read instead of the two.")
+    intro = (
+        f"Settings are layered, lowest first: the defaults below, {settings.SYSTEM_CONFIG}, "
+        f"{user} ($XDG_CONFIG_HOME), the environment variables {env}SETTING, then the "
+        f"command line. {env}CONFIG names one config file to read instead of the two."
+    )
     lines = [".SH CONFIGURATION", esc(intro)]
     for setting in settings_table.TABLE:
         default = setting.default
-        shown = "none" if default is None else str(default).lower() if isinstance(
-            default, bool) else str(default)
-        lines += [".TP", f".B {esc(setting.name.replace('_', '-'))}",
-                  esc(f"${setting.env}; default: {shown}")]
+        shown = (
+            "none"
+            if default is None
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        lines += [
+            ".TP",
+            f".B {esc(setting.name.replace('_', '-'))}",
+            esc(f"${setting.env}; default: {shown}"),
+        ]
     return lines
 
 
@@ -152,16 +170,22 @@ _SHTAB_155_CHOICES = (
 )
 _ALL_CHOICES = (
     'local current_action_choices_var="${current_action}_choices[@]"\n'
-    '  current_action_choices=$(printf \'%s\\n\' "${!current_action_choices_var}")\n'
+    "  current_action_choices=$(printf '%s\\n' \"${!current_action_choices_var}\")\n"
 )
 
 
 # What bash offers for an argument, by the metavar argparse shows for it: paths, or the
 # installed containers for a positional NAME (the symlinks ROOT/containers/NAME, under the
 # --root on the command line, $SYSCONTAINERS_ROOT or the default root).
-PATH_METAVARS = {"DIR": shtab.DIRECTORY, "DEST": shtab.DIRECTORY, "CERT_DIR": shtab.DIRECTORY,
-                 "ROOT": shtab.DIRECTORY, "FILE": shtab.FILE, "PATH": shtab.FILE,
-                 "AUTHFILE": shtab.FILE}
+PATH_METAVARS = {
+    "DIR": shtab.DIRECTORY,
+    "DEST": shtab.DIRECTORY,
+    "CERT_DIR": shtab.DIRECTORY,
+    "ROOT": shtab.DIRECTORY,
+    "FILE": shtab.FILE,
+    "PATH": shtab.FILE,
+    "AUTHFILE": shtab.FILE,
+}
 CONTAINERS = {"bash": "_syscontainers_containers"}
 CONTAINERS_BASH = r"""
 _syscontainers_containers() {
@@ -184,8 +208,9 @@ def parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
 def _mark_completers(parser: argparse.ArgumentParser) -> None:
     for each in parsers(parser):
         for action in each._actions:
-            shown = action.metavar or (action.dest.upper() if action.option_strings
-                                       else action.dest)
+            shown = action.metavar or (
+                action.dest.upper() if action.option_strings else action.dest
+            )
             if shown in PATH_METAVARS:
                 action.complete = PATH_METAVARS[shown]  # type: ignore[attr-defined]
             elif shown == "NAME" and not action.option_strings:
@@ -205,8 +230,10 @@ def generate(out: Path) -> list[Path]:
     # as .br: with no limit, each help text is one line that man fills to its own width.
     os.environ["COLUMNS"] = "100000"
     parser = build_parser()
-    files = {Path("man8", f"{PROG}.8"): main_page(parser),
-             Path("bash-completion", PROG): completion(parser)}
+    files = {
+        Path("man8", f"{PROG}.8"): main_page(parser),
+        Path("bash-completion", PROG): completion(parser),
+    }
     for name, help_text, sub in verbs(parser):
         files[Path("man8", f"{PROG}-{name}.8")] = verb_page(name, help_text, sub)
     written = []

@@ -447,9 +447,10 @@ def checkout(
         os.mkdir(tmp, 0o700)
         result = _Builder(store, dest, str(tmp), reporter).build(entries)
         if os.path.lexists(dest):
-            raise CheckoutError(f"cannot check out into {dest}: it appeared meanwhile",
-                                hint="another command made it; remove it or choose another "
-                                "destination")
+            raise CheckoutError(
+                f"cannot check out into {dest}: it appeared meanwhile",
+                hint="another command made it; remove it or choose another destination",
+            )
         os.rename(tmp, dest)
     except OSError as e:
         remove_tree(tmp)

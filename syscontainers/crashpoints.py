@@ -48,8 +48,10 @@ def stop_at(spec: str) -> Callable[[str], None]:
     """A hook that stops this process with SIGSTOP at SPEC (``NAME`` or ``NAME#N``)."""
     name, _, nth = spec.partition("#")
     if name not in POINTS or (nth and not nth.isdigit()):
-        raise UsageError(f"${STOP_AT_ENV}={spec!r} names no crash point",
-                         hint=f"one of {', '.join(POINTS)}, optionally followed by #N")
+        raise UsageError(
+            f"${STOP_AT_ENV}={spec!r} names no crash point",
+            hint=f"one of {', '.join(POINTS)}, optionally followed by #N",
+        )
     wanted = int(nth or "1")
     seen = 0
 

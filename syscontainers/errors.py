@@ -95,8 +95,11 @@ class RegistryUnreachableError(RegistryError):
         missing = f"image {image} is not in the store and " if image else ""
         super().__init__(
             f"{missing}registry {registry} cannot be reached: {reason}",
-            hint=("check the image name ('syscontainers images list' shows the stored ones), "
-                  if image else "check the registry's name and port, ")
+            hint=(
+                "check the image name ('syscontainers images list' shows the stored ones), "
+                if image
+                else "check the registry's name and port, "
+            )
             + "that the registry is running, and that its name resolves (DNS, network)",
         )
 

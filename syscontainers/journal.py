@@ -9,8 +9,15 @@ from syscontainers.errors import CommandError
 DEFAULT_LINES = 10
 
 
-def argv(unit: str, *, lines: int | None = None, since: str | None = None,
-         follow: bool = False, quiet: bool = False, bare: bool = False) -> list[str]:
+def argv(
+    unit: str,
+    *,
+    lines: int | None = None,
+    since: str | None = None,
+    follow: bool = False,
+    quiet: bool = False,
+    bare: bool = False,
+) -> list[str]:
     """journalctl's argv for UNIT's journal: the last LINES entries, those SINCE a time,
     then FOLLOW new ones; QUIET drops its notes, BARE prints messages alone."""
     args = ["journalctl", "--unit", unit, "--no-pager"]
@@ -30,8 +37,7 @@ def argv(unit: str, *, lines: int | None = None, since: str | None = None,
 def tail(unit: str, lines: int = DEFAULT_LINES) -> tuple[str, ...]:
     """The last LINES messages of UNIT's journal (none if journalctl cannot be run)."""
     try:
-        done = process.run(argv(unit, lines=lines, quiet=True, bare=True), check=False,
-                           timeout=20)
+        done = process.run(argv(unit, lines=lines, quiet=True, bare=True), check=False, timeout=20)
     except CommandError:
         return ()
     if done.returncode != 0:

@@ -291,9 +291,7 @@ def unmount_image(store: Store, mounts_dir: Path, target: Path) -> str:
     points = _mount_table()
     rootfs = image_dir(mounts_dir, record.manifest) / "rootfs"
     others = [r for r in _records(mounts_dir) if r.target != record.target]
-    plan = plan_unmount(
-        mounts_dir, record, record.target in points, others, str(rootfs) in points
-    )
+    plan = plan_unmount(mounts_dir, record, record.target in points, others, str(rootfs) in points)
     _run_all(
         plan.commands,
         f"cannot unmount {target}",

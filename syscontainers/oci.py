@@ -322,9 +322,7 @@ def parse_index(data: bytes, what: str = "index") -> Index:
         raise ManifestError(f"{what} has no manifests list")
     return Index(
         media_type=str(doc.get("mediaType") or MT_OCI_INDEX),
-        manifests=tuple(
-            parse_descriptor(x, f"{what} entry {i}") for i, x in enumerate(manifests)
-        ),
+        manifests=tuple(parse_descriptor(x, f"{what} entry {i}") for i, x in enumerate(manifests)),
     )
 
 

@@ -37,9 +37,10 @@ class OfflineUnits:
         self.paths = paths
 
     def _refuse(self, verb: str, unit: str) -> SystemdError:
-        return SystemdError(f"cannot {verb} {unit} in the offline root {self.paths.sysroot}: "
-                            "nothing runs there", hint="it starts when that root boots, "
-                            "if it is enabled; leave out --now")
+        return SystemdError(
+            f"cannot {verb} {unit} in the offline root {self.paths.sysroot}: nothing runs there",
+            hint="it starts when that root boots, if it is enabled; leave out --now",
+        )
 
     def daemon_reload(self) -> None:
         """Nothing to reload: the root's systemd reads its units when it boots."""

@@ -16,17 +16,34 @@ DEFAULT_ROOT = ROOT.default
 # systemd's unit search path (systemd.unit(5), for the system manager) besides unit_dir,
 # and tmpfiles.d's (tmpfiles.d(5)) besides tmpfiles_dir: a container must not take a name
 # that shadows a unit or tmpfiles file found there.
-SYSTEM_UNIT_DIRS = tuple(Path(p) for p in (
-    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
-    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
-    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
-    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
-    "/run/systemd/generator.late",
-))
-SYSTEM_TMPFILES_DIRS = tuple(Path(p) for p in (
-    "/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d", "/usr/lib/tmpfiles.d",
-    "/lib/tmpfiles.d",
-))
+SYSTEM_UNIT_DIRS = tuple(
+    Path(p)
+    for p in (
+        "/etc/systemd/system.control",
+        "/run/systemd/system.control",
+        "/run/systemd/transient",
+        "/run/systemd/generator.early",
+        "/etc/systemd/system",
+        "/etc/systemd/system.attached",
+        "/run/systemd/system",
+        "/run/systemd/system.attached",
+        "/run/systemd/generator",
+        "/usr/local/lib/systemd/system",
+        "/usr/lib/systemd/system",
+        "/lib/systemd/system",
+        "/run/systemd/generator.late",
+    )
+)
+SYSTEM_TMPFILES_DIRS = tuple(
+    Path(p)
+    for p in (
+        "/etc/tmpfiles.d",
+        "/run/tmpfiles.d",
+        "/usr/local/lib/tmpfiles.d",
+        "/usr/lib/tmpfiles.d",
+        "/lib/tmpfiles.d",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +66,15 @@ class Paths:
         def under(path: Path) -> Path:
             return sysroot / path.relative_to("/")
 
-        return cls(root=under(root if root.is_absolute() else Path("/") / root),
-                   unit_dir=under(base.unit_dir), tmpfiles_dir=under(base.tmpfiles_dir),
-                   host_root=sysroot, system_unit_dirs=tuple(map(under, SYSTEM_UNIT_DIRS)),
-                   system_tmpfiles_dirs=tuple(map(under, SYSTEM_TMPFILES_DIRS)),
-                   sysroot=sysroot)
+        return cls(
+            root=under(root if root.is_absolute() else Path("/") / root),
+            unit_dir=under(base.unit_dir),
+            tmpfiles_dir=under(base.tmpfiles_dir),
+            host_root=sysroot,
+            system_unit_dirs=tuple(map(under, SYSTEM_UNIT_DIRS)),
+            system_tmpfiles_dirs=tuple(map(under, SYSTEM_TMPFILES_DIRS)),
+            sysroot=sysroot,
+        )
 
     @property
     def offline(self) -> bool:
@@ -80,8 +101,10 @@ class Paths:
     @property
     def tmpfiles_search(self) -> tuple[Path, ...]:
         """Every directory systemd-tmpfiles reads: tmpfiles_dir, then the system's."""
-        return (self.tmpfiles_dir,
-                *(d for d in self.system_tmpfiles_dirs if d != self.tmpfiles_dir))
+        return (
+            self.tmpfiles_dir,
+            *(d for d in self.system_tmpfiles_dirs if d != self.tmpfiles_dir),
+        )
 
     @property
     def store(self) -> Path:

@@ -57,5 +57,6 @@ def exec_interactive(argv: Sequence[str], env: Mapping[str, str] | None = None) 
     try:
         return subprocess.call(list(argv), env=dict(env) if env is not None else None)
     except FileNotFoundError as e:
-        raise CommandError(f"cannot run {argv[0]!r}: it is not installed",
-                           hint=f"install {argv[0]}, or check PATH") from e
+        raise CommandError(
+            f"cannot run {argv[0]!r}: it is not installed", hint=f"install {argv[0]}, or check PATH"
+        ) from e

@@ -114,9 +114,11 @@ class Runtime:
         try:
             words = shlex.split(text)
         except ValueError as e:
-            raise UsageError(f"runtime {text!r} cannot be parsed: {e}",
-                             hint="quote it as a shell would, e.g. "
-                             "--runtime '/usr/bin/crun --cgroup-manager=disabled'") from e
+            raise UsageError(
+                f"runtime {text!r} cannot be parsed: {e}",
+                hint="quote it as a shell would, e.g. "
+                "--runtime '/usr/bin/crun --cgroup-manager=disabled'",
+            ) from e
         if not words:
             raise UsageError("the runtime setting is empty", hint="e.g. --runtime /usr/sbin/runc")
         runtime = cls(words[0], tuple(words[1:]))
@@ -136,8 +138,10 @@ class Runtime:
                 hint="give the runtime's absolute path, e.g. /usr/sbin/runc",
             )
         if any(ord(c) < 32 or c == "\x7f" for c in " ".join((self.path, *self.global_args))):
-            raise UsageError(f"runtime {self.path!r} contains control characters",
-                             hint="give the runtime's path and options as plain text")
+            raise UsageError(
+                f"runtime {self.path!r} contains control characters",
+                hint="give the runtime's path and options as plain text",
+            )
 
     def argv(self, *words: str) -> tuple[str, ...]:
         """``path``, the global options, then WORDS."""

@@ -72,20 +72,25 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise UsageError(f"cannot read config {path}: {e.strerror}",
-                         hint="check the file's permissions") from e
+        raise UsageError(
+            f"cannot read config {path}: {e.strerror}", hint="check the file's permissions"
+        ) from e
     import yaml  # only when a config file exists: keeps start-up cheap
 
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise UsageError(f"config {path} is not valid YAML: {e}",
-                         hint="fix the line it names; settings are written 'name: value'") from e
+        raise UsageError(
+            f"config {path} is not valid YAML: {e}",
+            hint="fix the line it names; settings are written 'name: value'",
+        ) from e
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise UsageError(f"config {path} must be a mapping of setting: value",
-                         hint="write one 'name: value' line per setting")
+        raise UsageError(
+            f"config {path} must be a mapping of setting: value",
+            hint="write one 'name: value' line per setting",
+        )
     return doc
 
 

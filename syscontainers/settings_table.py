@@ -55,9 +55,17 @@ class Setting(Generic[T]):
 
     __slots__ = ("name", "parse", "default", "help", "optional", "flag", "metavar")
 
-    def __init__(self, name: str, parse: Callable[[Any], T], default: T, help: str, *,
-                 optional: bool = False, flag: str | None = None,
-                 metavar: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        parse: Callable[[Any], T],
+        default: T,
+        help: str,
+        *,
+        optional: bool = False,
+        flag: str | None = None,
+        metavar: str | None = None,
+    ) -> None:
         self.name = name
         self.parse = parse
         self.default = default
@@ -98,37 +106,70 @@ RUNTIME = Setting("runtime", _text, "runc", "the OCI runtime", flag="--runtime",
 # None: where skopeo and podman look (~/.config/containers/... if it exists, else
 # /etc/containers/...; certs.d also /etc/docker/certs.d), see containers_conf
 REGISTRIES_CONF: Setting[Path | None] = Setting(
-    "registries_conf", _path, None, "registries.conf(5)", optional=True)
+    "registries_conf", _path, None, "registries.conf(5)", optional=True
+)
 CERTS_D: Setting[Path | None] = Setting(
-    "certs_d", _path, None, "per-registry TLS files: certs.d/HOST[:PORT]/", optional=True)
+    "certs_d", _path, None, "per-registry TLS files: certs.d/HOST[:PORT]/", optional=True
+)
 POLICY: Setting[Path | None] = Setting(
-    "policy", _path, None, "containers-policy.json(5)", optional=True, flag="--policy",
-    metavar="FILE")
-REGISTRIES_D = Setting("registries_d", _path, Path("/etc/containers/registries.d"),
-                       "signature lookaside, registries.d(5)")
+    "policy",
+    _path,
+    None,
+    "containers-policy.json(5)",
+    optional=True,
+    flag="--policy",
+    metavar="FILE",
+)
+REGISTRIES_D = Setting(
+    "registries_d",
+    _path,
+    Path("/etc/containers/registries.d"),
+    "signature lookaside, registries.d(5)",
+)
 AUTHFILE: Setting[Path | None] = Setting(
-    "authfile", _path, None, "the registry auth file", optional=True)
+    "authfile", _path, None, "the registry auth file", optional=True
+)
 TLS_VERIFY = Setting("tls_verify", _bool, True, "require HTTPS with verified certificates")
 LOCK_TIMEOUT: Setting[float | None] = Setting(
-    "lock_timeout", _number, None, "seconds to wait for the store lock (default: forever)",
-    optional=True)
-HEALTH_TIMEOUT = Setting("health_timeout", _number, 30.0,
-                         "seconds a (re)started service must stay active",
-                         flag="--health-timeout", metavar="SECS")
+    "lock_timeout",
+    _number,
+    None,
+    "seconds to wait for the store lock (default: forever)",
+    optional=True,
+)
+HEALTH_TIMEOUT = Setting(
+    "health_timeout",
+    _number,
+    30.0,
+    "seconds a (re)started service must stay active",
+    flag="--health-timeout",
+    metavar="SECS",
+)
 
-TABLE: tuple[Setting[Any], ...] = (ROOT, RUNTIME, REGISTRIES_CONF, CERTS_D, POLICY,
-                                   REGISTRIES_D, AUTHFILE, TLS_VERIFY, LOCK_TIMEOUT,
-                                   HEALTH_TIMEOUT)
+TABLE: tuple[Setting[Any], ...] = (
+    ROOT,
+    RUNTIME,
+    REGISTRIES_CONF,
+    CERTS_D,
+    POLICY,
+    REGISTRIES_D,
+    AUTHFILE,
+    TLS_VERIFY,
+    LOCK_TIMEOUT,
+    HEALTH_TIMEOUT,
+)
 
 
-def add_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
-             setting: Setting[Any], help: str) -> None:
+def add_flag(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, setting: Setting[Any], help: str
+) -> None:
     """Add SETTING's flag to PARSER, with HELP; it is None unless given (see given_flags)."""
     assert setting.flag is not None, f"{setting.name} has no flag"
     # A number is checked by argparse, as before: "invalid float value" is a usage error.
     kind: dict[str, Any] = {"type": float} if setting.parse is _number else {}
-    parser.add_argument(setting.flag, dest=setting.dest, metavar=setting.metavar,
-                        default=None, help=help, **kind)
+    parser.add_argument(
+        setting.flag, dest=setting.dest, metavar=setting.metavar, default=None, help=help, **kind
+    )
 
 
 def given_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -94,9 +94,7 @@ class UnitManager(Protocol):
     def states(self, names: Sequence[str]) -> dict[str, UnitState]:
         """Live states of NAMES, in one round trip."""
 
-    def wait_state(
-        self, unit: str, want: Collection[ActiveState], timeout: float
-    ) -> UnitState:
+    def wait_state(self, unit: str, want: Collection[ActiveState], timeout: float) -> UnitState:
         """Wait until UNIT's active state is in WANT, it fails, or TIMEOUT passes."""
 
     def observe(self, unit: str, window: float) -> Observation:
@@ -204,13 +202,15 @@ class _Connection:
 
     async def add_match(self, rule: str) -> None:
         """Ask the bus to route signals matching RULE to us."""
-        await self.call("AddMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS,
-                        destination=BUS)
+        await self.call(
+            "AddMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS, destination=BUS
+        )
 
     async def remove_match(self, rule: str) -> None:
         """Undo add_match."""
-        await self.call("RemoveMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS,
-                        destination=BUS)
+        await self.call(
+            "RemoveMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS, destination=BUS
+        )
 
     async def subscribe(self) -> None:
         """Have systemd send us job and property signals, once per connection."""
@@ -259,8 +259,9 @@ class _Connection:
         """A property of the Service interface, or None for units that are not services."""
         if not unit.endswith(".service"):
             return None
-        (variant,) = await self.call("Get", "ss", [SERVICE, name], path=path,
-                                     interface=PROPERTIES, unit=unit)
+        (variant,) = await self.call(
+            "Get", "ss", [SERVICE, name], path=path, interface=PROPERTIES, unit=unit
+        )
         return variant.value
 
     async def with_result(self, unit: str, state: UnitState) -> UnitState:
@@ -363,8 +364,9 @@ class SystemdManager:
         # and uninstall must work on a half-removed container.
         for unit_file in unit_files:
             try:
-                (rows,) = await conn.call("DisableUnitFiles", "asb", [[unit_file], False],
-                                          unit=unit_file)
+                (rows,) = await conn.call(
+                    "DisableUnitFiles", "asb", [[unit_file], False], unit=unit_file
+                )
             except SystemdCallError as e:
                 if e.error_name not in (NO_SUCH_UNIT, FILE_NOT_FOUND):
                     raise
@@ -401,9 +403,7 @@ class SystemdManager:
         """Live states of NAMES in one ListUnitsByNames round trip."""
         return self._run(lambda c: c.states(names))
 
-    def wait_state(
-        self, unit: str, want: Collection[ActiveState], timeout: float
-    ) -> UnitState:
+    def wait_state(self, unit: str, want: Collection[ActiveState], timeout: float) -> UnitState:
         """Poll UNIT until its active state is in WANT, it fails, or TIMEOUT passes."""
         return self._run(lambda c: self._wait_state(c, unit, frozenset(want), timeout))
 

@@ -92,7 +92,7 @@ class Entry(NamedTuple):
         kind = self.kind
         if self.xattrs or kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
             return _ENCODE(self.to_row()).encode() + b"\n"
-        head = f"[{_esc(self.path)},\"{kind.value}\",{self.mode},{self.uid},{self.gid},{self.mtime}"
+        head = f'[{_esc(self.path)},"{kind.value}",{self.mode},{self.uid},{self.gid},{self.mtime}'
         if kind is _FILE:
             return f"{head},[{_esc(self.obj)},{self.size}]]\n".encode()
         if kind is _SYMLINK:
@@ -109,8 +109,19 @@ class Entry(NamedTuple):
         if len(row) > 7:
             xattrs = tuple(sorted((k, base64.b64decode(v)) for k, v in row[7].items()))
         if kind is _FILE:  # object names repeat (every empty file has one): keep each once
-            fields = (path, kind, mode, uid, gid, mtime, _intern(data[0]), data[1], "", _NO_DEV,
-                      xattrs)
+            fields = (
+                path,
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime,
+                _intern(data[0]),
+                data[1],
+                "",
+                _NO_DEV,
+                xattrs,
+            )
         elif kind is _SYMLINK:
             fields = (path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
         elif kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
@@ -155,7 +166,6 @@ class LayerTree:
             return cls(str(doc["diff_id"]), int(doc["size"]), entries)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
             raise damaged(what, e) from e
-
 
 
 def damaged(what: str, why: object) -> StoreCorruptError:

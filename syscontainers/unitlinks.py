@@ -70,9 +70,11 @@ def _expand(word: str, unit: str) -> str:
 
     def one(match: re.Match[str]) -> str:
         if match.group(1) not in known:
-            raise SystemdError(f"unit {unit}: [Install] uses the specifier %{match.group(1)}, "
-                               "which an offline enable cannot expand",
-                               hint="use the unit's full names in its [Install] section")
+            raise SystemdError(
+                f"unit {unit}: [Install] uses the specifier %{match.group(1)}, "
+                "which an offline enable cannot expand",
+                hint="use the unit's full names in its [Install] section",
+            )
         return known[match.group(1)]
 
     return _SPECIFIER.sub(one, word)
@@ -91,8 +93,10 @@ def planned_links(paths: Paths, unit: str) -> tuple[list[tuple[Path, str]], list
     """The symlinks enabling UNIT makes (host path, target as booted) and its Also= units."""
     found = find_unit(paths, unit)
     if found is None:
-        raise SystemdError(f"unit {unit} was not found in {paths.unit_dir} or the rest of the "
-                           "unit search path", hint="install the container first")
+        raise SystemdError(
+            f"unit {unit} was not found in {paths.unit_dir} or the rest of the unit search path",
+            hint="install the container first",
+        )
     target = str(paths.booted(found))
     section = install_section(found.read_text(errors="replace"))
     links: list[tuple[Path, str]] = []
@@ -102,9 +106,10 @@ def planned_links(paths: Paths, unit: str) -> tuple[list[tuple[Path, str]], list
     for word in section.get("Alias", []):
         alias = _expand(word, unit)
         if "/" in alias or alias == unit:
-            raise SystemdError(f"unit {unit}: Alias={alias} is not a unit name",
-                               hint="fix Alias= in the unit's [Install] section (an image's: "
-                               "tell its author)")
+            raise SystemdError(
+                f"unit {unit}: Alias={alias} is not a unit name",
+                hint="fix Alias= in the unit's [Install] section (an image's: tell its author)",
+            )
         links.append((paths.unit_dir / alias, target))
     return links, [_expand(w, unit) for w in section.get("Also", [])]
 
@@ -124,8 +129,10 @@ def enable(paths: Paths, units: Sequence[str]) -> tuple[UnitFileChange, ...]:
             if _points_to(link, target):
                 continue
             if os.path.lexists(link):
-                raise SystemdError(f"cannot enable {unit}: {link} exists and is not a link to "
-                                   f"{target}", hint=f"remove {link} if it is stale")
+                raise SystemdError(
+                    f"cannot enable {unit}: {link} exists and is not a link to {target}",
+                    hint=f"remove {link} if it is stale",
+                )
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(target, link)
             changes.append(UnitFileChange("symlink", str(paths.booted(link)), target))
@@ -159,8 +166,10 @@ def disable(paths: Paths, units: Sequence[str]) -> tuple[UnitFileChange, ...]:
         found = find_unit(paths, unit)
         target = str(paths.booted(found)) if found is not None else None
         if found is not None and found.is_file():
-            todo += [_expand(w, unit) for w in
-                     install_section(found.read_text(errors="replace")).get("Also", [])]
+            todo += [
+                _expand(w, unit)
+                for w in install_section(found.read_text(errors="replace")).get("Also", [])
+            ]
         for link in _links_to(paths.unit_dir, unit, target):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)

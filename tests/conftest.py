@@ -43,15 +43,25 @@ def store(tmp_path: Path) -> Store:
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
     """A fresh world under tmp_path."""
-    paths = Paths(root=tmp_path / "root", unit_dir=tmp_path / "etc" / "systemd" / "system",
-                  tmpfiles_dir=tmp_path / "etc" / "tmpfiles.d", host_root=tmp_path / "host",
-                  system_unit_dirs=(tmp_path / "lib" / "systemd" / "system",),
-                  system_tmpfiles_dirs=(tmp_path / "lib" / "tmpfiles.d",))
+    paths = Paths(
+        root=tmp_path / "root",
+        unit_dir=tmp_path / "etc" / "systemd" / "system",
+        tmpfiles_dir=tmp_path / "etc" / "tmpfiles.d",
+        host_root=tmp_path / "host",
+        system_unit_dirs=(tmp_path / "lib" / "systemd" / "system",),
+        system_tmpfiles_dirs=(tmp_path / "lib" / "tmpfiles.d",),
+    )
     for d in (paths.unit_dir, paths.tmpfiles_dir, paths.host_root):
         d.mkdir(parents=True)
     store = Store(paths.store, privileged=False)
-    return Env(tmp_path, paths, store, FakeUnitManager(paths.unit_dir), RecordingTmpfiles(),
-               RecordingReporter())
+    return Env(
+        tmp_path,
+        paths,
+        store,
+        FakeUnitManager(paths.unit_dir),
+        RecordingTmpfiles(),
+        RecordingReporter(),
+    )
 
 
 @pytest.fixture

@@ -68,8 +68,9 @@ class FakeUnitManager:
             self._require("EnableUnitFiles", Path(unit).name)
         new = [Path(u).name for u in unit_files if Path(u).name not in self.enabled]
         self.enabled.update(new)
-        return tuple(UnitFileChange("symlink", f"{_WANTS}/{u}", f"/etc/systemd/system/{u}")
-                     for u in new)
+        return tuple(
+            UnitFileChange("symlink", f"{_WANTS}/{u}", f"/etc/systemd/system/{u}") for u in new
+        )
 
     def disable(self, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
         """Mark unit files disabled; unknown ones are skipped."""

@@ -43,16 +43,23 @@ class Measured:
     seconds: float
 
 
-def run_measured(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 address_space: int = 0, timeout: int = 120) -> Measured:
+def run_measured(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    address_space: int = 0,
+    timeout: int = 120,
+) -> Measured:
     """Run ARGV (killed after TIMEOUT s, under ADDRESS_SPACE bytes if set): result and peak."""
     peak_r, peak_w = os.pipe()
     start = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, str(peak_w), str(address_space), str(timeout),
-             *argv],
-            capture_output=True, text=True, env=env, pass_fds=(peak_w,),
+            [sys.executable, "-c", _LAUNCHER, str(peak_w), str(address_space), str(timeout), *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            pass_fds=(peak_w,),
         )
     finally:
         os.close(peak_w)

@@ -91,15 +91,22 @@ def signature_image(
         }
     )
     descriptors = [
-        {"mediaType": SIGNATURE_MIME_TYPE, "size": len(blob), "digest": digest,
-         "annotations": dict(annotations)}
+        {
+            "mediaType": SIGNATURE_MIME_TYPE,
+            "size": len(blob),
+            "digest": digest,
+            "annotations": dict(annotations),
+        }
         for (blob, annotations), digest in zip(layers, digests, strict=True)
     ]
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "size": len(config),
-                   "digest": "sha256:" + hashlib.sha256(config).hexdigest()},
+        "config": {
+            "mediaType": OCI_CONFIG,
+            "size": len(config),
+            "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+        },
         "layers": descriptors,
     }
     return json.dumps(manifest, separators=(",", ":")).encode(), config

@@ -53,8 +53,17 @@ VERB_AREAS = {
 }
 AREAS = tuple(dict.fromkeys(VERB_AREAS.values()))
 # The verbs that can work on an offline root (--sysroot): the others run or mount things.
-SYSROOT_VERBS = ("pull", "images", "install", "uninstall", "update", "rollback", "list",
-                 "hostfiles", "apply")
+SYSROOT_VERBS = (
+    "pull",
+    "images",
+    "install",
+    "uninstall",
+    "update",
+    "rollback",
+    "list",
+    "hostfiles",
+    "apply",
+)
 
 # The namespace attributes that hold a verb and its sub-verb (images list, hostfiles owner).
 VERB_NAMES = ("verb", "images_verb", "hostfiles_verb")
@@ -93,16 +102,19 @@ def global_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_flag(parser, ROOT, f"{ROOT.help} (default {ROOT.default}, or ${ROOT.env})")
     parser.add_argument(
-        "--sysroot", metavar="DIR",
+        "--sysroot",
+        metavar="DIR",
         help="work on the offline root filesystem mounted at DIR (an image being built): "
         "its store, units and host files, enabling by symlinks, starting nothing; for "
         + ", ".join(SYSROOT_VERBS),
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
-        "-q", "--quiet", action="store_true",
+        "-q",
+        "--quiet",
+        action="store_true",
         help="print no progress, only results and errors (a listing verb's own -q, after "
-        "the verb, prints ids or names only)"
+        "the verb, prints ids or names only)",
     )
     return parser
 
@@ -191,28 +203,42 @@ def _paths(args: argparse.Namespace, root: Path) -> Paths:
         return Paths(root=root)
     sysroot = Path(os.path.abspath(args.sysroot))
     if args.verb not in SYSROOT_VERBS:
-        raise UsageError(f"{args.verb} cannot work on an offline root (--sysroot)",
-                         hint=f"--sysroot works with {', '.join(SYSROOT_VERBS)}")
+        raise UsageError(
+            f"{args.verb} cannot work on an offline root (--sysroot)",
+            hint=f"--sysroot works with {', '.join(SYSROOT_VERBS)}",
+        )
     if not sysroot.is_dir():
-        raise UsageError(f"--sysroot {args.sysroot}: no such directory",
-                         hint="give the directory the root filesystem is mounted at")
+        raise UsageError(
+            f"--sysroot {args.sysroot}: no such directory",
+            hint="give the directory the root filesystem is mounted at",
+        )
     if not root.is_absolute():
-        raise UsageError(f"the store root {root} is not an absolute path",
-                         hint="with --sysroot, --root is the store's path as that root sees it")
+        raise UsageError(
+            f"the store root {root} is not an absolute path",
+            hint="with --sysroot, --root is the store's path as that root sees it",
+        )
     return Paths.in_sysroot(sysroot, root)
 
 
-def _needs_root(error: SysContainersError, cause: BaseException | None,
-                args: argparse.Namespace | None, words: list[str]) -> SysContainersError | None:
+def _needs_root(
+    error: SysContainersError,
+    cause: BaseException | None,
+    args: argparse.Namespace | None,
+    words: list[str],
+) -> SysContainersError | None:
     """ERROR said as "needs root" when CAUSE is a permission refused to a user other than root."""
     if os.geteuid() == 0 or not isinstance(error, FilesystemError):
         return None
     if not isinstance(cause, OSError) or cause.errno not in (errno.EACCES, errno.EPERM):
         return None
-    verb = " ".join(filter(None, (getattr(args, name, None) for name in VERB_NAMES))) \
-        or _verb(words) or "this"
-    what = f"permission denied on {os.fsdecode(cause.filename)}" if cause.filename \
-        else error.message
+    verb = (
+        " ".join(filter(None, (getattr(args, name, None) for name in VERB_NAMES)))
+        or _verb(words)
+        or "this"
+    )
+    what = (
+        f"permission denied on {os.fsdecode(cause.filename)}" if cause.filename else error.message
+    )
     return FilesystemError(
         f"syscontainers needs root for {verb}: {what}",
         hint="run it as root (e.g. with sudo); as another user, only the read-only verbs work, "

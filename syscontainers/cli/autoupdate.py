@@ -19,16 +19,21 @@ TABLE = "{:<28} {:<20} {:<44} {:<9} {}"
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add auto-update."""
     p = sub.add_parser(
-        "auto-update", help="update the containers that opted in, if their image changed",
+        "auto-update",
+        help="update the containers that opted in, if their image changed",
         description="For each container installed with --auto-update registry|local, or "
         "whose image has the label io.containers.autoupdate=registry|local, check the "
         "digest its image reference names now without pulling (registry: the source it was "
         "installed from; local: its name in the store) and update only those that changed, "
         "with the health gate: one that does not stay active is rolled back by itself. "
         "Exit 1 if any check or update failed or was rolled back. "
-        "units/syscontainers-auto-update.timer runs it daily.")
-    p.add_argument("--dry-run", action="store_true",
-                   help="only check: show 'pending' where an update is due, change nothing")
+        "units/syscontainers-auto-update.timer runs it daily.",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only check: show 'pending' where an update is due, change nothing",
+    )
     add_health_flag(p, "an updated service")
     add_registry_options(p)
     add_policy_options(p)
@@ -38,10 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def row_json(row: AutoUpdateRow) -> dict[str, Any]:
     """One row as JSON."""
-    return {"unit": row.unit, "container": row.name, "image": row.image,
-            "policy": row.policy.value, "updated": row.status.value,
-            "image_id": row.image_id, "new_image_id": row.new_image_id,
-            "reason": row.reason, "hint": row.hint, "journal": list(row.journal)}
+    return {
+        "unit": row.unit,
+        "container": row.name,
+        "image": row.image,
+        "policy": row.policy.value,
+        "updated": row.status.value,
+        "image_id": row.image_id,
+        "new_image_id": row.new_image_id,
+        "reason": row.reason,
+        "hint": row.hint,
+        "journal": list(row.journal),
+    }
 
 
 def _line(row: AutoUpdateRow) -> str:
@@ -54,9 +67,14 @@ def _failure(row: AutoUpdateRow) -> Failure:
 
     if row.status is Status.ROLLED_BACK:
         new = digest_hex(row.new_image_id)[:12]
-        return Failure(with_journal(f"{row.name}: the update to image {new} failed its health "
-                                    f"check ({row.reason}); rolled back", row.journal),
-                       f"see: journalctl -u {row.unit}")
+        return Failure(
+            with_journal(
+                f"{row.name}: the update to image {new} failed its health "
+                f"check ({row.reason}); rolled back",
+                row.journal,
+            ),
+            f"see: journalctl -u {row.unit}",
+        )
     return Failure(f"{row.name}: {row.reason}", row.hint or None)
 
 
@@ -73,16 +91,25 @@ def handle_auto_update(ctx: Context, args: argparse.Namespace) -> Answer:
     opts = AutoUpdateOptions(args.dry_run, ctx.settings.health_timeout)
     with open_host(ctx, args, pulls=True) as host:
         # A failure is said as soon as it happens, not after the other containers.
-        rows = auto_update(host, opts, on_row=lambda r: ctx.show(_failure(r))
-                           if r.status in FAILURES else None)
+        rows = auto_update(
+            host, opts, on_row=lambda r: ctx.show(_failure(r)) if r.status in FAILURES else None
+        )
     counts = {s: sum(r.status is s for r in rows) for s in Status}
-    summary = (f"auto-update: {len(rows)} container(s) opted in, "
-               f"{counts[Status.UPDATED]} updated, {counts[Status.ROLLED_BACK]} rolled back, "
-               f"{counts[Status.FAILED]} failed")
+    summary = (
+        f"auto-update: {len(rows)} container(s) opted in, "
+        f"{counts[Status.UPDATED]} updated, {counts[Status.ROLLED_BACK]} rolled back, "
+        f"{counts[Status.FAILED]} failed"
+    )
     if args.dry_run:
         summary += f", {counts[Status.PENDING]} pending (dry run)"
-    lines = [TABLE.format("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"),
-             *map(_line, rows)] if rows else []
-    report = Report(summary, {"dry_run": bool(args.dry_run),
-                              "containers": [row_json(r) for r in rows]}, lines=lines)
+    lines = (
+        [TABLE.format("UNIT", "CONTAINER", "IMAGE", "POLICY", "UPDATED"), *map(_line, rows)]
+        if rows
+        else []
+    )
+    report = Report(
+        summary,
+        {"dry_run": bool(args.dry_run), "containers": [row_json(r) for r in rows]},
+        lines=lines,
+    )
     return answer(report, code=1 if any(r.status in FAILURES for r in rows) else 0)

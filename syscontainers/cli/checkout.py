@@ -22,18 +22,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_json_option(p)
     p.set_defaults(handler=handle_checkout)
 
-    p = sub.add_parser("mount", help="mount an image read-only, for scanning without running it",
-                       description="Bind-mount a checkout of IMAGE read-only (nosuid, nodev, "
-                       "noexec) at DIR, to scan its files without running it; the image "
-                       "stays pinned until umount.")
+    p = sub.add_parser(
+        "mount",
+        help="mount an image read-only, for scanning without running it",
+        description="Bind-mount a checkout of IMAGE read-only (nosuid, nodev, "
+        "noexec) at DIR, to scan its files without running it; the image "
+        "stays pinned until umount.",
+    )
     p.add_argument("image", metavar="IMAGE", help="name[:tag] or image id")
     p.add_argument("target", metavar="DIR", type=Path, help="an existing empty directory")
     add_json_option(p)
     p.set_defaults(handler=handle_mount)
 
-    p = sub.add_parser("umount", help="unmount a directory that 'mount' mounted",
-                       description="Unmount DIR, which 'syscontainers mount' mounted, and "
-                       "unpin its image.")
+    p = sub.add_parser(
+        "umount",
+        help="unmount a directory that 'mount' mounted",
+        description="Unmount DIR, which 'syscontainers mount' mounted, and unpin its image.",
+    )
     p.add_argument("target", metavar="DIR", type=Path, help="the mounted directory")
     add_json_option(p)
     p.set_defaults(handler=handle_umount)
@@ -45,13 +50,21 @@ def handle_checkout(ctx: Context, args: argparse.Namespace) -> Answer:
 
     result = ops.checkout_image(ctx.store(), args.image, args.dest, ctx.reporter)
     how = "copied" if result.copied else "hardlinked"
-    return answer(Report(
-        f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
-        f"{result.dirs} directories, {result.links} symlinks",
-        {"image": args.image, "dest": str(args.dest), "files": result.files,
-         "dirs": result.dirs, "symlinks": result.links, "copied": result.copied,
-         "skipped_devices": result.skipped_devices},
-    ))
+    return answer(
+        Report(
+            f"checked out {args.image} to {args.dest}: {result.files} files {how}, "
+            f"{result.dirs} directories, {result.links} symlinks",
+            {
+                "image": args.image,
+                "dest": str(args.dest),
+                "files": result.files,
+                "dirs": result.dirs,
+                "symlinks": result.links,
+                "copied": result.copied,
+                "skipped_devices": result.skipped_devices,
+            },
+        )
+    )
 
 
 def handle_mount(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -59,8 +72,12 @@ def handle_mount(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.operations import checkout as ops
 
     digest = ops.mount(ctx.store(), ctx.paths.mounts, args.image, args.target, ctx.reporter)
-    return answer(Report(f"mounted {args.image} ({digest}) read-only at {args.target}",
-                         {"image": args.image, "id": digest, "target": str(args.target)}))
+    return answer(
+        Report(
+            f"mounted {args.image} ({digest}) read-only at {args.target}",
+            {"image": args.image, "id": digest, "target": str(args.target)},
+        )
+    )
 
 
 def handle_umount(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -68,5 +85,6 @@ def handle_umount(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.operations import checkout as ops
 
     digest = ops.umount(ctx.store(), ctx.paths.mounts, args.target)
-    return answer(Report(f"unmounted {args.target} ({digest})",
-                         {"target": str(args.target), "id": digest}))
+    return answer(
+        Report(f"unmounted {args.target} ({digest})", {"target": str(args.target), "id": digest})
+    )

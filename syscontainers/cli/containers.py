@@ -28,95 +28,162 @@ if TYPE_CHECKING:
 
 # Operations are imported inside the handlers: building the parser stays cheap.
 
-SET_HELP = ("set a template variable, e.g. --set PORT=8081 (repeatable); the value is escaped "
-            "for where it lands (JSON strings in config.json) or refused where it cannot be "
-            "written (a newline in a unit)")
-SET_RAW_HELP = ("set a template variable to a value inserted exactly as given, with no "
-                "escaping or checks, e.g. a JSON fragment (repeatable)")
+SET_HELP = (
+    "set a template variable, e.g. --set PORT=8081 (repeatable); the value is escaped "
+    "for where it lands (JSON strings in config.json) or refused where it cannot be "
+    "written (a newline in a unit)"
+)
+SET_RAW_HELP = (
+    "set a template variable to a value inserted exactly as given, with no "
+    "escaping or checks, e.g. a JSON fragment (repeatable)"
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add install, uninstall, list, update, rollback and run."""
-    p = sub.add_parser("install", help="install an image as a systemd system container",
-                       description="Pull IMAGE if needed, deploy it as NAME.0, install its "
-                       "host files, unit and tmpfiles lines, and enable the unit.")
-    p.add_argument("image", metavar="IMAGE",
-                   help="a stored image name or id, or a source such as oci:DIR:TAG")
+    p = sub.add_parser(
+        "install",
+        help="install an image as a systemd system container",
+        description="Pull IMAGE if needed, deploy it as NAME.0, install its "
+        "host files, unit and tmpfiles lines, and enable the unit.",
+    )
+    p.add_argument(
+        "image", metavar="IMAGE", help="a stored image name or id, or a source such as oci:DIR:TAG"
+    )
     p.add_argument("--name", help="the container name (default: from the image name and tag)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help=SET_HELP)
-    p.add_argument("--set-raw", dest="set_raw", action="append", default=[],
-                   metavar="KEY=VALUE", help=SET_RAW_HELP)
-    add_flag(p, RUNTIME, "the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
-             f"{RUNTIME.default} found on PATH)")
-    p.add_argument("--rootfs", metavar="DIR", type=Path,
-                   help="use DIR as the container's root filesystem instead of a checkout")
-    p.add_argument("--now", action="store_true",
-                   help="start the service after installing it and watch it for the health "
-                   "window; exit 1 with its last journal lines if it does not stay active")
+    p.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP
+    )
+    p.add_argument(
+        "--set-raw",
+        dest="set_raw",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=SET_RAW_HELP,
+    )
+    add_flag(
+        p,
+        RUNTIME,
+        "the OCI runtime, e.g. /usr/bin/crun (default: the runtime setting, "
+        f"{RUNTIME.default} found on PATH)",
+    )
+    p.add_argument(
+        "--rootfs",
+        metavar="DIR",
+        type=Path,
+        help="use DIR as the container's root filesystem instead of a checkout",
+    )
+    p.add_argument(
+        "--now",
+        action="store_true",
+        help="start the service after installing it and watch it for the health "
+        "window; exit 1 with its last journal lines if it does not stay active",
+    )
     add_health_flag(p, "the service started by --now")
-    p.add_argument("--auto-update", choices=("registry", "local", "disabled"), default="",
-                   help="let 'syscontainers auto-update' update it when the image in the "
-                   "registry (registry) or its name in the store (local) changes; kept "
-                   "through updates (default: the image's io.containers.autoupdate label)")
-    p.add_argument("--override-system-unit", action="store_true",
-                   help="let --name shadow a unit or tmpfiles.d file of the same name that the "
-                   "system has (e.g. one the distribution ships); refused without it")
+    p.add_argument(
+        "--auto-update",
+        choices=("registry", "local", "disabled"),
+        default="",
+        help="let 'syscontainers auto-update' update it when the image in the "
+        "registry (registry) or its name in the store (local) changes; kept "
+        "through updates (default: the image's io.containers.autoupdate label)",
+    )
+    p.add_argument(
+        "--override-system-unit",
+        action="store_true",
+        help="let --name shadow a unit or tmpfiles.d file of the same name that the "
+        "system has (e.g. one the distribution ships); refused without it",
+    )
     add_registry_options(p)
     add_policy_options(p)
     add_json_option(p)
     p.set_defaults(handler=handle_install)
 
-    p = sub.add_parser("uninstall", help="stop and remove a system container",
-                       description="Stop and disable the unit, remove it, the tmpfiles "
-                       "entries, the unmodified host files and the deployments.")
+    p = sub.add_parser(
+        "uninstall",
+        help="stop and remove a system container",
+        description="Stop and disable the unit, remove it, the tmpfiles "
+        "entries, the unmodified host files and the deployments.",
+    )
     p.add_argument("name", metavar="NAME", help="the container to remove")
     add_json_option(p)
     p.set_defaults(handler=handle_uninstall)
 
-    p = sub.add_parser("list", help="list installed system containers and their states",
-                       description="List the installed containers with their image, "
-                       "deployment, runtime and the state of their unit.")
-    p.add_argument("--all", "-a", action="store_true",
-                   help="also show half-installed containers")
+    p = sub.add_parser(
+        "list",
+        help="list installed system containers and their states",
+        description="List the installed containers with their image, "
+        "deployment, runtime and the state of their unit.",
+    )
+    p.add_argument("--all", "-a", action="store_true", help="also show half-installed containers")
     add_list_options(p, "the container names", "list")
     p.set_defaults(handler=handle_list)
 
-    p = sub.add_parser("update", help="update a container to a newer image or new values",
-                       description="Pull the image again, deploy it into the other slot with "
-                       "the kept --set values and UUID, restart the service if it was "
-                       "running, and roll back by itself if it does not stay active.")
+    p = sub.add_parser(
+        "update",
+        help="update a container to a newer image or new values",
+        description="Pull the image again, deploy it into the other slot with "
+        "the kept --set values and UUID, restart the service if it was "
+        "running, and roll back by itself if it does not stay active.",
+    )
     p.add_argument("name", metavar="NAME", nargs="?", help="the container to update")
     p.add_argument("--all", action="store_true", help="update every installed container")
     p.add_argument("--rebase", metavar="IMAGE", help="move the container to another image")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help=SET_HELP + "; kept for later updates")
-    p.add_argument("--set-raw", dest="set_raw", action="append", default=[],
-                   metavar="KEY=VALUE", help=SET_RAW_HELP + "; kept for later updates")
-    p.add_argument("--no-pull", action="store_true",
-                   help="use the image in the store, do not pull a newer one")
-    p.add_argument("--auto-update", choices=("registry", "local", "disabled", "label"),
-                   help="change the policy 'syscontainers auto-update' follows (label: the "
-                   "image's io.containers.autoupdate label again); kept for later updates")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=SET_HELP + "; kept for later updates",
+    )
+    p.add_argument(
+        "--set-raw",
+        dest="set_raw",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=SET_RAW_HELP + "; kept for later updates",
+    )
+    p.add_argument(
+        "--no-pull", action="store_true", help="use the image in the store, do not pull a newer one"
+    )
+    p.add_argument(
+        "--auto-update",
+        choices=("registry", "local", "disabled", "label"),
+        help="change the policy 'syscontainers auto-update' follows (label: the "
+        "image's io.containers.autoupdate label again); kept for later updates",
+    )
     add_registry_options(p)
     add_policy_options(p)
     add_health_flag(p, "the updated service")
     add_json_option(p)
     p.set_defaults(handler=handle_update)
 
-    p = sub.add_parser("rollback", help="go back to a container's previous deployment",
-                       description="Switch NAME back to its other deployment slot and restart "
-                       "the service if it was running.")
+    p = sub.add_parser(
+        "rollback",
+        help="go back to a container's previous deployment",
+        description="Switch NAME back to its other deployment slot and restart "
+        "the service if it was running.",
+    )
     p.add_argument("name", metavar="NAME", help="the container to roll back")
     add_json_option(p)
     p.set_defaults(handler=handle_rollback)
 
-    p = sub.add_parser("run", help="run a command in a container",
-                       description="Exec CMD in the running container, or run it once in a "
-                       "fresh container from the deployment when the service is stopped.")
+    p = sub.add_parser(
+        "run",
+        help="run a command in a container",
+        description="Exec CMD in the running container, or run it once in a "
+        "fresh container from the deployment when the service is stopped.",
+    )
     p.add_argument("name", metavar="NAME", help="the container")
-    p.add_argument("cmd", metavar="CMD", nargs=argparse.REMAINDER,
-                   help="the command and its arguments (default: /bin/sh when exec'ing)")
+    p.add_argument(
+        "cmd",
+        metavar="CMD",
+        nargs=argparse.REMAINDER,
+        help="the command and its arguments (default: /bin/sh when exec'ing)",
+    )
     p.set_defaults(handler=handle_run)
 
 
@@ -129,9 +196,7 @@ def _check_name(args: argparse.Namespace) -> None:
 
 
 @contextmanager
-def _host(
-    ctx: Context, args: argparse.Namespace, pulls: bool = False
-) -> Iterator[Host]:
+def _host(ctx: Context, args: argparse.Namespace, pulls: bool = False) -> Iterator[Host]:
     """The real seams: store, systemd over D-Bus, systemd-tmpfiles; a registry if it PULLS.
 
     With --sysroot, systemd and systemd-tmpfiles are the offline root's files instead."""
@@ -149,16 +214,31 @@ def _host(
     if ctx.paths.offline:
         from syscontainers.offline import OfflineTmpfiles, OfflineUnits
 
-        yield Host(ctx.store(), ctx.paths, OfflineUnits(ctx.paths), OfflineTmpfiles(),
-                   ctx.reporter, opener, policy=checks,
-                   crashpoint=crashpoints.from_env(os.environ))
+        yield Host(
+            ctx.store(),
+            ctx.paths,
+            OfflineUnits(ctx.paths),
+            OfflineTmpfiles(),
+            ctx.reporter,
+            opener,
+            policy=checks,
+            crashpoint=crashpoints.from_env(os.environ),
+        )
         return
     from syscontainers.deploy.publish import SystemdTmpfiles
     from syscontainers.systemd import SystemdManager
 
     with SystemdManager() as units:
-        yield Host(ctx.store(), ctx.paths, units, SystemdTmpfiles(), ctx.reporter, opener,
-                   policy=checks, crashpoint=crashpoints.from_env(os.environ))
+        yield Host(
+            ctx.store(),
+            ctx.paths,
+            units,
+            SystemdTmpfiles(),
+            ctx.reporter,
+            opener,
+            policy=checks,
+            crashpoint=crashpoints.from_env(os.environ),
+        )
 
 
 def open_host(
@@ -188,11 +268,21 @@ def _sets(args: argparse.Namespace) -> tuple[tuple[tuple[str, str], ...], tuple[
 def handle_install(ctx: Context, args: argparse.Namespace) -> Answer:
     """Run ``install``."""
     from syscontainers.operations.install import InstallOutcome, InstallRequest, install
+
     runtime = locate_runtime(ctx, ctx.settings.runtime)  # before any write or connection
     sets, raw = _sets(args)
-    req = InstallRequest(args.image, args.name, sets, runtime, args.rootfs, args.now,
-                         args.override_system_unit, ctx.settings.health_timeout, raw,
-                         args.auto_update)
+    req = InstallRequest(
+        args.image,
+        args.name,
+        sets,
+        runtime,
+        args.rootfs,
+        args.now,
+        args.override_system_unit,
+        ctx.settings.health_timeout,
+        raw,
+        args.auto_update,
+    )
     with _host(ctx, args, pulls=True) as host:
         result = install(host, req)
     data: dict[str, Any] = {
@@ -207,17 +297,23 @@ def handle_install(ctx: Context, args: argparse.Namespace) -> Answer:
         "journal": list(result.journal),
     }
     if result.outcome is InstallOutcome.RAN_ONCE:
-        return answer(Report(f"ran {args.image} once as {result.name}: exit status "
-                             f"{result.exit_code}", data), code=result.exit_code)
+        return answer(
+            Report(f"ran {args.image} once as {result.name}: exit status {result.exit_code}", data),
+            code=result.exit_code,
+        )
     verb = "finished installing" if result.outcome is InstallOutcome.FINISHED else "installed"
     started = ", started" if result.started else ""
-    summary = (f"{verb} {result.name} ({result.deployment}, image "
-               f"{digest_hex(result.image_id)[:12]}){started}")
+    summary = (
+        f"{verb} {result.name} ({result.deployment}, image "
+        f"{digest_hex(result.image_id)[:12]}){started}"
+    )
     if result.failure:
-        return answer(_failed_start(result.name, summary, result.failure, result.journal,
-                                    data), code=1)
-    return answer(Report(summary, data,
-                         lines=[f"  host file {path}" for path in result.host_files]))
+        return answer(
+            _failed_start(result.name, summary, result.failure, result.journal, data), code=1
+        )
+    return answer(
+        Report(summary, data, lines=[f"  host file {path}" for path in result.host_files])
+    )
 
 
 def with_journal(message: str, journal: Sequence[str]) -> str:
@@ -227,15 +323,21 @@ def with_journal(message: str, journal: Sequence[str]) -> str:
     return "\n".join((message, "the last lines of its journal:", *(f"  {j}" for j in journal)))
 
 
-def _failed_start(name: str, summary: str, failure: str, journal: Sequence[str],
-                  data: dict[str, Any]) -> Report:
+def _failed_start(
+    name: str, summary: str, failure: str, journal: Sequence[str], data: dict[str, Any]
+) -> Report:
     """NAME was installed but its service failed to start: the error, with its journal."""
     unit = f"{name}.service"
     message = f"{summary}, but {unit} {failure}; it stays installed and enabled, and failed"
-    return Report(summary, data, error=(
-        with_journal(message, journal),
-        f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
-        f"or remove it with 'syscontainers uninstall {name}'"))
+    return Report(
+        summary,
+        data,
+        error=(
+            with_journal(message, journal),
+            f"see 'journalctl -u {unit}'; fix the cause, then 'systemctl restart {unit}', "
+            f"or remove it with 'syscontainers uninstall {name}'",
+        ),
+    )
 
 
 def handle_uninstall(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -244,13 +346,19 @@ def handle_uninstall(ctx: Context, args: argparse.Namespace) -> Answer:
 
     with _host(ctx, args) as host:
         result = uninstall(host, args.name)
-    return answer(Report(
-        f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
-        f" and {len(result.removed_files)} host file(s)",
-        {"name": result.name, "deployments": list(result.deployments),
-         "removed_files": list(result.removed_files), "kept_files": list(result.kept_files)},
-        lines=[f"  kept {path} (changed after it was installed)" for path in result.kept_files],
-    ))
+    return answer(
+        Report(
+            f"uninstalled {result.name}: removed {', '.join(result.deployments) or 'debris'}"
+            f" and {len(result.removed_files)} host file(s)",
+            {
+                "name": result.name,
+                "deployments": list(result.deployments),
+                "removed_files": list(result.removed_files),
+                "kept_files": list(result.kept_files),
+            },
+            lines=[f"  kept {path} (changed after it was installed)" for path in result.kept_files],
+        )
+    )
 
 
 def handle_list(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -280,11 +388,15 @@ def _describe(result: UpdateResult) -> str:
     if result.outcome is UpdateOutcome.UP_TO_DATE:
         return f"{result.name} is already up to date ({result.deployment})"
     if result.outcome is UpdateOutcome.ROLLED_BACK:
-        return (f"{result.name}: the update failed its health check ({result.reason}); "
-                f"rolled back to {result.deployment}")
+        return (
+            f"{result.name}: the update failed its health check ({result.reason}); "
+            f"rolled back to {result.deployment}"
+        )
     restarted = ", restarted" if result.restarted else ""
-    return (f"updated {result.name} to {result.deployment} (image "
-            f"{digest_hex(result.image_id)[:12]}){restarted}")
+    return (
+        f"updated {result.name} to {result.deployment} (image "
+        f"{digest_hex(result.image_id)[:12]}){restarted}"
+    )
 
 
 def handle_update(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -293,21 +405,39 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.operations.update import UpdateOutcome, UpdateRequest, update, update_all
 
     if bool(args.all) == bool(args.name):
-        raise UsageError("give a container NAME or --all, not both or neither",
-                         hint="see 'syscontainers update --help'")
+        raise UsageError(
+            "give a container NAME or --all, not both or neither",
+            hint="see 'syscontainers update --help'",
+        )
     sets, raw = _sets(args)
     policy = "" if args.auto_update == "label" else args.auto_update
-    req = UpdateRequest(args.name or "", args.rebase, sets, not args.no_pull,
-                        ctx.settings.health_timeout, raw, auto_update=policy)
+    req = UpdateRequest(
+        args.name or "",
+        args.rebase,
+        sets,
+        not args.no_pull,
+        ctx.settings.health_timeout,
+        raw,
+        auto_update=policy,
+    )
     with _host(ctx, args, pulls=True) as host:
         results = update_all(host, req) if args.all else [(req.name, update(host, req))]
     failed = False
     parts = []
     for name, outcome in results:
         if isinstance(outcome, SysContainersError):
-            parts.append(Report(f"{name}: {outcome.message}", {
-                "name": name, "outcome": "error", "error": outcome.message,
-                "hint": outcome.hint or ""}, error=(f"{name}: {outcome.message}", outcome.hint)))
+            parts.append(
+                Report(
+                    f"{name}: {outcome.message}",
+                    {
+                        "name": name,
+                        "outcome": "error",
+                        "error": outcome.message,
+                        "hint": outcome.hint or "",
+                    },
+                    error=(f"{name}: {outcome.message}", outcome.hint),
+                )
+            )
             failed = True
             continue
         data: dict[str, Any] = {
@@ -321,9 +451,16 @@ def handle_update(ctx: Context, args: argparse.Namespace) -> Answer:
             "journal": list(outcome.journal),
         }
         if outcome.outcome is UpdateOutcome.ROLLED_BACK:
-            parts.append(Report(_describe(outcome), data, error=(
-                with_journal(_describe(outcome), outcome.journal),
-                f"see: journalctl -u {name}.service")))
+            parts.append(
+                Report(
+                    _describe(outcome),
+                    data,
+                    error=(
+                        with_journal(_describe(outcome), outcome.journal),
+                        f"see: journalctl -u {name}.service",
+                    ),
+                )
+            )
             failed = True
         else:
             parts.append(Report(_describe(outcome), data))
@@ -337,11 +474,18 @@ def handle_rollback(ctx: Context, args: argparse.Namespace) -> Answer:
     with _host(ctx, args) as host:
         result = rollback(host, args.name)
     restarted = ", restarted" if result.restarted else ""
-    return answer(Report(
-        f"rolled back {result.name} from {result.previous} to {result.deployment}{restarted}",
-        {"name": result.name, "deployment": result.deployment, "previous": result.previous,
-         "image_id": result.image_id, "restarted": result.restarted},
-    ))
+    return answer(
+        Report(
+            f"rolled back {result.name} from {result.previous} to {result.deployment}{restarted}",
+            {
+                "name": result.name,
+                "deployment": result.deployment,
+                "previous": result.previous,
+                "image_id": result.image_id,
+                "restarted": result.restarted,
+            },
+        )
+    )
 
 
 def handle_run(ctx: Context, args: argparse.Namespace) -> int:

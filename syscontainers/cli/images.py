@@ -21,53 +21,70 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``images`` and its sub-verbs."""
-    images = sub.add_parser("images", help="manage the images in the store",
-                            description="List, inspect, tag, delete, prune and verify the "
-                            "images in the store.")
+    images = sub.add_parser(
+        "images",
+        help="manage the images in the store",
+        description="List, inspect, tag, delete, prune and verify the images in the store.",
+    )
     verbs = images.add_subparsers(dest="images_verb", metavar="VERB", parser_class=type(images))
     verbs.required = True
 
-    p = verbs.add_parser("list", help="list stored images",
-                         description="List the tagged images in the store with their id, "
-                         "creation time, size and the size no other image shares; '>' marks "
-                         "an image an installed container uses.")
+    p = verbs.add_parser(
+        "list",
+        help="list stored images",
+        description="List the tagged images in the store with their id, "
+        "creation time, size and the size no other image shares; '>' marks "
+        "an image an installed container uses.",
+    )
     p.add_argument("--all", "-a", action="store_true", help="also show untagged images in use")
     add_list_options(p, "the image ids (each once)", "list")
     p.set_defaults(handler=handle_list)
 
-    p = verbs.add_parser("inspect", help="show an image's config, layers and template variables",
-                         description="Show a stored image's names, config, layers, "
-                         "/exports files, template variables and capabilities.")
+    p = verbs.add_parser(
+        "inspect",
+        help="show an image's config, layers and template variables",
+        description="Show a stored image's names, config, layers, "
+        "/exports files, template variables and capabilities.",
+    )
     p.add_argument("image", metavar="IMAGE", help="name[:tag], or an image id prefix")
     p.add_argument("--json", action="store_true", help="print the details as JSON")
     p.set_defaults(handler=handle_inspect)
 
-    p = verbs.add_parser("tag", help="give an image another name",
-                         description="Give the stored image SRC the name DST as well; no "
-                         "data is copied.")
+    p = verbs.add_parser(
+        "tag",
+        help="give an image another name",
+        description="Give the stored image SRC the name DST as well; no data is copied.",
+    )
     p.add_argument("src", metavar="SRC", help="the image to tag")
     p.add_argument("dst", metavar="DST", help="the new name[:tag]")
     add_json_option(p)
     p.set_defaults(handler=handle_tag)
 
-    p = verbs.add_parser("delete", help="remove image tags (data goes at the next prune)",
-                         description="Remove the names of images; their data stays until "
-                         "'images prune'. Images installed containers use are refused "
-                         "without --force.")
+    p = verbs.add_parser(
+        "delete",
+        help="remove image tags (data goes at the next prune)",
+        description="Remove the names of images; their data stays until "
+        "'images prune'. Images installed containers use are refused "
+        "without --force.",
+    )
     p.add_argument("images", metavar="IMAGE", nargs="+", help="names or image ids")
     p.add_argument("--force", "-f", action="store_true", help="remove tags of images in use")
     add_json_option(p)
     p.set_defaults(handler=handle_delete)
 
-    p = verbs.add_parser("prune", help="remove unreferenced objects, layers and blobs",
-                         description="Remove the objects, layers and blobs that no tagged "
-                         "image and no deployment uses, and report the space freed.")
+    p = verbs.add_parser(
+        "prune",
+        help="remove unreferenced objects, layers and blobs",
+        description="Remove the objects, layers and blobs that no tagged "
+        "image and no deployment uses, and report the space freed.",
+    )
     p.add_argument("--dry-run", action="store_true", help="report what would be freed")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=handle_prune)
 
     p = verbs.add_parser(
-        "verify", help="re-hash stored objects, report damage and check the store's permissions",
+        "verify",
+        help="re-hash stored objects, report damage and check the store's permissions",
         description="Re-hash the objects of IMAGEs (default: all), move damaged ones aside, "
         "and check that other users cannot reach the store; exit 1 on any problem.",
     )
@@ -91,10 +108,16 @@ def _list_lines(rows: list[ImageRow], ids_only: bool) -> list[str]:
     lines = [fmt.format("NAME", "TAG", "IMAGE ID", "CREATED", "SIZE", "UNIQUE")]
     for r in rows:
         name = ("> " if r.in_use else "") + r.name
-        lines.append(fmt.format(
-            name, r.tag, digest_hex(r.image_id)[:12], r.created[:19].replace("T", " "),
-            human_bytes(r.size), human_bytes(r.unique_size),
-        ))
+        lines.append(
+            fmt.format(
+                name,
+                r.tag,
+                digest_hex(r.image_id)[:12],
+                r.created[:19].replace("T", " "),
+                human_bytes(r.size),
+                human_bytes(r.unique_size),
+            )
+        )
     return lines
 
 
@@ -119,8 +142,14 @@ def handle_delete(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.operations import images as ops
 
     removed = ops.delete_images(ctx.store(), args.images, args.force)
-    return answer(Report(f"deleted {len(removed)} tag(s)", {"deleted": list(removed)},
-                         lines=[f"deleted {key}" for key in removed], show_summary=False))
+    return answer(
+        Report(
+            f"deleted {len(removed)} tag(s)",
+            {"deleted": list(removed)},
+            lines=[f"deleted {key}" for key in removed],
+            show_summary=False,
+        )
+    )
 
 
 def handle_prune(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -129,8 +158,10 @@ def handle_prune(ctx: Context, args: argparse.Namespace) -> Answer:
 
     result = ops.prune_store(ctx.store(), args.dry_run)
     verb = "would free" if result.dry_run else "freed"
-    line = (f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
-            f"{result.layers} layers, {result.blobs} blobs")
+    line = (
+        f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
+        f"{result.layers} layers, {result.blobs} blobs"
+    )
     return answer(Document([line], asdict(result)))
 
 
@@ -165,6 +196,8 @@ def _verify_lines(report: VerifyReport) -> list[str]:
     if len(perms) < len(report.problems):
         lines.append("damaged objects were moved aside; pull the affected images again to repair")
     if perms:
-        lines.append("other local users could reach the store: what says (now fixed) is fixed; "
-                     "the rest needs an administrator")
+        lines.append(
+            "other local users could reach the store: what says (now fixed) is fixed; "
+            "the rest needs an administrator"
+        )
     return lines

@@ -153,16 +153,24 @@ def add_list_options(parser: argparse.ArgumentParser, what: str, noun: str) -> N
     """
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help=f"print the {noun} as JSON")
-    out.add_argument("-q", "--quiet", dest="ids_only", action="store_true",
-                     help=f"print only {what}, one a line (no header)")
+    out.add_argument(
+        "-q",
+        "--quiet",
+        dest="ids_only",
+        action="store_true",
+        help=f"print only {what}, one a line (no header)",
+    )
 
 
 def add_health_flag(parser: argparse.ArgumentParser, what: str) -> None:
     """``--health-timeout``: how long WHAT (a service the verb starts) must stay active."""
     from syscontainers.settings_table import HEALTH_TIMEOUT, add_flag
 
-    add_flag(parser, HEALTH_TIMEOUT, f"how long {what} must stay active "
-             f"(default {HEALTH_TIMEOUT.default:g})")
+    add_flag(
+        parser,
+        HEALTH_TIMEOUT,
+        f"how long {what} must stay active (default {HEALTH_TIMEOUT.default:g})",
+    )
 
 
 def make_reporter(json_mode: bool, quiet: bool, json_events: bool = False) -> Reporter:

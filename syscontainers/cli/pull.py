@@ -62,11 +62,16 @@ def handle_pull(ctx: Context, args: argparse.Namespace) -> Answer:
         f"{result.layers_total} layers, {result.objects_written} new objects "
         f"({human_bytes(result.bytes_imported)})"
     )
-    return answer(Report(summary, {
-        "name": result.name,
-        "id": result.manifest_digest,
-        "layers_total": result.layers_total,
-        "layers_imported": result.layers_imported,
-        "bytes_written": result.bytes_imported,
-        "objects_written": result.objects_written,
-    }))
+    return answer(
+        Report(
+            summary,
+            {
+                "name": result.name,
+                "id": result.manifest_digest,
+                "layers_total": result.layers_total,
+                "layers_imported": result.layers_imported,
+                "bytes_written": result.bytes_imported,
+                "objects_written": result.objects_written,
+            },
+        )
+    )

@@ -71,9 +71,13 @@ def add_registry_options(parser: argparse.ArgumentParser) -> None:
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
     """The trust-policy flags of every verb that pulls."""
-    add_flag(parser, POLICY, "the containers-policy.json(5) that decides which images may be "
-             "pulled (default: the policy setting, else ~/.config/containers/policy.json if it "
-             "exists, else /etc/containers/policy.json)")
+    add_flag(
+        parser,
+        POLICY,
+        "the containers-policy.json(5) that decides which images may be "
+        "pulled (default: the policy setting, else ~/.config/containers/policy.json if it "
+        "exists, else /etc/containers/policy.json)",
+    )
     parser.add_argument(
         "--insecure-policy",
         action="store_true",
@@ -175,9 +179,11 @@ def _read_credentials(args: argparse.Namespace) -> Credentials:
     else:
         raise UsageError("no password given", hint="pipe it in with --password-stdin")
     if not username or not password:
-        raise UsageError("the username and the password must not be empty",
-                         hint="give both: --username NAME, and the password when asked or on "
-                         "stdin with --password-stdin")
+        raise UsageError(
+            "the username and the password must not be empty",
+            hint="give both: --username NAME, and the password when asked or on "
+            "stdin with --password-stdin",
+        )
     from syscontainers.registry.credentials import Credentials
 
     return Credentials(username, password)
@@ -197,8 +203,7 @@ def _logout(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.registry import logout
 
     path, removed = logout(None if args.all else args.registry, ctx.settings, args.authfile)
-    return answer(Document([f"Removed login credentials for {key} from {path}"
-                            for key in removed]))
+    return answer(Document([f"Removed login credentials for {key} from {path}" for key in removed]))
 
 
 def _inspect(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -220,8 +225,9 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> Answer:
     if args.raw:
         return answer(Document(raw=image.raw_manifest))
     if args.config:
-        return answer(Document([json.dumps(json.loads(image.raw_config), indent=2,
-                                           sort_keys=True)]))
+        return answer(
+            Document([json.dumps(json.loads(image.raw_config), indent=2, sort_keys=True)])
+        )
     return answer(Document(describe(image), image.to_json()))
 
 

@@ -103,15 +103,22 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (without the path, which is its key)."""
-        return {"kind": self.kind.value, "created": self.created,
-                "claims": [{"owner": c.owner, "sha256": c.sha256, "state": c.state.value}
-                           for c in sorted(self.claims, key=lambda c: c.owner)]}
+        return {
+            "kind": self.kind.value,
+            "created": self.created,
+            "claims": [
+                {"owner": c.owner, "sha256": c.sha256, "state": c.state.value}
+                for c in sorted(self.claims, key=lambda c: c.owner)
+            ],
+        }
 
     @classmethod
     def from_json(cls, path: str, doc: Any) -> Entry:
         """Parse what to_json wrote."""
-        claims = tuple(Claim(str(c["owner"]), str(c.get("sha256", "")),
-                             State(c.get("state", "installed"))) for c in doc["claims"])
+        claims = tuple(
+            Claim(str(c["owner"]), str(c.get("sha256", "")), State(c.get("state", "installed")))
+            for c in doc["claims"]
+        )
         return cls(path, Kind(doc["kind"]), bool(doc["created"]), claims)
 
 
@@ -150,8 +157,10 @@ class HostDB:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document."""
-        return {"version": DB_VERSION,
-                "paths": {p: e.to_json() for p, e in sorted(self.entries.items())}}
+        return {
+            "version": DB_VERSION,
+            "paths": {p: e.to_json() for p, e in sorted(self.entries.items())},
+        }
 
 
 EMPTY = HostDB({})
@@ -177,8 +186,9 @@ def seed(infos: Iterable[DeploymentInfo]) -> HostDB:
     database existed. (A slot being built is not complete: its files are not on the host.)"""
     entries: dict[str, Entry] = {}
     for info in (i for i in infos if i.complete):
-        found = [(r.path, Kind.SYMLINK if r.symlink else Kind.FILE, r.sha256)
-                 for r in info.host_files]
+        found = [
+            (r.path, Kind.SYMLINK if r.symlink else Kind.FILE, r.sha256) for r in info.host_files
+        ]
         found += [(d, Kind.DIR, "") for d in info.host_dirs]
         for path, kind, sha in found:
             entry = entries.get(path)

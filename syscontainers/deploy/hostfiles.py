@@ -182,9 +182,7 @@ def current_checksum(host_root: Path, dest: str) -> str | None:
         return digest.hexdigest()
 
 
-def checksums(
-    host_root: Path, paths: Sequence[str], strict: bool = True
-) -> dict[str, str | None]:
+def checksums(host_root: Path, paths: Sequence[str], strict: bool = True) -> dict[str, str | None]:
     """current_checksum for each of PATHS; unless STRICT, a path that cannot be reached
     safely reads as NOT_A_FILE (so a cleanup leaves it alone) instead of raising."""
     out: dict[str, str | None] = {}
@@ -227,8 +225,12 @@ def install_file(
 
 
 def _copy_into(src: Path, parent: int, name: str, mode: int) -> None:
-    out_fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=parent)
+    out_fd = os.open(
+        name,
+        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+        0o600,
+        dir_fd=parent,
+    )
     try:
         with open(src, "rb") as f:
             while chunk := f.read(_CHUNK):

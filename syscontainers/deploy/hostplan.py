@@ -26,7 +26,7 @@ every entry as it is once the plan has been carried out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from syscontainers.deploy.hostdb import (
     BESIDE_SUFFIX,
@@ -93,8 +93,15 @@ class _Builder:
     def add(self, what: str, item: object) -> None:
         self.out.setdefault(what, []).append(item)
 
-    def claim(self, entry: Entry | None, path: str, kind: Kind, created: bool,
-              sha: str = "", state: State = State.INSTALLED) -> None:
+    def claim(
+        self,
+        entry: Entry | None,
+        path: str,
+        kind: Kind,
+        created: bool,
+        sha: str = "",
+        state: State = State.INSTALLED,
+    ) -> None:
         new = with_claim(entry, path, kind, created, Claim(self.owner, sha, state))
         self.add("intent", new)
         self.add("final", new)
@@ -114,12 +121,8 @@ class _Builder:
             self.add("removes", entry.beside_path)
 
     def done(self) -> HostPlan:
-        def get(what: str) -> tuple[object, ...]:
-            return tuple(self.out.get(what, ()))
-
-        return HostPlan(*(get(k) for k in ("mkdirs", "writes", "removes", "rmdirs", "kept",
-                                           "beside", "adopted", "shared", "conflicts",
-                                           "intent", "final")))  # type: ignore[arg-type]
+        got = {f.name: tuple(self.out.get(f.name, ())) for f in fields(HostPlan)}
+        return HostPlan(**got)  # type: ignore[arg-type]  # each list holds its field's type
 
 
 def plan(
@@ -156,8 +159,10 @@ def _want_dir(b: _Builder, d: HostDirRecord, entry: Entry | None) -> None:
         b.claim(entry, d.path, Kind.DIR, created=entry.created if entry else False)
     else:
         owners = entry.others(b.owner) if entry else ()
-        b.add("conflicts", Conflict(d.path, tuple(c.owner for c in owners),
-                                    "is in the way of a directory"))
+        b.add(
+            "conflicts",
+            Conflict(d.path, tuple(c.owner for c in owners), "is in the way of a directory"),
+        )
 
 
 def _want_file(b: _Builder, rec: HostFileRecord, entry: Entry | None) -> None:

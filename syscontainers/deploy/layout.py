@@ -108,16 +108,26 @@ class HostFileRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
-        return {"path": self.path, "sha256": self.sha256, "source": self.source,
-                "symlink": self.symlink, "mode": self.mode}
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "source": self.source,
+            "symlink": self.symlink,
+            "mode": self.mode,
+        }
 
     @classmethod
     def from_json(cls, doc: Any) -> HostFileRecord:
         """Parse what to_json wrote."""
         if not isinstance(doc, dict) or not isinstance(doc.get("path"), str):
             raise StoreCorruptError("a host-file ledger entry is not an object with a path")
-        return cls(str(doc["path"]), str(doc.get("sha256", "")), str(doc.get("source", "")),
-                   bool(doc.get("symlink", False)), int(doc.get("mode", 0o644)))
+        return cls(
+            str(doc["path"]),
+            str(doc.get("sha256", "")),
+            str(doc.get("source", "")),
+            bool(doc.get("symlink", False)),
+            int(doc.get("mode", 0o644)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,16 +181,26 @@ class DeploymentInfo:
     def to_json(self) -> dict[str, Any]:
         """The JSON form written to info.json."""
         return {
-            "version": INFO_VERSION, "name": self.name, "slot": self.slot,
-            "image": self.image, "ref": self.ref, "source": self.source,
-            "image_id": self.image_id, "runtime": self.runtime, "values": self.kept.to_json(),
-            "mode": self.mode.value, "service": self.service,
+            "version": INFO_VERSION,
+            "name": self.name,
+            "slot": self.slot,
+            "image": self.image,
+            "ref": self.ref,
+            "source": self.source,
+            "image_id": self.image_id,
+            "runtime": self.runtime,
+            "values": self.kept.to_json(),
+            "mode": self.mode.value,
+            "service": self.service,
             "host_files": [h.to_json() for h in self.host_files],
             "host_dirs": list(self.host_dirs),
             "host_directories": [d.to_json() for d in self.host_directories],
             "created": self.created,
-            "complete": self.complete, "activating": self.activating, "restart": self.restart,
-            "auto_update": self.auto_update, "auto_update_failed": self.auto_update_failed,
+            "complete": self.complete,
+            "activating": self.activating,
+            "restart": self.restart,
+            "auto_update": self.auto_update,
+            "auto_update_failed": self.auto_update_failed,
         }
 
     @classmethod
@@ -188,17 +208,23 @@ class DeploymentInfo:
         """Parse info.json; StoreCorruptError names WHAT when it is malformed."""
         try:
             return cls(
-                name=str(doc["name"]), slot=int(doc["slot"]), image=str(doc["image"]),
-                ref=str(doc.get("ref", doc["image"])), source=str(doc.get("source", "")),
-                image_id=str(doc["image_id"]), runtime=str(doc["runtime"]),
+                name=str(doc["name"]),
+                slot=int(doc["slot"]),
+                image=str(doc["image"]),
+                ref=str(doc.get("ref", doc["image"])),
+                source=str(doc.get("source", "")),
+                image_id=str(doc["image_id"]),
+                runtime=str(doc["runtime"]),
                 kept=KeptValues.from_json(doc.get("values")),
                 mode=RuntimeMode(doc.get("mode", "foreground")),
                 service=bool(doc.get("service", True)),
                 host_files=tuple(HostFileRecord.from_json(h) for h in doc.get("host_files", [])),
                 host_dirs=tuple(str(d) for d in doc.get("host_dirs", [])),
-                host_directories=tuple(HostDirRecord.from_json(d)
-                                       for d in doc.get("host_directories", [])),
-                created=str(doc.get("created", "")), complete=bool(doc.get("complete", False)),
+                host_directories=tuple(
+                    HostDirRecord.from_json(d) for d in doc.get("host_directories", [])
+                ),
+                created=str(doc.get("created", "")),
+                complete=bool(doc.get("complete", False)),
                 activating=bool(doc.get("activating", False)),
                 restart=bool(doc.get("restart", False)),
                 auto_update=str(doc.get("auto_update", "")),
@@ -304,8 +330,9 @@ def read_info(slot_dir: Path) -> DeploymentInfo | None:
         return DeploymentInfo.from_json(doc, str(path))
     except StoreCorruptError as e:
         cause = e.__cause__
-        raise damaged_info(path, f"no {cause}" if isinstance(cause, KeyError)
-                           else str(cause or e)) from e
+        raise damaged_info(
+            path, f"no {cause}" if isinstance(cause, KeyError) else str(cause or e)
+        ) from e
 
 
 def damaged_info(path: Path, detail: str) -> StoreCorruptError:

@@ -40,13 +40,15 @@ class SystemdTmpfiles:
 
     def create(self, conf: Path) -> None:
         """Run ``systemd-tmpfiles --create CONF``."""
-        process.run(["systemd-tmpfiles", "--create", str(conf)],
-                    hint=TMPFILES_HINT.format(conf=conf))
+        process.run(
+            ["systemd-tmpfiles", "--create", str(conf)], hint=TMPFILES_HINT.format(conf=conf)
+        )
 
     def remove(self, conf: Path) -> None:
         """Run ``systemd-tmpfiles --remove CONF``."""
-        process.run(["systemd-tmpfiles", "--remove", str(conf)],
-                    hint=TMPFILES_HINT.format(conf=conf))
+        process.run(
+            ["systemd-tmpfiles", "--remove", str(conf)], hint=TMPFILES_HINT.format(conf=conf)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +95,10 @@ def matches(cd: ContainerDir, slot_dir: Path, paths: Paths) -> bool:
     """True if the published copies are exactly SLOT_DIR's."""
     unit, tmpfiles = _wanted(cd, slot_dir)
     where = Published.of(cd, paths)
-    return (read_bytes_if_exists(where.unit) == unit
-            and read_bytes_if_exists(where.tmpfiles) == tmpfiles)
+    return (
+        read_bytes_if_exists(where.unit) == unit
+        and read_bytes_if_exists(where.tmpfiles) == tmpfiles
+    )
 
 
 def system_files(cd: ContainerDir, paths: Paths) -> tuple[Path, ...]:
@@ -110,5 +114,7 @@ def published_by(cd: ContainerDir, slot_dir: Path, paths: Paths) -> tuple[bool, 
     where = Published.of(cd, paths)
     unit_now = read_bytes_if_exists(where.unit)
     tmpfiles_now = read_bytes_if_exists(where.tmpfiles)
-    return (unit is not None and unit_now == unit,
-            tmpfiles is not None and tmpfiles_now == tmpfiles)
+    return (
+        unit is not None and unit_now == unit,
+        tmpfiles is not None and tmpfiles_now == tmpfiles,
+    )

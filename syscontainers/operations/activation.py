@@ -114,9 +114,7 @@ def restart(host: Host, cd: ContainerDir) -> None:
     check_job(cd.unit_name, "restart", host.units.restart(cd.unit_name))
 
 
-def discard_slot(
-    host: Host, cd: ContainerDir, slot: int, active: DeploymentInfo | None
-) -> None:
+def discard_slot(host: Host, cd: ContainerDir, slot: int, active: DeploymentInfo | None) -> None:
     """Remove a slot that is not active, putting back ACTIVE's versions of its host files."""
     sync(host, cd, active, strict=False)
     if active is None:
@@ -163,8 +161,13 @@ def reconcile(
         settled = _finish(host, cd, active, slot_info(cd, 1 - active.slot), window)
         if settled.rolled_back:
             abandoned = active
-        return ReconcileReport(tuple(removed), finished=True, settled=settled,
-                               first=not active.complete, abandoned=abandoned)
+        return ReconcileReport(
+            tuple(removed),
+            finished=True,
+            settled=settled,
+            first=not active.complete,
+            abandoned=abandoned,
+        )
     if not matches(cd, cd.slot_dir(active.slot), host.paths):
         publish(cd, cd.slot_dir(active.slot), host.paths)
         host.units.daemon_reload()
@@ -173,7 +176,10 @@ def reconcile(
 
 
 def _finish(
-    host: Host, cd: ContainerDir, active: DeploymentInfo, other: DeploymentInfo | None,
+    host: Host,
+    cd: ContainerDir,
+    active: DeploymentInfo,
+    other: DeploymentInfo | None,
     window: float,
 ) -> Settled:
     from syscontainers.operations.settle import settle

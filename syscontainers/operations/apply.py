@@ -60,9 +60,11 @@ def read_managed(host: Host) -> frozenset[str]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("managed is not a list of names")
     except (ValueError, KeyError, TypeError) as e:
-        raise StoreCorruptError(f"{state_path(host)} cannot be read: {e}",
-                                hint="remove it: apply then manages the manifest's containers "
-                                "again, but prunes none it installed before") from None
+        raise StoreCorruptError(
+            f"{state_path(host)} cannot be read: {e}",
+            hint="remove it: apply then manages the manifest's containers "
+            "again, but prunes none it installed before",
+        ) from None
     return frozenset(names)
 
 
@@ -97,14 +99,21 @@ def survey(host: Host, manifest: HostManifest) -> HostState:
         for name, (cd, info) in infos.items():
             state = states.get(cd.unit_name)
             current[name] = Current(
-                name, info.image, info.image_id, info.kept.sets, info.runtime, info.service,
+                name,
+                info.image,
+                info.image_id,
+                info.kept.sets,
+                info.runtime,
+                info.service,
                 _enabled(host, cd) if info.service else None,
-                state.is_active if state is not None else None)
+                state.is_active if state is not None else None,
+            )
         stored: dict[str, str | None] = {}
         for spec in manifest.containers:
             try:
-                stored[spec.image] = from_store(host.store, spec.image, spec.image, "") \
-                    .image.manifest_digest
+                stored[spec.image] = from_store(
+                    host.store, spec.image, spec.image, ""
+                ).image.manifest_digest
             except SysContainersError:  # not stored, or not a store name (oci:DIR:TAG …)
                 stored[spec.image] = None
         return HostState(current, read_managed(host), stored, live)
@@ -118,8 +127,12 @@ def _enabled(host: Host, cd: ContainerDir) -> bool | None:
     return unitlinks.is_enabled(host.paths, cd.unit_name) if links else None
 
 
-def execute(host: Host, todo: Plan, health_timeout: float,
-            on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def execute(
+    host: Host,
+    todo: Plan,
+    health_timeout: float,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     """Carry TODO out in order; stop at the first failure (the error propagates).
 
     The managed names are recorded either way: after a failure, a prune that did not
@@ -134,8 +147,7 @@ def execute(host: Host, todo: Plan, health_timeout: float,
                 on_outcome(outcome)
     finally:
         finished = {o.action for o in done}
-        pending = {a.name for a in todo.changes
-                   if a.verb is Verb.UNINSTALL and a not in finished}
+        pending = {a.name for a in todo.changes if a.verb is Verb.UNINSTALL and a not in finished}
         write_managed(host, todo.managed | pending)
     return done
 
@@ -184,8 +196,12 @@ def _install(host: Host, spec: ContainerSpec, health_timeout: float) -> str:
     assert spec.runtime is not None, "apply fills in the runtime before planning"
     if spec.update is UpdatePolicy.ALWAYS:
         _pull(host, spec.image)
-    result = install(host, InstallRequest(spec.image, spec.name, spec.values, spec.runtime,
-                                          health_timeout=health_timeout))
+    result = install(
+        host,
+        InstallRequest(
+            spec.image, spec.name, spec.values, spec.runtime, health_timeout=health_timeout
+        ),
+    )
     return f"installed {result.deployment}"
 
 
@@ -196,13 +212,20 @@ def _update(host: Host, action: Action, health_timeout: float) -> str:
     assert spec is not None
     if action.pull:
         _pull(host, spec.image)
-    req = UpdateRequest(spec.name, spec.image if action.rebase else None, spec.values,
-                        pull=False, health_timeout=health_timeout)
+    req = UpdateRequest(
+        spec.name,
+        spec.image if action.rebase else None,
+        spec.values,
+        pull=False,
+        health_timeout=health_timeout,
+    )
     result = update(host, req)
     if result.outcome is UpdateOutcome.ROLLED_BACK:
-        raise SysContainersError(f"{spec.name}: the update failed its health check "
-                                 f"({result.reason}); rolled back to {result.deployment}",
-                                 hint=f"see: journalctl -u {spec.name}.service")
+        raise SysContainersError(
+            f"{spec.name}: the update failed its health check "
+            f"({result.reason}); rolled back to {result.deployment}",
+            hint=f"see: journalctl -u {spec.name}.service",
+        )
     if result.outcome is UpdateOutcome.UP_TO_DATE:
         return "up to date"
     return f"updated to {result.deployment}"

@@ -120,8 +120,9 @@ def parse_policy(text: str) -> Policy:
     try:
         return Policy(text)
     except ValueError:
-        raise UsageError(f"unknown auto-update policy {text!r}",
-                         hint="use registry, local or disabled") from None
+        raise UsageError(
+            f"unknown auto-update policy {text!r}", hint="use registry, local or disabled"
+        ) from None
 
 
 def policy_of(host: Host, info: DeploymentInfo) -> Policy:
@@ -134,8 +135,10 @@ def policy_of(host: Host, info: DeploymentInfo) -> Policy:
     try:
         return parse_policy(label)
     except UsageError as e:
-        raise UsageError(f'image "{info.image}" has the label {LABEL}={label!r}, which is '
-                         "not a policy", hint="the label takes registry or local") from e
+        raise UsageError(
+            f'image "{info.image}" has the label {LABEL}={label!r}, which is not a policy',
+            hint="the label takes registry or local",
+        ) from e
 
 
 def check_source(info: DeploymentInfo) -> str:
@@ -152,7 +155,8 @@ def check_source(info: DeploymentInfo) -> str:
             f"{info.name} was installed from the store as {info.ref!r}, which names no "
             "registry to check",
             hint=f"update it once with --rebase docker://REGISTRY/NAME:TAG, or install it "
-            f"with --auto-update local (checks the store name {info.ref!r})")
+            f"with --auto-update local (checks the store name {info.ref!r})",
+        )
     return registry_source(info.ref)
 
 
@@ -186,8 +190,13 @@ def auto_update(
     with no lock held (a slow one does not hold up other commands), and the exclusive lock
     is taken only if something is to change."""
     with host.locked(LockMode.SHARED):
-        entries = [e for e in (_survey(host, host.container(n))
-                               for n in container_names(host.paths.deployments)) if e]
+        entries = [
+            e
+            for e in (
+                _survey(host, host.container(n)) for n in container_names(host.paths.deployments)
+            )
+            if e
+        ]
     entries = [_check(host, e) for e in entries]
     if not opts.dry_run and any(e.info is not None for e in entries):
         with host.locked():
@@ -205,8 +214,11 @@ def _survey(host: Host, cd: ContainerDir) -> _Entry | None:
         info = slot_info(cd, active_slot(cd))
         policy = Policy.DISABLED if info is None else policy_of(host, info)
     except SysContainersError as e:
-        return _Entry(AutoUpdateRow(cd.name, "", Policy.DISABLED, Status.FAILED, "", "",
-                                    e.message, e.hint or ""))
+        return _Entry(
+            AutoUpdateRow(
+                cd.name, "", Policy.DISABLED, Status.FAILED, "", "", e.message, e.hint or ""
+            )
+        )
     if info is None or policy is Policy.DISABLED:
         return None
     row = AutoUpdateRow(cd.name, info.image, policy, Status.UNCHANGED, info.image_id)
@@ -227,11 +239,18 @@ def _check(host: Host, entry: _Entry) -> _Entry:
         return _Entry(_with(row, Status.UNCHANGED, digest), info, entry.unfinished)
     if digest == info.auto_update_failed:
         new = digest_hex(digest)[:12]
-        return _Entry(_failed(_with(row, Status.FAILED, digest), UsageError(
-            f"the image {new} that {row.image} names failed its health check "
-            "when auto-update tried it, and was rolled back; it is not tried again",
-            hint=f"push a fixed image, or try it with 'syscontainers update {row.name}'")),
-            info, entry.unfinished)
+        return _Entry(
+            _failed(
+                _with(row, Status.FAILED, digest),
+                UsageError(
+                    f"the image {new} that {row.image} names failed its health check "
+                    "when auto-update tried it, and was rolled back; it is not tried again",
+                    hint=f"push a fixed image, or try it with 'syscontainers update {row.name}'",
+                ),
+            ),
+            info,
+            entry.unfinished,
+        )
     return _Entry(_with(row, Status.PENDING, digest), info, entry.unfinished)
 
 
@@ -248,9 +267,12 @@ def _act(host: Host, entry: _Entry, opts: AutoUpdateOptions) -> _Entry:
         now = slot_info(cd, active_slot(cd))
         if now is None or policy_of(host, now) is not row.policy:  # changed meanwhile
             return _Entry(_with(row, Status.UNCHANGED, row.new_image_id))
-        req = UpdateRequest(cd.name, pull=row.policy is Policy.REGISTRY,
-                            health_timeout=opts.health_timeout,
-                            source=check_source(info) if row.policy is Policy.REGISTRY else None)
+        req = UpdateRequest(
+            cd.name,
+            pull=row.policy is Policy.REGISTRY,
+            health_timeout=opts.health_timeout,
+            source=check_source(info) if row.policy is Policy.REGISTRY else None,
+        )
         result = update_locked(host, req)
         if result.outcome is UpdateOutcome.ROLLED_BACK:
             _remember_failure(cd, row.new_image_id)
@@ -271,13 +293,33 @@ def _with(row: AutoUpdateRow, status: Status, digest: str) -> AutoUpdateRow:
 
 
 def _failed(row: AutoUpdateRow, e: SysContainersError) -> AutoUpdateRow:
-    return AutoUpdateRow(row.name, row.image, row.policy, Status.FAILED, row.image_id,
-                         row.new_image_id, e.message, e.hint or "")
+    return AutoUpdateRow(
+        row.name,
+        row.image,
+        row.policy,
+        Status.FAILED,
+        row.image_id,
+        row.new_image_id,
+        e.message,
+        e.hint or "",
+    )
 
 
 def _updated(row: AutoUpdateRow, result: UpdateResult, digest: str) -> AutoUpdateRow:
-    status = {UpdateOutcome.UPDATED: Status.UPDATED, UpdateOutcome.UP_TO_DATE: Status.UNCHANGED,
-              UpdateOutcome.ROLLED_BACK: Status.ROLLED_BACK}[result.outcome]
+    status = {
+        UpdateOutcome.UPDATED: Status.UPDATED,
+        UpdateOutcome.UP_TO_DATE: Status.UNCHANGED,
+        UpdateOutcome.ROLLED_BACK: Status.ROLLED_BACK,
+    }[result.outcome]
     new = result.image_id if status is Status.UPDATED else digest
-    return AutoUpdateRow(row.name, row.image, row.policy, status, row.image_id, new,
-                         result.reason, "", result.journal)
+    return AutoUpdateRow(
+        row.name,
+        row.image,
+        row.policy,
+        status,
+        row.image_id,
+        new,
+        result.reason,
+        "",
+        result.journal,
+    )

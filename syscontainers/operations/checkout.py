@@ -24,9 +24,7 @@ def mount(store: Store, mounts_dir: Path, text: str, target: Path, reporter: Rep
 
     with store.locked(LockMode.EXCLUSIVE):
         image = find_image(store, text)
-        mount_image(
-            store, mounts_dir, text, image.manifest_digest, image.layers, target, reporter
-        )
+        mount_image(store, mounts_dir, text, image.manifest_digest, image.layers, target, reporter)
         return image.manifest_digest
 
 

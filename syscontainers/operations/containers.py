@@ -92,8 +92,16 @@ def _state_text(state: UnitState | None, info: DeploymentInfo) -> str:
 def _row(cd: ContainerDir, info: DeploymentInfo, state: UnitState | None) -> ContainerRow:
     other = 1 - info.slot
     previous = f"{cd.name}.{other}" if os.path.isdir(cd.slot_dir(other)) else ""
-    return ContainerRow(cd.name, info.image, info.image_id, f"{cd.name}.{info.slot}",
-                        info.runtime, _state_text(state, info), previous, info.complete)
+    return ContainerRow(
+        cd.name,
+        info.image,
+        info.image_id,
+        f"{cd.name}.{info.slot}",
+        info.runtime,
+        _state_text(state, info),
+        previous,
+        info.complete,
+    )
 
 
 def list_containers(host: Host, show_all: bool = False) -> list[ContainerRow]:
@@ -108,8 +116,7 @@ def list_containers(host: Host, show_all: bool = False) -> list[ContainerRow]:
                 info = slot_info(cd, active_slot(cd))
             except StoreCorruptError as e:
                 progress.warn(host.reporter, f"{e.message}; hint: {e.hint}", name=name)
-                damaged.append(ContainerRow(name, "", "", "", "", DAMAGED,
-                                            problem=e.message))
+                damaged.append(ContainerRow(name, "", "", "", "", DAMAGED, problem=e.message))
                 continue
             if info is not None:
                 infos.append((cd, info))
@@ -124,8 +131,15 @@ def list_containers(host: Host, show_all: bool = False) -> list[ContainerRow]:
 def _half_row(cd: ContainerDir) -> ContainerRow:
     infos = [i for i in (info_or_none(cd, s) for s in cd.present_slots()) if i is not None]
     info = infos[0] if infos else None
-    return ContainerRow(cd.name, info.image if info else "", info.image_id if info else "", "",
-                        info.runtime if info else "", HALF_INSTALLED, complete=False)
+    return ContainerRow(
+        cd.name,
+        info.image if info else "",
+        info.image_id if info else "",
+        "",
+        info.runtime if info else "",
+        HALF_INSTALLED,
+        complete=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,17 +166,23 @@ def uninstall(host: Host, name: str) -> UninstallResult:
         deployments = tuple(f"{name}.{s}" for s in cd.present_slots())
         for slot in cd.present_slots():
             if info_or_none(cd, slot) is None:
-                progress.warn(host.reporter, f"{name}.{slot} has no readable info.json: the "
-                              "host files it may have installed cannot be told apart, so they "
-                              "are left in place")
+                progress.warn(
+                    host.reporter,
+                    f"{name}.{slot} has no readable info.json: the "
+                    "host files it may have installed cannot be told apart, so they "
+                    "are left in place",
+                )
         where = Published.of(cd, host.paths)
         unit_ours, conf_ours = _published_ours(host, cd)
         others = [p for p in system_files(cd, host.paths) if p not in (where.unit, where.tmpfiles)]
         if unit_ours or not [p for p in others if p.name == cd.unit_name]:
             _stop_and_disable(host, cd)
         else:
-            progress.warn(host.reporter, f"left {cd.unit_name} alone: it is the system's "
-                          f"({', '.join(map(str, others))}), not {name}'s")
+            progress.warn(
+                host.reporter,
+                f"left {cd.unit_name} alone: it is the system's "
+                f"({', '.join(map(str, others))}), not {name}'s",
+            )
         for copy, ours in ((where.unit, unit_ours), (where.tmpfiles, conf_ours)):
             if not ours and os.path.lexists(copy):
                 progress.warn(host.reporter, f"kept {copy}: it is not the one {name} installed")
@@ -177,9 +197,12 @@ def uninstall(host: Host, name: str) -> UninstallResult:
             where.tmpfiles.unlink()
         removed, kept = remove_everything(host, cd)
         if unit_ours and others:
-            progress.warn(host.reporter, f"{cd.unit_name} is the system's again "
-                          f"({', '.join(map(str, others))}) and is stopped: start it if it "
-                          "should run")
+            progress.warn(
+                host.reporter,
+                f"{cd.unit_name} is the system's again "
+                f"({', '.join(map(str, others))}) and is stopped: start it if it "
+                "should run",
+            )
         for path in kept:
             progress.warn(host.reporter, f"kept {path}: it was changed after {name} installed it")
         return UninstallResult(name, deployments, tuple(removed), tuple(kept))
@@ -211,11 +234,14 @@ def service_info(cd: ContainerDir, purpose: str) -> DeploymentInfo:
     PURPOSE, as the error says: "to run commands in")."""
     info = slot_info(cd, active_slot(cd))
     if info is None:
-        raise ContainerNotFoundError(f"no container named {cd.name} is installed",
-                                     hint="see 'syscontainers list'")
+        raise ContainerNotFoundError(
+            f"no container named {cd.name} is installed", hint="see 'syscontainers list'"
+        )
     if not info.service:
-        raise UsageError(f"container {cd.name} has no service {purpose}",
-                         hint="its image only installs host files")
+        raise UsageError(
+            f"container {cd.name} has no service {purpose}",
+            hint="its image only installs host files",
+        )
     return info
 
 

@@ -49,9 +49,13 @@ class HostPath:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
-        doc: dict[str, Any] = {"path": self.path, "kind": self.kind.value,
-                               "owners": list(self.owners), "created": self.created,
-                               "beside": self.beside}
+        doc: dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind.value,
+            "owners": list(self.owners),
+            "created": self.created,
+            "beside": self.beside,
+        }
         if self.status is not None:
             doc["status"] = self.status.value
         return doc
@@ -59,14 +63,22 @@ class HostPath:
 
 def _row(entry: Entry, status: Status | None = None) -> HostPath:
     beside = any(c.state is State.BESIDE for c in entry.claims)
-    return HostPath(entry.path, entry.kind, entry.owners, entry.created,
-                    entry.beside_path if beside else "", status)
+    return HostPath(
+        entry.path,
+        entry.kind,
+        entry.owners,
+        entry.created,
+        entry.beside_path if beside else "",
+        status,
+    )
 
 
 def _clean(path: str) -> str:
     if not path.startswith("/"):
-        raise UsageError(f"{path!r} is not an absolute host path",
-                         hint="give host paths from the root, e.g. /etc/app.conf")
+        raise UsageError(
+            f"{path!r} is not an absolute host path",
+            hint="give host paths from the root, e.g. /etc/app.conf",
+        )
     return posixpath.normpath(path)
 
 
@@ -101,8 +113,9 @@ def verify(store: Store, paths: Paths, names: Sequence[str] = ()) -> list[HostPa
 def _selected(paths: Paths, entries: Any, names: Sequence[str]) -> list[Entry]:
     for name in names:
         if not ContainerDir(paths.deployments, validate_name(name)).exists():
-            raise ContainerNotFoundError(f"no container named {name} is installed",
-                                         hint="see 'syscontainers list --all'")
+            raise ContainerNotFoundError(
+                f"no container named {name} is installed", hint="see 'syscontainers list --all'"
+            )
     chosen = [e for e in entries if not names or set(e.owners) & set(names)]
     return sorted(chosen, key=lambda e: e.path)
 

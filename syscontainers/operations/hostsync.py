@@ -62,15 +62,24 @@ def conflict_error(name: str, conflicts: Sequence[Conflict]) -> CheckoutError:
     """The error for host paths container NAME cannot have."""
     parts = []
     for c in conflicts:
-        by = f" (owned by {', '.join(c.owners)}, and {name} ships other content)" \
-            if c.owners else f" {c.why}"
+        by = (
+            f" (owned by {', '.join(c.owners)}, and {name} ships other content)"
+            if c.owners
+            else f" {c.why}"
+        )
         parts.append(f"{c.path}{by}")
     owned = [o for c in conflicts for o in c.owners]
-    hint = (f"uninstall {', '.join(sorted(set(owned)))} first, or install {name}'s files "
-            "elsewhere with renameFiles and --set") if owned else \
-        "move it away, or install the image's files elsewhere with renameFiles and --set"
-    return CheckoutError(f"container {name}: cannot install host path(s) {'; '.join(parts)}",
-                         hint=hint)
+    hint = (
+        (
+            f"uninstall {', '.join(sorted(set(owned)))} first, or install {name}'s files "
+            "elsewhere with renameFiles and --set"
+        )
+        if owned
+        else "move it away, or install the image's files elsewhere with renameFiles and --set"
+    )
+    return CheckoutError(
+        f"container {name}: cannot install host path(s) {'; '.join(parts)}", hint=hint
+    )
 
 
 def sync(
@@ -95,15 +104,22 @@ def sync(
     failed = _apply(host, root, hostfs, todo, strict)
     _save(path, intent, db.with_entries(todo.final))
     if failed:
-        todo = replace(todo, removes=tuple(p for p in todo.removes if p not in failed),
-                       kept=(*todo.kept, *failed))
+        todo = replace(
+            todo,
+            removes=tuple(p for p in todo.removes if p not in failed),
+            kept=(*todo.kept, *failed),
+        )
     _report(host, cd.name, todo)
     return todo
 
 
 def _survey(
-    host: Host, cd: ContainerDir, db: HostDB, files: Sequence[HostFileRecord],
-    dirs: Sequence[HostDirRecord], strict: bool,
+    host: Host,
+    cd: ContainerDir,
+    db: HostDB,
+    files: Sequence[HostFileRecord],
+    dirs: Sequence[HostDirRecord],
+    strict: bool,
 ) -> tuple[dict[str, str | None], dict[str, frozenset[str]]]:
     """The checksums on the host of every path involved (and of each PATH.syscontainers-new),
     and the checksums every slot of CD ships for each path."""
@@ -127,9 +143,7 @@ def _save(path: Path, old: HostDB, new: HostDB) -> HostDB:
     return new
 
 
-def _apply(
-    host: Host, root: Path, hostfs: Path | None, todo: HostPlan, strict: bool
-) -> list[str]:
+def _apply(host: Host, root: Path, hostfs: Path | None, todo: HostPlan, strict: bool) -> list[str]:
     """Carry TODO out; return the paths that could not be removed."""
     for d in sorted(todo.mkdirs, key=lambda d: d.path.count("/")):
         with _naming(root, d.path):
@@ -161,19 +175,27 @@ def _naming(root: Path, path: str) -> Iterator[None]:
     try:
         yield
     except OSError as e:
-        error = host_error(e, root / path.lstrip("/"), f"changing host path {path}",
-                           "run the command again")
-        raise error or CheckoutError(f"cannot change host path {path}: {e.strerror or e}",
-                                     hint=f"check {path} on the host, then run the command "
-                                     "again") from e
+        error = host_error(
+            e, root / path.lstrip("/"), f"changing host path {path}", "run the command again"
+        )
+        raise error or CheckoutError(
+            f"cannot change host path {path}: {e.strerror or e}",
+            hint=f"check {path} on the host, then run the command again",
+        ) from e
 
 
 def _report(host: Host, name: str, todo: HostPlan) -> None:
     for path in todo.kept:
-        progress.warn(host.reporter, f"kept {path}: it was changed on the host, so {name} "
-                      "neither replaced nor removed it", path=path)
+        progress.warn(
+            host.reporter,
+            f"kept {path}: it was changed on the host, so {name} neither replaced nor removed it",
+            path=path,
+        )
     for w in todo.beside:
-        progress.warn(host.reporter, f"kept the host's {w.rec.path}: {name}'s version is "
-                      f"installed beside it as {w.dest}", path=w.rec.path)
+        progress.warn(
+            host.reporter,
+            f"kept the host's {w.rec.path}: {name}'s version is installed beside it as {w.dest}",
+            path=w.rec.path,
+        )
     for path in todo.shared:
         progress.step(host.reporter, f"left {path}: other containers still use it")

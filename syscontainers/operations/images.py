@@ -126,8 +126,11 @@ def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
                 tags = ["<none>:<none>"]
             for key in tags:
                 name, tag = split_key(key)
-                rows.append(ImageRow(name, tag, digest, created, size[digest], unique[digest],
-                                     digest in pinned))
+                rows.append(
+                    ImageRow(
+                        name, tag, digest, created, size[digest], unique[digest], digest in pinned
+                    )
+                )
     return sorted(rows, key=lambda r: (r.name, r.tag))
 
 
@@ -182,7 +185,8 @@ def _delete_images(store: Store, names: Sequence[str], force: bool) -> list[str]
         digest = resolve(store, text)
         ref = parse_reference(text) if _by_digest(store, text) is None else None
         keys = (
-            [ref.store_key] if ref and ref.store_key in refs
+            [ref.store_key]
+            if ref and ref.store_key in refs
             else [k for k, d in refs.items() if d == digest]
         )
         users = sorted(p for p, d in pins.items() if d == digest)
@@ -229,7 +233,11 @@ def _access_problems(
     from syscontainers.store.fsck import Problem, ProblemKind
 
     return tuple(
-        Problem(ProblemKind.BAD_PERMISSIONS, str(p.path),
-                p.detail + ("" if p in left else " (now fixed)"), ())
+        Problem(
+            ProblemKind.BAD_PERMISSIONS,
+            str(p.path),
+            p.detail + ("" if p in left else " (now fixed)"),
+            (),
+        )
         for p in found
     )

@@ -100,8 +100,7 @@ class ImageInfo:
         if self.exports:
             out.append("Template variables with default value, overridable with --set:")
             out += [
-                f"  {v.name}: {v.default}" for v in self.variables
-                if v.kind is VariableKind.DEFAULT
+                f"  {v.name}: {v.default}" for v in self.variables if v.kind is VariableKind.DEFAULT
             ]
             out += [f"  {k}: {{SET_BY_OS}}{self._os_note(k)}" for k in self._names(VariableKind.OS)]
             out += [f"  {k}: (optional)" for k in self._names(VariableKind.OPTIONAL)]
@@ -112,13 +111,14 @@ class ImageInfo:
             out.append("No /exports: default templates apply")
         return out
 
-
     def _os_note(self, name: str) -> str:
         if name != "ALL_PROCESS_CAPABILITIES":
             return ""
         withheld = f"; not {', '.join(self.withheld)}" if self.withheld else ""
-        return (f" (the {len(self.grantable)} capabilities this host can grant, "
-                f"its bounding set{withheld})")
+        return (
+            f" (the {len(self.grantable)} capabilities this host can grant, "
+            f"its bounding set{withheld})"
+        )
 
 
 def vars_of(layer: LayerInfo) -> dict[str, Any]:
@@ -164,8 +164,9 @@ def exports_files(
         with open(store.object_path(entry.obj), "rb") as f:
             return f.read(MAX_TEXT + 1)
 
-    out = {rel: read(rel) if rel in TOP_FILES else b"" for rel in entries
-           if not rel.startswith(HOSTFS)}
+    out = {
+        rel: read(rel) if rel in TOP_FILES else b"" for rel in entries if not rel.startswith(HOSTFS)
+    }
     manifest = parse_manifest_json(out[MANIFEST]) if MANIFEST in out else None
     for rel in entries:
         if rel.startswith(HOSTFS):
@@ -185,8 +186,9 @@ def inspect_image(store: Store, text: str) -> ImageInfo:
         names = tuple(sorted(k for k, d in store.refs().items() if d == image.manifest_digest))
         files = exports_files(store, image)
     layers = tuple(
-        LayerInfo(desc.digest, tree.diff_id, desc.media_type, desc.size, tree.size,
-                  len(tree.entries))
+        LayerInfo(
+            desc.digest, tree.diff_id, desc.media_type, desc.size, tree.size, len(tree.entries)
+        )
         for desc, (_, tree) in zip(image.manifest.layers, image.layers, strict=True)
     )
     variables = _variables(files) if files else ()

@@ -99,8 +99,10 @@ def _check_request(host: Host, req: InstallRequest) -> None:
     if req.auto_update:
         parse_policy(req.auto_update)
     if req.start and host.paths.offline:
-        raise UsageError(f"--now cannot start anything in the offline root {host.paths.sysroot}",
-                         hint="leave out --now: the enabled service starts when that root boots")
+        raise UsageError(
+            f"--now cannot start anything in the offline root {host.paths.sysroot}",
+            hint="leave out --now: the enabled service starts when that root boots",
+        )
     if req.override_system_unit and req.name is None:
         raise UsageError(
             "--override-system-unit needs an explicit --name",
@@ -127,9 +129,12 @@ def install(host: Host, req: InstallRequest) -> InstallResult:
         name = req.name or default_name(choice.ref, req.image)
         if choice.image.config.label(RUN_ONCE_LABEL) == "once":
             if host.paths.offline:
-                raise UsageError(f'image "{req.image}" is labelled {RUN_ONCE_LABEL}=once: it '
-                                 f"runs when installed, and nothing runs in the offline root "
-                                 f"{host.paths.sysroot}", hint="install it on the booted host")
+                raise UsageError(
+                    f'image "{req.image}" is labelled {RUN_ONCE_LABEL}=once: it '
+                    f"runs when installed, and nothing runs in the offline root "
+                    f"{host.paths.sysroot}",
+                    hint="install it on the booted host",
+                )
             return run_once(host, name, choice, req)
         cd = host.container(name)
         if req.name is None:
@@ -159,8 +164,9 @@ def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult |
         settled = report.settled
         if req.start and not settled.restarted and settled.info.service:
             failure = health(host, cd, req.health_timeout)  # the first run had no --now
-            settled = Settled(settled.info, failure, host.journal(cd.unit_name) if failure
-                              else (), restarted=True)
+            settled = Settled(
+                settled.info, failure, host.journal(cd.unit_name) if failure else (), restarted=True
+            )
         return _result(cd, InstallOutcome.FINISHED, settled)
     _check_free(host, cd, req)
     return None
@@ -168,10 +174,16 @@ def _claim(host: Host, cd: ContainerDir, req: InstallRequest) -> InstallResult |
 
 def _result(cd: ContainerDir, outcome: InstallOutcome, settled: Settled) -> InstallResult:
     info = settled.info
-    return InstallResult(cd.name, outcome, f"{cd.name}.{info.slot}", info.image_id,
-                         settled.restarted and not settled.failure,
-                         tuple(r.path for r in info.host_files),
-                         failure=settled.failure, journal=settled.journal)
+    return InstallResult(
+        cd.name,
+        outcome,
+        f"{cd.name}.{info.slot}",
+        info.image_id,
+        settled.restarted and not settled.failure,
+        tuple(r.path for r in info.host_files),
+        failure=settled.failure,
+        journal=settled.journal,
+    )
 
 
 def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
@@ -179,9 +191,12 @@ def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
     where = Published.of(cd, host.paths)
     found = system_files(cd, host.paths)
     override = req.override_system_unit and req.name is not None
-    hint = ("choose another name with --name" if req.name is None else
-            "choose another name with --name, or add --override-system-unit to shadow "
-            "the system's on purpose (uninstall then stops that unit)")
+    hint = (
+        "choose another name with --name"
+        if req.name is None
+        else "choose another name with --name, or add --override-system-unit to shadow "
+        "the system's on purpose (uninstall then stops that unit)"
+    )
     for path in found:
         if path in (where.unit, where.tmpfiles):
             raise ContainerExistsError(
@@ -193,12 +208,16 @@ def _check_free(host: Host, cd: ContainerDir, req: InstallRequest) -> None:
     if found:
         raise ContainerExistsError(
             f"the container name {cd.name} is taken by the system: "
-            f"{', '.join(map(str, found))} exist{'s' if len(found) == 1 else ''}", hint=hint)
+            f"{', '.join(map(str, found))} exist{'s' if len(found) == 1 else ''}",
+            hint=hint,
+        )
     state = host.units.states([cd.unit_name])[cd.unit_name]
     if state.exists:
         raise ContainerExistsError(
             f"the container name {cd.name} is taken by the system: systemd has a unit "
-            f"{cd.unit_name} ({state.load_state.value}, {state.active_state.value})", hint=hint)
+            f"{cd.unit_name} ({state.load_state.value}, {state.active_state.value})",
+            hint=hint,
+        )
 
 
 def _install_new(
@@ -213,8 +232,7 @@ def _install_new(
     except BaseException:
         discard_slot(host, cd, 0, None)
         raise
-    return _result(cd, InstallOutcome.INSTALLED, settle(host, cd, info, None,
-                                                        req.health_timeout))
+    return _result(cd, InstallOutcome.INSTALLED, settle(host, cd, info, None, req.health_timeout))
 
 
 def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) -> InstallResult:
@@ -237,8 +255,9 @@ def run_once(host: Host, name: str, choice: ImageChoice, req: InstallRequest) ->
             code = host.execute(run_argv(plan.runtime, str(bundle), name))
     finally:
         remove_tree(bundle)
-    return InstallResult(name, InstallOutcome.RAN_ONCE, image_id=choice.image.manifest_digest,
-                         exit_code=code)
+    return InstallResult(
+        name, InstallOutcome.RAN_ONCE, image_id=choice.image.manifest_digest, exit_code=code
+    )
 
 
 @contextmanager

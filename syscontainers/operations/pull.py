@@ -191,8 +191,9 @@ def pull_image(
     on_wait: Callable[[str], None] | None = None,
 ) -> PullResult:
     """Pull one image from SOURCE into STORE and tag it, under the exclusive lock."""
-    with filesystem_errors(store.path, "setting up the store", AGAIN), store.locked(
-        LockMode.EXCLUSIVE, on_wait=on_wait
+    with (
+        filesystem_errors(store.path, "setting up the store", AGAIN),
+        store.locked(LockMode.EXCLUSIVE, on_wait=on_wait),
     ):
         return pull_locked(store, source, options, reporter)
 

@@ -44,7 +44,10 @@ class Settled:
 
 
 def switch(
-    host: Host, cd: ContainerDir, to: DeploymentInfo, current: DeploymentInfo | None,
+    host: Host,
+    cd: ContainerDir,
+    to: DeploymentInfo,
+    current: DeploymentInfo | None,
     restart_it: bool,
 ) -> DeploymentInfo:
     """Record the switch to TO in its info.json, then activate it (see the module docstring)."""
@@ -55,7 +58,10 @@ def switch(
 
 
 def settle(
-    host: Host, cd: ContainerDir, info: DeploymentInfo, fallback: DeploymentInfo | None,
+    host: Host,
+    cd: ContainerDir,
+    info: DeploymentInfo,
+    fallback: DeploymentInfo | None,
     window: float,
 ) -> Settled:
     """Tell systemd, run the health gate, roll back to FALLBACK on failure, mark complete."""

@@ -107,6 +107,7 @@ class Prepared:
         """The final directory of this deployment."""
         return self.cd.slot_dir(self.slot)
 
+
 def acquire(host: Host, text: str, vet: Callable[[str], None] | None = None) -> ImageChoice:
     """The image TEXT names: pulled if it is a transport string, else from the store, else
     pulled from a registry (when there is a registry transport). A pull calls VET with the
@@ -187,8 +188,11 @@ def prepare(
     runtime = Runtime.parse(runtime_text)
     everything = export_entries(choice.image, (EntryKind.FILE, EntryKind.SYMLINK, EntryKind.DIR))
     entries = {k: e for k, e in everything.items() if e.kind is not EntryKind.DIR}
-    dirs = tuple((k, e.mode) for k, e in sorted(everything.items())
-                 if e.kind is EntryKind.DIR and k.startswith(HOSTFS))
+    dirs = tuple(
+        (k, e.mode)
+        for k, e in sorted(everything.items())
+        if e.kind is EntryKind.DIR and k.startswith(HOSTFS)
+    )
     files = exports_files(host.store, choice.image, entries)
     exports = parse_exports(files, present=bool(files))
     mode = RuntimeMode.DETACHED if wants_detached(exports) else RuntimeMode.FOREGROUND
@@ -214,8 +218,21 @@ def prepare(
     check_complete(exports, values, what=f'image "{choice.given}"')
     _warn_unused(host, choice, exports, kept)
     kept = KeptValues(kept.sets, values["UUID"], kept.raw)
-    return Prepared(cd, slot, choice, runtime, runtime_text, mode, exports, entries, values, kept,
-                    facts, dirs, auto_update)
+    return Prepared(
+        cd,
+        slot,
+        choice,
+        runtime,
+        runtime_text,
+        mode,
+        exports,
+        entries,
+        values,
+        kept,
+        facts,
+        dirs,
+        auto_update,
+    )
 
 
 def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptValues) -> None:
@@ -225,9 +242,11 @@ def _warn_unused(host: Host, choice: ImageChoice, exports: Exports, kept: KeptVa
     if not unused:
         return
     settable = [v.name for v in variables.values() if v.kind is not VariableKind.FORCED]
-    progress.warn(host.reporter,
-                  f"--set {', '.join(unused)}: image \"{choice.given}\" uses no such variable; "
-                  f"it uses {', '.join(settable) or 'none'}")
+    progress.warn(
+        host.reporter,
+        f'--set {", ".join(unused)}: image "{choice.given}" uses no such variable; '
+        f"it uses {', '.join(settable) or 'none'}",
+    )
 
 
 def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> DeploymentInfo:
@@ -253,7 +272,12 @@ def build_slot(host: Host, plan: Prepared, rootfs: Path | None = None) -> Deploy
 
 
 def render_bundle(
-    host: Host, plan: Prepared, bundle: Path, rootfs: Path | None, *, service: bool = True,
+    host: Host,
+    plan: Prepared,
+    bundle: Path,
+    rootfs: Path | None,
+    *,
+    service: bool = True,
     host_files: bool = False,
 ) -> Rendered:
     """Give BUNDLE its rootfs (a checkout, or a link to ROOTFS) and its rendered config.json.
@@ -277,15 +301,22 @@ def render_bundle(
         checkout(host.store, plan.choice.image.layers, files["rootfs"], host.reporter)
         users = load_user_db(files["rootfs"])
     rendered = render_deployment(
-        plan.exports, plan.choice.image.config, plan.values, exists=exists, users=users,
+        plan.exports,
+        plan.choice.image.config,
+        plan.values,
+        exists=exists,
+        users=users,
         what=f'image "{plan.choice.given}"',
         cgroups_path=service_cgroup(plan.runtime, plan.cd.name) if service else None,
         limits=host_limits(plan.facts),
     )
     if rendered.withheld:
-        progress.warn(host.reporter, f"{plan.cd.name}: left out of config.json, as this host "
-                      "cannot grant them (capabilities not in its bounding set, SELinux labels "
-                      "without SELinux): " + ", ".join(rendered.withheld))
+        progress.warn(
+            host.reporter,
+            f"{plan.cd.name}: left out of config.json, as this host "
+            "cannot grant them (capabilities not in its bounding set, SELinux labels "
+            "without SELinux): " + ", ".join(rendered.withheld),
+        )
     if rendered.config_json:
         atomic_write(files["config"], rendered.config_json, sync=False)
     return rendered
@@ -295,8 +326,11 @@ def host_limits(facts: HostFacts | None) -> HostLimits | None:
     """What the host FACTS describe can grant a container (None: whatever it asks)."""
     if facts is None:
         return None
-    caps = (None if facts.cap_bounding is None
-            else frozenset(capability_names(facts.cap_last_cap, facts.cap_bounding)))
+    caps = (
+        None
+        if facts.cap_bounding is None
+        else frozenset(capability_names(facts.cap_last_cap, facts.cap_bounding))
+    )
     return HostLimits(caps, facts.selinux)
 
 
@@ -307,13 +341,21 @@ def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> Deploym
         atomic_write(files["unit"], rendered.unit.encode(), sync=False)
     atomic_write(files["tmpfiles"], rendered.tmpfiles.encode(), sync=False)
     files["hostfs"].mkdir(mode=0o755)
-    records = tuple(stage(files["hostfs"], _host_source(host.store, plan, h))
-                    for h in rendered.host_files)
+    records = tuple(
+        stage(files["hostfs"], _host_source(host.store, plan, h)) for h in rendered.host_files
+    )
     info = DeploymentInfo(
-        name=plan.cd.name, slot=plan.slot, image=plan.choice.given, ref=plan.choice.ref,
-        source=plan.choice.source, image_id=plan.choice.image.manifest_digest,
-        runtime=plan.runtime_text, kept=plan.kept, mode=plan.mode,
-        service=not plan.exports.manifest.no_container_service, host_files=records,
+        name=plan.cd.name,
+        slot=plan.slot,
+        image=plan.choice.given,
+        ref=plan.choice.ref,
+        source=plan.choice.source,
+        image_id=plan.choice.image.manifest_digest,
+        runtime=plan.runtime_text,
+        kept=plan.kept,
+        mode=plan.mode,
+        service=not plan.exports.manifest.no_container_service,
+        host_files=records,
         host_directories=_host_dirs(plan, [r.path for r in records]),
         auto_update=plan.auto_update,
     )
@@ -324,8 +366,10 @@ def _fill(host: Host, plan: Prepared, tmp: Path, rootfs: Path | None) -> Deploym
 def _host_source(store: Store, plan: Prepared, item: HostFile) -> HostFileSource:
     entry = plan.entries.get(item.source)
     if entry is None:
-        raise CheckoutError(f'image "{plan.choice.given}": /exports/{item.source} is missing',
-                            hint="run 'syscontainers images verify', then pull the image again")
+        raise CheckoutError(
+            f'image "{plan.choice.given}": /exports/{item.source} is missing',
+            hint="run 'syscontainers images verify', then pull the image again",
+        )
     mode = entry.mode & 0o7777 or 0o644
     if item.rendered:
         return HostFileSource(item.dest, item.source, mode, content=item.content or b"")
@@ -345,6 +389,7 @@ def _host_dirs(plan: Prepared, file_dests: Sequence[str]) -> tuple[HostDirRecord
     """The /exports/hostfs directories (renamed, even empty ones) and every parent of a host
     file: what the deployment needs on the host."""
     renames = substituted_renames(plan.exports, plan.values)
-    modes = {host_destination(rel, renames): mode & 0o7777 or 0o755
-             for rel, mode in plan.hostfs_dirs}
+    modes = {
+        host_destination(rel, renames): mode & 0o7777 or 0o755 for rel, mode in plan.hostfs_dirs
+    }
     return host_directories(file_dests, modes)

@@ -162,8 +162,10 @@ def update_all(
 ) -> list[tuple[str, UpdateResult | SysContainersError]]:
     """Update every installed container in turn; one's failure does not stop the others."""
     if req.rebase is not None or req.sets:
-        raise UsageError("update --all cannot be combined with --rebase or --set",
-                         hint="update the containers one at a time for that")
+        raise UsageError(
+            "update --all cannot be combined with --rebase or --set",
+            hint="update the containers one at a time for that",
+        )
     out: list[tuple[str, UpdateResult | SysContainersError]] = []
     with host.locked():
         for name in container_names(host.paths.deployments):
@@ -175,8 +177,7 @@ def update_all(
 
 
 def _for(req: UpdateRequest, name: str) -> UpdateRequest:
-    return UpdateRequest(name, None, (), req.pull, req.health_timeout,
-                         auto_update=req.auto_update)
+    return UpdateRequest(name, None, (), req.pull, req.health_timeout, auto_update=req.auto_update)
 
 
 def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
@@ -191,29 +192,49 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
     if gave_up is not None and _same(gave_up, choice, kept):
         reason = report.settled.failure if report.settled else ""
         reason = reason or "was being rolled back when the interrupted update stopped"
-        progress.warn(host.reporter, f"{cd.name}: the interrupted update to {choice.given} "
-                      f"{reason}; {here} is active")
+        progress.warn(
+            host.reporter,
+            f"{cd.name}: the interrupted update to {choice.given} {reason}; {here} is active",
+        )
         journal = report.settled.journal if report.settled else ()
-        return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
-                            current.image_id, True, reason, journal)
+        return UpdateResult(
+            cd.name,
+            UpdateOutcome.ROLLED_BACK,
+            here,
+            current.image_id,
+            current.image_id,
+            True,
+            reason,
+            journal,
+        )
     if _same(current, choice, kept):
         if report.settled is not None and report.settled.restarted:  # it was this update
             other = slot_info(cd, 1 - current.slot)
-            return UpdateResult(cd.name, UpdateOutcome.UPDATED, here, current.image_id,
-                                other.image_id if other else current.image_id, True)
+            return UpdateResult(
+                cd.name,
+                UpdateOutcome.UPDATED,
+                here,
+                current.image_id,
+                other.image_id if other else current.image_id,
+                True,
+            )
         progress.step(host.reporter, f"{cd.name} is already up to date")
         if policy != current.auto_update:  # nothing to redeploy: the record alone changes
             write_info(cd.slot_dir(current.slot), replace(current, auto_update=policy))
-            progress.step(host.reporter, f"{cd.name}: auto-update policy recorded as "
-                          f"{policy or 'the image label'}")
-        return UpdateResult(cd.name, UpdateOutcome.UP_TO_DATE, here, current.image_id,
-                            current.image_id)
+            progress.step(
+                host.reporter,
+                f"{cd.name}: auto-update policy recorded as {policy or 'the image label'}",
+            )
+        return UpdateResult(
+            cd.name, UpdateOutcome.UP_TO_DATE, here, current.image_id, current.image_id
+        )
     slot = 1 - current.slot
     if slot in cd.present_slots():
         discard_slot(host, cd, slot, current)
     plan = prepare(host, cd, slot, choice, current.runtime, kept, auto_update=policy)
-    progress.step(host.reporter, f"updating {cd.name}: deploying {choice.given} as "
-                  f"{cd.name}.{slot}")
+    progress.step(
+        host.reporter, f"updating {cd.name}: deploying {choice.given} as {cd.name}.{slot}"
+    )
     info = build_slot(host, plan, _kept_rootfs(cd, current))
     running = current.service and is_running(host, cd)
     try:
@@ -223,12 +244,27 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
         raise
     settled = settle(host, cd, info, current if running else None, req.health_timeout)
     if settled.rolled_back:
-        progress.warn(host.reporter, f"{cd.name}: the new deployment {settled.failure}; "
-                      f"rolled back to {here}")
-        return UpdateResult(cd.name, UpdateOutcome.ROLLED_BACK, here, current.image_id,
-                            current.image_id, True, settled.failure, settled.journal)
-    return UpdateResult(cd.name, UpdateOutcome.UPDATED, f"{cd.name}.{slot}", info.image_id,
-                        current.image_id, settled.restarted)
+        progress.warn(
+            host.reporter, f"{cd.name}: the new deployment {settled.failure}; rolled back to {here}"
+        )
+        return UpdateResult(
+            cd.name,
+            UpdateOutcome.ROLLED_BACK,
+            here,
+            current.image_id,
+            current.image_id,
+            True,
+            settled.failure,
+            settled.journal,
+        )
+    return UpdateResult(
+        cd.name,
+        UpdateOutcome.UPDATED,
+        f"{cd.name}.{slot}",
+        info.image_id,
+        current.image_id,
+        settled.restarted,
+    )
 
 
 def _policy(text: str) -> str:
@@ -242,8 +278,12 @@ def _policy(text: str) -> str:
 
 def _same(info: DeploymentInfo, choice: ImageChoice, kept: KeptValues) -> bool:
     """True if INFO deploys CHOICE with the values KEPT."""
-    return (info.image_id == choice.image.manifest_digest and info.image == choice.given
-            and info.kept.sets == kept.sets and info.kept.raw == kept.raw)
+    return (
+        info.image_id == choice.image.manifest_digest
+        and info.image == choice.given
+        and info.kept.sets == kept.sets
+        and info.kept.raw == kept.raw
+    )
 
 
 def _kept_rootfs(cd: ContainerDir, current: DeploymentInfo) -> Path | None:
@@ -268,5 +308,6 @@ def rollback(host: Host, name: str) -> RollbackResult:
         settled = settle(host, cd, info, None, DEFAULT_HEALTH_TIMEOUT)
         if not info.service and current.service:
             host.units.stop(cd.unit_name)
-        return RollbackResult(name, f"{name}.{info.slot}", f"{name}.{current.slot}",
-                              info.image_id, settled.restarted)
+        return RollbackResult(
+            name, f"{name}.{info.slot}", f"{name}.{current.slot}", info.image_id, settled.restarted
+        )

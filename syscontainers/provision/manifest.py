@@ -82,8 +82,10 @@ class _Reader:
     def error(self, node: object, message: str, hint: str | None = None) -> UsageError:
         line = getattr(getattr(node, "start_mark", None), "line", -1) + 1
         at = f"{self.where}, line {line}" if line > 0 else self.where
-        return UsageError(f"{at}: {message}",
-                          hint=hint or "see 'Provisioning a host' in the README for the format")
+        return UsageError(
+            f"{at}: {message}",
+            hint=hint or "see 'Provisioning a host' in the README for the format",
+        )
 
     def mapping(self, node: object, what: str) -> list[tuple[str, object, object]]:
         """(key, key node, value node) of a mapping, refusing duplicates and non-string keys."""
@@ -98,8 +100,9 @@ class _Reader:
                 raise self.error(key_node, f"a key of {what} must be a plain name")
             key = str(key_node.value)
             if key in seen:
-                raise self.error(key_node, f"{what}: {key!r} appears twice (first on line "
-                                 f"{seen[key]})")
+                raise self.error(
+                    key_node, f"{what}: {key!r} appears twice (first on line {seen[key]})"
+                )
             seen[key] = key_node.start_mark.line + 1
             out.append((key, key_node, value_node))
         return out
@@ -109,8 +112,13 @@ class _Reader:
         import yaml
 
         if not isinstance(node, yaml.ScalarNode) or node.tag not in tags:
-            kind = "text" if tags == (STR,) else "true or false" if tags == (BOOL,) else \
-                "a text, number or true/false"
+            kind = (
+                "text"
+                if tags == (STR,)
+                else "true or false"
+                if tags == (BOOL,)
+                else "a text, number or true/false"
+            )
             raise self.error(node, f"{what} must be {kind}")
         return str(node.value)
 
@@ -130,8 +138,9 @@ def parse(text: str, where: str) -> HostManifest:
         mark = getattr(e, "problem_mark", None)
         at = f", line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise UsageError(f"{where}{at}: not valid YAML: {problem}",
-                         hint="fix the YAML syntax there") from e
+        raise UsageError(
+            f"{where}{at}: not valid YAML: {problem}", hint="fix the YAML syntax there"
+        ) from e
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == NULL):
         return HostManifest(where)
     containers: list[ContainerSpec] = []
@@ -139,16 +148,20 @@ def parse(text: str, where: str) -> HostManifest:
         if key == "version":
             version = reader.scalar(value, "version", (INT, STR))
             if version != "1":
-                raise reader.error(value, f"version {version!r} is not known",
-                                   hint="this syscontainers reads version 1")
+                raise reader.error(
+                    value,
+                    f"version {version!r} is not known",
+                    hint="this syscontainers reads version 1",
+                )
         elif key == "containers":
             if isinstance(value, yaml.ScalarNode) and value.tag == NULL:
                 continue
             for name, name_node, spec in reader.mapping(value, "containers"):
                 containers.append(_container(reader, name, name_node, spec))
         else:
-            raise reader.error(key_node, f"unknown key {key!r}",
-                               hint="the manifest has 'version' and 'containers'")
+            raise reader.error(
+                key_node, f"unknown key {key!r}", hint="the manifest has 'version' and 'containers'"
+            )
     return HostManifest(where, tuple(containers))
 
 
@@ -174,14 +187,21 @@ def _container(reader: _Reader, name: str, name_node: object, node: object) -> C
             try:
                 fields["update"] = UpdatePolicy(text)
             except ValueError:
-                raise reader.error(value, f"{what} must be 'missing' or 'always', not {text!r}"
-                                   ) from None
+                raise reader.error(
+                    value, f"{what} must be 'missing' or 'always', not {text!r}"
+                ) from None
         else:
-            raise reader.error(key_node, f"container {name}: unknown key {key!r}",
-                               hint=f"a container has {', '.join(CONTAINER_KEYS)}")
+            raise reader.error(
+                key_node,
+                f"container {name}: unknown key {key!r}",
+                hint=f"a container has {', '.join(CONTAINER_KEYS)}",
+            )
     if "image" not in fields:
-        raise reader.error(name_node, f"container {name} has no image",
-                           hint="add image: NAME[:TAG] (or a source such as oci:DIR:TAG)")
+        raise reader.error(
+            name_node,
+            f"container {name} has no image",
+            hint="add image: NAME[:TAG] (or a source such as oci:DIR:TAG)",
+        )
     line = getattr(getattr(name_node, "start_mark", None), "line", 0) + 1
     return ContainerSpec(name=name, line=line, **fields)  # type: ignore[arg-type]
 
@@ -204,9 +224,12 @@ def load(path: Path) -> HostManifest:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise UsageError(f"manifest {path} does not exist",
-                         hint="give the path of a host manifest (YAML)") from None
+        raise UsageError(
+            f"manifest {path} does not exist", hint="give the path of a host manifest (YAML)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read manifest {path}: {e}",
-                         hint="check the file's permissions, and that it is UTF-8 text") from e
+        raise UsageError(
+            f"cannot read manifest {path}: {e}",
+            hint="check the file's permissions, and that it is UTF-8 text",
+        ) from e
     return parse(text, str(path))

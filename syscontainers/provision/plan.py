@@ -95,8 +95,13 @@ class Action:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
-        return {"action": self.verb.value, "name": self.name, "reason": self.reason,
-                "image": self.spec.image if self.spec else "", "pull": self.pull}
+        return {
+            "action": self.verb.value,
+            "name": self.name,
+            "reason": self.reason,
+            "image": self.spec.image if self.spec else "",
+            "pull": self.pull,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +129,9 @@ def plan(manifest: HostManifest, state: HostState, prune: bool = False) -> Plan:
             actions.append(Action(Verb.UNINSTALL, name, "no longer in the manifest"))
             pruned.add(name)
         else:
-            actions.append(Action(Verb.ORPHAN, name,
-                                  "no longer in the manifest; apply --prune uninstalls it"))
+            actions.append(
+                Action(Verb.ORPHAN, name, "no longer in the manifest; apply --prune uninstalls it")
+            )
     for spec in manifest.containers:
         actions += _container(spec, state)
     managed = ((state.managed & set(state.containers)) | wanted) - pruned
@@ -137,12 +143,16 @@ def _container(spec: ContainerSpec, state: HostState) -> list[Action]:
     stored = state.stored.get(spec.image)
     if cur is None:
         how = "in the store" if stored else "to be pulled"
-        return [Action(Verb.INSTALL, spec.name, f"{spec.image} ({how})", spec),
-                *_unit_state(spec, state, True, None, True)]
+        return [
+            Action(Verb.INSTALL, spec.name, f"{spec.image} ({how})", spec),
+            *_unit_state(spec, state, True, None, True),
+        ]
     reinstall = _reinstall_reasons(spec, cur)
     if reinstall:
-        return [Action(Verb.REINSTALL, spec.name, "; ".join(reinstall), spec),
-                *_unit_state(spec, state, cur.service, None, True)]
+        return [
+            Action(Verb.REINSTALL, spec.name, "; ".join(reinstall), spec),
+            *_unit_state(spec, state, cur.service, None, True),
+        ]
     reasons, rebase = _update_reasons(spec, cur, stored)
     pull = spec.update is UpdatePolicy.ALWAYS
     steps = []
@@ -181,7 +191,10 @@ def _update_reasons(
 
 
 def _unit_state(
-    spec: ContainerSpec, state: HostState, service: bool, active: bool | None,
+    spec: ContainerSpec,
+    state: HostState,
+    service: bool,
+    active: bool | None,
     enabled: bool | None,
 ) -> list[Action]:
     """Enable/disable and start/stop to match SPEC, the unit being ENABLED and ACTIVE now."""

@@ -114,8 +114,10 @@ def _load(path: Path, legacy: bool = False) -> dict[str, Any]:
     try:
         data = read_bytes_if_exists(path)
     except OSError as e:
-        raise AuthError(f"cannot read auth file {path}: {e.strerror}",
-                        hint="check the file's permissions, or pass --authfile FILE") from e
+        raise AuthError(
+            f"cannot read auth file {path}: {e.strerror}",
+            hint="check the file's permissions, or pass --authfile FILE",
+        ) from e
     if data is None:
         return {}
     try:
@@ -135,8 +137,9 @@ def _load(path: Path, legacy: bool = False) -> dict[str, Any]:
             hint="fix or remove the file",
         )
     if not isinstance(doc.get("credsStore", ""), str):
-        raise AuthError(f"auth file {path}: credsStore must be a helper name",
-                        hint="fix or remove the file")
+        raise AuthError(
+            f"auth file {path}: credsStore must be a helper name", hint="fix or remove the file"
+        )
     return doc
 
 
@@ -152,12 +155,16 @@ def _decode(entry: object, key: str, path: Path) -> Credentials | None:
     try:
         text = base64.b64decode(str(token), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as e:
-        raise AuthError(f"auth file {path}: the entry for {key!r} is not base64",
-                        hint=f"log in to {key} again, or fix the file") from e
+        raise AuthError(
+            f"auth file {path}: the entry for {key!r} is not base64",
+            hint=f"log in to {key} again, or fix the file",
+        ) from e
     user, sep, password = text.partition(":")
     if not sep or not user:
-        raise AuthError(f"auth file {path}: the entry for {key!r} is not user:password",
-                        hint=f"log in to {key} again, or fix the file")
+        raise AuthError(
+            f"auth file {path}: the entry for {key!r} is not user:password",
+            hint=f"log in to {key} again, or fix the file",
+        )
     return Credentials(user, password.strip("\x00"))
 
 
@@ -251,8 +258,10 @@ def _save(path: Path, doc: dict[str, Any]) -> None:
     try:
         atomic_write(path, json.dumps(doc, indent="\t").encode() + b"\n", mode=0o600)
     except OSError as e:
-        raise AuthError(f"cannot write auth file {path}: {e.strerror}",
-                        hint="check that its directory is writable, or pass --authfile FILE") from e
+        raise AuthError(
+            f"cannot write auth file {path}: {e.strerror}",
+            hint="check that its directory is writable, or pass --authfile FILE",
+        ) from e
 
 
 def store(
@@ -261,15 +270,19 @@ def store(
     """Save CREDS for REGISTRY in the auth file at PATH (mode 0600, atomically), or in the
     helper its credHelpers names for REGISTRY; returns where they went."""
     if not creds.username or ":" in creds.username:
-        raise UsageError(f"username {creds.username!r} is empty or contains ':'",
-                         hint="give a username without ':'")
+        raise UsageError(
+            f"username {creds.username!r} is empty or contains ':'",
+            hint="give a username without ':'",
+        )
     doc = _load(path)
     key = normalize_key(registry)
     helper = helper_for(doc, key, path)
     if helper is not None:
         if "/" in key:
-            raise UsageError(f"{helper.origin}: a helper keeps whole registries, not {key}",
-                             hint=f"log in to {key.partition('/')[0]} instead")
+            raise UsageError(
+                f"{helper.origin}: a helper keeps whole registries, not {key}",
+                hint=f"log in to {key.partition('/')[0]} instead",
+            )
         helper.store(key, creds.username, creds.password, env)
         return f"credential helper {helper.program}"
     auths = {k: v for k, v in doc.get("auths", {}).items() if normalize_key(k) != key}
@@ -280,9 +293,7 @@ def store(
     return str(path)
 
 
-def remove(
-    path: Path, registry: str | None, env: Mapping[str, str] | None = None
-) -> list[str]:
+def remove(path: Path, registry: str | None, env: Mapping[str, str] | None = None) -> list[str]:
     """Forget REGISTRY (every registry when None) in PATH and in the helper its credHelpers
     names for REGISTRY (every helper it names, when None); returns the keys removed."""
     doc = _load(path)
@@ -304,6 +315,8 @@ def remove(
     if helper is not None and helper.erase(key, env):
         return [key]
     if not gone:
-        raise AuthError(f"not logged in to {registry}: {path} has no entry for it",
-                        hint="check the name as it was given to login, or pass --authfile FILE")
+        raise AuthError(
+            f"not logged in to {registry}: {path} has no entry for it",
+            hint="check the name as it was given to login, or pass --authfile FILE",
+        )
     return gone

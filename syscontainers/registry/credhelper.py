@@ -82,8 +82,10 @@ class Helper:
                 hint=f"check the helper ({self.origin})",
             ) from e
         if not isinstance(username, str) or not isinstance(secret, str):
-            raise AuthError(f"credential helper {self.program} sent a non-string credential",
-                            hint=f"check the helper ({self.origin})")
+            raise AuthError(
+                f"credential helper {self.program} sent a non-string credential",
+                hint=f"check the helper ({self.origin})",
+            )
         if not secret:
             return None
         return username, secret

@@ -146,7 +146,8 @@ def _never_answers(error: BaseException) -> bool:
     if isinstance(reason, urllib3_errors.NameResolutionError):
         return True
     return isinstance(reason, urllib3_errors.NewConnectionError) and isinstance(
-        reason.__cause__, ConnectionRefusedError)
+        reason.__cause__, ConnectionRefusedError
+    )
 
 
 class _TooLarge(Exception):
@@ -169,8 +170,15 @@ def _error_detail(resp: requests.Response) -> str:
         doc = json.loads(_read_body(resp, ERROR_BODY_LIMIT))
         first = doc["errors"][0]
         return f": {first.get('code', '')} {first.get('message', '')}"[:300].rstrip()
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError, _TooLarge,
-            rex.RequestException):
+    except (
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        _TooLarge,
+        rex.RequestException,
+    ):
         return ""
 
 
@@ -293,8 +301,7 @@ class RegistryClient:
                 failures += 1
                 if failures >= self.policy.attempts:
                     raise RegistryError(
-                        f"{what}: cannot reach {netloc}: {_reason(e)} "
-                        f"(tried {failures} times)",
+                        f"{what}: cannot reach {netloc}: {_reason(e)} (tried {failures} times)",
                         hint="check that the registry is up and reachable",
                     ) from e
                 self._retry(failures, None)
@@ -341,8 +348,7 @@ class RegistryClient:
             host.challenge = token.challenge_of(resp.headers.get("WWW-Authenticate", ""))
         elif resp.status_code != 200:
             raise RegistryError(
-                f"{host.name} does not answer as a registry: GET /v2/ gave "
-                f"HTTP {resp.status_code}",
+                f"{host.name} does not answer as a registry: GET /v2/ gave HTTP {resp.status_code}",
                 hint="check the registry name and port",
             )
 
@@ -386,8 +392,9 @@ class RegistryClient:
         except rex.ContentDecodingError as e:
             raise _encoding_error(f"token from {realm}", resp, e) from e
         except _TRANSIENT as e:
-            raise AuthError(f"token server {realm}: the answer broke off: {_reason(e)}",
-                            hint=_NETWORK_HINT) from e
+            raise AuthError(
+                f"token server {realm}: the answer broke off: {_reason(e)}", hint=_NETWORK_HINT
+            ) from e
         except ValueError as e:
             raise AuthError(f"token server {realm} sent no JSON", hint=hint) from e
 
@@ -477,8 +484,9 @@ class RegistryClient:
             except rex.ContentDecodingError as e:
                 raise _encoding_error(what, resp, e) from e
             except _TRANSIENT as e:
-                raise RegistryError(f"{what}: the download broke off: {_reason(e)}",
-                                    hint=_NETWORK_HINT) from e
+                raise RegistryError(
+                    f"{what}: the download broke off: {_reason(e)}", hint=_NETWORK_HINT
+                ) from e
             return Fetched(
                 data,
                 resp.headers.get("Content-Type", "").split(";")[0].strip(),
@@ -513,9 +521,7 @@ class RegistryClient:
             if resp.status_code == 404:
                 return None
             if resp.status_code != 200:
-                raise RegistryError(
-                    f"{what}: {netloc} answered HTTP {resp.status_code}", hint=hint
-                )
+                raise RegistryError(f"{what}: {netloc} answered HTTP {resp.status_code}", hint=hint)
             try:
                 return _read_body(resp, limit)
             except _TooLarge as e:

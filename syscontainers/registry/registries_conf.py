@@ -118,12 +118,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}",
-                         hint="check the file's permissions") from e
-    except tomllib.TOMLDecodeError as e:
         raise UsageError(
-            f"{path} is not valid TOML: {e}", hint=_FORMAT_HINT
+            f"cannot read {path}: {e.strerror}", hint="check the file's permissions"
         ) from e
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path} is not valid TOML: {e}", hint=_FORMAT_HINT) from e
 
 
 def _bool(table: dict[str, Any], key: str, where: str) -> bool:
@@ -171,8 +170,9 @@ def _registry(table: object, where: str) -> RegistryEntry:
     if not prefix:
         raise UsageError(f"{where} has neither prefix nor location", hint=_FORMAT_HINT)
     if prefix.startswith("*.") and location:
-        raise UsageError(f"{where}: a wildcard prefix {prefix!r} cannot have a location",
-                         hint=_FORMAT_HINT)
+        raise UsageError(
+            f"{where}: a wildcard prefix {prefix!r} cannot have a location", hint=_FORMAT_HINT
+        )
     mirrors = table.get("mirror", [])
     if not isinstance(mirrors, list):
         raise UsageError(f"{where}: mirror must be an array of tables", hint=_FORMAT_HINT)
@@ -201,8 +201,11 @@ def _v1_registries(doc: dict[str, Any], where: str) -> tuple[list[str], list[Reg
             continue
         for host in hosts:
             entry = flags.get(host, RegistryEntry(prefix=host, location=host))
-            flags[host] = replace(entry, insecure=entry.insecure or kind == "insecure",
-                                  blocked=entry.blocked or kind == "block")
+            flags[host] = replace(
+                entry,
+                insecure=entry.insecure or kind == "insecure",
+                blocked=entry.blocked or kind == "block",
+            )
     return search, list(flags.values())
 
 
@@ -211,15 +214,17 @@ def _merge(config: RegistriesConfig, doc: dict[str, Any], where: str) -> Registr
     entries: list[RegistryEntry] = []
     if "registries" in doc:
         if "registry" in doc or "unqualified-search-registries" in doc:
-            raise UsageError(f"{where} mixes the v1 [registries] format with the v2 format",
-                             hint=_FORMAT_HINT)
+            raise UsageError(
+                f"{where} mixes the v1 [registries] format with the v2 format", hint=_FORMAT_HINT
+            )
         search, entries = _v1_registries(doc, where)
     if "unqualified-search-registries" in doc:
         search = list(_str_list(doc["unqualified-search-registries"], f"{where} search list"))
     tables = doc.get("registry", [])
     if not isinstance(tables, list):
-        raise UsageError(f"{where}: registry must be an array of tables ([[registry]])",
-                         hint=_FORMAT_HINT)
+        raise UsageError(
+            f"{where}: registry must be an array of tables ([[registry]])", hint=_FORMAT_HINT
+        )
     entries += [_registry(t, f"{where} registry {i + 1}") for i, t in enumerate(tables)]
     aliases = dict(config.aliases)
     raw_aliases = doc.get("aliases", {})
@@ -261,11 +266,13 @@ def _check_alias(short: str, target: object, where: str) -> str:
         key = parse(short)
         value = parse(target) if isinstance(target, str) else None
     except ReferenceParseError as e:
-        raise UsageError(f"{where}: alias {short!r}: {e.message}",
-                         hint=e.hint or _FORMAT_HINT) from e
+        raise UsageError(
+            f"{where}: alias {short!r}: {e.message}", hint=e.hint or _FORMAT_HINT
+        ) from e
     if not is_short_name(key) or key.tag or key.digest:
-        raise UsageError(f"{where}: alias name {short!r} must be a short name without a tag",
-                         hint=_FORMAT_HINT)
+        raise UsageError(
+            f"{where}: alias name {short!r} must be a short name without a tag", hint=_FORMAT_HINT
+        )
     if value is None or is_short_name(value) or value.digest:
         raise UsageError(
             f"{where}: alias {short!r} must map to a fully qualified name, not {target!r}",

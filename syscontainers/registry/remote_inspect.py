@@ -92,10 +92,7 @@ def inspect_image(source: RegistrySource, platform: Platform) -> RemoteImage:
         platform=_platform_of(config),
         platforms=platforms,
         config=config,
-        layers=tuple(
-            LayerInfo(d.digest, d.size, d.media_type) for d in resolved.manifest.layers
-        ),
+        layers=tuple(LayerInfo(d.digest, d.size, d.media_type) for d in resolved.manifest.layers),
         raw_manifest=top.data,
         raw_config=raw_config,
     )
-

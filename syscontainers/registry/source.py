@@ -107,8 +107,7 @@ class RegistrySource:
         digest = sha256_digest(fetched.data)
         if reference.startswith("sha256:") and digest != reference:
             raise DigestMismatchError(
-                f"{what}: {endpoint.host} served a manifest with digest {digest}, "
-                f"not {reference}",
+                f"{what}: {endpoint.host} served a manifest with digest {digest}, not {reference}",
                 hint="the registry or mirror is serving wrong content",
             )
         return fetched.data, digest
@@ -245,9 +244,7 @@ def _check_media_types(manifest: Manifest, what: str) -> None:
             raise ManifestError(f"{what} layer {i + 1}: {e.message}", hint=e.hint) from e
 
 
-def _combined(
-    what: str, failures: list[tuple[Endpoint, SysContainersError]]
-) -> SysContainersError:
+def _combined(what: str, failures: list[tuple[Endpoint, SysContainersError]]) -> SysContainersError:
     """One error for every endpoint that failed, typed like the primary's."""
     last = failures[-1][1]
     if len(failures) == 1:

@@ -40,8 +40,10 @@ def scan_dir(directory: Path) -> TlsFiles:
     except FileNotFoundError:
         return TlsFiles()
     except OSError as e:
-        raise UsageError(f"cannot read certificate directory {directory}: {e.strerror}",
-                         hint="check the directory's permissions") from e
+        raise UsageError(
+            f"cannot read certificate directory {directory}: {e.strerror}",
+            hint="check the directory's permissions",
+        ) from e
     cas = tuple(directory / n for n in names if n.endswith(".crt"))
     certs = {n[: -len(".cert")] for n in names if n.endswith(".cert")}
     keys = {n[: -len(".key")] for n in names if n.endswith(".key")}

@@ -88,8 +88,9 @@ def token_request(
     """The realm URL and the request options that ask it for a token for SCOPE."""
     realm = challenge.param("realm")
     if not realm.startswith(("https://", "http://")):
-        raise AuthError(f"registry {host} sent a Bearer challenge without a realm URL",
-                        hint=OPERATOR_HINT)
+        raise AuthError(
+            f"registry {host} sent a Bearer challenge without a realm URL", hint=OPERATOR_HINT
+        )
     params = {k: v for k, v in (("service", challenge.param("service")), ("scope", scope)) if v}
     request: dict[str, Any] = {"params": params}
     if creds is not None and creds.identity_token:  # OAuth2: trade it for an access token
@@ -112,8 +113,10 @@ def refused(host: str, creds: Credentials | None, detail: str) -> AuthError:
 
 def token_server_failed(realm: str, status: int) -> AuthError:
     """The error for any other answer than 200 from the token server."""
-    return AuthError(f"token server {realm} answered HTTP {status}",
-                     hint="check that the token server is healthy, then try again")
+    return AuthError(
+        f"token server {realm} answered HTTP {status}",
+        hint="check that the token server is healthy, then try again",
+    )
 
 
 def token_from(realm: str, doc: object) -> str:

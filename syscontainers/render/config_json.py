@@ -173,8 +173,10 @@ def _volume_mounts(image: ImageConfig, values: Mapping[str, str]) -> list[dict[s
     for volume in image.volumes:
         dest = posixpath.normpath(volume)
         if not dest.startswith("/") or dest == "/" or ".." in dest.split("/"):
-            raise TemplateError(f"image config Volume {volume!r} is not an absolute path",
-                                hint="the image's config is malformed; tell the image's author")
+            raise TemplateError(
+                f"image config Volume {volume!r} is not an absolute path",
+                hint="the image's config is malformed; tell the image's author",
+            )
         source = f"{values['STATE_DIRECTORY']}/{values['NAME']}{dest}"
         mounts.append(
             {"destination": dest, "type": "bind", "source": source, "options": ["rbind", "rw"]}

@@ -160,8 +160,9 @@ def substitute(file: str, text: str, values: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def _fitted(file: str, name: str, values: Mapping[str, str], place: Place, in_string: bool,
-            fragment: bool) -> str:
+def _fitted(
+    file: str, name: str, values: Mapping[str, str], place: Place, in_string: bool, fragment: bool
+) -> str:
     """NAME's value as it must be written at this place of FILE."""
     value, origin = values[name], _origin(values, name)
     if place is Place.JSON and in_string and origin not in (Origin.IMAGE, Origin.RAW):

@@ -224,8 +224,10 @@ def is_host_template(rel: str, manifest: ExportsManifest) -> bool:
 def _check_rel(rel: str) -> str:
     norm = posixpath.normpath(rel)
     if rel.startswith("/") or norm.startswith("..") or norm != rel.rstrip("/"):
-        raise TemplateError(f"/exports entry {rel!r} is not a plain relative path",
-                            hint="the image is broken or hostile; tell the image's author")
+        raise TemplateError(
+            f"/exports entry {rel!r} is not a plain relative path",
+            hint="the image is broken or hostile; tell the image's author",
+        )
     return norm
 
 
@@ -275,16 +277,19 @@ def _open_at(parent: int, name: str, flags: int, what: str) -> int | None:
                 f"{what} is a symlink or not of the expected type",
                 hint="the image must ship /exports entries as plain files and directories",
             ) from e
-        raise TemplateError(f"cannot open {what}: {e.strerror}",
-                            hint="run the command as root; if it was, run "
-                            "'syscontainers images verify'") from e
+        raise TemplateError(
+            f"cannot open {what}: {e.strerror}",
+            hint="run the command as root; if it was, run 'syscontainers images verify'",
+        ) from e
 
 
 def _read_fd(fd: int, what: str, limit: int) -> bytes:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise TemplateError(f"{what} is not a regular file",
-                            hint="the image is broken or hostile; tell the image's author")
+        raise TemplateError(
+            f"{what} is not a regular file",
+            hint="the image is broken or hostile; tell the image's author",
+        )
     if st.st_size > limit:
         raise TemplateError(
             f"{what} is {st.st_size} bytes, larger than the {limit} bytes allowed",
@@ -386,6 +391,8 @@ def load_exports(rootfs: Path) -> Exports:
 def _read_hostfs(exports_fd: int, rel: str) -> bytes:
     data = _read_under(exports_fd, rel, MAX_TEXT, "/exports")
     if data is None:
-        raise TemplateError(f"/exports/{rel} vanished while it was being read",
-                            hint="something changed the checkout meanwhile; run the command again")
+        raise TemplateError(
+            f"/exports/{rel} vanished while it was being read",
+            hint="something changed the checkout meanwhile; run the command again",
+        )
     return data

@@ -144,8 +144,9 @@ def concat(values: Iterable[Any]) -> str:
     for part in values:
         total += size(part, MAX_STRING - total)
         if total > MAX_STRING:
-            raise TooLarge(f"the output, or a string joined with '~', is over {MAX_STRING} "
-                           "characters")
+            raise TooLarge(
+                f"the output, or a string joined with '~', is over {MAX_STRING} characters"
+            )
         parts.append(part)
     return "".join(map(str, parts))
 
@@ -215,8 +216,7 @@ def _filter_checks(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) 
         width = rest[0] if rest else kwargs.get("width", 4)
         _width(width, what)
         lines = str(value).count("\n") + 1
-        _expect(size(value) + lines * (size(width) if isinstance(width, str) else abs(width)),
-                what)
+        _expect(size(value) + lines * (size(width) if isinstance(width, str) else abs(width)), what)
     elif name == "format":
         percent_format(str(value), kwargs or rest, what)
     elif name == "join":
@@ -289,5 +289,3 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         """Call __OBJ for the template, refused when its result would be too large."""
         check_call(__obj, args, kwargs)
         return check(super().call(__context, __obj, *args, **kwargs), "a call")
-
-

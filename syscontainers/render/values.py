@@ -45,8 +45,17 @@ OS_PROVIDED = (
     "NETWORK_ONLINE",
 )
 NETWORK_ONLINE = "NETWORK_ONLINE"  # yes: the unit wants and waits for network-online.target
-_BOOLEANS = {"yes": True, "true": True, "on": True, "1": True,
-             "no": False, "false": False, "off": False, "0": False, "": False}
+_BOOLEANS = {
+    "yes": True,
+    "true": True,
+    "on": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "off": False,
+    "0": False,
+    "": False,
+}
 
 # Linux capability numbers (include/uapi/linux/capability.h).
 CAPABILITIES = (

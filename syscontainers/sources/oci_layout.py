@@ -141,8 +141,10 @@ class DirReader:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise _missing(what, path, self.location) from None
         except OSError as e:
-            raise SourceError(f"cannot read {what} from {self.location}: {e.strerror}",
-                              hint=f"check the permissions of {self.location}") from e
+            raise SourceError(
+                f"cannot read {what} from {self.location}: {e.strerror}",
+                hint=f"check the permissions of {self.location}",
+            ) from e
 
     def size(self, path: str, what: str) -> int:
         """The size of the file at PATH."""
@@ -189,8 +191,9 @@ class _Section(io.RawIOBase):
         except _TAR_ERRORS as e:
             raise SourceError(f"cannot read {self._what}: {e}", hint=_REBUILD_HINT) from e
         if not data and self._left:
-            raise SourceError(f"{self._what} ends early: the archive is truncated",
-                              hint=_REBUILD_HINT)
+            raise SourceError(
+                f"{self._what} ends early: the archive is truncated", hint=_REBUILD_HINT
+            )
         view[: len(data)] = data
         self._left -= len(data)
         return len(data)
@@ -263,14 +266,17 @@ class TarReader:
         try:
             stream = self._opener(self.path)
         except OSError as e:
-            raise SourceError(f"cannot open {self.location}: {e.strerror or e}",
-                              hint=f"check the path and permissions of {self.location}") from e
+            raise SourceError(
+                f"cannot open {self.location}: {e.strerror or e}",
+                hint=f"check the path and permissions of {self.location}",
+            ) from e
         try:
             stream.seek(member.offset_data)
         except _TAR_ERRORS as e:
             stream.close()
-            raise SourceError(f"cannot read {what} from {self.location}: {e}",
-                              hint=_REBUILD_HINT) from e
+            raise SourceError(
+                f"cannot read {what} from {self.location}: {e}", hint=_REBUILD_HINT
+            ) from e
         return io.BufferedReader(_Section(stream, member.size, f"{what} in {self.location}"))
 
     def size(self, path: str, what: str) -> int:

@@ -123,9 +123,10 @@ class Store:
         if digest is not None and digest != actual:
             from syscontainers.errors import DigestMismatchError
 
-            raise DigestMismatchError(f"blob {digest} has content with digest {actual}",
-                                      hint="the source sent damaged bytes; pull the image again, "
-                                      "or tell its publisher")
+            raise DigestMismatchError(
+                f"blob {digest} has content with digest {actual}",
+                hint="the source sent damaged bytes; pull the image again, or tell its publisher",
+            )
         path = self.blobs_dir / digest_hex(actual)
         # Compare rather than test existence, so that a new put heals a damaged blob.
         if read_bytes_if_exists(path) != data:
@@ -136,9 +137,10 @@ class Store:
         """The blob named DIGEST, checked against it."""
         data = read_bytes_if_exists(self.blobs_dir / digest_hex(check_digest(digest, "blob")))
         if data is None:
-            raise ImageNotFoundError(f"blob {digest} is not in the store",
-                                     hint="run 'syscontainers images verify', then pull the "
-                                     "affected image again")
+            raise ImageNotFoundError(
+                f"blob {digest} is not in the store",
+                hint="run 'syscontainers images verify', then pull the affected image again",
+            )
         if sha256_digest(data) != digest:
             raise StoreCorruptError(
                 f"blob {digest} in the store is damaged",
@@ -250,7 +252,8 @@ class Store:
         """The file objects layer DIFF_ID uses that are not in the store, after checking its
         tree (symlink objects are a cache: not counted)."""
         return [
-            n for n, _ in self.check_layer(diff_id)
+            n
+            for n, _ in self.check_layer(diff_id)
             if not is_link_object(n) and not os.path.exists(self.object_path(n))
         ]
 
@@ -258,9 +261,7 @@ class Store:
         """Every stored layer diff_id."""
         if not self.layers_dir.is_dir():
             return []
-        return [
-            "sha256:" + n[:-5] for n in os.listdir(self.layers_dir) if n.endswith(".json")
-        ]
+        return ["sha256:" + n[:-5] for n in os.listdir(self.layers_dir) if n.endswith(".json")]
 
     # ---- refs and pins -----------------------------------------------------
 

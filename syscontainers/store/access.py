@@ -71,9 +71,14 @@ def check(store_path: Path) -> list[AccessProblem]:
     with contextlib.suppress(FileNotFoundError):
         st = os.stat(root)
         if st.st_mode & 0o022:
-            problems.append(AccessProblem(
-                root, f"mode {stat.S_IMODE(st.st_mode):04o} lets other users replace the "
-                "store and deployments in it; make it writable only by its owner", False))
+            problems.append(
+                AccessProblem(
+                    root,
+                    f"mode {stat.S_IMODE(st.st_mode):04o} lets other users replace the "
+                    "store and deployments in it; make it writable only by its owner",
+                    False,
+                )
+            )
         problems.extend(_owner_problem(root, st, owner))
     for path in private_dirs(store_path):
         try:
@@ -81,10 +86,15 @@ def check(store_path: Path) -> list[AccessProblem]:
         except FileNotFoundError:
             continue
         if st.st_mode & _OTHERS:
-            problems.append(AccessProblem(
-                path, f"mode {stat.S_IMODE(st.st_mode):04o} lets every local user reach the "
-                f"images' files (setuid and world-writable ones too); it must be "
-                f"{PRIVATE_MODE:04o}", True))
+            problems.append(
+                AccessProblem(
+                    path,
+                    f"mode {stat.S_IMODE(st.st_mode):04o} lets every local user reach the "
+                    f"images' files (setuid and world-writable ones too); it must be "
+                    f"{PRIVATE_MODE:04o}",
+                    True,
+                )
+            )
         problems.extend(_owner_problem(path, st, owner))
     return problems
 
@@ -92,6 +102,11 @@ def check(store_path: Path) -> list[AccessProblem]:
 def _owner_problem(path: Path, st: os.stat_result, owner: int) -> list[AccessProblem]:
     if st.st_uid == owner:
         return []
-    return [AccessProblem(
-        path, f"owned by uid {st.st_uid}, not {owner}: that user can open it to everyone; "
-        f"chown it to uid {owner}", False)]
+    return [
+        AccessProblem(
+            path,
+            f"owned by uid {st.st_uid}, not {owner}: that user can open it to everyone; "
+            f"chown it to uid {owner}",
+            False,
+        )
+    ]

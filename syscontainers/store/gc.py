@@ -88,9 +88,7 @@ def _sweep_layers(store: Store, graph: Graph, dry_run: bool) -> tuple[int, int]:
         if entry.name.endswith(".objects") and "sha256:" + entry.name[:-8] not in graph.layers:
             freed += _remove(entry.path, dry_run)
     if store.by_blob_dir.is_dir():
-        kept_blobs = {
-            digest_hex(b) for img in graph.images.values() for b in img.blob_digests
-        }
+        kept_blobs = {digest_hex(b) for img in graph.images.values() for b in img.blob_digests}
         for entry in os.scandir(store.by_blob_dir):
             if entry.name not in kept_blobs:
                 freed += _remove(entry.path, dry_run)

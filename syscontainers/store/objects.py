@@ -131,8 +131,9 @@ def parse_name(name: str) -> ParsedName:
         xhash = parts[4] if len(parts) == 5 else ""
         return ParsedName(parts[0], int(parts[1], 8), int(parts[2]), int(parts[3]), xhash)
     except ValueError:
-        raise StoreCorruptError(f"{name!r} is not an object name in the store",
-                                hint="run 'syscontainers images verify'") from None
+        raise StoreCorruptError(
+            f"{name!r} is not an object name in the store", hint="run 'syscontainers images verify'"
+        ) from None
 
 
 class ObjectWriter:
@@ -227,8 +228,10 @@ class ObjectWriter:
             while left:
                 chunk = stream.read(min(CHUNK, left))
                 if not chunk:
-                    raise LayerError(f"{what}: content ends {left} bytes before its declared size",
-                                     hint=TRUNCATED_HINT)
+                    raise LayerError(
+                        f"{what}: content ends {left} bytes before its declared size",
+                        hint=TRUNCATED_HINT,
+                    )
                 h.update(chunk)
                 _write_all(fd, chunk)
                 left -= len(chunk)
@@ -258,8 +261,9 @@ class ObjectWriter:
         # Create it with its final permissions where open(2) can give them, so that most
         # files need no fchmod (and, when owned by us, no fchown): two syscalls of six.
         plain = not mode & 0o7000 and not mode & self._umask
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                     mode if plain else 0o600)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode if plain else 0o600
+        )
         try:
             _write_all(fd, data)
             self._apply_meta(fd, meta, chmod=not plain)
@@ -311,8 +315,10 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
             buf += chunk
         data = bytes(buf)
     if len(data) != size:
-        raise LayerError(f"{what}: content ends {size - len(data)} bytes before its declared size",
-                         hint=TRUNCATED_HINT)
+        raise LayerError(
+            f"{what}: content ends {size - len(data)} bytes before its declared size",
+            hint=TRUNCATED_HINT,
+        )
     return data
 
 

@@ -163,9 +163,10 @@ def tree_entries(path: Path, what: str) -> Iterator[Entry]:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed when the generator ends
     except FileNotFoundError:
-        raise StoreCorruptError(f"{what} is missing",
-                                hint="run 'syscontainers images verify', then pull the "
-                                "affected image again") from None
+        raise StoreCorruptError(
+            f"{what} is missing",
+            hint="run 'syscontainers images verify', then pull the affected image again",
+        ) from None
     with f:
         yield from iter_entries(f, what)
 
@@ -179,8 +180,12 @@ def merged_objects(
     """(name, size, layers using it) for every object of SOURCES (diff_id -> object list),
     in name order: a k-way merge holding one line per layer."""
     streams = [
-        _tagged(diff_id, read_object_list(src, f"object list of layer {diff_id}")
-                if isinstance(src, Path) else iter(src))
+        _tagged(
+            diff_id,
+            read_object_list(src, f"object list of layer {diff_id}")
+            if isinstance(src, Path)
+            else iter(src),
+        )
         for diff_id, src in sorted(sources.items())
     ]
     for name, group in groupby(heapq.merge(*streams), key=lambda item: item[0]):

@@ -179,9 +179,7 @@ def parse_registries_d(files: Sequence[tuple[str, bytes]]) -> RegistriesD:
                     f"and in {name}",
                     hint="keep one default-docker section in the whole directory",
                 )
-            default, default_attachments = _section(
-                name, "'default-docker'", doc["default-docker"]
-            )
+            default, default_attachments = _section(name, "'default-docker'", doc["default-docker"])
             default_from = name
         for scope, section in _docker(name, doc.get("docker")).items():
             if scope in scope_from:

@@ -55,9 +55,7 @@ def json_object(value: object, where: str, fail: Fail) -> dict[str, object]:
     return fields
 
 
-def critical_claim(
-    value: object, expected_type: str, fail: Fail
-) -> tuple[str, str]:
+def critical_claim(value: object, expected_type: str, fail: Fail) -> tuple[str, str]:
     """The (manifest digest, docker reference) of a payload's ``critical`` object, which must
     hold exactly type (EXPECTED_TYPE), image.docker-manifest-digest and
     identity.docker-reference: the part simple signing and sigstore payloads share."""

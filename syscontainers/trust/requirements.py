@@ -232,9 +232,7 @@ class SigstoreSigned(_Signed[SigstoreLayer]):
         "use-sigstore-attachments: true for its registry in registries.d"
     )
 
-    def __init__(
-        self, sigstore: SigstoreLookup | None, read_key: Callable[[Path], bytes]
-    ) -> None:
+    def __init__(self, sigstore: SigstoreLookup | None, read_key: Callable[[Path], bytes]) -> None:
         super().__init__(read_key)
         self._sigstore = sigstore
 

@@ -329,4 +329,3 @@ def parse_sigstore_payload(payload: bytes, what: str) -> SigstoreClaim:
     # signedIdentity.
     digest, reference = critical_claim(top["critical"], PAYLOAD_TYPE, fail)
     return SigstoreClaim(digest, reference)
-

@@ -26,14 +26,33 @@ def survey_one(host: NspawnHost, layout: str, mirror: Mirror) -> str:
     """Install MIRROR, look at it, uninstall it; one line of result."""
     once = mirror.labels.get("atomic.run") == "once"
     options = [] if once else ["--now", "--health-timeout", "5"]
-    out = host.run(["/usr/bin/python3", "-c", CLI, "install", *options, "--name", mirror.name,
-                    f"oci:{layout}:{mirror.name}"], check=False, timeout=300)
-    state = "ran once" if once else host.run(
-        ["systemctl", "is-active", f"{mirror.name}.service"], check=False).stdout.strip()
+    out = host.run(
+        [
+            "/usr/bin/python3",
+            "-c",
+            CLI,
+            "install",
+            *options,
+            "--name",
+            mirror.name,
+            f"oci:{layout}:{mirror.name}",
+        ],
+        check=False,
+        timeout=300,
+    )
+    state = (
+        "ran once"
+        if once
+        else host.run(
+            ["systemctl", "is-active", f"{mirror.name}.service"], check=False
+        ).stdout.strip()
+    )
     detail = ""
     if out.returncode != 0 or state not in ("active", "ran once"):
-        journal = host.run(["journalctl", "-q", "-n", "12", "-o", "cat", "-u",
-                            f"{mirror.name}.service"], check=False).stdout
+        journal = host.run(
+            ["journalctl", "-q", "-n", "12", "-o", "cat", "-u", f"{mirror.name}.service"],
+            check=False,
+        ).stdout
         detail = " | ".join(x for x in (out.stderr + journal).splitlines() if x.strip())[-1500:]
     warnings = [x for x in out.stderr.splitlines() if x.startswith("warning")]
     host.run(["/usr/bin/python3", "-c", CLI, "uninstall", mirror.name], check=False)

@@ -40,13 +40,27 @@ class World:
         """Serve a registry at REGISTRY inside, storing under STATE (a test directory); with
         ACCESS_LOG, every request is a line in the journal of REGISTRY_UNIT."""
         state.mkdir()
-        (state / "config.yml").write_text(json.dumps({
-            "version": 0.1, "log": {"level": "warn", "accesslog": {"disabled": not access_log}},
-            "storage": {"filesystem": {"rootdirectory": self.host.inside(state / "storage")}},
-            "http": {"addr": REGISTRY, "secret": "test"},
-        }))
-        self.host.run(["systemd-run", f"--unit={REGISTRY_UNIT}", "docker-registry", "serve",
-                       self.host.inside(state / "config.yml")])
+        (state / "config.yml").write_text(
+            json.dumps(
+                {
+                    "version": 0.1,
+                    "log": {"level": "warn", "accesslog": {"disabled": not access_log}},
+                    "storage": {
+                        "filesystem": {"rootdirectory": self.host.inside(state / "storage")}
+                    },
+                    "http": {"addr": REGISTRY, "secret": "test"},
+                }
+            )
+        )
+        self.host.run(
+            [
+                "systemd-run",
+                f"--unit={REGISTRY_UNIT}",
+                "docker-registry",
+                "serve",
+                self.host.inside(state / "config.yml"),
+            ]
+        )
         self.get(int(REGISTRY.split(":")[1]), timeout=20)
 
     def sc(self, *args: str, check: bool = True, timeout: float = 180) -> Completed:
@@ -56,9 +70,18 @@ class World:
 
     def push(self, tag: str, name: str) -> None:
         """Push LAYOUT:TAG to the registry inside as NAME."""
-        self.host.run(["skopeo", "--insecure-policy", "copy", "--quiet",
-                       "--dest-tls-verify=false", f"oci:{self.layout}:{tag}",
-                       f"docker://{REGISTRY}/{name}"], timeout=120)
+        self.host.run(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{self.layout}:{tag}",
+                f"docker://{REGISTRY}/{name}",
+            ],
+            timeout=120,
+        )
 
     def active(self, unit: str) -> str:
         """systemctl is-active UNIT."""
@@ -68,8 +91,9 @@ class World:
         """The page on PORT inside, retried until it answers or TIMEOUT passes."""
         deadline = time.monotonic() + timeout
         while True:
-            got = self.host.run(["busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/"],
-                                check=False)
+            got = self.host.run(
+                ["busybox", "wget", "-qO-", f"http://127.0.0.1:{port}/"], check=False
+            )
             if got.returncode == 0 or time.monotonic() > deadline:
                 return got.stdout if got.returncode == 0 else f"<no answer: {got.stderr}>"
             time.sleep(0.2)

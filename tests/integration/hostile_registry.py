@@ -158,12 +158,17 @@ def cli_env(tmp: Path) -> dict[str, str]:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYSCONTAINERS_")}
     env.pop("REGISTRY_AUTH_FILE", None)
-    env.update(SYSCONTAINERS_CONFIG=str(config), HOME=str(tmp / "home"),
-               XDG_RUNTIME_DIR=str(tmp / "run"))
+    env.update(
+        SYSCONTAINERS_CONFIG=str(config), HOME=str(tmp / "home"), XDG_RUNTIME_DIR=str(tmp / "run")
+    )
     return env
 
 
 def run_cli(env: dict[str, str], *argv: str, timeout: int = 120) -> Measured:
     """``python -m syscontainers ARGV`` under an address-space limit, with its own peak RSS."""
-    return run_measured([sys.executable, "-m", "syscontainers", *argv], env=env,
-                        address_space=CHILD_ADDRESS_SPACE, timeout=timeout)
+    return run_measured(
+        [sys.executable, "-m", "syscontainers", *argv],
+        env=env,
+        address_space=CHILD_ADDRESS_SPACE,
+        timeout=timeout,
+    )

@@ -36,8 +36,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 TEST_MOUNT = "/srv/test"
 REPO_MOUNT = "/srv/repo"
-APT_PACKAGES = ("python3-dbus-next", "python3-yaml", "python3-jinja2", "python3-requests",
-                "python3-zstandard")
+APT_PACKAGES = (
+    "python3-dbus-next",
+    "python3-yaml",
+    "python3-jinja2",
+    "python3-requests",
+    "python3-zstandard",
+)
 PYTHON_MODULES = ("dbus_next", "yaml", "jinja2", "requests", "zstandard")
 DEFAULT_MASKS = ("systemd-firstboot.service",)
 INSIDE_ENV = {
@@ -125,8 +130,11 @@ def skip_without_runtimes() -> None:
 
 def persistent_binds(test_dir: Path) -> tuple[Bind, ...]:
     """Binds for the store root and the unit and tmpfiles directories, kept across reboots."""
-    pairs = (("root", "/var/lib/syscontainers"), ("etc-systemd-system", "/etc/systemd/system"),
-             ("etc-tmpfiles.d", "/etc/tmpfiles.d"))
+    pairs = (
+        ("root", "/var/lib/syscontainers"),
+        ("etc-systemd-system", "/etc/systemd/system"),
+        ("etc-tmpfiles.d", "/etc/tmpfiles.d"),
+    )
     binds = []
     for name, target in pairs:
         source = test_dir / "persist" / name
@@ -141,8 +149,7 @@ def _cgroup_roots() -> tuple[Path, ...]:
     if (base / "cgroup.controllers").exists():
         return (base / _own_cgroup(""),)
     if (base / "unified" / "cgroup.controllers").exists():  # hybrid
-        return (base / "unified" / _own_cgroup(""),
-                base / "systemd" / _own_cgroup("name=systemd"))
+        return (base / "unified" / _own_cgroup(""), base / "systemd" / _own_cgroup("name=systemd"))
     return ()
 
 
@@ -206,15 +213,25 @@ class NspawnHost:
 
     def argv(self) -> list[str]:
         """The systemd-nspawn command line (test-host.md's, plus name, binds and masks)."""
-        binds = [Bind(self.test_dir, TEST_MOUNT), Bind(REPO, REPO_MOUNT, readonly=True),
-                 Bind(self.state_dir / "preset", "/etc/systemd/system-preset", readonly=True),
-                 *self.binds]
+        binds = [
+            Bind(self.test_dir, TEST_MOUNT),
+            Bind(REPO, REPO_MOUNT, readonly=True),
+            Bind(self.state_dir / "preset", "/etc/systemd/system-preset", readonly=True),
+            *self.binds,
+        ]
         return [
-            "systemd-nspawn", "-D", str(self.directory), f"--volatile={self.volatile}",
-            "--boot", "--register=no",
-            "--keep-unit", "--private-network", "--capability=all",
+            "systemd-nspawn",
+            "-D",
+            str(self.directory),
+            f"--volatile={self.volatile}",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--private-network",
+            "--capability=all",
             "--system-call-filter=add_key keyctl request_key bpf",
-            f"--machine={self.machine}", "--console=pipe",
+            f"--machine={self.machine}",
+            "--console=pipe",
             *(b.option() for b in binds),
             *(f"systemd.mask={unit}" for unit in self.masks),
         ]
@@ -232,7 +249,9 @@ class NspawnHost:
         with open(self.state_dir / "console.log", "ab") as log:
             self._nspawn = subprocess.Popen(
                 ["sh", "-c", wrapper, "sh", *procs],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env={**os.environ, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"},
                 start_new_session=True,
             )
@@ -258,11 +277,14 @@ class NspawnHost:
     def _deadline_check(self, started: float, what: str) -> None:
         assert self._nspawn is not None
         if self._nspawn.poll() is not None:
-            raise BootError(f"systemd-nspawn exited {self._nspawn.returncode} before {what}\n"
-                            + self.console_tail())
+            raise BootError(
+                f"systemd-nspawn exited {self._nspawn.returncode} before {what}\n"
+                + self.console_tail()
+            )
         if time.monotonic() - started > self.boot_timeout:
-            raise BootError(f"{what} did not happen within {self.boot_timeout} s\n"
-                            + self.console_tail())
+            raise BootError(
+                f"{what} did not happen within {self.boot_timeout} s\n" + self.console_tail()
+            )
 
     def _wait_for_pid1(self, started: float) -> int:
         assert self._nspawn is not None
@@ -304,8 +326,9 @@ class NspawnHost:
         if not self.pid:
             raise RuntimeError(f"{self.machine} is not booted")
         full = ["nsenter", "-t", str(self.pid), "-a", *argv]
-        proc = subprocess.run(full, input=input_text, capture_output=True, text=True,
-                              env=INSIDE_ENV, timeout=timeout)
+        proc = subprocess.run(
+            full, input=input_text, capture_output=True, text=True, env=INSIDE_ENV, timeout=timeout
+        )
         done = Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
         return done.check() if check else done
 
@@ -313,8 +336,9 @@ class NspawnHost:
         """Run a /bin/sh script inside."""
         return self.run(["/bin/sh", "-c", script], check=check, timeout=timeout)
 
-    def python(self, code: str, *args: str, check: bool = True, timeout: float = 120.0
-               ) -> Completed:
+    def python(
+        self, code: str, *args: str, check: bool = True, timeout: float = 120.0
+    ) -> Completed:
         """Run Python CODE with /usr/bin/python3 inside, the repository on its path."""
         return self.run(["/usr/bin/python3", "-c", code, *args], check=check, timeout=timeout)
 
@@ -358,8 +382,11 @@ class NspawnHost:
         """Processes still in the container's pid namespace, and cgroups we cannot remove."""
         left = []
         if self._pid_ns is not None:
-            left += [f"pid {p.name}" for p in Path("/proc").iterdir()
-                     if p.name.isdigit() and _pid_ns(int(p.name)) == self._pid_ns]
+            left += [
+                f"pid {p.name}"
+                for p in Path("/proc").iterdir()
+                if p.name.isdigit() and _pid_ns(int(p.name)) == self._pid_ns
+            ]
         for root in self._cgroups:
             for path in sorted(root.rglob("*"), key=lambda p: -len(p.parts)) + [root]:
                 if path.is_dir():

@@ -13,8 +13,18 @@ from pathlib import Path
 
 from tests.packaging.debroot import debroot
 
-PACKAGES = ["systemd", "systemd-sysv", "dbus", "runc", "python3", "python3-dbus-next",
-            "python3-yaml", "python3-jinja2", "python3-requests", "python3-zstandard"]
+PACKAGES = [
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "runc",
+    "python3",
+    "python3-dbus-next",
+    "python3-yaml",
+    "python3-jinja2",
+    "python3-requests",
+    "python3-zstandard",
+]
 PREFIX = "bookworm-provision-"
 
 
@@ -23,8 +33,9 @@ def provision_root(dest: Path) -> Path | str:
     cached = debroot(PACKAGES, base=(), prefix=PREFIX)
     if isinstance(cached, str):
         return cached
-    done = subprocess.run(["cp", "-a", "--reflink=auto", str(cached), str(dest)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["cp", "-a", "--reflink=auto", str(cached), str(dest)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         return f"cannot copy {cached}: {done.stderr.strip()}"
     return dest

@@ -12,8 +12,9 @@ MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
-def _request(host: str, method: str, path: str, body: bytes = b"",
-             headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+def _request(
+    host: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
     conn = http.client.HTTPConnection(host, timeout=30)
     conn.request(method, path, body=body, headers=headers or {})
     resp = conn.getresponse()
@@ -31,8 +32,13 @@ def push_blob(host: str, repo: str, data: bytes) -> dict[str, Any]:
     if location.startswith("http"):
         location = "/" + location.split("/", 3)[3]
     sep = "&" if "?" in location else "?"
-    done = _request(host, "PUT", f"{location}{sep}digest={digest}", data,
-                    {"Content-Type": "application/octet-stream"})
+    done = _request(
+        host,
+        "PUT",
+        f"{location}{sep}digest={digest}",
+        data,
+        {"Content-Type": "application/octet-stream"},
+    )
     assert done.status == 201, done.status
     return {"digest": digest, "size": len(data)}
 
@@ -40,8 +46,9 @@ def push_blob(host: str, repo: str, data: bytes) -> dict[str, Any]:
 def push_manifest(host: str, repo: str, tag: str, manifest: dict[str, Any]) -> str:
     """PUT MANIFEST (an OCI image manifest) as REPO:TAG; its digest."""
     data = json.dumps(manifest).encode()
-    resp = _request(host, "PUT", f"/v2/{repo}/manifests/{tag}", data,
-                    {"Content-Type": MT_OCI_MANIFEST})
+    resp = _request(
+        host, "PUT", f"/v2/{repo}/manifests/{tag}", data, {"Content-Type": MT_OCI_MANIFEST}
+    )
     assert resp.status == 201, resp.status
     return "sha256:" + hashlib.sha256(data).hexdigest()
 

@@ -70,13 +70,11 @@ class World:
 
     def sc(self, *args: str, check: bool = True, timeout: float = 180) -> Completed:
         """Run the syscontainers CLI inside."""
-        return self.host.run(["/usr/bin/python3", "-c", CLI, *args], check=check,
-                             timeout=timeout)
+        return self.host.run(["/usr/bin/python3", "-c", CLI, *args], check=check, timeout=timeout)
 
     def install(self, tag: str, name: str, *options: str, check: bool = True) -> Completed:
         """install [OPTIONS] --name NAME from the layout's TAG, with no --set."""
-        return self.sc("install", *options, "--name", name, f"oci:{self.layout}:{tag}",
-                       check=check)
+        return self.sc("install", *options, "--name", name, f"oci:{self.layout}:{tag}", check=check)
 
     def state(self, unit: str) -> str:
         """systemctl is-active UNIT."""
@@ -84,8 +82,9 @@ class World:
 
     def prop(self, unit: str, name: str) -> str:
         """One property of UNIT (the manager's when UNIT is "")."""
-        return self.host.run(["systemctl", "show", "-P", name, *([unit] if unit else [])]
-                             ).stdout.strip()
+        return self.host.run(
+            ["systemctl", "show", "-P", name, *([unit] if unit else [])]
+        ).stdout.strip()
 
     def wait_active(self, unit: str, timeout: float = 30.0) -> str:
         """Wait for UNIT to be active; return its last state."""
@@ -167,16 +166,21 @@ def test_the_journal_names_the_container(world: World) -> None:
 def test_network_online_on_request_is_kept_by_update(world: World) -> None:
     # stopped first: a restart that waits for network-online would wait for wait-online
     world.host.run(["systemctl", "stop", "plain.service"])
-    world.sc("update", "plain", "--set", "NETWORK_ONLINE=yes", "--no-pull",
-             "--health-timeout", "2")
+    world.sc("update", "plain", "--set", "NETWORK_ONLINE=yes", "--no-pull", "--health-timeout", "2")
     unit = world.host.run(["cat", "/etc/systemd/system/plain.service"]).stdout
     assert unit.endswith("[Unit]\nWants=network-online.target\nAfter=network-online.target\n")
-    world.sc("update", "plain", "--no-pull", "--set", "GREETING=kept",  # another update
-             "--health-timeout", "2")
+    world.sc(
+        "update",
+        "plain",
+        "--no-pull",
+        "--set",
+        "GREETING=kept",  # another update
+        "--health-timeout",
+        "2",
+    )
     unit = world.host.run(["cat", "/etc/systemd/system/plain.service"]).stdout
     assert unit.endswith("[Unit]\nWants=network-online.target\nAfter=network-online.target\n")
-    world.sc("update", "plain", "--set", "NETWORK_ONLINE=no", "--no-pull",
-             "--health-timeout", "2")
+    world.sc("update", "plain", "--set", "NETWORK_ONLINE=no", "--no-pull", "--health-timeout", "2")
     unit = world.host.run(["cat", "/etc/systemd/system/plain.service"]).stdout
     assert not [x for x in unit.splitlines() if "network-online" in x and x[0] != "#"]
     world.host.run(["systemctl", "start", "plain.service"])
@@ -200,8 +204,9 @@ def test_run_in_a_stopped_etcd_finds_its_run_directory(world: World) -> None:
     assert world.state("etcd.service") == "inactive"
     gone = world.host.run(["test", "-e", "/run/etcd"], check=False)
     assert gone.returncode != 0  # RuntimeDirectory= is removed at stop
-    out = world.sc("run", "etcd", "/bin/sh", "-c", "test -d /var/run/etcd && echo run-ok",
-                   check=False)
+    out = world.sc(
+        "run", "etcd", "/bin/sh", "-c", "test -d /var/run/etcd && echo run-ok", check=False
+    )
     assert out.returncode == 0 and "run-ok" in out.stdout, out
     world.host.run(["systemctl", "start", "etcd.service"])
     assert world.wait_active("etcd.service") == "active"
@@ -225,8 +230,9 @@ def withheld(world: World) -> list[str]:
 def test_rc_form_capability_list_runs(world: World) -> None:
     world.install("qemu-guest-agent-here", "qga", "--now", "--health-timeout", "2")
     assert world.wait_active("qga.service") == "active"
-    config = json.loads(world.host.run(
-        ["cat", "/var/lib/syscontainers/containers/qga/config.json"]).stdout)
+    config = json.loads(
+        world.host.run(["cat", "/var/lib/syscontainers/containers/qga/config.json"]).stdout
+    )
     caps = config["process"]["capabilities"]
     assert set(caps) == {"bounding", "effective", "inheritable", "permitted", "ambient"}
     assert "CAP_SYS_ADMIN" in caps["effective"] and "CAP_AUDIT_WRITE" not in caps["effective"]
@@ -253,13 +259,16 @@ def test_after_a_reboot_every_service_is_up_within_seconds(world: World) -> None
     for name in SERVICES:
         unit = f"{name}.service"
         assert world.wait_active(unit, timeout=60) == "active", world.host.run(
-            ["journalctl", "-b", "-q", "-n", "30", "-u", unit], check=False).stdout
+            ["journalctl", "-b", "-q", "-n", "30", "-u", unit], check=False
+        ).stdout
     basic = int(world.prop("basic.target", "ActiveEnterTimestampMonotonic"))
     userspace = int(world.prop("", "UserspaceTimestampMonotonic"))
     assert world.state(WAIT_ONLINE) == "activating"  # still waiting for a network
     assert world.state("multi-user.target") != "active"  # held by needs-online.service
     for name in SERVICES:
         active = int(world.prop(f"{name}.service", "ActiveEnterTimestampMonotonic"))
-        print(f"{name}: active {(active - userspace) / 1e6:.2f} s after systemd started, "
-              f"{(active - basic) / 1e6:.2f} s after basic.target")
+        print(
+            f"{name}: active {(active - userspace) / 1e6:.2f} s after systemd started, "
+            f"{(active - basic) / 1e6:.2f} s after basic.target"
+        )
         assert 0 < active - basic < 5_000_000, name

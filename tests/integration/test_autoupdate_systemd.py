@@ -42,8 +42,12 @@ from tests.integration.booted_world import (
 )
 from tests.integration.nspawn import REPO, NspawnHost, booted_or_skip
 
-pytestmark = [pytest.mark.systemd, pytest.mark.slow, pytest.mark.registry,
-              requires("runc", "umoci", "skopeo", "docker-registry", "systemd-analyze")]
+pytestmark = [
+    pytest.mark.systemd,
+    pytest.mark.slow,
+    pytest.mark.registry,
+    requires("runc", "umoci", "skopeo", "docker-registry", "systemd-analyze"),
+]
 
 SERVICE = "syscontainers-auto-update.service"
 TIMER = "syscontainers-auto-update.timer"
@@ -58,8 +62,10 @@ ExecStart=/usr/bin/python3 -m syscontainers auto-update --health-timeout 3
 OLD_PAGE = "hello from a syscontainers system container\n"
 NEW_PAGE = "version 2\n"
 PORTS = {"good": 8081, "bad": 8082, "same": 8083, "optout": 8084}
-STAT = ("import os, sys, json; print(json.dumps({p: [os.lstat(p).st_ino, os.lstat(p).st_mtime_ns]"
-        " for p in sys.argv[1:]}))")
+STAT = (
+    "import os, sys, json; print(json.dumps({p: [os.lstat(p).st_ino, os.lstat(p).st_mtime_ns]"
+    " for p in sys.argv[1:]}))"
+)
 
 
 def build_images(work: Path) -> Path:
@@ -69,11 +75,25 @@ def build_images(work: Path) -> Path:
     for tag in ("v1", "v2", "broken", "labelled"):
         skopeo_copy(f"oci:{layout}:latest", f"oci:{layout}:{tag}")
     add_layer(layout, "v2", layer_tar({"var/www/index.html": NEW_PAGE.encode()}))
-    add_layer(layout, "broken", layer_tar({
-        "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
-    }))
-    process.run(["umoci", "config", "--image", f"{layout}:labelled",
-                 "--config.label", "io.containers.autoupdate=registry"])
+    add_layer(
+        layout,
+        "broken",
+        layer_tar(
+            {
+                "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
+            }
+        ),
+    )
+    process.run(
+        [
+            "umoci",
+            "config",
+            "--image",
+            f"{layout}:labelled",
+            "--config.label",
+            "io.containers.autoupdate=registry",
+        ]
+    )
     return layout
 
 
@@ -104,13 +124,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AutoUpdateWorld]
     with booted_or_skip(host):
         w = AutoUpdateWorld(host, host.inside(layout))
         w.start_registry(test_dir / "registry", access_log=True)
-        for name, tag in (("good", "v1"), ("bad", "v1"), ("same", "labelled"),
-                          ("optout", "v1")):
+        for name, tag in (("good", "v1"), ("bad", "v1"), ("same", "labelled"), ("optout", "v1")):
             w.push(tag, f"{name}:1")
         for name, port in PORTS.items():
             policy = ["--auto-update", "registry"] if name in ("good", "bad") else []
-            w.sc("install", "--now", "--health-timeout", "2", "--name", name,
-                 "--set", f"PORT={port}", *policy, f"docker://{REGISTRY}/{name}:1")
+            w.sc(
+                "install",
+                "--now",
+                "--health-timeout",
+                "2",
+                "--name",
+                name,
+                "--set",
+                f"PORT={port}",
+                *policy,
+                f"docker://{REGISTRY}/{name}:1",
+            )
         for unit in (SERVICE, TIMER):
             host.run(["cp", f"/srv/repo/units/{unit}", f"{UNIT_DIR}/{unit}"])
         host.run(["mkdir", "-p", f"{UNIT_DIR}/{SERVICE}.d"])
@@ -120,8 +149,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AutoUpdateWorld]
 
 
 def test_the_units_verify_and_the_timer_is_scheduled(world: AutoUpdateWorld) -> None:
-    verified = world.host.run(["systemd-analyze", "verify", "--man=no",
-                               f"{UNIT_DIR}/{SERVICE}", f"{UNIT_DIR}/{TIMER}"], check=False)
+    verified = world.host.run(
+        ["systemd-analyze", "verify", "--man=no", f"{UNIT_DIR}/{SERVICE}", f"{UNIT_DIR}/{TIMER}"],
+        check=False,
+    )
     assert verified.returncode == 0 and not verified.stderr.strip(), verified
     world.host.run(["systemctl", "enable", "--now", TIMER])
     assert world.active(TIMER) == "active"
@@ -143,18 +174,25 @@ def test_dry_run_shows_pending_and_changes_nothing(world: AutoUpdateWorld) -> No
     world.push("broken", "bad:1")
     world.push("v2", "optout:1")
     out = world.sc("auto-update", "--dry-run", "--json")
-    (result,) = [json.loads(x) for x in out.stdout.splitlines()
-                 if json.loads(x)["event"] == "result"]
+    (result,) = [
+        json.loads(x) for x in out.stdout.splitlines() if json.loads(x)["event"] == "result"
+    ]
     updated = {c["container"]: (c["policy"], c["updated"]) for c in result["containers"]}
-    assert updated == {"good": ("registry", "pending"), "bad": ("registry", "pending"),
-                       "same": ("registry", "false")}
+    assert updated == {
+        "good": ("registry", "pending"),
+        "bad": ("registry", "pending"),
+        "same": ("registry", "false"),
+    }
     assert [world.link(n) for n in PORTS] == [f"{n}.0" for n in PORTS]
 
 
-def test_the_service_updates_good_rolls_back_bad_and_leaves_same(
-        world: AutoUpdateWorld) -> None:
-    same_files = (f"{UNIT_DIR}/same.service", f"{ROOT}/same.0/info.json",
-                  f"{ROOT}/same.0/config.json", f"{ROOT}/same")
+def test_the_service_updates_good_rolls_back_bad_and_leaves_same(world: AutoUpdateWorld) -> None:
+    same_files = (
+        f"{UNIT_DIR}/same.service",
+        f"{ROOT}/same.0/info.json",
+        f"{ROOT}/same.0/config.json",
+        f"{ROOT}/same",
+    )
     before = world.stat(*same_files)
     same_pid, same_requests = world.main_pid("same.service"), len(world.requests("same"))
     optout_requests = len(world.requests("optout"))
@@ -163,15 +201,22 @@ def test_the_service_updates_good_rolls_back_bad_and_leaves_same(
     run = world.host.run(["systemctl", "start", SERVICE], check=False, timeout=300)
     print(f"\nauto-update through systemctl start: {time.monotonic() - started:.1f} s")
     assert run.returncode != 0  # bad was rolled back: the oneshot fails
-    shown = world.host.run(["systemctl", "show", "-p", "Result", "-p", "ExecMainStatus",
-                            SERVICE]).stdout.split()
+    shown = world.host.run(
+        ["systemctl", "show", "-p", "Result", "-p", "ExecMainStatus", SERVICE]
+    ).stdout.split()
     assert shown == ["Result=exit-code", "ExecMainStatus=1"]
     journal = world.host.run(["journalctl", "-q", "-o", "cat", "-u", SERVICE]).stdout
     assert "bad: the update to image" in journal and "rolled back" in journal, journal
-    rows = {line.split()[1]: line.split()[3:] for line in journal.splitlines()
-            if line.endswith((" true", " false", " rolled-back"))}
-    assert rows == {"good": ["registry", "true"], "bad": ["registry", "rolled-back"],
-                    "same": ["registry", "false"]}, journal
+    rows = {
+        line.split()[1]: line.split()[3:]
+        for line in journal.splitlines()
+        if line.endswith((" true", " false", " rolled-back"))
+    }
+    assert rows == {
+        "good": ["registry", "true"],
+        "bad": ["registry", "rolled-back"],
+        "same": ["registry", "false"],
+    }, journal
 
     assert world.link("good") == "good.1"
     assert world.info("good")["image_id"] != good_before
@@ -203,8 +248,11 @@ def test_the_rolled_back_image_is_not_tried_again(world: AutoUpdateWorld) -> Non
     out = world.sc("auto-update", check=False)
     assert out.returncode == 1, out
     assert "bad: the image" in out.stderr and "not tried again" in out.stderr, out.stderr
-    table = {line.split()[1]: line.split()[-1] for line in out.stdout.splitlines()[1:]
-             if line.endswith((" true", " false", " failed"))}
+    table = {
+        line.split()[1]: line.split()[-1]
+        for line in out.stdout.splitlines()[1:]
+        if line.endswith((" true", " false", " failed"))
+    }
     assert table == {"good": "false", "bad": "failed", "same": "false"}, out.stdout
     assert blob_requests(world) == blobs
     assert world.main_pid("bad.service") == bad_pid and world.link("bad") == "bad.0"
@@ -215,8 +263,11 @@ def test_a_second_run_pulls_nothing_once_the_tag_is_fixed(world: AutoUpdateWorld
     blobs = blob_requests(world)
     out = world.sc("auto-update", check=False)
     assert out.returncode == 0, out
-    table = {line.split()[1]: line.split()[-1] for line in out.stdout.splitlines()[1:]
-             if line.endswith((" true", " false", " rolled-back"))}
+    table = {
+        line.split()[1]: line.split()[-1]
+        for line in out.stdout.splitlines()[1:]
+        if line.endswith((" true", " false", " rolled-back"))
+    }
     assert table == {"good": "false", "bad": "false", "same": "false"}, out.stdout
     assert blob_requests(world) == blobs
     assert world.link("good") == "good.1" and world.link("bad") == "bad.0"

@@ -64,13 +64,18 @@ def cli_run(root: Path, *argv: str) -> int:
     ],
 )
 def test_a_full_filesystem_is_a_clear_error_and_leaves_the_store_sound(
-    small_fs: Path, images: Path, capsys: pytest.CaptureFixture[str],
-    options: str, tag: str, words: tuple[str, ...],
+    small_fs: Path,
+    images: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: str,
+    tag: str,
+    words: tuple[str, ...],
 ) -> None:
     assert mount_tmpfs(small_fs, options)
     root = small_fs / "root"
-    code = cli_run(root, "pull", f"oci:{images}:{tag}", "--name", f"test:{tag}",
-                   "--insecure-policy")
+    code = cli_run(
+        root, "pull", f"oci:{images}:{tag}", "--name", f"test:{tag}", "--insecure-policy"
+    )
     err = capsys.readouterr().err
     assert code == 1, err
     assert "unexpected" not in err and "report a bug" not in err, err
@@ -85,8 +90,10 @@ def test_a_full_filesystem_is_a_clear_error_and_leaves_the_store_sound(
 
     # with room again (a remount keeps the files), the same pull completes what was stored
     run(["mount", "-o", "remount,size=64m,nr_inodes=20000", str(small_fs)])
-    assert cli_run(root, "pull", f"oci:{images}:{tag}", "--name", f"test:{tag}",
-                   "--insecure-policy") == 0, capsys.readouterr().err
+    assert (
+        cli_run(root, "pull", f"oci:{images}:{tag}", "--name", f"test:{tag}", "--insecure-policy")
+        == 0
+    ), capsys.readouterr().err
     assert cli_run(root, "images", "verify") == 0
 
 
@@ -97,8 +104,9 @@ def test_any_verb_that_hits_a_full_filesystem_says_so(
     error that names the full filesystem, not in the last-resort handler."""
     assert mount_tmpfs(small_fs, "size=64m,nr_inodes=20000")
     root = small_fs / "root"
-    assert cli_run(root, "pull", f"oci:{images}:big", "--name", "test:big",
-                   "--insecure-policy") == 0
+    assert (
+        cli_run(root, "pull", f"oci:{images}:big", "--name", "test:big", "--insecure-policy") == 0
+    )
     free = os.statvfs(small_fs).f_favail
     run(["mount", "-o", f"remount,nr_inodes={20000 - free}", str(small_fs)])
     assert os.statvfs(small_fs).f_favail == 0

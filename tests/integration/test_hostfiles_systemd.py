@@ -35,17 +35,27 @@ COMMON = b"one file, two containers\n"
 CONFIG = {
     "ociVersion": "1.0.2",
     "process": {
-        "terminal": False, "user": {"uid": 0, "gid": 0}, "cwd": "/", "env": ["PATH=/bin"],
+        "terminal": False,
+        "user": {"uid": 0, "gid": 0},
+        "cwd": "/",
+        "env": ["PATH=/bin"],
         # flanneld would fail on a missing directory too; the test proves it is one
-        "args": ["/bin/sh", "-c", "test -d /etc/flanneld || exit 7; "
-                 "trap 'exit 0' TERM; sleep 1000 & wait"],
+        "args": [
+            "/bin/sh",
+            "-c",
+            "test -d /etc/flanneld || exit 7; trap 'exit 0' TERM; sleep 1000 & wait",
+        ],
     },
     "root": {"path": "rootfs", "readonly": True},
     "hostname": "$NAME",
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/etc/flanneld", "type": "bind", "source": "/etc/flanneld",
-         "options": ["rbind", "rw"]},
+        {
+            "destination": "/etc/flanneld",
+            "type": "bind",
+            "source": "/etc/flanneld",
+            "options": ["rbind", "rw"],
+        },
     ],
     "linux": {"namespaces": [{"type": "pid"}, {"type": "uts"}, {"type": "mount"}]},
 }
@@ -55,16 +65,30 @@ def build_images(layout: Path) -> None:
     """dirs: the empty hostfs directory bound by config.json, and a shared host file;
     usr: a host file for /usr/local/bin."""
     make_busybox_layout(layout, "dirs")
-    add_layer(layout, "dirs", layer_tar({
-        "exports/config.json.template": json.dumps(CONFIG, indent=1).encode(),
-        # an image tmpfiles template: no default line makes a missing bind source
-        "exports/tmpfiles.template": b"d /run/$NAME 0755 0 0 - -\n",
-        "exports/hostfs" + SHARED: COMMON,
-    }, dirs=["exports/hostfs/etc/flanneld", "etc/flanneld"]))
+    add_layer(
+        layout,
+        "dirs",
+        layer_tar(
+            {
+                "exports/config.json.template": json.dumps(CONFIG, indent=1).encode(),
+                # an image tmpfiles template: no default line makes a missing bind source
+                "exports/tmpfiles.template": b"d /run/$NAME 0755 0 0 - -\n",
+                "exports/hostfs" + SHARED: COMMON,
+            },
+            dirs=["exports/hostfs/etc/flanneld", "etc/flanneld"],
+        ),
+    )
     make_busybox_layout(layout, "usr")
-    add_layer(layout, "usr", layer_tar({
-        "exports/hostfs/usr/local/bin/demo-tool": b"#!/bin/sh\necho demo\n",
-    }, modes={"exports/hostfs/usr/local/bin/demo-tool": 0o755}))
+    add_layer(
+        layout,
+        "usr",
+        layer_tar(
+            {
+                "exports/hostfs/usr/local/bin/demo-tool": b"#!/bin/sh\necho demo\n",
+            },
+            modes={"exports/hostfs/usr/local/bin/demo-tool": 0o755},
+        ),
+    )
 
 
 @dataclass
@@ -106,17 +130,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def test_an_empty_hostfs_directory_is_made_and_bound(world: World) -> None:
     assert not world.exists("/etc/flanneld")
-    out = world.sc("install", "--now", "--health-timeout", "2", "--name", "fa",
-                   f"oci:{world.layout}:dirs")
+    out = world.sc(
+        "install", "--now", "--health-timeout", "2", "--name", "fa", f"oci:{world.layout}:dirs"
+    )
     assert "installed fa" in out.stdout
     assert world.active("fa.service") == "active", world.host.run(
-        ["journalctl", "-u", "fa.service", "--no-pager"], check=False).stdout
+        ["journalctl", "-u", "fa.service", "--no-pager"], check=False
+    ).stdout
     assert world.host.run(["stat", "-c", "%F", "/etc/flanneld"]).stdout.strip() == "directory"
 
 
 def test_two_containers_share_a_host_file(world: World) -> None:
-    world.sc("install", "--now", "--health-timeout", "2", "--name", "fb",
-             f"oci:{world.layout}:dirs")
+    world.sc(
+        "install", "--now", "--health-timeout", "2", "--name", "fb", f"oci:{world.layout}:dirs"
+    )
     assert world.active("fb.service") == "active"
     got = json.loads(world.sc("hostfiles", "owner", "--json", SHARED, "/etc/flanneld").stdout)
     assert got[SHARED]["owners"] == ["fa", "fb"] and got[SHARED]["created"] is True

@@ -39,8 +39,7 @@ from tests.integration.nspawn import (
 )
 from tests.integration.test_lifecycle_systemd import GREETING, build_images
 
-pytestmark = [pytest.mark.systemd, pytest.mark.slow,
-              requires("runc", "umoci", "skopeo")]
+pytestmark = [pytest.mark.systemd, pytest.mark.slow, requires("runc", "umoci", "skopeo")]
 
 STOP_AT = "SYSCONTAINERS_TEST_STOP_AT"
 
@@ -66,10 +65,21 @@ def _state(pid: int) -> str:
 
 def kill_at(world: World, point: str, *args: str, timeout: float = 120) -> None:
     """Run the CLI inside until it stops itself at POINT, then SIGKILL that process."""
-    argv = ["nsenter", "-t", str(world.host.pid), "-a", "env", f"{STOP_AT}={point}",
-            "/usr/bin/python3", "-c", CLI, *args]
-    proc = subprocess.Popen(argv, env=INSIDE_ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    argv = [
+        "nsenter",
+        "-t",
+        str(world.host.pid),
+        "-a",
+        "env",
+        f"{STOP_AT}={point}",
+        "/usr/bin/python3",
+        "-c",
+        CLI,
+        *args,
+    ]
+    proc = subprocess.Popen(
+        argv, env=INSIDE_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -81,8 +91,9 @@ def kill_at(world: World, point: str, *args: str, timeout: float = 120) -> None:
                 break
             if proc.poll() is not None:
                 out, err = proc.communicate()
-                raise AssertionError(f"{args} ended ({proc.returncode}) before {point}:\n"
-                                     f"{out}\n{err}")
+                raise AssertionError(
+                    f"{args} ended ({proc.returncode}) before {point}:\n{out}\n{err}"
+                )
             assert time.monotonic() < deadline, f"{args} never reached {point}"
             time.sleep(0.05)
         proc.communicate(timeout=30)
@@ -98,8 +109,7 @@ def update_broken(world: World) -> list[str]:
 
 
 def test_install_now_serves(world: World) -> None:
-    world.sc("install", "--now", "--health-timeout", "2", "--name", "web",
-             f"oci:{world.layout}:v1")
+    world.sc("install", "--now", "--health-timeout", "2", "--name", "web", f"oci:{world.layout}:v1")
     assert world.link("web") == "web.0" and world.get(8080) == GREETING
 
 
@@ -143,16 +153,28 @@ def test_the_name_dbus_is_refused_and_dbus_is_untouched(world: World) -> None:
     assert gone.returncode == 1 and "no container named dbus" in gone.stderr
     assert world.active("dbus.service") == "active"
     assert world.host.run(["systemctl", "show", "-P", "MainPID", "dbus.service"]).stdout == pid
-    assert world.host.run(["test", "-e", "/etc/systemd/system/dbus.service"],
-                          check=False).returncode == 1
+    assert (
+        world.host.run(["test", "-e", "/etc/systemd/system/dbus.service"], check=False).returncode
+        == 1
+    )
 
 
 def test_install_now_of_a_service_whose_port_is_taken_exits_1_with_its_journal(
-    world: World
+    world: World,
 ) -> None:
     world.host.run(["systemd-run", "--unit=squatter", "busybox", "httpd", "-f", "-p", "8081"])
-    out = world.sc("install", "--now", "--health-timeout", "3", "--name", "web2",
-                   "--set", "PORT=8081", f"oci:{world.layout}:v1", check=False)
+    out = world.sc(
+        "install",
+        "--now",
+        "--health-timeout",
+        "3",
+        "--name",
+        "web2",
+        "--set",
+        "PORT=8081",
+        f"oci:{world.layout}:v1",
+        check=False,
+    )
     assert out.returncode == 1, out
     err = out.stderr
     assert "error: installed web2 (web2.0" in err and "web2.service" in err, err
@@ -160,6 +182,5 @@ def test_install_now_of_a_service_whose_port_is_taken_exits_1_with_its_journal(
     journal = err.split("the last lines of its journal:\n", 1)[1].split("\nhint: ")[0]
     assert journal.strip(), err
     assert "hint: see 'journalctl -u web2.service'" in err
-    assert world.host.run(["systemctl", "is-enabled", "web2.service"]).stdout.strip() == \
-        "enabled"
+    assert world.host.run(["systemctl", "is-enabled", "web2.service"]).stdout.strip() == "enabled"
     assert world.active("web2.service") != "active"

@@ -43,8 +43,12 @@ from tests.integration.nspawn import (
     persistent_binds,
 )
 
-pytestmark = [pytest.mark.systemd, pytest.mark.slow, pytest.mark.registry,
-              requires("runc", "crun", "umoci", "skopeo", "docker-registry")]
+pytestmark = [
+    pytest.mark.systemd,
+    pytest.mark.slow,
+    pytest.mark.registry,
+    requires("runc", "crun", "umoci", "skopeo", "docker-registry"),
+]
 
 CRUN = "/usr/bin/crun --cgroup-manager=disabled"  # test-host.md: crun without cgroups
 GREETING = "hello from a syscontainers system container\n"
@@ -62,15 +66,29 @@ def build_images(work: Path) -> Path:
     layout = work / "layout"
     for tag in ("v1", "broken"):
         skopeo_copy(f"oci:{layout}:latest", f"oci:{layout}:{tag}")
-    add_layer(layout, "v1", layer_tar({
-        "exports/manifest.json": json.dumps(MANIFEST).encode(),
-        "exports/hostfs/etc/hello/hello.conf": b"greeting = $GREETING\n",
-    }))
-    add_layer(layout, "broken", layer_tar({
-        "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
-    }))
+    add_layer(
+        layout,
+        "v1",
+        layer_tar(
+            {
+                "exports/manifest.json": json.dumps(MANIFEST).encode(),
+                "exports/hostfs/etc/hello/hello.conf": b"greeting = $GREETING\n",
+            }
+        ),
+    )
+    add_layer(
+        layout,
+        "broken",
+        layer_tar(
+            {
+                "exports/config.json.template": example_config(["/bin/sh", "-c", "exit 3"]),
+            }
+        ),
+    )
     make_busybox_layout(
-        layout, "plain", {"www/index.html": b"plain via crun\n"},
+        layout,
+        "plain",
+        {"www/index.html": b"plain via crun\n"},
         cmd=("/bin/sh", "-c", "trap 'exit 143' TERM; busybox httpd -f -p 8090 -h /www & wait"),
     )
     return layout
@@ -107,8 +125,9 @@ def timed(label: str, started: float) -> None:
 
 def test_install_now_runs_the_service_under_runc(world: World) -> None:
     started = time.monotonic()
-    out = world.sc("install", "--now", "--health-timeout", "2", "--name", "web",
-                   f"docker://{REGISTRY}/hello:1")
+    out = world.sc(
+        "install", "--now", "--health-timeout", "2", "--name", "web", f"docker://{REGISTRY}/hello:1"
+    )
     timed("install --now (pull from the registry)", started)
     assert "installed web (web.0" in out.stdout and "started" in out.stdout
     assert world.active("web.service") == "active"
@@ -116,12 +135,15 @@ def test_install_now_runs_the_service_under_runc(world: World) -> None:
     while "web" not in world.runtime_ids("runc") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "web" in world.runtime_ids("runc")
-    assert world.cgroups("web", "runc") == ("/system.slice/web.service/container",
-                                            "/system.slice/web.service")
+    assert world.cgroups("web", "runc") == (
+        "/system.slice/web.service/container",
+        "/system.slice/web.service",
+    )
     assert world.link("web") == "web.0"
     assert world.host.run(["cat", "/etc/web/hello.conf"]).stdout == "greeting = hello\n"
     assert world.host.run(["cat", "/etc/tmpfiles.d/web.conf"]).stdout.startswith(
-        "d /var/lib/web 0755 0 0")
+        "d /var/lib/web 0755 0 0"
+    )
     assert world.host.run(["test", "-d", "/var/lib/web"], check=False).returncode == 0
     assert world.info("web")["source"] == f"docker://{REGISTRY}/hello:1"
 
@@ -134,7 +156,10 @@ def test_list_shows_the_live_state(world: World) -> None:
     rows = json.loads(world.sc("list", "--json").stdout)
     (row,) = [r for r in rows if r["name"] == "web"]
     assert (row["state"], row["deployment"], row["image"]) == (
-        "active", "web.0", f"docker://{REGISTRY}/hello:1")
+        "active",
+        "web.0",
+        f"docker://{REGISTRY}/hello:1",
+    )
 
 
 def main_pid(world: World, unit: str) -> str:
@@ -148,8 +173,10 @@ def test_update_with_set_makes_a_new_slot_with_the_same_uuid(world: World) -> No
     timed("update --set (health window 3 s)", started)
     assert "updated web to web.1" in out.stdout and "restarted" in out.stdout
     info = world.info("web")
-    assert world.link("web") == "web.1" and info["values"] == {"set": {"PORT": "8081"},
-                                                               "uuid": uuid}
+    assert world.link("web") == "web.1" and info["values"] == {
+        "set": {"PORT": "8081"},
+        "uuid": uuid,
+    }
     assert main_pid(world, "web.service") != pid
     assert world.get(8081) == GREETING
     assert world.get(8080, timeout=0.5).startswith("<no answer")
@@ -177,8 +204,17 @@ def test_update_to_a_broken_image_rolls_back_by_itself(world: World) -> None:
 
 def test_plain_image_runs_with_crun(world: World) -> None:
     started = time.monotonic()
-    world.sc("install", "--now", "--health-timeout", "2", "--name", "plain", "--runtime", CRUN,
-             f"docker://{REGISTRY}/plain:1")
+    world.sc(
+        "install",
+        "--now",
+        "--health-timeout",
+        "2",
+        "--name",
+        "plain",
+        "--runtime",
+        CRUN,
+        f"docker://{REGISTRY}/plain:1",
+    )
     timed("install --now with crun", started)
     assert world.active("plain.service") == "active"
     assert world.get(8090) == "plain via crun\n"
@@ -216,7 +252,8 @@ def test_uninstall_leaves_nothing(world: World) -> None:
         assert f"uninstalled {name}" in out.stdout
     left = world.host.sh(
         "ls -A /etc/systemd/system /etc/tmpfiles.d /etc/web " + ROOT + "; "
-        "ls /etc/systemd/system/multi-user.target.wants 2>/dev/null; true").stdout.split()
+        "ls /etc/systemd/system/multi-user.target.wants 2>/dev/null; true"
+    ).stdout.split()
     assert not [n for n in left if n.startswith(("web", "plain", "hello"))], left
     assert world.sc("list", "--all", "--json").stdout.strip() == "[]"
     assert "web" not in world.runtime_ids("runc") and "plain" not in world.runtime_ids(CRUN)

@@ -20,8 +20,10 @@ from tests.integration.nspawn import Completed, NspawnHost, booted_or_skip, pers
 pytestmark = [pytest.mark.systemd, pytest.mark.slow, requires("runc", "umoci")]
 
 CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:]))"
-SCRIPT = ("echo chatty first; echo chatty second; i=0; trap 'exit 0' TERM; "
-          "while :; do sleep 1 & wait; i=$((i+1)); echo chatty tick $i; done")
+SCRIPT = (
+    "echo chatty first; echo chatty second; i=0; trap 'exit 0' TERM; "
+    "while :; do sleep 1 & wait; i=$((i+1)); echo chatty tick $i; done"
+)
 
 
 class World:
@@ -31,8 +33,7 @@ class World:
         self.host = host
 
     def sc(self, *args: str, check: bool = True, timeout: float = 180) -> Completed:
-        return self.host.run(["/usr/bin/python3", "-c", CLI, *args], check=check,
-                             timeout=timeout)
+        return self.host.run(["/usr/bin/python3", "-c", CLI, *args], check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +45,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     host = NspawnHost(test_dir, binds=persistent_binds(test_dir))
     with booted_or_skip(host):
         w = World(host)
-        out = w.sc("install", "--now", "--health-timeout", "2", "--name", "chatty",
-                   f"oci:{host.inside(layout)}:chatty")
+        out = w.sc(
+            "install",
+            "--now",
+            "--health-timeout",
+            "2",
+            "--name",
+            "chatty",
+            f"oci:{host.inside(layout)}:chatty",
+        )
         assert "installed chatty" in out.stdout
         yield w
 
 
 def entries(out: str) -> list[str]:
     """The lines the container itself printed."""
-    return [line for line in out.splitlines() if re.search(r": chatty (first|second|tick \d+)$",
-                                                           line)]
+    return [
+        line for line in out.splitlines() if re.search(r": chatty (first|second|tick \d+)$", line)
+    ]
 
 
 def test_logs_shows_the_units_journal(world: World) -> None:
@@ -75,8 +84,10 @@ def test_logs_n_and_since(world: World) -> None:
 
 
 def test_logs_follow_prints_new_entries(world: World) -> None:
-    done = world.host.run(["timeout", "3.5", "/usr/bin/python3", "-c", CLI, "logs", "chatty",
-                           "-f", "-n", "0"], check=False)
+    done = world.host.run(
+        ["timeout", "3.5", "/usr/bin/python3", "-c", CLI, "logs", "chatty", "-f", "-n", "0"],
+        check=False,
+    )
     assert done.returncode == 124  # still following when timeout stopped it
     ticks = [int(line.rsplit(" ", 1)[1]) for line in entries(done.stdout)]
     assert len(ticks) >= 2 and ticks == sorted(ticks), done.stdout
@@ -85,8 +96,10 @@ def test_logs_follow_prints_new_entries(world: World) -> None:
 def test_logs_of_a_container_not_installed_is_refused(world: World) -> None:
     done = world.sc("logs", "ghost", check=False)
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.splitlines() == ["error: no container named ghost is installed",
-                                        "hint: see 'syscontainers list'"]
+    assert done.stderr.splitlines() == [
+        "error: no container named ghost is installed",
+        "hint: see 'syscontainers list'",
+    ]
 
 
 def test_list_q_prints_the_names_only(world: World) -> None:

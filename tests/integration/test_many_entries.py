@@ -69,8 +69,18 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def measured(root: Path, *args: str) -> tuple[str, int]:
     """Run the CLI on ROOT (it must succeed); its stdout and its peak RSS in bytes."""
     peak_r, peak_w = os.pipe()
-    argv = [sys.executable, "-c", LAUNCHER, str(peak_w), "-m", "syscontainers",
-            "--root", str(root), "-q", *args]
+    argv = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        str(peak_w),
+        "-m",
+        "syscontainers",
+        "--root",
+        str(root),
+        "-q",
+        *args,
+    ]
     with os.fdopen(peak_r, "rb") as peak:
         proc = subprocess.run(argv, capture_output=True, pass_fds=(peak_w,))
         os.close(peak_w)
@@ -108,7 +118,8 @@ def test_many_entries_pull_list_verify_prune_in_bounded_memory(
             assert entry.kind is EntryKind.FILE and entry.obj == target
     links = ENTRIES // LINK_EVERY
     assert kinds == {
-        EntryKind.DIR: ENTRIES // PER_DIR, EntryKind.FILE: ENTRIES + links,
+        EntryKind.DIR: ENTRIES // PER_DIR,
+        EntryKind.FILE: ENTRIES + links,
         EntryKind.SYMLINK: links,
     }
     assert store.missing_objects(diff_id) == []

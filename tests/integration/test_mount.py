@@ -105,8 +105,9 @@ def test_failed_mount_is_rolled_back(
     target.mkdir()
     bad_layer = LayerTree("sha256:" + "e" * 64, 0, (Entry("x", EntryKind.FILE, obj="f" * 64),))
     with pytest.raises(CheckoutError, match="missing from the store"):
-        mount_image(store, mounts, "img", DIGEST, [*layers, ("bad", bad_layer)], target,
-                    RecordingReporter())
+        mount_image(
+            store, mounts, "img", DIGEST, [*layers, ("bad", bad_layer)], target, RecordingReporter()
+        )
     assert not mounted(target)
     assert store.pins() == {}
     assert os.listdir(mounts) == []

@@ -35,8 +35,12 @@ def base() -> Iterator[Path]:
     (top / "home").mkdir(mode=0o777)
     layout = write_oci_layout(top / "img", [layer_tar({"etc/motd": b"hi\n"})], "v1")
     for root in ("root", "readable"):
-        assert cli.main(["--root", str(top / root), "-q", "pull", f"oci:{layout}:v1",
-                         "--name", "app:1"]) == 0
+        assert (
+            cli.main(
+                ["--root", str(top / root), "-q", "pull", f"oci:{layout}:v1", "--name", "app:1"]
+            )
+            == 0
+        )
     process.run(["chmod", "-R", "a+rX", str(top / "readable")])
     yield top
     shutil.rmtree(top)
@@ -45,22 +49,36 @@ def base() -> Iterator[Path]:
 def as_nobody(base: Path, root: str, *argv: str) -> Result:
     """The CLI as uid/gid 65534, with a home of its own (root's config is not readable)."""
     env = {"HOME": str(base / "home"), "PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)}
-    return process.run([*NOBODY, sys.executable, "-m", "syscontainers", "--root",
-                        str(base / root), *argv], check=False, timeout=60, env=env)
+    return process.run(
+        [*NOBODY, sys.executable, "-m", "syscontainers", "--root", str(base / root), *argv],
+        check=False,
+        timeout=60,
+        env=env,
+    )
 
 
-@pytest.mark.parametrize("argv", [
-    ["images", "list"], ["images", "inspect", "app:1"], ["images", "tag", "app:1", "b:1"],
-    ["images", "verify"], ["images", "prune"], ["pull", "oci:IMG:v1"],
-    ["hostfiles", "list"], ["checkout", "app:1", "/nonexistent/co"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["images", "list"],
+        ["images", "inspect", "app:1"],
+        ["images", "tag", "app:1", "b:1"],
+        ["images", "verify"],
+        ["images", "prune"],
+        ["pull", "oci:IMG:v1"],
+        ["hostfiles", "list"],
+        ["checkout", "app:1", "/nonexistent/co"],
+    ],
+)
 def test_a_verb_refused_for_want_of_root_says_it_needs_root(base: Path, argv: list[str]) -> None:
     done = as_nobody(base, "root", *(a.replace("IMG", str(base / "img")) for a in argv))
     verb = " ".join(argv[:2] if argv[0] in ("images", "hostfiles") else argv[:1])
     assert done.returncode == 1, done.stderr
     lines = done.stderr.splitlines()
-    assert lines[0].startswith(f"error: syscontainers needs root for {verb}: permission denied "
-                               f"on {base / 'root' / 'store'}"), done.stderr
+    assert lines[0].startswith(
+        f"error: syscontainers needs root for {verb}: permission denied "
+        f"on {base / 'root' / 'store'}"
+    ), done.stderr
     assert lines[1].startswith("hint: run it as root") and len(lines) == 2, done.stderr
     assert done.stdout == ""
 

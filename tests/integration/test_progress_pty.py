@@ -55,7 +55,7 @@ class Screen:
                 self.row = max(0, self.row - int(count or 1))
             elif op == "J":
                 self.lines[self.row] = self.lines[self.row][: self.col]
-                del self.lines[self.row + 1:]
+                del self.lines[self.row + 1 :]
             elif op == "K":
                 self.lines[self.row] = self.lines[self.row][: self.col]
             elif token == "\r":
@@ -67,7 +67,7 @@ class Screen:
                     self.lines.append("")
             else:
                 line = self.lines[self.row].ljust(self.col)
-                self.lines[self.row] = line[: self.col] + token + line[self.col + len(token):]
+                self.lines[self.row] = line[: self.col] + token + line[self.col + len(token) :]
                 self.col += len(token)
             self.most_bars = max(self.most_bars, len(self.bars()))
 
@@ -76,8 +76,9 @@ class Screen:
 
 
 @pytest.fixture(scope="module")
-def slow_registry(plain_registry: PlainRegistry, tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[str]:
+def slow_registry(
+    plain_registry: PlainRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """host:port of a proxy to the registry, which holds test/three:1, with paced blobs."""
     layout = tmp_path_factory.mktemp("three") / "layout"
     layers = [layer_tar({f"data{i}": os.urandom(2 << 20)}) for i in range(3)]
@@ -94,9 +95,21 @@ def pull_on_a_terminal(env: dict[str, str], image: str) -> tuple[int, str, str]:
     attrs[1] &= ~termios.ONLCR  # keep "\n" as written, without the tty's "\r\n"
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "syscontainers", "pull", image,
-                             "--tls-verify=false", "--insecure-policy"],
-                            env=env, stdout=subprocess.PIPE, stderr=slave, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syscontainers",
+            "pull",
+            image,
+            "--tls-verify=false",
+            "--insecure-policy",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 120

@@ -46,13 +46,15 @@ Environment=PYTHONPATH=/srv/repo PYTHONDONTWRITEBYTECODE=1
 ExecStart=
 ExecStart=/usr/bin/python3 -m syscontainers apply --prune /etc/syscontainers/host.yaml
 """
-SNAPSHOT = ("import os, sys, json; out = {}\n"
-            "for top in sys.argv[1:]:\n"
-            "    for d, dirs, files in os.walk(top):\n"
-            "        for n in [*dirs, *files, '']:\n"
-            "            p = os.path.join(d, n); s = os.lstat(p)\n"
-            "            out[p] = [s.st_mtime_ns, s.st_ino]\n"
-            "print(json.dumps(out))")
+SNAPSHOT = (
+    "import os, sys, json; out = {}\n"
+    "for top in sys.argv[1:]:\n"
+    "    for d, dirs, files in os.walk(top):\n"
+    "        for n in [*dirs, *files, '']:\n"
+    "            p = os.path.join(d, n); s = os.lstat(p)\n"
+    "            out[p] = [s.st_mtime_ns, s.st_ino]\n"
+    "print(json.dumps(out))"
+)
 TMPFILES = "d /run/one-state 0750 root root - -\n"  # applied by the root's systemd at boot
 WATCHED = ("/var/lib/syscontainers/containers", "/etc/systemd/system", "/etc/tmpfiles.d")
 
@@ -72,11 +74,20 @@ def build_layout(work: Path) -> Path:
 
 def offline(root: Path, *args: str) -> None:
     """The CLI on this machine, with --sysroot ROOT and an unreachable system bus."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SYSCONTAINERS_POLICY": str(POLICY),
-           "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SYSCONTAINERS_POLICY": str(POLICY),
+        "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/bus",
+    }
     env.pop("SYSCONTAINERS_ROOT", None)
-    done = subprocess.run([sys.executable, "-m", "syscontainers", "--sysroot", str(root), *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "syscontainers", "--sysroot", str(root), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -89,15 +100,18 @@ class Booted:
     test_dir: Path
 
     def sc(self, *args: str, check: bool = True) -> Completed:
-        return self.host.run(["/usr/bin/python3", "-m", "syscontainers", *args], check=check,
-                             timeout=300)
+        return self.host.run(
+            ["/usr/bin/python3", "-m", "syscontainers", *args], check=check, timeout=300
+        )
 
     def active(self, unit: str) -> str:
         return self.host.run(["systemctl", "is-active", unit], check=False).stdout.strip()
 
     def get(self, port: int, timeout: float = 20.0) -> str:
-        code = (f"import urllib.request; print(urllib.request.urlopen("
-                f"'http://127.0.0.1:{port}/', timeout=2).read().decode(), end='')")
+        code = (
+            f"import urllib.request; print(urllib.request.urlopen("
+            f"'http://127.0.0.1:{port}/', timeout=2).read().decode(), end='')"
+        )
         deadline = time.monotonic() + timeout
         while True:
             got = self.host.python(code, check=False)
@@ -125,18 +139,24 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     assert not (root / "run/one-state").exists()  # nothing is applied offline
     offline(root, "pull", f"oci:{layout}:two", "--name", "example.org/two:1")
     for version in ("1", "2"):
-        offline(root, "pull", f"oci:{layout}:three-{version}", "--name",
-                f"example.org/three:{version}")
+        offline(
+            root, "pull", f"oci:{layout}:three-{version}", "--name", f"example.org/three:{version}"
+        )
     units = root / "etc/systemd/system"
     (units / "syscontainers-apply.service").write_bytes(
-        (REPO / "units/syscontainers-apply.service").read_bytes())
+        (REPO / "units/syscontainers-apply.service").read_bytes()
+    )
     (units / "syscontainers-apply.service.d").mkdir()
     (units / "syscontainers-apply.service.d/repo.conf").write_text(DROP_IN)
-    subprocess.run(["systemctl", f"--root={root}", "enable", "syscontainers-apply.service"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["systemctl", f"--root={root}", "enable", "syscontainers-apply.service"],
+        check=True,
+        capture_output=True,
+    )
     (root / "etc/syscontainers").mkdir(parents=True)
     (root / "etc/syscontainers/host.yaml").write_text(
-        "containers:\n  two:\n    image: example.org/two:1\n")
+        "containers:\n  two:\n    image: example.org/two:1\n"
+    )
     host = NspawnHost(test_dir, directory=root, volatile="no", boot_timeout=180)
     try:
         with booted_or_skip(host):
@@ -146,8 +166,9 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
 
 
 def test_the_offline_install_is_active_at_first_boot(booted: Booted) -> None:
-    assert booted.host.run(["systemctl", "is-system-running", "--wait"], check=False,
-                           timeout=180).stdout.strip() in ("running", "degraded")
+    assert booted.host.run(
+        ["systemctl", "is-system-running", "--wait"], check=False, timeout=180
+    ).stdout.strip() in ("running", "degraded")
     assert booted.active("one.service") == "active"
     assert booted.get(PORTS["one"]) == page("one").decode()
     assert booted.host.sh("stat -c %a /run/one-state").stdout.strip() == "750"
@@ -157,8 +178,16 @@ def test_the_apply_unit_converged_at_boot_before_multi_user(booted: Booted) -> N
     assert booted.active("syscontainers-apply.service") == "active"
     assert booted.active("two.service") == "active"
     assert booted.get(PORTS["two"]) == page("two").decode()
-    shown = booted.host.run(["systemctl", "show", "-p", "ActiveEnterTimestampMonotonic",
-                             "two.service", "multi-user.target"]).stdout.split()
+    shown = booted.host.run(
+        [
+            "systemctl",
+            "show",
+            "-p",
+            "ActiveEnterTimestampMonotonic",
+            "two.service",
+            "multi-user.target",
+        ]
+    ).stdout.split()
     two, multi_user = (int(line.split("=")[1]) for line in shown)
     assert 0 < two < multi_user
     journal = booted.host.run(["journalctl", "-b", "-u", "syscontainers-apply.service"]).stdout
@@ -175,7 +204,8 @@ def test_apply_on_the_booted_host_installs_updates_and_is_then_a_no_op(booted: B
     out = booted.sc("apply", "--json", second).stdout
     result = json.loads(out.splitlines()[-1])
     assert [(r["action"], r["name"], r["detail"]) for r in result["results"]] == [
-        ("update", "three", "updated to three.1")]
+        ("update", "three", "updated to three.1")
+    ]
     assert booted.get(PORTS["three-2"]) == page("three-2").decode()
     before = booted.snapshot()
     assert any(p.endswith("/three.service") for p in before)

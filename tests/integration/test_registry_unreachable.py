@@ -57,8 +57,9 @@ def hang_up() -> Iterator[str]:
 
 
 def client(sleeps: list[float]) -> RegistryClient:
-    return RegistryClient(lambda host, repo: None, lambda host: HostTls(verify=False),
-                          sleep=sleeps.append)
+    return RegistryClient(
+        lambda host, repo: None, lambda host: HostTls(verify=False), sleep=sleeps.append
+    )
 
 
 @pytest.mark.parametrize("host", [f"127.0.0.1:{closed_port()}", UNRESOLVABLE])
@@ -106,8 +107,9 @@ def test_install_of_an_image_neither_stored_nor_reachable_says_both(
     argv = ["--sysroot", str(sysroot), "install", "--tls-verify=false", image]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"error: image {image} is not in the store and registry {host} "
-                             "cannot be reached: "), err
+    assert err[0].startswith(
+        f"error: image {image} is not in the store and registry {host} cannot be reached: "
+    ), err
     assert err[1].startswith("hint: check the image name ('syscontainers images list'"), err
     containers = sysroot / "var/lib/syscontainers/containers"
     assert not containers.exists() or os.listdir(containers) == []
@@ -117,9 +119,16 @@ def test_pull_from_a_refused_port_names_the_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = closed_port()
-    argv = ["--root", str(tmp_path), "pull", "--tls-verify=false",
-            f"docker://127.0.0.1:{port}/test/app:1"]
+    argv = [
+        "--root",
+        str(tmp_path),
+        "pull",
+        "--tls-verify=false",
+        f"docker://127.0.0.1:{port}/test/app:1",
+    ]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"error: registry 127.0.0.1:{port} cannot be reached: Connection "
-                          "refused\nhint: check the registry's name and port"), err
+    assert err.startswith(
+        f"error: registry 127.0.0.1:{port} cannot be reached: Connection "
+        "refused\nhint: check the registry's name and port"
+    ), err

@@ -150,13 +150,22 @@ def test_a_percent_in_a_set_value_is_literal_to_systemd(tmp_path: Path, raw: boo
     runtime = RUNC or "/bin/true"
     facts = HostFacts(uid=0, gid=0, cap_last_cap=40, runtime=runtime, uuid="u")
     values = compute_values(
-        name="webp", image_name="oci:/tmp/x:1", image_id="ab" * 32, destdir=str(tmp_path),
-        sets={"GREETING": "100%Q"}, raw=("GREETING",) if raw else (), defaults={},
-        facts=facts, commands=RuntimeCommands(f"{runtime} run 'webp'"),
+        name="webp",
+        image_name="oci:/tmp/x:1",
+        image_id="ab" * 32,
+        destdir=str(tmp_path),
+        sets={"GREETING": "100%Q"},
+        raw=("GREETING",) if raw else (),
+        defaults={},
+        facts=facts,
+        commands=RuntimeCommands(f"{runtime} run 'webp'"),
     )
-    rendered = render_deployment(parse_exports({"service.template": template}),
-                                 ImageConfig(diff_ids=(), cmd=("sh",)), values,
-                                 exists=lambda p: False)
+    rendered = render_deployment(
+        parse_exports({"service.template": template}),
+        ImageConfig(diff_ids=(), cmd=("sh",)),
+        values,
+        exists=lambda p: False,
+    )
     unit = tmp_path / "webp.service"
     unit.write_text(rendered.unit)
     result = process.run(["systemd-analyze", "verify", str(unit)], check=False, timeout=60)

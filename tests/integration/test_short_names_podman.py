@@ -59,7 +59,10 @@ def podman(box: Box, *args: str) -> subprocess.CompletedProcess[str]:
                "--cgroup-manager", "cgroupfs")  # fmt: skip
     return subprocess.run(
         ["podman", *storage, *options, *args],
-        env=box.env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        env=box.env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
 
 

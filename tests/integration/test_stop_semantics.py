@@ -54,10 +54,10 @@ RUNC = Runtime("/usr/sbin/runc")
 CRUN = Runtime("/usr/bin/crun", ("--cgroup-manager=disabled",))  # test-host.md: no cgroups
 UNITS = {  # the image's unit template by kind; "default" ships none
     "atomic": b"[Unit]\nDescription=$NAME\n\n[Service]\nExecStart=$EXEC_START\n"
-              b"ExecStop=$EXEC_STOP\nWorkingDirectory=$DESTDIR\n\n"
-              b"[Install]\nWantedBy=multi-user.target\n",
+    b"ExecStop=$EXEC_STOP\nWorkingDirectory=$DESTDIR\n\n"
+    b"[Install]\nWantedBy=multi-user.target\n",
     "detached": b"[Service]\nType=forking\nPIDFile=$PIDFILE\nExecStart=$EXEC_START\n"
-                b"ExecStopPost=$EXEC_STOPPOST\nWorkingDirectory=$DESTDIR\n",
+    b"ExecStopPost=$EXEC_STOPPOST\nWorkingDirectory=$DESTDIR\n",
 }
 T = TypeVar("T")
 
@@ -86,8 +86,11 @@ class Box:
 BOXES = tuple(
     Box(f"st-{rt_name}-{kind}-{'term' if term else 'deaf'}", runtime, kind, term, 18100 + i)
     for i, (rt_name, runtime, kind, term) in enumerate(
-        (r, rt, k, t) for r, rt in (("runc", RUNC), ("crun", CRUN))
-        for k in ("default", *UNITS) for t in (True, False))
+        (r, rt, k, t)
+        for r, rt in (("runc", RUNC), ("crun", CRUN))
+        for k in ("default", *UNITS)
+        for t in (True, False)
+    )
 )
 
 
@@ -104,15 +107,23 @@ def render_box(test_dir: Path, host: NspawnHost, box: Box) -> None:
     own = box.kind in UNITS
     exports = parse_exports({"service.template": UNITS[box.kind]} if own else {}, present=own)
     mode = RuntimeMode.DETACHED if box.kind == "detached" else RuntimeMode.FOREGROUND
-    facts = HostFacts(uid=0, gid=0, cap_last_cap=40, uuid="u",
-                      runtime=command_line(box.runtime.argv()))
+    facts = HostFacts(
+        uid=0, gid=0, cap_last_cap=40, uuid="u", runtime=command_line(box.runtime.argv())
+    )
     values = compute_values(
-        name=box.name, image_name="busybox", image_id="ab" * 32,
-        destdir=host.inside(deployment), sets={}, defaults={}, facts=facts,
+        name=box.name,
+        image_name="busybox",
+        image_id="ab" * 32,
+        destdir=host.inside(deployment),
+        sets={},
+        defaults={},
+        facts=facts,
         commands=lambda v: runtime_commands(box.runtime, box.name, mode, v["PIDFILE"]),
     )
     rendered = render_deployment(
-        exports, ImageConfig(diff_ids=(), cmd=box.args()), values,
+        exports,
+        ImageConfig(diff_ids=(), cmd=box.args()),
+        values,
         exists=lambda path: False,  # no host files to bind: the booted host's /etc differs
         cgroups_path=service_cgroup(box.runtime, box.name),
     )
@@ -203,8 +214,11 @@ def test_a_containers_processes_are_in_its_units_cgroup(host: NspawnHost) -> Non
     for box in BOXES:
         pid = wait_running(host, box)["pid"]
         unit_cgroup = show(host, box, "ControlGroup")["ControlGroup"]
-        line = next(x for x in host.run(["cat", f"/proc/{pid}/cgroup"]).stdout.splitlines()
-                    if x.startswith("0::"))
+        line = next(
+            x
+            for x in host.run(["cat", f"/proc/{pid}/cgroup"]).stdout.splitlines()
+            if x.startswith("0::")
+        )
         # runc makes the container's own cgroup inside the unit's; crun without a
         # cgroup manager leaves it in the unit's cgroup itself.
         expected = unit_cgroup + ("/container" if box.runtime is RUNC else "")
@@ -237,7 +251,8 @@ def test_c_stop_right_after_start_does_not_fail(host: NspawnHost) -> None:
 
     outcomes = in_parallel(start_then_stop)
     assert {b.name: o for b, o in outcomes.items()} == {
-        b.name: ["inactive/success"] * 2 for b in BOXES}
+        b.name: ["inactive/success"] * 2 for b in BOXES
+    }
     for box in BOXES:
         assert box.name not in listed(host, box.runtime), box.name
 

@@ -47,8 +47,9 @@ def as_nobody(*argv: str) -> Result:
     """Run ARGV as uid/gid 65534 without supplementary groups. A shell that already runs as
     that user execs it: setpriv keeps root's capabilities until its own execve, so a path it
     execs itself passes 0700 directories that the user cannot even stat."""
-    return process.run([*NOBODY, "/bin/sh", "-c", 'exec "$@"', "sh", *argv], check=False,
-                       timeout=30)
+    return process.run(
+        [*NOBODY, "/bin/sh", "-c", 'exec "$@"', "sh", *argv], check=False, timeout=30
+    )
 
 
 def nobody_can_open_for_writing(path: Path) -> bool:
@@ -62,8 +63,13 @@ def nobody_runs_as_root(path: Path) -> bool:
     return out.returncode == 0 and "euid=0" in out.stdout
 
 
-def _member(path: str, mode: int, data: bytes = b"", kind: bytes = tarfile.REGTYPE,
-            dev: tuple[int, int] = (0, 0)) -> tuple[tarfile.TarInfo, bytes]:
+def _member(
+    path: str,
+    mode: int,
+    data: bytes = b"",
+    kind: bytes = tarfile.REGTYPE,
+    dev: tuple[int, int] = (0, 0),
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(path)
     info.type, info.mode, info.size, info.mtime = kind, mode, len(data), 1_700_000_000
     info.devmajor, info.devminor = dev
@@ -130,14 +136,24 @@ def world() -> Iterator[World]:
     _probe()
     base = Path(tempfile.mkdtemp(prefix="sc-access-", dir="/var/tmp"))
     base.chmod(0o755)  # reachable by every user, like /var/lib
-    paths = Paths(root=base / "root", unit_dir=base / "units", tmpfiles_dir=base / "tmpfiles",
-                  host_root=base / "host")
+    paths = Paths(
+        root=base / "root",
+        unit_dir=base / "units",
+        tmpfiles_dir=base / "tmpfiles",
+        host_root=base / "host",
+    )
     for d in (paths.unit_dir, paths.tmpfiles_dir, paths.host_root):
         d.mkdir()
     store = Store(paths.store)
     assert store.privileged
-    env = Env(base, paths, store, FakeUnitManager(paths.unit_dir), RecordingTmpfiles(),
-              RecordingReporter())
+    env = Env(
+        base,
+        paths,
+        store,
+        FakeUnitManager(paths.unit_dir),
+        RecordingTmpfiles(),
+        RecordingReporter(),
+    )
     config = {"config": {"User": "65534:65534", "Cmd": ["/bin/busybox", "cat", "/etc/shared"]}}
     write_oci_layout(base / "layout", [hostile_layer()], "v1", config=config)
     w = World(base, paths, store, env)
@@ -183,8 +199,12 @@ def test_no_local_user_reaches_the_store_deployments_or_mount_checkouts(world: W
 def test_a_store_made_by_an_older_version_is_tightened_by_the_next_write(world: World) -> None:
     """Older versions made these directories 0755: the attacks then work (shown here), until
     the next command that takes the store's write lock."""
-    for d in (world.paths.store, world.store.objects_dir, world.paths.deployments,
-              world.paths.mounts):
+    for d in (
+        world.paths.store,
+        world.store.objects_dir,
+        world.paths.deployments,
+        world.paths.mounts,
+    ):
         d.chmod(0o755)
     obj = world.objects_of(SUID)
     assert nobody_runs_as_root(obj)  # the attack, on the real store

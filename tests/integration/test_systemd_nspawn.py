@@ -192,11 +192,24 @@ def test_crun_service_answers_on_its_port(host: NspawnHost) -> None:
 
 def test_states_reads_many_units_in_one_round_trip(host: NspawnHost) -> None:
     log = host.test_dir / "monitor.log"
-    host.run(["systemd-run", "--unit=sc-monitor", f"-pStandardOutput=file:{host.inside(log)}",
-              "dbus-monitor", "--system",
-              "type='method_call',destination='org.freedesktop.systemd1'"])
-    ping = ["busctl", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-            "org.freedesktop.DBus.Peer", "Ping"]
+    host.run(
+        [
+            "systemd-run",
+            "--unit=sc-monitor",
+            f"-pStandardOutput=file:{host.inside(log)}",
+            "dbus-monitor",
+            "--system",
+            "type='method_call',destination='org.freedesktop.systemd1'",
+        ]
+    )
+    ping = [
+        "busctl",
+        "call",
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.DBus.Peer",
+        "Ping",
+    ]
     deadline = time.monotonic() + 10
     while "member=Ping" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, "dbus-monitor did not start"
@@ -214,19 +227,26 @@ def test_states_reads_many_units_in_one_round_trip(host: NspawnHost) -> None:
     assert out[RUNC_BOX.unit]["active"] == "active"
     assert out[CRUN_WEB.unit]["sub"] == "running"
     assert out["dbus.service"]["load"] == "loaded"
-    assert out["sc-absent.service"] == {"load": "not-found", "active": "inactive",
-                                        "sub": "dead", "result": None}
+    assert out["sc-absent.service"] == {
+        "load": "not-found",
+        "active": "inactive",
+        "sub": "dead",
+        "result": None,
+    }
 
 
 def test_observe_judges_healthy_and_failing_units(host: NspawnHost) -> None:
     unit_dir = host.test_dir / "persist" / "etc-systemd-system"
     (unit_dir / "sc-crash.service").write_text(
-        "[Service]\nExecStart=/bin/sh -c 'sleep 0.5; exit 3'\n")
+        "[Service]\nExecStart=/bin/sh -c 'sleep 0.5; exit 3'\n"
+    )
     (unit_dir / "sc-notify.service").write_text(
         "[Service]\nType=notify\nNotifyAccess=all\n"
-        "ExecStart=/bin/sh -c 'sleep 1; systemd-notify --ready; exec sleep 600'\n")
+        "ExecStart=/bin/sh -c 'sleep 1; systemd-notify --ready; exec sleep 600'\n"
+    )
     (unit_dir / "sc-never-ready.service").write_text(
-        "[Service]\nType=notify\nTimeoutStartSec=1.5\nExecStart=/bin/sleep 600\n")
+        "[Service]\nType=notify\nTimeoutStartSec=1.5\nExecStart=/bin/sleep 600\n"
+    )
     host.run(["systemctl", "daemon-reload"])
     healthy = drive(host, "observe", RUNC_BOX.unit, "1.5")
     assert healthy["healthy"] and healthy["elapsed"] >= 1.5, healthy
@@ -240,7 +260,8 @@ def test_observe_judges_healthy_and_failing_units(host: NspawnHost) -> None:
     assert drive(host, "states", "sc-notify.service")["sc-notify.service"]["active"] == "active"
     assert drive(host, "start", "sc-never-ready.service")["jobs"] != ["done"]
     assert drive(host, "stop", "sc-notify.service", "sc-never-ready.service", "sc-nope.service")[
-        "jobs"] == ["done", "done", "done"]
+        "jobs"
+    ] == ["done", "done", "done"]
 
 
 def test_exec_lines_reach_systemd_as_built(host: NspawnHost) -> None:
@@ -248,14 +269,31 @@ def test_exec_lines_reach_systemd_as_built(host: NspawnHost) -> None:
         "ExecStartPre": (list(CRUN.argv("delete", "--force", "sc-crun")), True),
         "ExecStart": (list(CRUN.argv("run", "sc-crun")), False),
         # systemd stores '$$' as written and reads it as '$' only when it runs the line
-        "ExecStop": (["/bin/sh", "-c", stop_script().replace("$", "$$"), "syscontainers-stop",
-                      "sc-crun", *CRUN.argv()], False),
+        "ExecStop": (
+            [
+                "/bin/sh",
+                "-c",
+                stop_script().replace("$", "$$"),
+                "syscontainers-stop",
+                "sc-crun",
+                *CRUN.argv(),
+            ],
+            False,
+        ),
     }
     for prop, (argv, ignore_failure) in expected.items():
-        got = host.run(["busctl", "get-property", "--json=short", "org.freedesktop.systemd1",
-                        "/org/freedesktop/systemd1/unit/sc_2dcrun_2eservice",
-                        "org.freedesktop.systemd1.Service", prop])
-        (path, parsed, ignore, *_), = json.loads(got.stdout)["data"]
+        got = host.run(
+            [
+                "busctl",
+                "get-property",
+                "--json=short",
+                "org.freedesktop.systemd1",
+                "/org/freedesktop/systemd1/unit/sc_2dcrun_2eservice",
+                "org.freedesktop.systemd1.Service",
+                prop,
+            ]
+        )
+        ((path, parsed, ignore, *_),) = json.loads(got.stdout)["data"]
         assert (path, parsed, ignore) == (argv[0], argv, ignore_failure), prop
 
 

@@ -94,8 +94,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             f"docker:\n  {registry.host}:\n"
             f"    lookaside: file://{lookaside}\n    lookaside-staging: file://{lookaside}\n"
         )
-        world = World(tmp, registry, gnupg, tmp / "trusted.gpg", tmp / "other.gpg", registries_d,
-                      lookaside, layout)
+        world = World(
+            tmp,
+            registry,
+            gnupg,
+            tmp / "trusted.gpg",
+            tmp / "other.gpg",
+            registries_d,
+            lookaside,
+            layout,
+        )
 
         def push(repo: str, *options: str) -> None:
             subprocess.run(
@@ -135,8 +143,6 @@ def trust_scope(world: World, *requirements: dict[str, Any]) -> dict[str, Any]:
         "default": [{"type": "reject"}],
         "transports": {"docker": {f"{world.host}/trust": list(requirements)}},
     }
-
-
 
 
 @pytest.mark.parametrize(
@@ -179,8 +185,14 @@ def test_refusal_says_why(world: World) -> None:
         ({"type": "matchRepository"}, False),
         ({"type": "exactReference", "dockerReference": "{host}/trust/signed:1"}, True),
         ({"type": "exactRepository", "dockerRepository": "{host}/trust/signed"}, True),
-        ({"type": "remapIdentity", "prefix": "{host}/trust/copied",
-          "signedPrefix": "{host}/trust/signed"}, True),
+        (
+            {
+                "type": "remapIdentity",
+                "prefix": "{host}/trust/copied",
+                "signedPrefix": "{host}/trust/signed",
+            },
+            True,
+        ),
     ],
 )
 def test_signed_identity_rules_agree_with_skopeo(
@@ -233,6 +245,7 @@ def test_insecure_policy_and_a_missing_policy(world: World) -> None:
 def test_sigstore_requirements_find_no_attachments_here(world: World) -> None:
     """registries.d here does not enable sigstore attachments: nothing to verify, refused."""
     doc = trust_scope(world, {"type": "sigstoreSigned", "keyPath": str(world.trusted_key)})
-    code, err, root = ours(world, write_policy(world, doc, "sigstore.json"),
-                           world.ref("trust/signed:1"))
+    code, err, root = ours(
+        world, write_policy(world, doc, "sigstore.json"), world.ref("trust/signed:1")
+    )
     assert code == 1 and "sigstore" in err and stored_nothing(root)

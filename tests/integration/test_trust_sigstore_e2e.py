@@ -59,8 +59,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with registry_server(tmp / "registry") as registry:
         host = registry.host
         layout = write_oci_layout(tmp / "layout", [layer_tar({"etc/motd": b"cosigned\n"})], "v1")
-        repos = ["sig/app", "sig/wrong-key", "sig/wrong-name", "sig/unsigned", "sig/flipped",
-                 "nosig/app"]
+        repos = [
+            "sig/app",
+            "sig/wrong-key",
+            "sig/wrong-name",
+            "sig/unsigned",
+            "sig/flipped",
+            "nosig/app",
+        ]
         for repo in repos:
             subprocess.run(
                 ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
@@ -69,14 +75,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             )  # fmt: skip
         digest = skopeo_inspect(registry, "sig/app:1")["Digest"]
 
-        def attach(repo: str, signed_as: str, key: ec.EllipticCurvePrivateKey,
-                   flip: bool = False) -> None:
+        def attach(
+            repo: str, signed_as: str, key: ec.EllipticCurvePrivateKey, flip: bool = False
+        ) -> None:
             data = payload(digest, f"{host}/{signed_as}:1")
             sig = sign(data, key)
             if flip:
                 sig = sign(data + b" ", key)  # a valid signature, of other bytes
-            push_sigstore_attachment(host, repo, digest, [(data, SIGNATURE_MIME_TYPE,
-                                                           {SIGNATURE: sig})])
+            push_sigstore_attachment(
+                host, repo, digest, [(data, SIGNATURE_MIME_TYPE, {SIGNATURE: sig})]
+            )
 
         attach("sig/app", "sig/app", trusted)
         attach("sig/wrong-key", "sig/wrong-key", other)

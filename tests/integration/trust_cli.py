@@ -53,8 +53,10 @@ def stored_nothing(root: Path) -> bool:
     """True if the store under ROOT holds no tag and no object (file or symlink)."""
     store = root / "store"
     objects = store / "objects"
-    found = [p for p in objects.rglob("*") if p.is_symlink() or not p.is_dir()] if (
-        objects.exists()
-    ) else []
+    found = (
+        [p for p in objects.rglob("*") if p.is_symlink() or not p.is_dir()]
+        if (objects.exists())
+        else []
+    )
     refs = list((store / "refs").iterdir()) if (store / "refs").exists() else []
     return not found and not refs

@@ -28,8 +28,9 @@ PREFIX = f"{SUITE}-root-"
 
 def relations(deb: Path, field: str) -> list[str]:
     """The packages DEB names in FIELD (Depends, Recommends): each first alternative."""
-    value = subprocess.run(["dpkg-deb", "--field", str(deb), field], capture_output=True,
-                           text=True, check=True).stdout
+    value = subprocess.run(
+        ["dpkg-deb", "--field", str(deb), field], capture_output=True, text=True, check=True
+    ).stdout
     names = []
     for clause in value.replace("\n", " ").split(","):
         first = clause.split("|")[0].strip()
@@ -38,8 +39,7 @@ def relations(deb: Path, field: str) -> list[str]:
     return names
 
 
-def debroot(packages: list[str], base: tuple[str, ...] = BASE, prefix: str = PREFIX
-            ) -> Path | str:
+def debroot(packages: list[str], base: tuple[str, ...] = BASE, prefix: str = PREFIX) -> Path | str:
     """The cached root with BASE and PACKAGES installed, or why it cannot be made here.
 
     Roots of another PREFIX (another user of this cache) are left alone."""

@@ -18,12 +18,30 @@ def project_version() -> str:
 def tree_tar(archive: Path, prefix: str = "") -> Path:
     """Tar (gzipped if ARCHIVE ends in .gz) the files git tracks or would track, each under
     PREFIX, as `git archive --prefix` does but with the work tree's current contents."""
-    files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others",
-                            "--exclude-standard"], capture_output=True, check=True).stdout
+    files = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout
     # the S flag keeps tar from prefixing symlink targets too (render/defaults -> ../../templates)
     transform = [f"--transform=s,^,{prefix},S"] if prefix else []
     compress = ["-z"] if archive.name.endswith(".gz") else []
-    subprocess.run(["tar", "-C", str(REPO), "--null", "-T", "-", "--ignore-failed-read",
-                    *transform, *compress, "-cf", str(archive)],
-                   input=files, capture_output=True, check=True)
+    subprocess.run(
+        [
+            "tar",
+            "-C",
+            str(REPO),
+            "--null",
+            "-T",
+            "-",
+            "--ignore-failed-read",
+            *transform,
+            *compress,
+            "-cf",
+            str(archive),
+        ],
+        input=files,
+        capture_output=True,
+        check=True,
+    )
     return archive

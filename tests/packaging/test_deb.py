@@ -26,8 +26,11 @@ from tests.integration.nspawn import REPO, Completed, NspawnHost, booted_or_skip
 from tests.packaging.debroot import debroot, relations
 from tests.packaging.source import project_version, tree_tar
 
-pytestmark = [pytest.mark.systemd, pytest.mark.slow,
-              requires("dpkg-buildpackage", "mmdebstrap", "umoci", "runc")]
+pytestmark = [
+    pytest.mark.systemd,
+    pytest.mark.slow,
+    requires("dpkg-buildpackage", "mmdebstrap", "umoci", "runc"),
+]
 
 PAGE = "served by the packaged syscontainers\n"
 UNITS = sorted((REPO / "units").glob("*")) if (REPO / "units").is_dir() else []
@@ -52,8 +55,12 @@ class Installed:
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("deb")
-    built = subprocess.run([str(REPO / "packaging" / "build-deb"), str(out)],
-                           capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [str(REPO / "packaging" / "build-deb"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (path,) = out.glob("syscontainers_*_all.deb")
     return path
@@ -79,34 +86,60 @@ def world(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Insta
 
 def test_the_package_declares_debian_dependencies(deb: Path) -> None:
     depends = relations(deb, "Depends")
-    for package in ("python3-dbus-next", "python3-requests", "python3-yaml", "python3-jinja2",
-                    "python3-zstandard", "python3-cryptography", "runc", "systemd"):
+    for package in (
+        "python3-dbus-next",
+        "python3-requests",
+        "python3-yaml",
+        "python3-jinja2",
+        "python3-zstandard",
+        "python3-cryptography",
+        "runc",
+        "systemd",
+    ):
         assert package in depends
     assert "golang-github-containers-common" in relations(deb, "Recommends")
-    files = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
-                           text=True, check=True).stdout
-    for path in ("./usr/bin/syscontainers", "./usr/share/man/man8/syscontainers.8.gz",
-                 "./usr/share/man/man8/syscontainers-install.8.gz",
-                 "./usr/share/bash-completion/completions/syscontainers",
-                 "/syscontainers/render/defaults/service.template",
-                 *(f"./lib/systemd/system/{unit.name}" for unit in UNITS)):
+    files = subprocess.run(
+        ["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
+    for path in (
+        "./usr/bin/syscontainers",
+        "./usr/share/man/man8/syscontainers.8.gz",
+        "./usr/share/man/man8/syscontainers-install.8.gz",
+        "./usr/share/bash-completion/completions/syscontainers",
+        "/syscontainers/render/defaults/service.template",
+        *(f"./lib/systemd/system/{unit.name}" for unit in UNITS),
+    ):
         assert path in files, path
 
 
 @requires("lintian")
 def test_lintian_finds_no_error_or_warning(deb: Path) -> None:
     # The project has no mail address to put in Maintainer yet.
-    run = subprocess.run(["lintian", "--fail-on", "error,warning", "--suppress-tags",
-                          "bogus-mail-host,bogus-mail-host-in-debian-changelog", str(deb)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            "lintian",
+            "--fail-on",
+            "error,warning",
+            "--suppress-tags",
+            "bogus-mail-host,bogus-mail-host-in-debian-changelog",
+            str(deb),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
 @requires("dpkg-parsechangelog")
 def test_the_debian_changelog_has_the_projects_version() -> None:
     changelog = REPO / "packaging" / "debian" / "changelog"
-    version = subprocess.run(["dpkg-parsechangelog", "-l", str(changelog), "-S", "Version"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    version = subprocess.run(
+        ["dpkg-parsechangelog", "-l", str(changelog), "-S", "Version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert version.split("-")[0] == project_version()
 
 
@@ -115,17 +148,24 @@ def test_units_in_units_dir_are_packaged_and_enabled(tmp_path: Path) -> None:
     will add: the package installs it and enables it, without starting it, at install."""
     tree = tmp_path / "tree"
     tree.mkdir()
-    subprocess.run(["tar", "-xf", str(tree_tar(tmp_path / "tree.tar")), "-C", str(tree)],
-                   check=True)
+    subprocess.run(
+        ["tar", "-xf", str(tree_tar(tmp_path / "tree.tar")), "-C", str(tree)], check=True
+    )
     (tree / "units").mkdir(exist_ok=True)
     (tree / "units" / "syscontainers-probe.service").write_text(
-        "[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n")
-    built = subprocess.run([str(tree / "packaging" / "build-deb"), str(tmp_path / "out")],
-                           capture_output=True, text=True, timeout=600)
+        "[Service]\nType=oneshot\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    built = subprocess.run(
+        [str(tree / "packaging" / "build-deb"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr
     (deb,) = (tmp_path / "out").glob("*.deb")
-    files_in = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
-                              text=True, check=True).stdout
+    files_in = subprocess.run(
+        ["dpkg-deb", "--contents", str(deb)], capture_output=True, text=True, check=True
+    ).stdout
     assert "./lib/systemd/system/syscontainers-probe.service" in files_in
     control = tmp_path / "control"
     subprocess.run(["dpkg-deb", "--control", str(deb), str(control)], check=True)
@@ -152,11 +192,15 @@ def test_dpkg_installs_it_into_a_clean_root(world: Installed) -> None:
 
 
 def test_the_packaged_tool_installs_a_running_service(world: Installed) -> None:
-    world.sh(f"syscontainers install --name served --now --health-timeout 2 "
-             f"oci:{world.layout}:v1", timeout=180)
+    world.sh(
+        f"syscontainers install --name served --now --health-timeout 2 oci:{world.layout}:v1",
+        timeout=180,
+    )
     assert world.sh("systemctl is-active served.service", check=False).stdout.strip() == "active"
-    fetch = (f"import urllib.request; print(urllib.request.urlopen("
-             f"'http://127.0.0.1:{PORT}/', timeout=2).read().decode(), end='')")
+    fetch = (
+        f"import urllib.request; print(urllib.request.urlopen("
+        f"'http://127.0.0.1:{PORT}/', timeout=2).read().decode(), end='')"
+    )
     deadline = time.monotonic() + 15
     while True:
         got = world.sh(f'/usr/bin/python3 -c "{fetch}"', check=False)
@@ -168,16 +212,20 @@ def test_the_packaged_tool_installs_a_running_service(world: Installed) -> None:
 
 
 def test_man_pages_and_completion_are_where_admins_look(world: Installed) -> None:
-    assert world.sh("man -w syscontainers-install").stdout.strip() == \
-        "/usr/share/man/man8/syscontainers-install.8.gz"
+    assert (
+        world.sh("man -w syscontainers-install").stdout.strip()
+        == "/usr/share/man/man8/syscontainers-install.8.gz"
+    )
     page = " ".join(world.sh("MANWIDTH=200 man syscontainers-install").stdout.split())
     assert "--now" in page and "syscontainers install" in page
     assert "syscontainers-install(8)" in world.sh("MANWIDTH=200 man 8 syscontainers").stdout
     for unit in UNITS:  # a unit's Documentation=man:PAGE(SECTION) is a page the package has
         for page_name, section in re.findall(r"man:([\w.-]+)\((\d)\)", unit.read_text()):
             world.sh(f"man -w {section} {page_name}")
-    loads = ". /usr/share/bash-completion/bash_completion; _completion_loader syscontainers; " \
+    loads = (
+        ". /usr/share/bash-completion/bash_completion; _completion_loader syscontainers; "
         "complete -p syscontainers"
+    )
     complete = world.host.run([*PACKAGED, "bash", "-c", loads], check=False)
     assert "-F _shtab_syscontainers syscontainers" in complete.stdout, complete.stderr
 
@@ -186,7 +234,10 @@ def test_uninstall_then_remove_the_package_leaves_nothing(world: Installed) -> N
     world.sh("syscontainers uninstall served")
     assert world.sh("systemctl is-active served.service", check=False).stdout.strip() != "active"
     world.sh("dpkg --purge syscontainers")
-    left = world.sh("ls /usr/bin/syscontainers /usr/lib/python3/dist-packages/syscontainers "
-                    "/usr/share/man/man8/syscontainers.8.gz "
-                    "/usr/share/bash-completion/completions/syscontainers", check=False)
+    left = world.sh(
+        "ls /usr/bin/syscontainers /usr/lib/python3/dist-packages/syscontainers "
+        "/usr/share/man/man8/syscontainers.8.gz "
+        "/usr/share/bash-completion/completions/syscontainers",
+        check=False,
+    )
     assert left.stdout == "" and left.returncode != 0

@@ -31,8 +31,9 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 def _has_system_generators() -> str | None:
     if not os.access(SYSTEM_PYTHON, os.X_OK):
         return f"no {SYSTEM_PYTHON}"
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import build_manpages.manpage, shtab"],
-                           capture_output=True)
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import build_manpages.manpage, shtab"], capture_output=True
+    )
     if probe.returncode:
         return "python3-argparse-manpage or python3-shtab missing (packaging/install-deps)"
     for tool in ("man", "bash"):
@@ -65,17 +66,24 @@ def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Ite
 
 def documented(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """PARSER's own arguments that a reader should find (not -h, not the verb slot)."""
-    return [a for a in parser._actions
-            if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
-            and a.help != argparse.SUPPRESS]
+    return [
+        a
+        for a in parser._actions
+        if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+        and a.help != argparse.SUPPRESS
+    ]
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("docs")
     env = {**os.environ, "PYTHONPATH": str(REPO), "SOURCE_DATE_EPOCH": "1700000000"}
-    subprocess.run([SYSTEM_PYTHON, str(REPO / "packaging" / "gendocs.py"), str(out)],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [SYSTEM_PYTHON, str(REPO / "packaging" / "gendocs.py"), str(out)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -85,8 +93,13 @@ def rendered(generated: Path) -> dict[str, str]:
     pages = {}
     env = {**os.environ, "MANWIDTH": "10000", "MAN_KEEP_FORMATTING": ""}
     for page in sorted((generated / "man8").iterdir()):
-        run = subprocess.run(["man", "--warnings", "-l", str(page)], env=env,
-                             capture_output=True, text=True, check=True)
+        run = subprocess.run(
+            ["man", "--warnings", "-l", str(page)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert run.stderr == "", f"{page.name}: groff warns:\n{run.stderr}"
         pages[page.name] = re.sub(r"[ \t]+", " ", run.stdout)
     return pages
@@ -149,25 +162,34 @@ def test_the_main_page_lists_every_setting_with_its_variable(rendered: dict[str,
         assert re.search(rf"(?<![\w-]){re.escape(key)} {re.escape(env)}; default: ", main), key
 
 
-def _complete(script: Path, lines: list[list[str]],
-              env: dict[str, str] | None = None) -> list[set[str]]:
+def _complete(
+    script: Path, lines: list[list[str]], env: dict[str, str] | None = None
+) -> list[set[str]]:
     """What bash offers, through the generated script, at the end of each command line."""
     body = [f"source {script}"]
     for line in lines:
         quoted = " ".join(f"'{w}'" for w in line)
-        body += [f"COMP_WORDS=({quoted}); COMP_CWORD={len(line) - 1}",
-                 "_shtab_syscontainers", 'printf "%s " "${COMPREPLY[@]}"; echo']
-    run = subprocess.run(["bash", "--norc", "--noprofile", "-c", "\n".join(body)],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, **(env or {})})
+        body += [
+            f"COMP_WORDS=({quoted}); COMP_CWORD={len(line) - 1}",
+            "_shtab_syscontainers",
+            'printf "%s " "${COMPREPLY[@]}"; echo',
+        ]
+    run = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", "\n".join(body)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
     assert run.stderr == ""
     return [set(out.split()) for out in run.stdout.splitlines()]
 
 
 def test_bash_completes_every_verb_and_option(generated: Path) -> None:
     script = generated / "bash-completion" / "syscontainers"
-    assert re.search(r"^complete .*-F _shtab_syscontainers syscontainers$", script.read_text(),
-                     re.M)
+    assert re.search(
+        r"^complete .*-F _shtab_syscontainers syscontainers$", script.read_text(), re.M
+    )
     cases = list(commands(build_parser()))
     lines = []
     for path, _ in cases:
@@ -192,14 +214,18 @@ def test_bash_completes_paths_and_installed_containers(generated: Path, tmp_path
     (tmp_path / "alpha").mkdir()
     (tmp_path / "afile").write_text("")
     a = f"{tmp_path}/a"
-    offered = _complete(script, [
-        ["syscontainers", "umount", a],
-        ["syscontainers", "install", "--policy", f"{tmp_path}/af"],
-        ["syscontainers", "checkout", "IMAGE", a],
-        ["syscontainers", "--root", str(root), "uninstall", ""],
-        ["syscontainers", "rollback", "w"],
-        ["syscontainers", "install", "--name", ""],
-    ], env={"SYSCONTAINERS_ROOT": str(root)})
+    offered = _complete(
+        script,
+        [
+            ["syscontainers", "umount", a],
+            ["syscontainers", "install", "--policy", f"{tmp_path}/af"],
+            ["syscontainers", "checkout", "IMAGE", a],
+            ["syscontainers", "--root", str(root), "uninstall", ""],
+            ["syscontainers", "rollback", "w"],
+            ["syscontainers", "install", "--name", ""],
+        ],
+        env={"SYSCONTAINERS_ROOT": str(root)},
+    )
     assert offered[0] == {f"{tmp_path}/alpha"}  # directories only
     assert offered[1] == {f"{tmp_path}/afile"}
     assert offered[2] == {f"{tmp_path}/alpha"}

@@ -36,8 +36,12 @@ def test_rpmspec_parses_the_spec_with_the_projects_version() -> None:
     parsed = subprocess.run(["rpmspec", "--parse", str(SPEC)], capture_output=True, text=True)
     assert parsed.returncode == 0, parsed.stderr
     assert "error" not in parsed.stderr.lower()
-    query = subprocess.run(["rpmspec", "-q", "--srpm", "--qf", "%{name} %{version} %{license}",
-                            str(SPEC)], capture_output=True, text=True, check=True).stdout
+    query = subprocess.run(
+        ["rpmspec", "-q", "--srpm", "--qf", "%{name} %{version} %{license}", str(SPEC)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert query == f"syscontainers {project_version()} Apache-2.0"
 
 
@@ -52,25 +56,46 @@ def test_the_spec_names_every_unit_for_its_scriptlets() -> None:
 @pytest.mark.slow
 @requires("rpmbuild")
 def test_rpmbuild_builds_a_package_with_the_tool_its_man_pages_and_completion(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     version = project_version()
     (tmp_path / "SOURCES").mkdir()
     tree_tar(tmp_path / "SOURCES" / f"syscontainers-{version}.tar.gz", f"syscontainers-{version}/")
-    built = subprocess.run(["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {tmp_path}",
-                            "--load", str(MACROS), str(SPEC)], capture_output=True, text=True,
-                           env=SYSTEM_PATH, timeout=600)
+    built = subprocess.run(
+        [
+            "rpmbuild",
+            "-bb",
+            "--nodeps",
+            "--define",
+            f"_topdir {tmp_path}",
+            "--load",
+            str(MACROS),
+            str(SPEC),
+        ],
+        capture_output=True,
+        text=True,
+        env=SYSTEM_PATH,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (rpm,) = (tmp_path / "RPMS" / "noarch").glob(f"syscontainers-{version}-1*.noarch.rpm")
 
     listed = set(rpm_query("-qlp", str(rpm)).split())
-    verbs = [name for action in build_parser()._actions
-             if isinstance(action, argparse._SubParsersAction) for name in action.choices]
+    verbs = [
+        name
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    ]
     pages = {f"/usr/share/man/man8/syscontainers-{verb}.8" for verb in verbs}
     pages.add("/usr/share/man/man8/syscontainers.8")
     assert pages <= {re.sub(r"\.gz$", "", path) for path in listed}
-    for path in ("/usr/bin/syscontainers", "/usr/share/bash-completion/completions/syscontainers",
-                 "/usr/lib/python3/dist-packages/syscontainers/render/defaults/service.template",
-                 f"/usr/share/licenses/syscontainers-{version}/LICENSE"):
+    for path in (
+        "/usr/bin/syscontainers",
+        "/usr/share/bash-completion/completions/syscontainers",
+        "/usr/lib/python3/dist-packages/syscontainers/render/defaults/service.template",
+        f"/usr/share/licenses/syscontainers-{version}/LICENSE",
+    ):
         assert path in listed, path
     requires_ = rpm_query("-qp", "--requires", str(rpm)).split()
     assert {"runc", "systemd"} <= set(requires_)

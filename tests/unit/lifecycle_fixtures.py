@@ -42,20 +42,32 @@ WantedBy=multi-user.target
 TMPFILES = "d ${STATE_DIRECTORY}/${NAME} 0700 ${HOST_UID} ${HOST_GID} - -\n"
 CONFIG = {
     "ociVersion": "1.0.2",
-    "process": {"terminal": False, "user": {"uid": 0, "gid": 0},
-                "args": ["/bin/httpd", "-f", "-p", "$PORT"], "env": ["GREETING=$GREETING"],
-                "cwd": "/"},
+    "process": {
+        "terminal": False,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["/bin/httpd", "-f", "-p", "$PORT"],
+        "env": ["GREETING=$GREETING"],
+        "cwd": "/",
+    },
     "root": {"path": "rootfs", "readonly": True},
     "hostname": "$NAME",
-    "mounts": [{"destination": "/data", "type": "bind", "source": "${STATE_DIRECTORY}/$NAME",
-                "options": ["rbind", "rw"]}],
+    "mounts": [
+        {
+            "destination": "/data",
+            "type": "bind",
+            "source": "${STATE_DIRECTORY}/$NAME",
+            "options": ["rbind", "rw"],
+        }
+    ],
     "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]},
 }
 MANIFEST = {
     "version": "1.0",
     "defaultValues": {"PORT": "8080", "GREETING": "hello"},
-    "renameFiles": {"/etc/app": "$CONF_DIRECTORY/$NAME",
-                    "/usr/local/bin/appctl": "/usr/local/bin/${NAME}ctl"},
+    "renameFiles": {
+        "/etc/app": "$CONF_DIRECTORY/$NAME",
+        "/usr/local/bin/appctl": "/usr/local/bin/${NAME}ctl",
+    },
     "installedFilesTemplate": ["/etc/app/motd"],
 }
 APPCTL = b"#!/bin/sh\necho appctl\n"
@@ -86,7 +98,8 @@ def plain_files() -> dict[str, bytes]:
 
 
 PLAIN_CONFIG: dict[str, object] = {
-    "config": {"Cmd": ["/bin/httpd", "-f", "-p", "8081"], "Env": ["PATH=/bin"]}}
+    "config": {"Cmd": ["/bin/httpd", "-f", "-p", "8081"], "Env": ["PATH=/bin"]}
+}
 
 
 def fake_journal(unit: str) -> tuple[str, ...]:
@@ -124,25 +137,41 @@ class Env:
     @property
     def host(self) -> Host:
         """The Host seams, all fakes but the store and the files."""
+
         def execute(argv: Sequence[str]) -> int:
             self.executed.append(tuple(argv))
             return 0
 
-        return Host(self.store, self.paths, self.units, self.tmpfiles, self.reporter,
-                    None, execute, journal=fake_journal)
+        return Host(
+            self.store,
+            self.paths,
+            self.units,
+            self.tmpfiles,
+            self.reporter,
+            None,
+            execute,
+            journal=fake_journal,
+        )
 
     def on_host(self, path: str) -> Path:
         """Where host path PATH is in this test."""
         return self.paths.host_root / path.lstrip("/")
 
-    def layout(self, name: str, files: dict[str, bytes], tag: str = "latest",
-               config: dict[str, object] | None = None,
-               modes: dict[str, int] | None = None, dirs: Sequence[str] = ()) -> str:
+    def layout(
+        self,
+        name: str,
+        files: dict[str, bytes],
+        tag: str = "latest",
+        config: dict[str, object] | None = None,
+        modes: dict[str, int] | None = None,
+        dirs: Sequence[str] = (),
+    ) -> str:
         """Write an OCI layout of one layer (with the empty directories DIRS); return its
         oci: source string."""
         layout = self.tmp / "layouts" / name
-        layer = layer_tar(files, modes=modes or {"exports/hostfs/usr/local/bin/appctl": 0o755},
-                          dirs=dirs)
+        layer = layer_tar(
+            files, modes=modes or {"exports/hostfs/usr/local/bin/appctl": 0o755}, dirs=dirs
+        )
         write_oci_layout(layout, [layer], tag, config=config)
         return f"oci:{layout}:{tag}"
 

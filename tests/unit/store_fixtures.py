@@ -57,15 +57,22 @@ def add_layer(store: Store, files: dict[str, bytes]) -> str:
 def add_image(store: Store, diff_ids: list[str], created: str = "2024-01-01T00:00:00Z") -> str:
     """Write the config and manifest blobs of an image made of DIFF_IDS; return its digest."""
     config = canonical_json(
-        {"created": created, "os": "linux", "architecture": "amd64",
-         "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+        {
+            "created": created,
+            "os": "linux",
+            "architecture": "amd64",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
     )
     manifest = canonical_json(
         {
             "schemaVersion": 2,
             "mediaType": MT_OCI_MANIFEST,
-            "config": {"mediaType": MT_OCI_CONFIG, "digest": sha256_digest(config),
-                       "size": len(config)},
+            "config": {
+                "mediaType": MT_OCI_CONFIG,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
             "layers": [{"mediaType": MT_LAYER, "digest": blob_of(d), "size": 1} for d in diff_ids],
         }
     )

@@ -58,8 +58,10 @@ def world(env: Env) -> Env:
 
 def apply(env: Env, text: str, prune: bool = False) -> tuple[Plan, list[Outcome]]:
     manifest = parse(text, "host.yaml")
-    manifest = replace(manifest, containers=tuple(replace(s, runtime=s.runtime or RUNC)
-                                                  for s in manifest.containers))
+    manifest = replace(
+        manifest,
+        containers=tuple(replace(s, runtime=s.runtime or RUNC) for s in manifest.containers),
+    )
     todo = plan(manifest, survey(env.host, manifest), prune)
     return todo, execute(env.host, todo, 1.0)
 
@@ -91,7 +93,11 @@ containers:
 def test_install_update_prune_and_a_second_apply_touches_nothing(world: Env) -> None:
     todo, done = apply(world, TWO)
     assert [(o.action.verb.value, o.action.name) for o in done] == [
-        ("install", "web"), ("start", "web"), ("install", "quiet"), ("disable", "quiet")]
+        ("install", "web"),
+        ("start", "web"),
+        ("install", "quiet"),
+        ("disable", "quiet"),
+    ]
     assert world.units.active["web.service"] is ActiveState.ACTIVE
     assert "quiet.service" not in world.units.active
     assert unitlinks.is_enabled(world.paths, "web.service")
@@ -104,12 +110,15 @@ def test_install_update_prune_and_a_second_apply_touches_nothing(world: Env) -> 
     assert snapshot(world) == before
     assert [c[0] for c in world.units.calls[calls:]] == ["states"]  # only looked
 
-    changed = TWO.replace('PORT: "8081"', 'PORT: "8082"').replace("app:1\n    enabled",
-                                                                 "app:2\n    enabled")
+    changed = TWO.replace('PORT: "8081"', 'PORT: "8082"').replace(
+        "app:1\n    enabled", "app:2\n    enabled"
+    )
     todo, done = apply(world, changed)
     assert [(o.action.verb.value, o.action.name, o.detail) for o in done] == [
-        ("update", "web", "updated to web.1"), ("update", "quiet", "updated to quiet.1"),
-        ("disable", "quiet", "disabled")]
+        ("update", "web", "updated to web.1"),
+        ("update", "quiet", "updated to quiet.1"),
+        ("disable", "quiet", "disabled"),
+    ]
     web = json.loads((world.dep("web") / "info.json").read_text())
     assert web["values"]["set"] == {"PORT": "8082"}
     assert "version 2" in (world.dep("quiet") / "rootfs/var/www/index.html").read_text()
@@ -119,7 +128,8 @@ def test_install_update_prune_and_a_second_apply_touches_nothing(world: Env) -> 
     todo, done = apply(world, only_web)
     assert [a.describe() for a in todo.actions] == [
         "orphan quiet: no longer in the manifest; apply --prune uninstalls it",
-        "ok web: example.org/app:1"]
+        "ok web: example.org/app:1",
+    ]
     assert done == [] and world.dep("quiet").exists()
     todo, done = apply(world, only_web, prune=True)
     assert [(o.action.verb.value, o.action.name) for o in done] == [("uninstall", "quiet")]
@@ -141,9 +151,10 @@ def test_a_runtime_or_dropped_value_reinstalls(world: Env) -> None:
     apply(world, TWO)
     todo, done = apply(world, TWO.replace('values: {PORT: "8081"}', "runtime: /usr/bin/crun"))
     assert [(o.action.verb.value, o.action.name) for o in done] == [
-        ("reinstall", "web"), ("start", "web")]
-    assert todo.actions[0].reason == f"runtime {RUNC} -> /usr/bin/crun; value(s) PORT no " \
-        "longer set"
+        ("reinstall", "web"),
+        ("start", "web"),
+    ]
+    assert todo.actions[0].reason == f"runtime {RUNC} -> /usr/bin/crun; value(s) PORT no longer set"
     info = json.loads((world.dep("web") / "info.json").read_text())
     assert (info["runtime"], info["values"]["set"]) == ("/usr/bin/crun", {})
 
@@ -166,22 +177,27 @@ def test_cli_apply_into_a_sysroot(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert out.startswith(f"plan for {manifest} (1 container(s)):\n  install web: ")
     assert "applied 1 change(s)" in out
     assert links(root) == {
-        "etc/systemd/system/multi-user.target.wants/web.service": "/etc/systemd/system/web.service"}
+        "etc/systemd/system/multi-user.target.wants/web.service": "/etc/systemd/system/web.service"
+    }
     assert cli.main(sc) == 0
     assert f"nothing to change: the host matches {manifest}" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("containers:\n  web:\n    image: x\n    runtime: /opt/none\n")
     assert cli.main(["--sysroot", str(root), "apply", str(bad)]) == 2
-    assert f"{bad}, line 2: container web: runtime /opt/none is not an executable" in \
-        capsys.readouterr().err
+    assert (
+        f"{bad}, line 2: container web: runtime /opt/none is not an executable"
+        in capsys.readouterr().err
+    )
 
 
 def test_a_failed_apply_still_records_what_it_installed(world: Env) -> None:
     from syscontainers.errors import ImageNotFoundError
 
     apply(world, TWO)
-    text = ("containers:\n  new:\n    image: example.org/app:1\n"
-            "  broken:\n    image: example.org/missing:1\n")
+    text = (
+        "containers:\n  new:\n    image: example.org/app:1\n"
+        "  broken:\n    image: example.org/missing:1\n"
+    )
     with pytest.raises(ImageNotFoundError):
         apply(world, text, prune=True)
     assert world.dep("new").exists() and not world.dep("web").exists()
@@ -219,8 +235,7 @@ def test_without_file_apply_reads_the_roots_host_yaml(
 ) -> None:
     root = make_root(tmp_path)
     assert cli.main(["--sysroot", str(root), "apply"]) == 2
-    assert f"manifest {root}/etc/syscontainers/host.yaml does not exist" in \
-        capsys.readouterr().err
+    assert f"manifest {root}/etc/syscontainers/host.yaml does not exist" in capsys.readouterr().err
     (root / "etc/syscontainers").mkdir()
     (root / "etc/syscontainers/host.yaml").write_text("containers:\n")
     assert cli.main(["--sysroot", str(root), "apply", "--dry-run"]) == 0

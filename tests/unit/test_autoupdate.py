@@ -33,17 +33,18 @@ from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 from tests.unit.lifecycle_fixtures import Env, atomic_files
 
-BROKEN_UNIT = (b"[Service]\nExecStart=$EXEC_START BROKEN\n"
-               b"[Install]\nWantedBy=multi-user.target\n")
+BROKEN_UNIT = b"[Service]\nExecStart=$EXEC_START BROKEN\n[Install]\nWantedBy=multi-user.target\n"
 
 
-def write_app(env: Env, version: str, label: str | None = None,
-              files: dict[str, bytes] | None = None) -> str:
+def write_app(
+    env: Env, version: str, label: str | None = None, files: dict[str, bytes] | None = None
+) -> str:
     """(Re)write the layout 'app' with VERSION of the atomic image (FILES replacing some of
     its files); return its source."""
     shutil.rmtree(env.tmp / "layouts" / "app", ignore_errors=True)
     config: dict[str, object] | None = (
-        {"config": {"Labels": {LABEL: label}}} if label is not None else None)
+        {"config": {"Labels": {LABEL: label}}} if label is not None else None
+    )
     return env.layout("app", atomic_files(version, **(files or {})), config=config)
 
 
@@ -170,8 +171,11 @@ def test_one_failure_does_not_stop_the_others(env: Env) -> None:
     install_app(env, "example.org/c:1", name="c", policy="local")
     env.pull(env.layout("c2", atomic_files("2")), "example.org/c:1")
     got = run(env)
-    assert got == {"a": (Policy.REGISTRY, Status.FAILED), "b": (Policy.REGISTRY, Status.FAILED),
-                   "c": (Policy.LOCAL, Status.UPDATED)}
+    assert got == {
+        "a": (Policy.REGISTRY, Status.FAILED),
+        "b": (Policy.REGISTRY, Status.FAILED),
+        "c": (Policy.LOCAL, Status.UPDATED),
+    }
 
 
 def test_the_policy_is_kept_through_a_plain_update(env: Env) -> None:
@@ -254,8 +258,9 @@ class LockProbingSource:
 
 
 @pytest.mark.parametrize("changed", [False, True])
-def test_the_registry_is_asked_with_no_store_lock_held(env: Env, atomic_image: str,
-                                                       changed: bool) -> None:
+def test_the_registry_is_asked_with_no_store_lock_held(
+    env: Env, atomic_image: str, changed: bool
+) -> None:
     install_app(env, atomic_image, policy="registry")
     info = read_info(env.dep("web.0"))
     assert info is not None
@@ -265,7 +270,9 @@ def test_the_registry_is_asked_with_no_store_lock_held(env: Env, atomic_image: s
     (row,) = auto_update(host, AutoUpdateOptions(dry_run=True))
     assert seen == [True]  # another command could have taken the lock meanwhile
     assert (row.status, row.new_image_id) == (
-        Status.PENDING if changed else Status.UNCHANGED, digest)
+        Status.PENDING if changed else Status.UNCHANGED,
+        digest,
+    )
 
 
 def test_an_update_a_crash_interrupted_is_finished_even_when_unchanged(env: Env) -> None:

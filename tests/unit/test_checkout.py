@@ -56,8 +56,8 @@ def shape(entries: list[Entry]) -> dict[str, str]:
     """PATH -> kind letter plus the file object or link target, for compact expectations."""
     out = {}
     for e in entries:
-        out[e.path] = e.kind.value + (":" + e.obj if e.obj else "") + (
-            ">" + e.target if e.target else ""
+        out[e.path] = (
+            e.kind.value + (":" + e.obj if e.obj else "") + (">" + e.target if e.target else "")
         )
     return out
 
@@ -152,7 +152,11 @@ def test_merge_dir_replacement_takes_new_metadata_and_implied_dirs_are_root_0755
     assert (merged["p"].mode, merged["p"].uid) == (0o711, 7)
     implied = {e.path: e for e in merge(layers((F("a/b/c"),)))}["a/b"]
     assert (implied.kind, implied.mode, implied.uid, implied.gid, implied.mtime) == (
-        K.DIR, 0o755, 0, 0, 0,
+        K.DIR,
+        0o755,
+        0,
+        0,
+        0,
     )
 
 
@@ -311,11 +315,13 @@ def test_devices_skipped_without_privilege(tmp_path: Path) -> None:
     dest = tmp_path / "rootfs"
     result = checkout(
         store,
-        layers((
-            Entry("dev/null", K.CHAR, 0o666, rdev=(1, 3)),
-            Entry("dev/sda", K.BLOCK, 0o660, rdev=(8, 0)),
-            Entry("run/fifo", K.FIFO, 0o620, mtime=77),
-        )),
+        layers(
+            (
+                Entry("dev/null", K.CHAR, 0o666, rdev=(1, 3)),
+                Entry("dev/sda", K.BLOCK, 0o660, rdev=(8, 0)),
+                Entry("run/fifo", K.FIFO, 0o620, mtime=77),
+            )
+        ),
         dest,
         reporter,
     )

@@ -122,8 +122,11 @@ def test_usage_errors_exit_2(
         ("usage", 2, "error: bad --set value\nhint: write KEY=VALUE\n"),
         ("custom", 7, "error: custom failure\n"),
         ("interrupt", 130, "error: interrupted\n"),
-        ("crash", 1, "error: unexpected ValueError: boom\n"
-         "hint: rerun with --debug and report a bug\n"),
+        (
+            "crash",
+            1,
+            "error: unexpected ValueError: boom\nhint: rerun with --debug and report a bug\n",
+        ),
         ("pipe", 1, ""),
     ],
 )
@@ -154,7 +157,9 @@ def test_handler_gets_settings_from_flags(
 
 
 def test_bad_config_is_a_usage_error(
-    fake_verbs: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    fake_verbs: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bad = tmp_path / "bad.yaml"
@@ -239,8 +244,13 @@ def test_json_lines_reporter_writes_valid_json() -> None:
     assert len(lines) == 3  # one line per event, whatever the message holds
     docs = [json.loads(line) for line in lines]
     assert docs[0] == {"event": "step", "message": 'pulling "a:1"\nnow', "path": "/x", "n": 3}
-    assert docs[1] == {"event": "progress", "message": "", "task": "layer 1/2", "done": 5,
-                       "total": 10}
+    assert docs[1] == {
+        "event": "progress",
+        "message": "",
+        "task": "layer 1/2",
+        "done": 5,
+        "total": 10,
+    }
     assert docs[2] == {"event": "result", "message": "freed 1.0 KiB", "bytes": 1024}
 
 

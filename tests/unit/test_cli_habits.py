@@ -24,8 +24,9 @@ SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 DATA_MAPS = {"labels", "config", "with_default"}
 
 
-def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
-              ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -40,8 +41,10 @@ def test_every_verb_has_a_description_and_every_option_help() -> None:
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction) or action.dest == "help":
                 continue
-            assert (action.help or "").strip(), f"{action.option_strings or action.dest} " \
+            assert (action.help or "").strip(), (
+                f"{action.option_strings or action.dest} "
                 f"of {' '.join(path) or 'the global options'} has no help"
+            )
         seen += 1
     assert seen > 20
 
@@ -114,19 +117,28 @@ def test_every_json_document_and_event_has_snake_case_keys(
     store_root: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     docs = []
-    for argv in (["images", "list", "--json", "--all"], ["images", "inspect", "app:1", "--json"],
-                 ["images", "verify", "--json"], ["images", "prune", "--dry-run", "--json"],
-                 ["hostfiles", "list", "--json"], ["hostfiles", "verify", "--json"]):
+    for argv in (
+        ["images", "list", "--json", "--all"],
+        ["images", "inspect", "app:1", "--json"],
+        ["images", "verify", "--json"],
+        ["images", "prune", "--dry-run", "--json"],
+        ["hostfiles", "list", "--json"],
+        ["hostfiles", "verify", "--json"],
+    ):
         assert cli.main([*store_root, *argv]) == 0, argv
         docs.append(json.loads(capsys.readouterr().out))
     three = write_oci_layout(tmp_path / "three", [layer_tar({"a": b"3\n"})], "v1")
-    for argv in (["pull", f"oci:{three}:v1", "--name", "x:1", "--json"],
-                 ["checkout", "x:1", str(tmp_path / "co"), "--json"],
-                 ["images", "tag", "x:1", "x:2", "--json"],
-                 ["images", "delete", "x:2", "--json"]):
+    for argv in (
+        ["pull", f"oci:{three}:v1", "--name", "x:1", "--json"],
+        ["checkout", "x:1", str(tmp_path / "co"), "--json"],
+        ["images", "tag", "x:1", "x:2", "--json"],
+        ["images", "delete", "x:2", "--json"],
+    ):
         assert cli.main([*store_root, *argv]) == 0, argv
         docs += [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {d.get("event") for d in docs if isinstance(d, dict)} >= {"step", "result"}
     assert [k for d in docs for k in snake_keys(d)] == []
-    assert snake_keys({"LayersData": [{"MIMEType": 1}]}) == [".LayersData",
-                                                               ".LayersData[].MIMEType"]
+    assert snake_keys({"LayersData": [{"MIMEType": 1}]}) == [
+        ".LayersData",
+        ".LayersData[].MIMEType",
+    ]

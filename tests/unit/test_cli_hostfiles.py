@@ -23,8 +23,10 @@ def test_owner_names_the_containers_and_fails_for_an_unowned_path(
     root = ["--root", str(env.paths.root)]
     assert cli.main([*root, "hostfiles", "owner", "/etc/web/app.conf", "/etc/web"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["/etc/web/app.conf: file owned by web (made by syscontainers)",
-                   "/etc/web: directory owned by web (made by syscontainers)"]
+    assert out == [
+        "/etc/web/app.conf: file owned by web (made by syscontainers)",
+        "/etc/web: directory owned by web (made by syscontainers)",
+    ]
     argv = [*root, "hostfiles", "owner", "--json", "/etc/web/motd", "/etc/passwd"]
     assert cli.main(argv) == 1
     doc = json.loads(capsys.readouterr().out)
@@ -45,8 +47,6 @@ def test_list_and_verify(env: Env, atomic_image: str, capsys: pytest.CaptureFixt
     assert "no container named ghost" in capsys.readouterr().err
 
 
-def test_owner_refuses_a_relative_path(
-    env: Env, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_owner_refuses_a_relative_path(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--root", str(env.paths.root), "hostfiles", "owner", "etc/x"]) == 2
     assert "not an absolute host path" in capsys.readouterr().err

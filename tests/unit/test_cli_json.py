@@ -57,7 +57,10 @@ def test_local_verbs_print_a_json_result(
 
     assert cli.main([*root, "images", "tag", "app:1", "app:2", "--json"]) == 0
     assert result_of(capsys) | {"message": ""} == {
-        "event": "result", "message": "", "tag": "app:2", "source": "app:1"
+        "event": "result",
+        "message": "",
+        "tag": "app:2",
+        "source": "app:1",
     }
 
     assert cli.main([*root, "images", "delete", "app:1", "app:2", "--json"]) == 0
@@ -83,8 +86,9 @@ def fake_systemd(env: Env, monkeypatch: pytest.MonkeyPatch) -> Env:
 
     @contextmanager
     def host(ctx: Context, args: object, pulls: bool = False) -> Iterator[Host]:
-        yield Host(env.store, env.paths, env.units, env.tmpfiles, ctx.reporter,
-                   journal=fake_journal)
+        yield Host(
+            env.store, env.paths, env.units, env.tmpfiles, ctx.reporter, journal=fake_journal
+        )
 
     monkeypatch.setattr(cli_containers, "_host", host)
     monkeypatch.setenv("SYSCONTAINERS_RUNTIME", "/bin/true")  # any executable: runc need not be
@@ -166,11 +170,13 @@ def test_install_now_of_a_service_that_fails_exits_1_with_its_journal(
     captured = capsys.readouterr()
     assert captured.out == ""
     err = captured.err.splitlines()
-    err = err[err.index(next(e for e in err if e.startswith("error: "))):]
+    err = err[err.index(next(e for e in err if e.startswith("error: "))) :]
     assert err[0].startswith("error: installed web (web.0, image ")
     assert "web.service could not be started (job failed)" in err[0]
     assert "stays installed and enabled, and failed" in err[0]
-    assert err[1:3] == ["the last lines of its journal:",
-                        "  web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED"]
+    assert err[1:3] == [
+        "the last lines of its journal:",
+        "  web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED",
+    ]
     assert err[3].startswith("hint: see 'journalctl -u web.service'")
     assert cli.main(["install", atomic_image, "--name", "web", "--now", "--json"]) == 1

@@ -44,17 +44,19 @@ INTERNAL = {
 # Sites (file:function:class, with how many) that make an error without a hint, because
 # nothing the user can do follows from it. A new site without a hint fails the test: give
 # it a hint (what to run, change or check), or, if there really is none, add it here.
-HINTLESS = Counter({
-    # read_info turns these into damaged_info, which names the info.json and says how to repair
-    # it; their own message becomes its detail
-    "syscontainers/deploy/layout.py:HostDirRecord.from_json:StoreCorruptError": 1,
-    "syscontainers/deploy/layout.py:HostFileRecord.from_json:StoreCorruptError": 1,
-    "syscontainers/render/values.py:KeptValues.from_json:StoreCorruptError": 4,
-    # checks of the caller's own arguments, never an image's or a user's: the paths are fixed
-    # names (etc/passwd) or hostfs entries that parse_exports has already checked
-    "syscontainers/render/exports.py:_read_under:TemplateError": 1,
-    "syscontainers/render/hostfs.py:host_destination:TemplateError": 1,
-})
+HINTLESS = Counter(
+    {
+        # read_info turns these into damaged_info, which names the info.json and says how to repair
+        # it; their own message becomes its detail
+        "syscontainers/deploy/layout.py:HostDirRecord.from_json:StoreCorruptError": 1,
+        "syscontainers/deploy/layout.py:HostFileRecord.from_json:StoreCorruptError": 1,
+        "syscontainers/render/values.py:KeptValues.from_json:StoreCorruptError": 4,
+        # checks of the caller's own arguments, never an image's or a user's: the paths are fixed
+        # names (etc/passwd) or hostfs entries that parse_exports has already checked
+        "syscontainers/render/exports.py:_read_under:TemplateError": 1,
+        "syscontainers/render/hostfs.py:host_destination:TemplateError": 1,
+    }
+)
 
 
 def _modules() -> list[str]:
@@ -70,15 +72,19 @@ def _exception_classes() -> set[str]:
     for name in _modules():
         module = importlib.import_module(name)
         for value in vars(module).values():
-            if (inspect.isclass(value) and issubclass(value, BaseException)
-                    and value.__module__ == name):
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+            ):
                 found.add(f"{name}.{value.__qualname__}")
     return found
 
 
 def test_every_exception_class_is_in_errors_py() -> None:
-    outside = {name for name in _exception_classes()
-               if not name.startswith("syscontainers.errors.")}
+    outside = {
+        name for name in _exception_classes() if not name.startswith("syscontainers.errors.")
+    }
     assert outside - INTERNAL == set(), "define these in syscontainers/errors.py"
     assert INTERNAL - outside == set(), "gone: take them out of INTERNAL"
 
@@ -86,16 +92,21 @@ def test_every_exception_class_is_in_errors_py() -> None:
 def test_internal_signals_are_not_user_errors() -> None:
     for name in INTERNAL:
         module, _, cls = name.rpartition(".")
-        assert not issubclass(getattr(importlib.import_module(module), cls),
-                              errors.SysContainersError), name
+        assert not issubclass(
+            getattr(importlib.import_module(module), cls), errors.SysContainersError
+        ), name
 
 
 def _always_hinted() -> set[str]:
     """Error classes that give a hint whatever the call site passes."""
     base = errors.SysContainersError
-    return {name for name, cls in vars(errors).items()
-            if inspect.isclass(cls) and issubclass(cls, base)
-            and (cls.default_hint or cls.__init__ is not base.__init__)}
+    return {
+        name
+        for name, cls in vars(errors).items()
+        if inspect.isclass(cls)
+        and issubclass(cls, base)
+        and (cls.default_hint or cls.__init__ is not base.__init__)
+    }
 
 
 class _Sites(ast.NodeVisitor):
@@ -125,8 +136,11 @@ class _Sites(ast.NodeVisitor):
 
 def hintless_sites() -> Counter[str]:
     """Every place in the package that makes an error that may have no hint."""
-    classes = {name for name, cls in vars(errors).items()
-               if inspect.isclass(cls) and issubclass(cls, errors.SysContainersError)}
+    classes = {
+        name
+        for name, cls in vars(errors).items()
+        if inspect.isclass(cls) and issubclass(cls, errors.SysContainersError)
+    }
     classes -= _always_hinted()
     found: Counter[str] = Counter()
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -149,9 +163,11 @@ def test_the_hintless_list_is_not_stale() -> None:
 
 
 def test_the_counter_sees_a_hintless_error() -> None:
-    tree = ast.parse("def f():\n    raise StoreError('x')\n    raise StoreError('y', 'z')\n"
-                     "    raise StoreError('w', hint='v')\n    raise ManifestError('u')\n"
-                     "    raise StoreError('t', hint=None)\n    raise StoreError('s', '')\n")
+    tree = ast.parse(
+        "def f():\n    raise StoreError('x')\n    raise StoreError('y', 'z')\n"
+        "    raise StoreError('w', hint='v')\n    raise ManifestError('u')\n"
+        "    raise StoreError('t', hint=None)\n    raise StoreError('s', '')\n"
+    )
     sites = _Sites("m.py", {"StoreError"} | ({"ManifestError"} - _always_hinted()))
     sites.visit(tree)
     assert sites.found == Counter({"m.py:f:StoreError": 3})
@@ -185,12 +201,17 @@ def test_an_unparsable_runtime_setting_shows_how_to_quote_it() -> None:
 
 @pytest.mark.parametrize(
     ("text", "hint"),
-    [("root: [unclosed\n", "hint: fix the line it names"),
-     ("- root\n", "hint: write one 'name: value' line per setting")],
+    [
+        ("root: [unclosed\n", "hint: fix the line it names"),
+        ("- root\n", "hint: write one 'name: value' line per setting"),
+    ],
 )
 def test_a_malformed_config_file_has_a_hint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    text: str, hint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    hint: str,
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(text)

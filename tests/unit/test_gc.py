@@ -106,8 +106,12 @@ def test_graph_of_the_world(world: World) -> None:
     assert graph.image_objects(world.c) == set(objects_of(world.store, world.l4).values())
     sizes = {name: size for name, size, _ in graph.objects()}
     assert sizes[shared] == len(b"shared by A and B")
-    assert graph.blobs() == {world.a, world.c, config_digest(world.store, world.a),
-                             config_digest(world.store, world.c)}
+    assert graph.blobs() == {
+        world.a,
+        world.c,
+        config_digest(world.store, world.a),
+        config_digest(world.store, world.c),
+    }
 
 
 def test_prune_removes_exactly_the_garbage(world: World) -> None:
@@ -134,7 +138,10 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert dry.dry_run is True
     real = prune(world.store)
     assert (dry.objects, dry.layers, dry.blobs, dry.bytes_freed) == (
-        real.objects, real.layers, real.blobs, real.bytes_freed
+        real.objects,
+        real.layers,
+        real.blobs,
+        real.bytes_freed,
     )
     assert dry.bytes_freed > 0
 

@@ -450,8 +450,13 @@ def hostile_corpus() -> list[tuple[str, bytes, str]]:
         (
             # "d" was entered (and found safe) before it became a symlink
             "through-directory-made-a-symlink",
-            archive(header("s", b"2", link="x"), header("d", b"5"), file("d/a", b"x"),
-                    header("d", b"2", link="/etc"), file("d/passwd", b"x")),
+            archive(
+                header("s", b"2", link="x"),
+                header("d", b"5"),
+                file("d/a", b"x"),
+                header("d", b"2", link="/etc"),
+                file("d/passwd", b"x"),
+            ),
             "d/passwd",
         ),
         (

@@ -101,8 +101,11 @@ OPEN_DOCKER = """
             id="operations.containers",
         ),
         pytest.param(RENDER_ETCD, {"jinja2", "syscontainers.render.jinja"}, id="atomic-render"),
-        pytest.param(OPEN_DOCKER, {"requests", "urllib3", "syscontainers.registry.http",
-                                   "syscontainers.registry.source"}, id="registry-opener"),
+        pytest.param(
+            OPEN_DOCKER,
+            {"requests", "urllib3", "syscontainers.registry.http", "syscontainers.registry.source"},
+            id="registry-opener",
+        ),
     ],
 )
 def test_not_loaded(code: str, absent: set[str]) -> None:
@@ -123,9 +126,7 @@ def test_not_loaded(code: str, absent: set[str]) -> None:
             {"syscontainers.operations.activation", "syscontainers.operations.slot"},
             id="operations.update",
         ),
-        pytest.param(
-            OPEN_DOCKER, {"syscontainers.registry"}, id="registry-opener-loads-registry"
-        ),
+        pytest.param(OPEN_DOCKER, {"syscontainers.registry"}, id="registry-opener-loads-registry"),
     ],
 )
 def test_loaded_when_used(code: str, present: set[str]) -> None:
@@ -149,8 +150,13 @@ def local_pull(tmp_path: Path, compression: Compression) -> str:
 def test_local_pull_and_checkout_load_no_registry_zstd_or_futures(tmp_path: Path) -> None:
     loaded = loaded_after(local_pull(tmp_path, Compression.GZIP))
     assert "syscontainers.operations.pull" in loaded  # the pull did run here
-    unneeded = {"syscontainers.registry", "zstandard", "concurrent.futures", "getpass",
-                "cryptography"}
+    unneeded = {
+        "syscontainers.registry",
+        "zstandard",
+        "concurrent.futures",
+        "getpass",
+        "cryptography",
+    }
     assert loaded & unneeded == set()
 
 
@@ -175,9 +181,22 @@ def test_render_package_unknown_name() -> None:
 
 # ---- start-up: what a command loads before its verb runs ------------------------------------
 
-START_UP = ("yaml", "jinja2", "requests", "dbus_next", "asyncio", "json", "dataclasses",
-            "syscontainers.settings", "syscontainers.store", "syscontainers.cli.context",
-            "syscontainers.cli.images", "syscontainers.cli.containers", "secrets", "datetime")
+START_UP = (
+    "yaml",
+    "jinja2",
+    "requests",
+    "dbus_next",
+    "asyncio",
+    "json",
+    "dataclasses",
+    "syscontainers.settings",
+    "syscontainers.store",
+    "syscontainers.cli.context",
+    "syscontainers.cli.images",
+    "syscontainers.cli.containers",
+    "secrets",
+    "datetime",
+)
 
 
 def cli_run(*argv: str, env: dict[str, str] | None = None) -> str:
@@ -218,12 +237,14 @@ def test_listing_verbs_load_no_yaml_jinja_requests_or_dbus(tmp_path: Path) -> No
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     (tmp_path / "sysroot").mkdir()
     unneeded = {"yaml", "jinja2", "requests", "dbus_next", "asyncio", "secrets", "datetime"}
-    images = loaded_after(cli_run("--root", str(tmp_path / "root"), "images", "list", env=env),
-                          START_UP)
+    images = loaded_after(
+        cli_run("--root", str(tmp_path / "root"), "images", "list", env=env), START_UP
+    )
     assert {"syscontainers.store", "syscontainers.cli.images"} <= images  # it did run
     assert images & (unneeded | {"syscontainers.cli.containers"}) == set()
-    listing = loaded_after(cli_run("--sysroot", str(tmp_path / "sysroot"), "list", env=env),
-                           START_UP)
+    listing = loaded_after(
+        cli_run("--sysroot", str(tmp_path / "sysroot"), "list", env=env), START_UP
+    )
     assert "syscontainers.cli.containers" in listing
     assert listing & (unneeded | {"syscontainers.cli.images"}) == set()
 
@@ -233,6 +254,7 @@ def test_config_file_loads_yaml(tmp_path: Path) -> None:  # the twin of the abov
     config.parent.mkdir(parents=True)
     config.write_text("tls-verify: true\n")
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
-    loaded = loaded_after(cli_run("--root", str(tmp_path / "root"), "images", "list", env=env),
-                          START_UP)
+    loaded = loaded_after(
+        cli_run("--root", str(tmp_path / "root"), "images", "list", env=env), START_UP
+    )
     assert "yaml" in loaded

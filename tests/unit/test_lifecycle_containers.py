@@ -40,11 +40,20 @@ def test_list_reads_every_state_in_one_call(env: Env, atomic_image: str, plain_i
     assert [c[0] for c in env.units.calls] == ["states"]
     assert len(env.units.calls[0]) == 1 + 6
     states = {r.name: r.state for r in rows}
-    assert states == {"app0": "active", "app1": "inactive", "app2": "active",
-                      "app3": "inactive", "app4": "active", "plain": "failed"}
+    assert states == {
+        "app0": "active",
+        "app1": "inactive",
+        "app2": "active",
+        "app3": "inactive",
+        "app4": "active",
+        "plain": "failed",
+    }
     plain = next(r for r in rows if r.name == "plain")
     assert (plain.image, plain.deployment, plain.runtime) == (
-        plain_image, "plain.0", "/usr/bin/crun")
+        plain_image,
+        "plain.0",
+        "/usr/bin/crun",
+    )
     assert plain.image_id.startswith("sha256:") and plain.previous == ""
 
 
@@ -63,9 +72,7 @@ def test_list_with_nothing_installed_asks_systemd_nothing(env: Env) -> None:
     assert env.units.calls == []
 
 
-def test_uninstall_removes_everything_but_modified_host_files(
-    env: Env, atomic_image: str
-) -> None:
+def test_uninstall_removes_everything_but_modified_host_files(env: Env, atomic_image: str) -> None:
     install(env.host, InstallRequest(atomic_image, name="web", start=True))
     update(env.host, UpdateRequest("web", sets=(("PORT", "9"),)))
     env.on_host("/etc/web/app.conf").write_text("edited by the admin\n")
@@ -83,8 +90,7 @@ def test_uninstall_removes_everything_but_modified_host_files(
     assert list(env.paths.unit_dir.iterdir()) == [] and not conf.exists()
     assert env.store.pins() == {}
     assert env.units.enabled == set() and "web.service" not in env.units.loaded
-    assert [c[0] for c in env.units.calls] == ["stop", "disable", "reset_failed",
-                                               "daemon_reload"]
+    assert [c[0] for c in env.units.calls] == ["stop", "disable", "reset_failed", "daemon_reload"]
     assert env.tmpfiles.calls[-1] == ("remove", conf, conf_text)
 
 
@@ -145,11 +151,23 @@ def test_run_in_a_stopped_container_uses_a_throwaway_bundle(env: Env, atomic_ima
 def test_run_in_a_stopped_container_remakes_its_run_bind_sources(env: Env) -> None:
     # etcd's shape: a bind from $RUN_DIRECTORY/$NAME, which systemd removes at stop
     # (RuntimeDirectory=), so a run while stopped found no bind source.
-    config = dict(CONFIG, mounts=[{"destination": "/var/run/app", "type": "bind",
-                                   "source": "${RUN_DIRECTORY}/${NAME}/sock",
-                                   "options": ["rbind", "rw"]}])
-    files = atomic_files(**{"exports/config.json.template": json.dumps(config).encode(),
-                            "exports/tmpfiles.template": b"d /run/$NAME - - - - -\n"})
+    config = dict(
+        CONFIG,
+        mounts=[
+            {
+                "destination": "/var/run/app",
+                "type": "bind",
+                "source": "${RUN_DIRECTORY}/${NAME}/sock",
+                "options": ["rbind", "rw"],
+            }
+        ],
+    )
+    files = atomic_files(
+        **{
+            "exports/config.json.template": json.dumps(config).encode(),
+            "exports/tmpfiles.template": b"d /run/$NAME - - - - -\n",
+        }
+    )
     env.pull(env.layout("runsrc", files), "example.org/runsrc:1")
     install(env.host, InstallRequest("example.org/runsrc:1", name="web"))
     source = env.on_host("/run/web/sock")
@@ -171,19 +189,47 @@ def test_info_json_round_trips(env: Env, atomic_image: str) -> None:
     assert read_info(env.dep("web.0")) == info
 
 
-HANDLERS = {"install": handle_install, "uninstall": handle_uninstall, "list": handle_list,
-            "update": handle_update, "rollback": handle_rollback, "run": handle_run}
+HANDLERS = {
+    "install": handle_install,
+    "uninstall": handle_uninstall,
+    "list": handle_list,
+    "update": handle_update,
+    "rollback": handle_rollback,
+    "run": handle_run,
+}
 
 
 @pytest.mark.parametrize(
     "argv",
     [
-        ["install", "--name", "web", "--set", "A=1", "--set", "B=2", "--runtime", "/x/crun",
-         "--rootfs", "/srv/root", "--now", "img"],
+        [
+            "install",
+            "--name",
+            "web",
+            "--set",
+            "A=1",
+            "--set",
+            "B=2",
+            "--runtime",
+            "/x/crun",
+            "--rootfs",
+            "/srv/root",
+            "--now",
+            "img",
+        ],
         ["uninstall", "web"],
         ["list", "--all", "--json"],
-        ["update", "web", "--rebase", "img:2", "--set", "A=1", "--no-pull",
-         "--health-timeout", "5"],
+        [
+            "update",
+            "web",
+            "--rebase",
+            "img:2",
+            "--set",
+            "A=1",
+            "--no-pull",
+            "--health-timeout",
+            "5",
+        ],
         ["update", "--all"],
         ["rollback", "web"],
         ["run", "web", "ls", "-l", "/"],

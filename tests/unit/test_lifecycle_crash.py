@@ -121,8 +121,7 @@ def test_unflipped_update_with_published_unit_is_reconciled(env: Env, atomic_ima
     assert current is not None
     with env.host.locked():
         choice = from_store(env.store, "example.org/app:1", "example.org/app:1", "")
-        new = build_slot(env.host, prepare(env.host, cd, 1, choice, current.runtime,
-                                           current.kept))
+        new = build_slot(env.host, prepare(env.host, cd, 1, choice, current.runtime, current.kept))
         sync(env.host, cd, new)
         publish(cd, env.dep("web.1"), env.paths)
     assert env.on_host("/etc/web/app.conf").read_bytes() == APP_CONF + b"# v2\n"
@@ -143,8 +142,9 @@ def test_crashed_install_that_never_flipped_is_removed_with_its_unit(
     cd = env.host.container("web")
     with env.host.locked():
         choice = from_store(env.store, atomic_image, atomic_image, "")
-        info = build_slot(env.host, prepare(env.host, cd, 0, choice, "/usr/sbin/runc",
-                                            KeptValues((), "")))
+        info = build_slot(
+            env.host, prepare(env.host, cd, 0, choice, "/usr/sbin/runc", KeptValues((), ""))
+        )
         sync(env.host, cd, info)
         publish(cd, env.dep("web.0"), env.paths)
     assert env.on_host("/etc/web/motd").exists()
@@ -200,14 +200,30 @@ BROKEN_UNIT = b"[Service]\nExecStart=$EXEC_START BROKEN\n[Install]\nWantedBy=mul
 def forward(host_paths: int) -> tuple[str, ...]:
     """The points of a first activation that changes HOST_PATHS host paths, starts the
     service and watches its health."""
-    return ("slot-staged", "slot-built", "activation-recorded",
-            *("host-path-changed",) * host_paths, "host-files-synced", "unit-published",
-            "flipped", "systemd-told", "restarted", "health-watched")
+    return (
+        "slot-staged",
+        "slot-built",
+        "activation-recorded",
+        *("host-path-changed",) * host_paths,
+        "host-files-synced",
+        "unit-published",
+        "flipped",
+        "systemd-told",
+        "restarted",
+        "health-watched",
+    )
 
 
 # the automatic rollback to the previous slot (app.conf goes back to v1)
-BACK = ("activation-recorded", "host-path-changed", "host-files-synced", "unit-published",
-        "flipped", "systemd-told", "restarted")
+BACK = (
+    "activation-recorded",
+    "host-path-changed",
+    "host-files-synced",
+    "unit-published",
+    "flipped",
+    "systemd-told",
+    "restarted",
+)
 
 
 class KillAt:
@@ -225,8 +241,10 @@ class KillAt:
 
 def broken_image(env: Env) -> None:
     """example.org/app:1 now names an image whose unit cannot start."""
-    env.pull(env.layout("broken", atomic_files("2", **{
-        "exports/service.template": BROKEN_UNIT})), "example.org/app:1")
+    env.pull(
+        env.layout("broken", atomic_files("2", **{"exports/service.template": BROKEN_UNIT})),
+        "example.org/app:1",
+    )
     env.units.broken_marker = "BROKEN"
 
 
@@ -253,8 +271,7 @@ SCENARIOS: dict[str, tuple[Callable[[Env, str], Callable[[Host], object]], tuple
     "install --now": (_install_now, forward(8)),
     "install --now, fails to start": (_install_broken, forward(8)),
     "update": (lambda env, image: _update(env, image, broken=False), forward(1)),
-    "update, rolled back": (lambda env, image: _update(env, image, broken=True),
-                            forward(1) + BACK),
+    "update, rolled back": (lambda env, image: _update(env, image, broken=True), forward(1) + BACK),
 }
 KILLS = [(name, n) for name, (_, points) in SCENARIOS.items() for n in range(1, len(points) + 1)]
 
@@ -287,7 +304,8 @@ def settled_on(env: Env, slot: str) -> None:
     info = read_info(env.dep(slot))
     assert info is not None and info.complete and not info.activating
     assert (env.paths.unit_dir / "web.service").read_bytes() == (
-        env.dep(slot) / "web.service").read_bytes()
+        env.dep(slot) / "web.service"
+    ).read_bytes()
     assert env.units.enabled == {"web.service"}
     assert not [n for n in entries(env) if n.startswith(".tmp-")], entries(env)
 

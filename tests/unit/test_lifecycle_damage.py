@@ -56,9 +56,11 @@ def test_update_install_and_rollback_report_the_damage(
 ) -> None:
     env = running_web
     path = damage(env, "web.0", kind)
-    for verb in (lambda: update(env.host, UpdateRequest("web")),
-                 lambda: install(env.host, InstallRequest(atomic_image, name="web")),
-                 lambda: rollback(env.host, "web")):
+    for verb in (
+        lambda: update(env.host, UpdateRequest("web")),
+        lambda: install(env.host, InstallRequest(atomic_image, name="web")),
+        lambda: rollback(env.host, "web"),
+    ):
         with pytest.raises(StoreCorruptError) as info:
             verb()
         assert_names_the_file(info.value, path)

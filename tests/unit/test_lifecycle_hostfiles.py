@@ -14,11 +14,19 @@ from syscontainers.errors import CheckoutError
 
 
 def test_host_directories_are_the_hostfs_dirs_and_every_parent() -> None:
-    got = hostfiles.host_directories(["/etc/app/a.conf", "/usr/bin/x"],
-                                     {"/etc/flanneld": 0o700, "/var/lib/snmp": 0o750})
+    got = hostfiles.host_directories(
+        ["/etc/app/a.conf", "/usr/bin/x"], {"/etc/flanneld": 0o700, "/var/lib/snmp": 0o750}
+    )
     assert [(d.path, d.mode) for d in got] == [
-        ("/etc", 0o755), ("/etc/app", 0o755), ("/etc/flanneld", 0o700), ("/usr", 0o755),
-        ("/usr/bin", 0o755), ("/var", 0o755), ("/var/lib", 0o755), ("/var/lib/snmp", 0o750)]
+        ("/etc", 0o755),
+        ("/etc/app", 0o755),
+        ("/etc/flanneld", 0o700),
+        ("/usr", 0o755),
+        ("/usr/bin", 0o755),
+        ("/var", 0o755),
+        ("/var/lib", 0o755),
+        ("/var/lib/snmp", 0o750),
+    ]
 
 
 def test_make_dir_sets_the_mode_despite_the_umask(tmp_path: Path) -> None:
@@ -68,8 +76,9 @@ def test_symlinked_parent_is_refused_everywhere(tmp_path: Path) -> None:
     outside.mkdir()
     (outside / "app.conf").write_text("secret")
     (root / "etc/app").symlink_to(outside)
-    rec_ = hostfiles.stage(tmp_path / "stage", HostFileSource("/etc/app/app.conf", "s",
-                                                              content=b"x"))
+    rec_ = hostfiles.stage(
+        tmp_path / "stage", HostFileSource("/etc/app/app.conf", "s", content=b"x")
+    )
     for action in (
         lambda: hostfiles.current_checksum(root, "/etc/app/app.conf"),
         lambda: hostfiles.install_file(root, tmp_path / "stage", rec_),
@@ -79,7 +88,8 @@ def test_symlinked_parent_is_refused_everywhere(tmp_path: Path) -> None:
             action()
     assert (outside / "app.conf").read_text() == "secret"
     assert hostfiles.checksums(root, ["/etc/app/app.conf"], strict=False) == {
-        "/etc/app/app.conf": hostfiles.NOT_A_FILE}
+        "/etc/app/app.conf": hostfiles.NOT_A_FILE
+    }
 
 
 @pytest.mark.parametrize("dest", ["relative", "/a/../b", "/a//b", "/a/./b"])

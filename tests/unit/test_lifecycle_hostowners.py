@@ -65,7 +65,9 @@ def test_a_shared_host_file_stays_until_its_last_owner_is_uninstalled(env: Env) 
     install(env.host, InstallRequest(image, name="a"))
     install(env.host, InstallRequest(image, name="b"))
     assert db(env)[SHARED]["created"] and [c["owner"] for c in db(env)[SHARED]["claims"]] == [
-        "a", "b"]
+        "a",
+        "b",
+    ]
     uninstall(env.host, "a")
     assert env.on_host(SHARED).read_bytes() == COMMON, "uninstall of a removed b's file"
     assert not env.on_host("/etc/a").exists() and env.on_host("/etc/b/app.conf").exists()
@@ -90,8 +92,9 @@ def test_an_update_to_other_bytes_of_a_shared_file_is_refused(env: Env) -> None:
     image = shared_image(env)
     install(env.host, InstallRequest(image, name="a"))
     install(env.host, InstallRequest(image, name="b"))
-    env.pull(env.layout("shared-v2", atomic_files(
-        "2", **{"exports/hostfs" + SHARED: b"v2\n"})), image)
+    env.pull(
+        env.layout("shared-v2", atomic_files("2", **{"exports/hostfs" + SHARED: b"v2\n"})), image
+    )
     with pytest.raises(CheckoutError, match="owned by b"):
         update(env.host, UpdateRequest("a"))
     assert env.on_host(SHARED).read_bytes() == COMMON
@@ -102,11 +105,18 @@ def test_an_update_to_other_bytes_of_a_shared_file_is_refused(env: Env) -> None:
 
 
 def dir_image(env: Env) -> str:
-    env.pull(env.layout("dirs", atomic_files(), dirs=["exports/hostfs/etc/flanneld",
-                                            "exports/hostfs/var/lib/net-snmp"],
-                        modes={"exports/hostfs/var/lib/net-snmp": 0o700,
-                               "exports/hostfs/usr/local/bin/appctl": 0o755}),
-             "example.org/dirs:1")
+    env.pull(
+        env.layout(
+            "dirs",
+            atomic_files(),
+            dirs=["exports/hostfs/etc/flanneld", "exports/hostfs/var/lib/net-snmp"],
+            modes={
+                "exports/hostfs/var/lib/net-snmp": 0o700,
+                "exports/hostfs/usr/local/bin/appctl": 0o755,
+            },
+        ),
+        "example.org/dirs:1",
+    )
     return "example.org/dirs:1"
 
 
@@ -159,8 +169,10 @@ def test_the_kept_admin_file_is_recorded_and_verified(env: Env, atomic_image: st
     assert found.beside == "/etc/web/app.conf.syscontainers-new" and not found.created
     assert all(r.status is Status.OK for r in verify(env.store, env.paths, ["web"]))
     uninstall(env.host, "web")
-    assert conf.read_text() == "the admin's\n" and not conf.with_name(
-        "app.conf.syscontainers-new").exists()
+    assert (
+        conf.read_text() == "the admin's\n"
+        and not conf.with_name("app.conf.syscontainers-new").exists()
+    )
 
 
 def test_verify_reports_missing_and_modified_files(env: Env, atomic_image: str) -> None:
@@ -222,11 +234,14 @@ def test_rollback_and_update_keep_the_claims_of_the_active_slot(env: Env) -> Non
     assert db(env) == {} and list(env.paths.host_root.iterdir()) == []
 
 
-def test_a_bind_source_among_the_host_directories_gets_no_default_tmpfiles_line(
-    env: Env
-) -> None:
-    manifest = {**MANIFEST, "renameFiles": {**MANIFEST["renameFiles"],  # type: ignore[dict-item]
-                                            "/var/lib/app": "${STATE_DIRECTORY}/$NAME"}}
+def test_a_bind_source_among_the_host_directories_gets_no_default_tmpfiles_line(env: Env) -> None:
+    manifest = {
+        **MANIFEST,
+        "renameFiles": {
+            **MANIFEST["renameFiles"],  # type: ignore[dict-item]
+            "/var/lib/app": "${STATE_DIRECTORY}/$NAME",
+        },
+    }
     files = atomic_files(**{"exports/manifest.json": json.dumps(manifest).encode()})
     del files["exports/tmpfiles.template"]  # the default lines make missing bind sources
     env.pull(env.layout("bind", files, dirs=["exports/hostfs/var/lib/app"]), "example.org/b:1")

@@ -38,7 +38,13 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     slot = env.dep("web.0")
     assert os.readlink(env.dep("web")) == "web.0"
     assert sorted(p.name for p in slot.iterdir()) == [
-        "config.json", "hostfs", "info.json", "rootfs", "tmpfiles-web.conf", "web.service"]
+        "config.json",
+        "hostfs",
+        "info.json",
+        "rootfs",
+        "tmpfiles-web.conf",
+        "web.service",
+    ]
     assert (slot / "rootfs" / "var/www/index.html").read_text() == "version 1\n"
 
     unit = (env.paths.unit_dir / "web.service").read_text()
@@ -48,8 +54,10 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     assert f"ExecStop={stop_line(Runtime(RUNC), 'web')}\n" in unit
     assert f"ExecStartPre=-{RUNC} delete --force 'web'\n" in unit
     # the image's unit lacks ExecStopPost and the stop statuses: they come after it
-    assert unit.endswith(f"ExecStopPost=-{RUNC} delete --force 'web'\n"
-                         "Delegate=yes\nSuccessExitStatus=143 137\nSyslogIdentifier=web\n")
+    assert unit.endswith(
+        f"ExecStopPost=-{RUNC} delete --force 'web'\n"
+        "Delegate=yes\nSuccessExitStatus=143 137\nSyslogIdentifier=web\n"
+    )
     assert f"WorkingDirectory={slot}\n" in unit
     assert "Environment=GREETING=hello\n" in unit
 
@@ -71,7 +79,10 @@ def test_install_atomic_image_writes_every_file(env: Env, atomic_image: str) -> 
     info = read_info(slot)
     assert info is not None and info.complete and info.image == atomic_image
     assert {r.path for r in info.host_files} == {
-        "/etc/web/app.conf", "/etc/web/motd", "/usr/local/bin/webctl"}
+        "/etc/web/app.conf",
+        "/etc/web/motd",
+        "/usr/local/bin/webctl",
+    }
     assert info.kept.set_map() == {"PORT": "9090"} and len(info.kept.uuid) == 36
     assert env.store.pins() == {"container:web.0": info.image_id}
 
@@ -113,8 +124,7 @@ def test_plain_image_uses_default_templates(env: Env, plain_image: str) -> None:
 
 
 def test_install_pulls_a_transport_source(env: Env) -> None:
-    source = env.layout("src", plain_files(), tag="2.0", config={
-        "config": {"Cmd": ["/bin/httpd"]}})
+    source = env.layout("src", plain_files(), tag="2.0", config={"config": {"Cmd": ["/bin/httpd"]}})
     result = install(env.host, InstallRequest(source, name="fromsrc"))
     info = read_info(env.dep("fromsrc.0"))
     assert info is not None and info.source == source and info.image_id == result.image_id
@@ -122,11 +132,13 @@ def test_install_pulls_a_transport_source(env: Env) -> None:
 
 
 def test_every_missing_variable_is_reported_before_anything_is_written(env: Env) -> None:
-    files = atomic_files(**{
-        "exports/service.template": b"[Service]\nExecStart=$EXEC_START $ONE\n",
-        "exports/tmpfiles.template": b"d /var/lib/$TWO\n",
-        "exports/hostfs/etc/app/motd": b"$THREE\n",
-    })
+    files = atomic_files(
+        **{
+            "exports/service.template": b"[Service]\nExecStart=$EXEC_START $ONE\n",
+            "exports/tmpfiles.template": b"d /var/lib/$TWO\n",
+            "exports/hostfs/etc/app/motd": b"$THREE\n",
+        }
+    )
     env.pull(env.layout("needy", files), "example.org/needy:1")
     with pytest.raises(TemplateError) as info:
         install(env.host, InstallRequest("example.org/needy:1", name="needy"))
@@ -142,8 +154,24 @@ def test_every_missing_variable_is_reported_before_anything_is_written(env: Env)
 
 @pytest.mark.parametrize(
     "name",
-    ["", "a/b", "..", "a..b", "with space", "tab\tname", "new\nline", "-dash", ".dot",
-     "colon:name", "x" * 201, "web.0", "web.service", "bell\x07", "slash\\back", "é"],
+    [
+        "",
+        "a/b",
+        "..",
+        "a..b",
+        "with space",
+        "tab\tname",
+        "new\nline",
+        "-dash",
+        ".dot",
+        "colon:name",
+        "x" * 201,
+        "web.0",
+        "web.service",
+        "bell\x07",
+        "slash\\back",
+        "é",
+    ],
 )
 def test_invalid_names_are_refused(env: Env, atomic_image: str, name: str) -> None:
     with pytest.raises(UsageError):
@@ -185,8 +213,12 @@ def test_host_file_escape_through_dotdot_is_rejected(env: Env) -> None:
     files = atomic_files(**{"exports/manifest.json": json.dumps(manifest).encode()})
     env.pull(env.layout("dotdot", files), "example.org/dotdot:1")
     with pytest.raises(TemplateError) as info:
-        install(env.host, InstallRequest("example.org/dotdot:1", name="web",
-                                         sets=(("PORT", "1"), ("GREETING", "x"))))
+        install(
+            env.host,
+            InstallRequest(
+                "example.org/dotdot:1", name="web", sets=(("PORT", "1"), ("GREETING", "x"))
+            ),
+        )
     assert ".." in info.value.hint  # type: ignore[operator]
     assert not (env.tmp / "outside").exists() and list(env.dep().iterdir()) == []
 
@@ -217,8 +249,11 @@ def test_host_file_destination_symlink_is_not_followed(env: Env, atomic_image: s
 
 
 def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
-    source = env.layout("once", plain_files(), config={
-        "config": {"Cmd": ["/bin/httpd", "--once"], "Labels": {"atomic.run": "once"}}})
+    source = env.layout(
+        "once",
+        plain_files(),
+        config={"config": {"Cmd": ["/bin/httpd", "--once"], "Labels": {"atomic.run": "once"}}},
+    )
     env.pull(source, "example.org/once:1")
     configs: list[dict[str, object]] = []
 
@@ -243,8 +278,11 @@ def test_run_once_image_leaves_nothing_behind(env: Env) -> None:
 
 def test_run_once_applies_its_tmpfiles_around_the_run(env: Env) -> None:
     files = {**plain_files(), "exports/tmpfiles.template": b"d /var/run/$NAME-nm - - - - -\n"}
-    source = env.layout("oncetmp", files, config={
-        "config": {"Cmd": ["/bin/httpd"], "Labels": {"atomic.run": "once"}}})
+    source = env.layout(
+        "oncetmp",
+        files,
+        config={"config": {"Cmd": ["/bin/httpd"], "Labels": {"atomic.run": "once"}}},
+    )
     env.pull(source, "example.org/oncetmp:1")
     order: list[str] = []
 
@@ -271,8 +309,10 @@ def test_rootfs_option_links_the_given_directory(env: Env, atomic_image: str) ->
 
 def test_no_container_service_installs_host_files_only(env: Env) -> None:
     manifest = {"noContainerService": True, "renameFiles": {"/etc/app": "/etc/$NAME"}}
-    files = {"exports/manifest.json": json.dumps(manifest).encode(),
-             "exports/hostfs/etc/app/tool.conf": b"tool\n"}
+    files = {
+        "exports/manifest.json": json.dumps(manifest).encode(),
+        "exports/hostfs/etc/app/tool.conf": b"tool\n",
+    }
     env.pull(env.layout("hostonly", files), "example.org/hostonly:1")
     install(env.host, InstallRequest("example.org/hostonly:1", name="tools", start=True))
     assert env.on_host("/etc/tools/tool.conf").read_text() == "tool\n"
@@ -282,21 +322,30 @@ def test_no_container_service_installs_host_files_only(env: Env) -> None:
 
 
 def test_jinja_templates_and_detached_mode(env: Env) -> None:
-    service = (b"[Service]\nType=forking\nPIDFile={{ PIDFILE }}\nExecStart={{ EXEC_START }}\n"
-               b"ExecStopPost={{ EXEC_STOPPOST }}\nWorkingDirectory={{ DESTDIR }}\n")
-    config = (b'{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},'
-              b' "process": {"args": ["/bin/echo", {{ MESSAGE | tojson }}]}}')
-    files = {"exports/service.j2": service, "exports/config.json.j2": config,
-             "exports/manifest.json": b'{"defaultValues": {"MESSAGE": "a \\"quoted\\" word"}}'}
+    service = (
+        b"[Service]\nType=forking\nPIDFile={{ PIDFILE }}\nExecStart={{ EXEC_START }}\n"
+        b"ExecStopPost={{ EXEC_STOPPOST }}\nWorkingDirectory={{ DESTDIR }}\n"
+    )
+    config = (
+        b'{"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": true},'
+        b' "process": {"args": ["/bin/echo", {{ MESSAGE | tojson }}]}}'
+    )
+    files = {
+        "exports/service.j2": service,
+        "exports/config.json.j2": config,
+        "exports/manifest.json": b'{"defaultValues": {"MESSAGE": "a \\"quoted\\" word"}}',
+    }
     env.pull(env.layout("jinja", files), "example.org/jinja:1")
     install(env.host, InstallRequest("example.org/jinja:1", name="jin"))
     unit = (env.paths.unit_dir / "jin.service").read_text()
     assert f"ExecStart=-{RUNC} run -d --pid-file /run/container-jin.pid 'jin'\n" in unit
     assert f"ExecStopPost=-{RUNC} delete --force 'jin'\n" in unit
     assert "PIDFile=/run/container-jin.pid\n" in unit
-    assert unit.endswith(f"ExecStop={stop_line(Runtime(RUNC), 'jin')}\n"
-                         "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
-                         "SyslogIdentifier=jin\n")
+    assert unit.endswith(
+        f"ExecStop={stop_line(Runtime(RUNC), 'jin')}\n"
+        "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
+        "SyslogIdentifier=jin\n"
+    )
     config_doc = json.loads((env.dep("jin.0") / "config.json").read_text())
     assert config_doc["process"]["args"] == ["/bin/echo", 'a "quoted" word']
     info = read_info(env.dep("jin.0"))
@@ -310,8 +359,9 @@ def test_install_now_of_a_service_that_fails_says_so_and_stays_installed(
     result = install(env.host, InstallRequest(atomic_image, name="web", start=True))
     assert result.outcome is InstallOutcome.INSTALLED and not result.started
     assert result.failure == "could not be started (job failed)"
-    assert result.journal == ("web.service: Main process exited, code=exited, "
-                              "status=3/NOTIMPLEMENTED",)
+    assert result.journal == (
+        "web.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED",
+    )
     info = read_info(env.dep("web.0"))
     assert info is not None and info.complete and not info.activating
     assert env.units.enabled == {"web.service"}
@@ -321,7 +371,8 @@ def test_install_now_of_a_service_that_fails_says_so_and_stays_installed(
 def test_install_now_watches_the_health_window(env: Env, atomic_image: str) -> None:
     """It starts, then fails while watched (a crash loop): that is a failure too."""
     env.units.unhealthy.add("web.service")
-    result = install(env.host, InstallRequest(atomic_image, name="web", start=True,
-                                              health_timeout=0.5))
+    result = install(
+        env.host, InstallRequest(atomic_image, name="web", start=True, health_timeout=0.5)
+    )
     assert not result.started and result.failure.startswith("failed (")
     assert ("observe", "web.service") in env.units.calls

@@ -53,13 +53,19 @@ def test_valid_names(name: str) -> None:
 
 
 def test_temps_belong_to_one_container_only(tmp_path: Path) -> None:
-    for entry in (".tmp-web.0-0123456789ab", ".tmp-web-0123456789ab", ".tmp-web-x.1-0123456789ab",
-                  ".tmp-web-0123456789ab-fedcba987654", ".tmp-webby.0-0123456789ab"):
+    for entry in (
+        ".tmp-web.0-0123456789ab",
+        ".tmp-web-0123456789ab",
+        ".tmp-web-x.1-0123456789ab",
+        ".tmp-web-0123456789ab-fedcba987654",
+        ".tmp-webby.0-0123456789ab",
+    ):
         (tmp_path / entry).mkdir()
     web = ContainerDir(tmp_path, "web")
     assert [p.name for p in web.temps()] == [".tmp-web-0123456789ab", ".tmp-web.0-0123456789ab"]
     assert [p.name for p in ContainerDir(tmp_path, "web-x").temps()] == [
-        ".tmp-web-x.1-0123456789ab"]
+        ".tmp-web-x.1-0123456789ab"
+    ]
 
 
 def test_flip_replaces_the_link_atomically(tmp_path: Path) -> None:
@@ -89,12 +95,18 @@ def test_names_and_half_installed(tmp_path: Path) -> None:
 
 def test_info_round_trip_and_damage(tmp_path: Path) -> None:
     info = DeploymentInfo(
-        name="web", slot=1, image="example.org/web:1", ref="example.org/web:1",
-        source="docker://example.org/web:1", image_id="sha256:" + "a" * 64,
+        name="web",
+        slot=1,
+        image="example.org/web:1",
+        ref="example.org/web:1",
+        source="docker://example.org/web:1",
+        image_id="sha256:" + "a" * 64,
         runtime="/usr/bin/crun --cgroup-manager=disabled",
-        kept=KeptValues((("PORT", "1"),), "uuid-1"), mode=RuntimeMode.DETACHED,
+        kept=KeptValues((("PORT", "1"),), "uuid-1"),
+        mode=RuntimeMode.DETACHED,
         host_files=(HostFileRecord("/etc/x", "ab", "hostfs/etc/x", False, 0o600),),
-        host_dirs=("/etc",), complete=True,
+        host_dirs=("/etc",),
+        complete=True,
     )
     write_info(tmp_path, info)
     assert read_info(tmp_path) == info

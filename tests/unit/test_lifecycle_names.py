@@ -121,16 +121,17 @@ def test_an_invalid_derived_name_is_refused_before_the_pull(env: Env) -> None:
 def test_an_unknown_set_name_is_warned_about_with_the_image_variables(
     env: Env, atomic_image: str
 ) -> None:
-    install(env.host, InstallRequest(atomic_image, name="web", sets=(("PROT", "1"),
-                                                                     ("PORT", "2"))))
+    install(env.host, InstallRequest(atomic_image, name="web", sets=(("PROT", "1"), ("PORT", "2"))))
     (warning,) = [w for w in env.reporter.messages(EventKind.WARNING) if "--set" in w]
     assert warning.startswith("--set PROT: ") and "uses no such variable" in warning
     assert "PORT" in warning and "GREETING" in warning and "EXEC_START" not in warning
 
 
 def test_known_set_names_give_no_warning(env: Env, atomic_image: str) -> None:
-    install(env.host, InstallRequest(atomic_image, name="web", sets=(("PORT", "2"),
-                                                                     ("RUN_DIRECTORY", "/r"))))
+    install(
+        env.host,
+        InstallRequest(atomic_image, name="web", sets=(("PORT", "2"), ("RUN_DIRECTORY", "/r"))),
+    )
     assert not [w for w in env.reporter.messages(EventKind.WARNING) if "--set" in w]
 
 
@@ -150,12 +151,15 @@ def test_the_default_runtime_is_looked_up_on_path(tmp_path: Path) -> None:
     assert got == f"{crun} --cgroup-manager=disabled"
 
 
-@pytest.mark.parametrize(("make", "text", "message"), [
-    (None, "runc", "'runc' was not found on PATH"),
-    (None, "/nonexistent/runc", "/nonexistent/runc is not an executable file"),
-    (0o644, "{dir}/runc", "is not an executable file"),
-    (0o755, "bin/runc", "is not absolute"),
-])
+@pytest.mark.parametrize(
+    ("make", "text", "message"),
+    [
+        (None, "runc", "'runc' was not found on PATH"),
+        (None, "/nonexistent/runc", "/nonexistent/runc is not an executable file"),
+        (0o644, "{dir}/runc", "is not an executable file"),
+        (0o755, "bin/runc", "is not absolute"),
+    ],
+)
 def test_a_runtime_that_cannot_run_is_a_usage_error(
     tmp_path: Path, make: int | None, text: str, message: str
 ) -> None:
@@ -172,8 +176,21 @@ def test_cli_install_checks_the_runtime_before_anything(
     from syscontainers.cli import main
 
     root = tmp_path / "root"
-    assert main(["--root", str(root), "install", "--runtime", "/nonexistent/runc",
-                 "--name", "web", "example.org/app:1"]) == 2
+    assert (
+        main(
+            [
+                "--root",
+                str(root),
+                "install",
+                "--runtime",
+                "/nonexistent/runc",
+                "--name",
+                "web",
+                "example.org/app:1",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "error: runtime /nonexistent/runc is not an executable file" in err
     assert "hint:" in err and "D-Bus" not in err and not os.path.exists(root)

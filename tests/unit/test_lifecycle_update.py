@@ -52,7 +52,12 @@ def test_update_with_set_keeps_uuid_and_makes_slot_1(env: Env, atomic_image: str
     assert f"WorkingDirectory={env.dep('web.1')}\n" in unit and "port 9191" in unit
     assert env.on_host("/etc/web/motd").read_text() == "web listens on 9191\n"
     assert [c[0] for c in env.units.calls] == [
-        "states", "daemon_reload", "enable", "restart", "observe"]
+        "states",
+        "daemon_reload",
+        "enable",
+        "restart",
+        "observe",
+    ]
     assert env.store.pins().keys() == {"container:web.0", "container:web.1"}
     assert env.dep("web.0").is_dir()  # kept for rollback
 
@@ -96,8 +101,13 @@ def test_update_keeps_a_host_file_the_admin_changed(env: Env, atomic_image: str)
 
 def test_broken_update_rolls_back_by_itself(env: Env, atomic_image: str) -> None:
     installed(env, atomic_image)
-    push_v2(env, **{"exports/service.template": b"[Service]\nExecStart=$EXEC_START BROKEN\n"
-                    b"[Install]\nWantedBy=multi-user.target\n"})
+    push_v2(
+        env,
+        **{
+            "exports/service.template": b"[Service]\nExecStart=$EXEC_START BROKEN\n"
+            b"[Install]\nWantedBy=multi-user.target\n"
+        },
+    )
     env.units.broken_marker = "BROKEN"
     result = update(env.host, UpdateRequest("web"))
     assert result.outcome is UpdateOutcome.ROLLED_BACK
@@ -160,7 +170,9 @@ def test_update_all_updates_each_container(env: Env, atomic_image: str) -> None:
     push_v2(env)
     results = dict(update_all(env.host, UpdateRequest("")))
     assert {n: r.outcome for n, r in results.items()} == {  # type: ignore[union-attr]
-        "other": UpdateOutcome.UPDATED, "web": UpdateOutcome.UPDATED}
+        "other": UpdateOutcome.UPDATED,
+        "web": UpdateOutcome.UPDATED,
+    }
     with pytest.raises(UsageError):
         update_all(env.host, UpdateRequest("", sets=(("A", "b"),)))
 

@@ -146,9 +146,13 @@ def test_store_lock_timeout_comes_from_the_store(tmp_path: Path) -> None:
     store = Store(tmp_path / "store", lock_timeout=0.2)
     (tmp_path / "store").mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
-         "print('held', flush=True); time.sleep(30)", str(tmp_path / "store" / "lock")],
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); time.sleep(30)",
+            str(tmp_path / "store" / "lock"),
+        ],
         stdout=subprocess.PIPE,
     )
     try:
@@ -164,12 +168,16 @@ def test_store_lock_timeout_comes_from_the_store(tmp_path: Path) -> None:
 
 # The image verbs take the store lock in operations/, not in the CLI: a library caller of each
 # is kept out while another process writes.
-@pytest.mark.parametrize("call", [
-    lambda store: image_ops.list_images(store),
-    lambda store: image_ops.tag_image(store, "example.org/a:1", "example.org/b:1"),
-    lambda store: image_ops.delete_images(store, ["example.org/a:1"]),
-    lambda store: inspect_image(store, "example.org/a:1"),
-], ids=["list", "tag", "delete", "inspect"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: image_ops.list_images(store),
+        lambda store: image_ops.tag_image(store, "example.org/a:1", "example.org/b:1"),
+        lambda store: image_ops.delete_images(store, ["example.org/a:1"]),
+        lambda store: inspect_image(store, "example.org/a:1"),
+    ],
+    ids=["list", "tag", "delete", "inspect"],
+)
 def test_image_operations_take_the_store_lock_themselves(
     tmp_path: Path, call: Callable[[Store], object]
 ) -> None:

@@ -15,15 +15,19 @@ from tests.unit.lifecycle_fixtures import Env
 BASE = ["journalctl", "--unit", "web.service", "--no-pager"]
 
 
-@pytest.mark.parametrize(("req", "tail"), [
-    (LogsRequest("web"), []),
-    (LogsRequest("web", lines=20), ["--lines", "20"]),
-    (LogsRequest("web", lines=0, follow=True), ["--lines", "0", "--follow"]),
-    (LogsRequest("web", since="-1h"), ["--since", "-1h"]),
-    (LogsRequest("web", 5, "today", True), ["--lines", "5", "--since", "today", "--follow"]),
-])
-def test_the_journalctl_argv(env: Env, atomic_image: str, req: LogsRequest,
-                             tail: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("req", "tail"),
+    [
+        (LogsRequest("web"), []),
+        (LogsRequest("web", lines=20), ["--lines", "20"]),
+        (LogsRequest("web", lines=0, follow=True), ["--lines", "0", "--follow"]),
+        (LogsRequest("web", since="-1h"), ["--since", "-1h"]),
+        (LogsRequest("web", 5, "today", True), ["--lines", "5", "--since", "today", "--follow"]),
+    ],
+)
+def test_the_journalctl_argv(
+    env: Env, atomic_image: str, req: LogsRequest, tail: list[str]
+) -> None:
     install(env.host, InstallRequest(atomic_image, name="web"))
     ran: list[Sequence[str]] = []
 
@@ -37,8 +41,16 @@ def test_the_journalctl_argv(env: Env, atomic_image: str, req: LogsRequest,
 
 def test_the_tail_of_a_failed_start_reads_bare_messages() -> None:
     assert journal.argv("a.service", lines=10, quiet=True, bare=True) == [
-        "journalctl", "--unit", "a.service", "--no-pager", "--lines", "10", "--quiet",
-        "--output", "cat"]
+        "journalctl",
+        "--unit",
+        "a.service",
+        "--no-pager",
+        "--lines",
+        "10",
+        "--quiet",
+        "--output",
+        "cat",
+    ]
 
 
 def test_unknown_bad_and_negative_are_refused(env: Env) -> None:

@@ -31,8 +31,9 @@ def test_the_cases_are_what_broke() -> None:
     assert parse(LONG_NAME).name == LONG_NAME
 
 
-@pytest.mark.parametrize("key", [f"{LONG_NAME}:latest", f"{LONG_NAME}:" + "t" * 128,
-                                 f"{LONG_NAME}@sha256:{'e' * 64}"])
+@pytest.mark.parametrize(
+    "key", [f"{LONG_NAME}:latest", f"{LONG_NAME}:" + "t" * 128, f"{LONG_NAME}@sha256:{'e' * 64}"]
+)
 def test_long_ref_round_trip(tmp_path: Path, key: str) -> None:
     store = new_store(tmp_path)
     digest = sha256_digest(key.encode())

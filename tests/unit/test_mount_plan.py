@@ -37,9 +37,13 @@ def test_plan_mount(cached: bool, rootfs_mounted: bool) -> None:
     restrict = "remount,bind,ro,nosuid,nodev,noexec"
     # the checkout becomes a restricted mount first, where no user can reach it; the target is
     # bound from it and so never shows a writable, setuid or device-opening view
-    first = () if rootfs_mounted else (
-        ("mount", "--bind", rootfs, rootfs),
-        ("mount", "-o", restrict, rootfs),
+    first = (
+        ()
+        if rootfs_mounted
+        else (
+            ("mount", "--bind", rootfs, rootfs),
+            ("mount", "-o", restrict, rootfs),
+        )
     )
     assert plan.commands == (
         *first,

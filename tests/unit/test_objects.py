@@ -83,8 +83,9 @@ def test_object_name(meta: ObjectMeta, suffix: str) -> None:
     name = object_name(HEX, meta)
     assert name == HEX + suffix
     parsed = parse_name(name)
-    assert parsed == ParsedName(HEX, meta.mode & 0o7777, meta.uid, meta.gid,
-                                xattr_hash(meta.xattrs) if meta.xattrs else "")
+    assert parsed == ParsedName(
+        HEX, meta.mode & 0o7777, meta.uid, meta.gid, xattr_hash(meta.xattrs) if meta.xattrs else ""
+    )
 
 
 def test_xattr_hash() -> None:
@@ -149,8 +150,14 @@ def test_parse_name_rejects(name: str) -> None:
 
 @pytest.mark.parametrize(
     "data, mode",
-    [(b"hello\n", 0o644), (b"", 0o600), (b"#!/bin/sh\n", 0o755), (b"\0" * 4096, 0o4755),
-     (b"g", 0o2750), (b"t", 0o1755)],
+    [
+        (b"hello\n", 0o644),
+        (b"", 0o600),
+        (b"#!/bin/sh\n", 0o755),
+        (b"\0" * 4096, 0o4755),
+        (b"g", 0o2750),
+        (b"t", 0o1755),
+    ],
 )
 def test_put_small(store: Store, data: bytes, mode: int) -> None:
     w = store.object_writer()

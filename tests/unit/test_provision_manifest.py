@@ -33,12 +33,22 @@ def test_a_full_manifest() -> None:
     assert manifest.names() == ("web", "db")
     web, db = manifest.containers
     assert web == ContainerSpec(
-        "web", "example.org/web:1",
+        "web",
+        "example.org/web:1",
         (("DEBUG", "yes"), ("NAME_", "web server"), ("PORT", "8081"), ("RATIO", "0.5")),
-        "/usr/bin/crun --cgroup-manager=disabled", False, False, UpdatePolicy.ALWAYS, line=3)
+        "/usr/bin/crun --cgroup-manager=disabled",
+        False,
+        False,
+        UpdatePolicy.ALWAYS,
+        line=3,
+    )
     assert db == ContainerSpec("db", "oci:/srv/db:2", line=14)
-    assert (db.enabled, db.started, db.update, db.runtime) == (True, True, UpdatePolicy.MISSING,
-                                                                None)
+    assert (db.enabled, db.started, db.update, db.runtime) == (
+        True,
+        True,
+        UpdatePolicy.MISSING,
+        None,
+    )
 
 
 @pytest.mark.parametrize("text", ["", "# nothing\n", "containers:\n", "containers: {}\n"])
@@ -51,18 +61,30 @@ BAD = [
     ("- web\n", 1, "the manifest must be a mapping"),
     ("containers:\n  web: {image: a}\nextra: 1\n", 3, "unknown key 'extra'"),
     ("version: 2\n", 1, "version '2' is not known"),
-    ("containers:\n  web:\n    image: a\n  web:\n    image: b\n", 4,
-     "'web' appears twice (first on line 2)"),
+    (
+        "containers:\n  web:\n    image: a\n  web:\n    image: b\n",
+        4,
+        "'web' appears twice (first on line 2)",
+    ),
     ("containers:\n  web:\n    values: {A: 1}\n", 2, "container web has no image"),
     ("containers:\n  web:\n    image: a\n    imgae: b\n", 4, "unknown key 'imgae'"),
-    ("containers:\n  web:\n    image: a\n    enabled: maybe\n", 4,
-     "web.enabled must be true or false"),
-    ("containers:\n  web:\n    image: a\n    update: sometimes\n", 4,
-     "must be 'missing' or 'always'"),
+    (
+        "containers:\n  web:\n    image: a\n    enabled: maybe\n",
+        4,
+        "web.enabled must be true or false",
+    ),
+    (
+        "containers:\n  web:\n    image: a\n    update: sometimes\n",
+        4,
+        "must be 'missing' or 'always'",
+    ),
     ("containers:\n  web:\n    image: {a: 1}\n", 3, "web.image must be text"),
     ("containers:\n  web:\n    image: ''\n", 3, "web.image is empty"),
-    ("containers:\n  web:\n    image: a\n    values:\n      A: [1, 2]\n", 5,
-     "web.values.A must be"),
+    (
+        "containers:\n  web:\n    image: a\n    values:\n      A: [1, 2]\n",
+        5,
+        "web.values.A must be",
+    ),
     ("containers:\n  web:\n    image: a\n    values:\n      bad-name: 1\n", 5, "web.values:"),
     ("containers:\n  ../etc:\n    image: a\n", 2, "container name '../etc' is not valid"),
     ("containers:\n  web:\n    image: a\n    values: [A]\n", 4, "web.values must be a mapping"),

@@ -171,8 +171,10 @@ def test_a_set_value_in_a_json_string_is_escaped() -> None:
 def test_raw_value_breaking_json_names_file_and_line() -> None:
     exports = etcd_exports()
     base = values_for(exports, {"ETCD_NAME": 'say "hi"'})
-    values = Values(tuple(replace(v, origin=Origin.RAW) if v.name == "ETCD_NAME" else v
-                          for v in base.entries), base.fragments)
+    values = Values(
+        tuple(replace(v, origin=Origin.RAW) if v.name == "ETCD_NAME" else v for v in base.entries),
+        base.fragments,
+    )
     with pytest.raises(TemplateError) as info:
         render_config(exports, image_config(), values, UserDB(), host_has())
     message = info.value.message
@@ -216,8 +218,9 @@ def test_cgroups_path_is_added_to_an_image_config() -> None:
 
 
 def test_an_image_cgroups_path_is_kept() -> None:
-    text = (b'{"root": {"path": "rootfs", "readonly": true},'
-            b' "linux": {"cgroupsPath": "/mine/$NAME"}}')
+    text = (
+        b'{"root": {"path": "rootfs", "readonly": true}, "linux": {"cgroupsPath": "/mine/$NAME"}}'
+    )
     exports = parse_exports({"config.json.template": text})
     values = values_for(exports)
     rendered = render_config(exports, image_config(), values, UserDB(), host_has(), ETCD_CGROUP)
@@ -228,8 +231,9 @@ def test_cgroups_path_needs_linux_to_be_an_object() -> None:
     text = b'{"root": {"path": "rootfs", "readonly": true}, "linux": []}'
     exports = parse_exports({"config.json": text})
     with pytest.raises(TemplateError, match="linux must be a JSON object"):
-        render_config(exports, image_config(), values_for(exports), UserDB(), host_has(),
-                      ETCD_CGROUP)
+        render_config(
+            exports, image_config(), values_for(exports), UserDB(), host_has(), ETCD_CGROUP
+        )
 
 
 @pytest.mark.parametrize(

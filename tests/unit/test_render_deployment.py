@@ -49,7 +49,10 @@ def test_plain_image_uses_defaults() -> None:
     exports = parse_exports({}, present=False)
     image = image_config(cmd=("/bin/httpd", "-f"), volumes=("/data",))
     rendered = render_deployment(
-        exports, image, values_for(exports, name="web"), exists=nothing_exists,
+        exports,
+        image,
+        values_for(exports, name="web"),
+        exists=nothing_exists,
         cgroups_path=WEB_CGROUP,
     )
     assert_golden("default.service", rendered.unit)
@@ -73,7 +76,8 @@ def test_detached_template_gets_detached_commands() -> None:
     assert rendered.unit == (
         "[Service]\nExecStart=/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'\n"
         "ExecStopPost=/usr/sbin/runc delete 'etcd'\nPIDFile=/run/container-etcd.pid\n"
-        + SUPPLEMENT_HEADER + "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
+        + SUPPLEMENT_HEADER
+        + "Delegate=yes\nSuccessExitStatus=143 SIGKILL\n"
         "SyslogIdentifier=etcd\n"
     )
     assert "cgroupsPath" not in rendered.config_json.decode()  # none asked for

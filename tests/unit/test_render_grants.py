@@ -18,8 +18,11 @@ GRANTABLE = frozenset(capability_names(40, 0x1FFFEFFFFFF))
 
 def rc_config(caps: Any) -> dict[str, Any]:
     """A config of the 1.0.0-rc era, whose process.capabilities is CAPS."""
-    return {"ociVersion": "1.0.0-rc3", "root": {"path": "rootfs", "readonly": True},
-            "process": {"args": ["/bin/true"], "capabilities": caps}}
+    return {
+        "ociVersion": "1.0.0-rc3",
+        "root": {"path": "rootfs", "readonly": True},
+        "process": {"args": ["/bin/true"], "capabilities": caps},
+    }
 
 
 def test_upgrade_turns_the_rc_list_into_every_set() -> None:
@@ -38,7 +41,9 @@ def test_withhold_drops_only_known_capabilities_the_host_lacks() -> None:
     doc = rc_config({"bounding": [*RC_CAPS, "CAP_FUTURE"], "ambient": ["CAP_SYS_RESOURCE"]})
     assert withhold(doc, GRANTABLE) == ("CAP_SYS_RESOURCE",)
     assert doc["process"]["capabilities"] == {
-        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_FUTURE"], "ambient": []}
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_FUTURE"],
+        "ambient": [],
+    }
     assert withhold(rc_config(None), GRANTABLE) == ()
 
 
@@ -46,8 +51,9 @@ def test_render_config_rewrites_an_rc_template_runc_can_use() -> None:
     text = json.dumps(rc_config(RC_CAPS)).encode()
     exports = parse_exports({"config.json.template": text})
     values = values_for(exports)
-    rendered = render_config(exports, image_config(), values, UserDB(), lambda p: True,
-                             limits=HostLimits(GRANTABLE))
+    rendered = render_config(
+        exports, image_config(), values, UserDB(), lambda p: True, limits=HostLimits(GRANTABLE)
+    )
     caps = json.loads(rendered.data)["process"]["capabilities"]
     assert caps == {name: ["CAP_CHOWN", "CAP_KILL"] for name in CAP_SETS}
     assert rendered.withheld == ("CAP_SYS_RESOURCE",)
@@ -64,5 +70,7 @@ def test_selinux_labels_are_left_out_where_selinux_is_off() -> None:
     kept = json.loads(json.dumps(doc))
     assert fit(kept, HostLimits(selinux=True)) == () and kept == doc
     assert fit(doc, HostLimits(GRANTABLE, selinux=False)) == (
-        "process.selinuxLabel", "linux.mountLabel")
+        "process.selinuxLabel",
+        "linux.mountLabel",
+    )
     assert "selinuxLabel" not in doc["process"] and "mountLabel" not in doc["linux"]

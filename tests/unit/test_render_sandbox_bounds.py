@@ -31,7 +31,7 @@ DOUBLING = "".join(f"{{% set s{i + 1} = s{i} ~ s{i} %}}" for i in range(12))
 
 ATTEMPTS = {
     "int chain": "{% set a = 9 ** 64 %}{% set b = a * a %}{% set c = b * b %}{% set d = c * c %}"
-                 "{% set e = d * d %}{% set f = e * e %}{% set g = f * f %}{{ g * g }}",
+    "{% set e = d * d %}{% set f = e * e %}{% set g = f * f %}{{ g * g }}",
     "int times int": "{{ (10 ** 1000) * (10 ** 1000) * (10 ** 1000) * (10 ** 1000) }}",
     "power": "{{ 9 ** 999999 }}",
     "power of big base": "{{ (2 ** 4000) ** 3 }}",
@@ -40,9 +40,9 @@ ATTEMPTS = {
     "list of big strings": BIG + "{{ [s] * 100 }}",
     "tilde doubling": "{% set s0 = 'x' * 1000000 %}" + DOUBLING + "{{ s12 }}",
     "tilde in a recursive macro": "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}"
-                                  "{% else %}{{ s }}{% endif %}{% endmacro %}{{ f('x', 40) }}",
+    "{% else %}{{ s }}{% endif %}{% endmacro %}{{ f('x', 40) }}",
     "plus doubling": "{% macro f(s, n) %}{% if n %}{{ f(s + s, n - 1) }}{% else %}{{ s }}"
-                     "{% endif %}{% endmacro %}{{ f('x', 40) }}",
+    "{% endif %}{% endmacro %}{{ f('x', 40) }}",
     "range": "{{ range(10 ** 9) | list }}",
     "center": "{{ 'x' | center(10 ** 9) }}",
     "center, a literal": "{{ 'x' | center(1000000000) }}",
@@ -71,15 +71,15 @@ ATTEMPTS = {
     "str.expandtabs": "{{ ('\t' * 1000).expandtabs(10000000) }}",
     "int.to_bytes": "{{ (1).to_bytes(1000000000, 'big') }}",
     "output": "{% for a in range(100000) %}{% for b in range(100000) %}xxxxxxxxxx"
-              "{% endfor %}{% endfor %}",
+    "{% endfor %}{% endfor %}",
     "output of a big value": BIG + "{% for i in range(10) %}{{ s }}{% endfor %}",
     "filter block": BIG + "{% filter upper %}{% for i in range(10) %}{{ s }}{% endfor %}"
-                    "{% endfilter %}",
+    "{% endfilter %}",
     "set block": BIG + "{% set t %}{% for i in range(10) %}{{ s }}{% endfor %}{% endset %}{{ t }}",
     "nested loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}"
-                    "{% endfor %}",
+    "{% endfor %}",
     "branching recursion": "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
-                           "{% endmacro %}{{ f(60) }}",
+    "{% endmacro %}{{ f(60) }}",
 }
 
 
@@ -88,8 +88,10 @@ def test_an_exhausting_template_ends_quickly_with_an_error(label: str, text: str
     # V unset makes the missing-variable probe render the template, as images inspect does
     exports = parse_exports({"service.j2": ("{{ V is defined }}" + text).encode()})
     assert exports.service is not None
-    for step in (lambda: check_complete(exports, {}),
-                 lambda: render_text(exports.service, {"V": "v"})):
+    for step in (
+        lambda: check_complete(exports, {}),
+        lambda: render_text(exports.service, {"V": "v"}),
+    ):
         start = time.monotonic()
         with pytest.raises(TemplateError) as info:
             step()
@@ -103,21 +105,36 @@ def test_an_exhausting_template_ends_quickly_with_an_error(label: str, text: str
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("{{ 'ab' * 3 }}|{{ 2 ** 10 }}|{{ 7 * 6 }}|{{ 10 // 3 }}|{{ 7 % 4 }}|{{ 1 - 3 }}",
-         "ababab|1024|42|3|3|-2"),
-        ("{{ 'x' | center(5) }}|{{ '%5s' | format('a') }}|{{ '%s-%s' % ('a', 'b') }}",
-         "  x  |    a|a-b"),
-        ("{{ 'a\nb' | indent(2, first=true) }}|{{ [1, 2] | join(',') }}"
-         "|{{ 'aa' | replace('a', 'b') }}",
-         "  a\n  b|1,2|bb"),
-        ("{{ 'x'.ljust(3) }}.|{{ '{:>3}'.format('y') }}|{{ '{a}'.format_map({'a': 1}) }}",
-         "x  .|  y|1"),
-        ("{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% else %}{{ s }}{% endif %}"
-         "{% endmacro %}{{ f('x', 3) | length }}", "8"),
-        ("{{ [1, 2, 3] | batch(2) | list }}|{{ [[1], [2]] | sum(start=[]) }}|{{ 'a' ~ 1 }}",
-         "[[1, 2], [3]]|[1, 2]|a1"),
-        ("{% for i in range(3) %}{{ i }}{% endfor %}|{{ range(5) | map('string') | join }}",
-         "012|01234"),
+        (
+            "{{ 'ab' * 3 }}|{{ 2 ** 10 }}|{{ 7 * 6 }}|{{ 10 // 3 }}|{{ 7 % 4 }}|{{ 1 - 3 }}",
+            "ababab|1024|42|3|3|-2",
+        ),
+        (
+            "{{ 'x' | center(5) }}|{{ '%5s' | format('a') }}|{{ '%s-%s' % ('a', 'b') }}",
+            "  x  |    a|a-b",
+        ),
+        (
+            "{{ 'a\nb' | indent(2, first=true) }}|{{ [1, 2] | join(',') }}"
+            "|{{ 'aa' | replace('a', 'b') }}",
+            "  a\n  b|1,2|bb",
+        ),
+        (
+            "{{ 'x'.ljust(3) }}.|{{ '{:>3}'.format('y') }}|{{ '{a}'.format_map({'a': 1}) }}",
+            "x  .|  y|1",
+        ),
+        (
+            "{% macro f(s, n) %}{% if n %}{{ f(s ~ s, n - 1) }}{% else %}{{ s }}{% endif %}"
+            "{% endmacro %}{{ f('x', 3) | length }}",
+            "8",
+        ),
+        (
+            "{{ [1, 2, 3] | batch(2) | list }}|{{ [[1], [2]] | sum(start=[]) }}|{{ 'a' ~ 1 }}",
+            "[[1, 2], [3]]|[1, 2]|a1",
+        ),
+        (
+            "{% for i in range(3) %}{{ i }}{% endfor %}|{{ range(5) | map('string') | join }}",
+            "012|01234",
+        ),
     ],
 )
 def test_ordinary_templates_still_render(text: str, expected: str) -> None:
@@ -135,8 +152,10 @@ def test_inspect_and_install_of_an_exhausting_image_end_with_an_error(env: Env) 
     text = ("{{ V is defined }}" + ATTEMPTS["tilde in a recursive macro"]).encode()
     files = atomic_files(**{"exports/service.j2": text})
     env.pull(env.layout("hostile", files), "example.org/hostile:1")
-    for step in (lambda: inspect_image(env.store, "example.org/hostile:1"),
-                 lambda: install(env.host, InstallRequest("example.org/hostile:1", name="web"))):
+    for step in (
+        lambda: inspect_image(env.store, "example.org/hostile:1"),
+        lambda: install(env.host, InstallRequest("example.org/hostile:1", name="web")),
+    ):
         start = time.monotonic()
         with pytest.raises(TemplateError) as info:
             step()

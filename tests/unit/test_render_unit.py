@@ -69,12 +69,22 @@ def test_an_image_unit_gets_the_stop_guarantees() -> None:
 @pytest.mark.parametrize(
     ("service", "detached", "execs"),
     [
-        ("[Service]\nExecStartPre=$EXEC_STARTPRE\nExecStart=$EXEC_START\n"
-         "ExecStop=$EXEC_STOP\nExecStopPost=$EXEC_STOPPOST\n", False, []),
-        ("[Service]\nExecStart={{ EXEC_START }}\nExecStopPost={{ EXEC_STOPPOST }}\n", False,
-         ["ExecStartPre", "ExecStop"]),
-        ("[Service]\nExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE\n",
-         True, ["ExecStartPre", "ExecStop"]),
+        (
+            "[Service]\nExecStartPre=$EXEC_STARTPRE\nExecStart=$EXEC_START\n"
+            "ExecStop=$EXEC_STOP\nExecStopPost=$EXEC_STOPPOST\n",
+            False,
+            [],
+        ),
+        (
+            "[Service]\nExecStart={{ EXEC_START }}\nExecStopPost={{ EXEC_STOPPOST }}\n",
+            False,
+            ["ExecStartPre", "ExecStop"],
+        ),
+        (
+            "[Service]\nExecStart=$EXEC_START\nExecStopPost=$EXEC_STOPPOST\nPIDFile=$PIDFILE\n",
+            True,
+            ["ExecStartPre", "ExecStop"],
+        ),
     ],
 )
 def test_supplement_adds_only_what_the_template_lacks(
@@ -88,9 +98,14 @@ def test_supplement_adds_only_what_the_template_lacks(
     unit = render_unit(exports, values_for(exports, commands=commands))
     added = unit.partition(SUPPLEMENT_HEADER)[2].splitlines()
     assert [line.partition("=")[0] for line in added] == [
-        *execs, "Delegate", "SuccessExitStatus", "SyslogIdentifier"]
-    assert added[-2] == ("SuccessExitStatus=143 SIGKILL" if detached
-                         else "SuccessExitStatus=143 137")
+        *execs,
+        "Delegate",
+        "SuccessExitStatus",
+        "SyslogIdentifier",
+    ]
+    assert added[-2] == (
+        "SuccessExitStatus=143 SIGKILL" if detached else "SuccessExitStatus=143 137"
+    )
 
 
 def test_default_unit_starts_after_network_target_and_names_the_journal() -> None:

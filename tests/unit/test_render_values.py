@@ -167,8 +167,9 @@ def test_read_cap_bounding(tmp_path: Path) -> None:
     assert read_cap_bounding(Path("/proc/self/status")) is not None
 
 
-@pytest.mark.parametrize(("text", "wanted"), [("yes", True), ("True", True), ("1", True),
-                                              ("no", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("text", "wanted"), [("yes", True), ("True", True), ("1", True), ("no", False), ("off", False)]
+)
 def test_network_online_values(text: str, wanted: bool) -> None:
     values = _values({"NETWORK_ONLINE": text})
     assert network_online(values) is wanted and values.origin("NETWORK_ONLINE") is Origin.USER

@@ -33,35 +33,61 @@ CRUN = Runtime("/usr/bin/crun", ("--cgroup-manager=disabled",))
 @pytest.mark.parametrize(
     ("runtime", "name", "mode", "pidfile", "expected"),
     [
-        (RUNC, "etcd", RuntimeMode.FOREGROUND, None, RuntimeCommands(
-            "/usr/sbin/runc run 'etcd'",
-            stop_line(RUNC, "etcd"),
-            "-/usr/sbin/runc delete --force 'etcd'",
-            "-/usr/sbin/runc delete --force 'etcd'",
-        )),
-        (RUNC, "etcd", RuntimeMode.DETACHED, "/run/container-etcd.pid", RuntimeCommands(
-            "-/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'",
-            stop_line(RUNC, "etcd"),
-            "-/usr/sbin/runc delete --force 'etcd'",
-            "-/usr/sbin/runc delete --force 'etcd'",
-        )),
-        (CRUN, "web", RuntimeMode.FOREGROUND, None, RuntimeCommands(
-            "/usr/bin/crun --cgroup-manager=disabled run 'web'",
-            stop_line(CRUN, "web"),
-            "-/usr/bin/crun --cgroup-manager=disabled delete --force 'web'",
-            "-/usr/bin/crun --cgroup-manager=disabled delete --force 'web'",
-        )),
-        (Runtime("/opt/my runtime/runc"), "a@b", RuntimeMode.DETACHED, "/run/x y.pid",
-         RuntimeCommands(
-            "-'/opt/my runtime/runc' run -d --pid-file '/run/x y.pid' 'a@b'",
-            stop_line(Runtime("/opt/my runtime/runc"), "a@b"),
-            "-'/opt/my runtime/runc' delete --force 'a@b'",
-            "-'/opt/my runtime/runc' delete --force 'a@b'",
-        )),
+        (
+            RUNC,
+            "etcd",
+            RuntimeMode.FOREGROUND,
+            None,
+            RuntimeCommands(
+                "/usr/sbin/runc run 'etcd'",
+                stop_line(RUNC, "etcd"),
+                "-/usr/sbin/runc delete --force 'etcd'",
+                "-/usr/sbin/runc delete --force 'etcd'",
+            ),
+        ),
+        (
+            RUNC,
+            "etcd",
+            RuntimeMode.DETACHED,
+            "/run/container-etcd.pid",
+            RuntimeCommands(
+                "-/usr/sbin/runc run -d --pid-file /run/container-etcd.pid 'etcd'",
+                stop_line(RUNC, "etcd"),
+                "-/usr/sbin/runc delete --force 'etcd'",
+                "-/usr/sbin/runc delete --force 'etcd'",
+            ),
+        ),
+        (
+            CRUN,
+            "web",
+            RuntimeMode.FOREGROUND,
+            None,
+            RuntimeCommands(
+                "/usr/bin/crun --cgroup-manager=disabled run 'web'",
+                stop_line(CRUN, "web"),
+                "-/usr/bin/crun --cgroup-manager=disabled delete --force 'web'",
+                "-/usr/bin/crun --cgroup-manager=disabled delete --force 'web'",
+            ),
+        ),
+        (
+            Runtime("/opt/my runtime/runc"),
+            "a@b",
+            RuntimeMode.DETACHED,
+            "/run/x y.pid",
+            RuntimeCommands(
+                "-'/opt/my runtime/runc' run -d --pid-file '/run/x y.pid' 'a@b'",
+                stop_line(Runtime("/opt/my runtime/runc"), "a@b"),
+                "-'/opt/my runtime/runc' delete --force 'a@b'",
+                "-'/opt/my runtime/runc' delete --force 'a@b'",
+            ),
+        ),
     ],
 )
 def test_runtime_commands(
-    runtime: Runtime, name: str, mode: RuntimeMode, pidfile: str | None,
+    runtime: Runtime,
+    name: str,
+    mode: RuntimeMode,
+    pidfile: str | None,
     expected: RuntimeCommands,
 ) -> None:
     assert runtime_commands(runtime, name, mode, pidfile) == expected
@@ -190,19 +216,22 @@ def test_flavor_is_the_base_name() -> None:
         (RUNC, ["ls", "-l"], False, ("/usr/sbin/runc", "exec", "n", "ls", "-l")),
         (RUNC, ["sh"], True, ("/usr/sbin/runc", "exec", "--tty", "n", "sh")),
         (RUNC, [], True, ("/usr/sbin/runc", "exec", "--tty", "n", "/bin/sh")),
-        (CRUN, ["a b"], False,
-         ("/usr/bin/crun", "--cgroup-manager=disabled", "exec", "n", "a b")),
+        (CRUN, ["a b"], False, ("/usr/bin/crun", "--cgroup-manager=disabled", "exec", "n", "a b")),
     ],
 )
-def test_exec_argv(
-    runtime: Runtime, cmd: list[str], tty: bool, expected: tuple[str, ...]
-) -> None:
+def test_exec_argv(runtime: Runtime, cmd: list[str], tty: bool, expected: tuple[str, ...]) -> None:
     assert exec_argv(runtime, "n", cmd, tty) == expected
 
 
 def test_run_and_delete_argv() -> None:
     assert run_argv(CRUN, "/b/n.0", "n-run") == (
-        "/usr/bin/crun", "--cgroup-manager=disabled", "run", "--bundle", "/b/n.0", "n-run")
+        "/usr/bin/crun",
+        "--cgroup-manager=disabled",
+        "run",
+        "--bundle",
+        "/b/n.0",
+        "n-run",
+    )
     assert delete_argv(RUNC, "n") == ("/usr/sbin/runc", "delete", "--force", "n")
     assert delete_argv(RUNC, "n", force=False) == ("/usr/sbin/runc", "delete", "n")
 
@@ -215,8 +244,10 @@ def test_run_and_delete_argv() -> None:
         (Runtime("/usr/sbin/runc", ("--systemd-cgroup",)), None),
         (Runtime("/usr/bin/crun", ("--cgroup-manager=systemd",)), None),
         (Runtime("/usr/bin/crun", ("--cgroup-manager", "systemd")), None),
-        (Runtime("/usr/bin/crun", ("--cgroup-manager", "cgroupfs")),
-         "/system.slice/web.service/container"),
+        (
+            Runtime("/usr/bin/crun", ("--cgroup-manager", "cgroupfs")),
+            "/system.slice/web.service/container",
+        ),
     ],
 )
 def test_service_cgroup(runtime: Runtime, expected: str | None) -> None:
@@ -227,10 +258,14 @@ def test_stop_line_shape() -> None:
     words = _systemd_split(stop_line(CRUN, "my web", grace=2.5))
     assert words[:2] == ["/bin/sh", "-c"]
     assert words[3:] == [
-        "syscontainers-stop", "my web", "/usr/bin/crun", "--cgroup-manager=disabled"]
+        "syscontainers-stop",
+        "my web",
+        "/usr/bin/crun",
+        "--cgroup-manager=disabled",
+    ]
     script = words[2]
     assert script == stop_script(2.5)
-    assert '"$MAINPID"' in script and '-lt 25 ]' in script and "sleep 0.1" in script
+    assert '"$MAINPID"' in script and "-lt 25 ]" in script and "sleep 0.1" in script
     assert "$" not in stop_line(RUNC, "x").replace("$$", "")  # systemd must expand nothing
 
 
@@ -258,8 +293,9 @@ def fake_runtime(tmp_path: Path) -> Runtime:
     return Runtime(str(script), ("--global",))
 
 
-def _run_stop(runtime: Runtime, tmp_path: Path, grace: float, *, main: bool = True,
-              created_for: float = 0.0) -> tuple[float, list[str]]:
+def _run_stop(
+    runtime: Runtime, tmp_path: Path, grace: float, *, main: bool = True, created_for: float = 0.0
+) -> tuple[float, list[str]]:
     """Run the ExecStop line as systemd would, against a `sleep` standing in for MAINPID."""
     sleeper = subprocess.Popen(["sleep", "30"])
     threading.Thread(target=sleeper.wait, daemon=True).start()  # reap it as soon as it dies
@@ -272,32 +308,32 @@ def _run_stop(runtime: Runtime, tmp_path: Path, grace: float, *, main: bool = Tr
         threading.Timer(created_for, (tmp_path / "status").write_text, ("running",)).start()
     started = time.monotonic()
     try:
-        subprocess.run(_systemd_split(stop_line(runtime, "web", grace)), env=env,
-                       check=True, timeout=20)
+        subprocess.run(
+            _systemd_split(stop_line(runtime, "web", grace)), env=env, check=True, timeout=20
+        )
     finally:
         sleeper.kill()
     log = (tmp_path / "log").read_text().splitlines() if (tmp_path / "log").exists() else []
     return time.monotonic() - started, log
 
 
-def test_stop_ends_a_container_that_respects_sigterm(fake_runtime: Runtime, tmp_path: Path
-                                                     ) -> None:
+def test_stop_ends_a_container_that_respects_sigterm(fake_runtime: Runtime, tmp_path: Path) -> None:
     (tmp_path / "respects").touch()
     elapsed, log = _run_stop(fake_runtime, tmp_path, grace=5)
     assert log == ["state web  running", "kill web TERM running"]
     assert elapsed < 3
 
 
-def test_stop_escalates_to_sigkill_after_the_grace(fake_runtime: Runtime, tmp_path: Path
-                                                   ) -> None:
+def test_stop_escalates_to_sigkill_after_the_grace(fake_runtime: Runtime, tmp_path: Path) -> None:
     elapsed, log = _run_stop(fake_runtime, tmp_path, grace=0.5)
     assert log[:2] == ["state web  running", "kill web TERM running"]
     assert log[2:] == ["kill web KILL running"]
     assert 0.5 <= elapsed < 5
 
 
-def test_stop_waits_for_the_container_to_run_before_sigterm(fake_runtime: Runtime,
-                                                            tmp_path: Path) -> None:
+def test_stop_waits_for_the_container_to_run_before_sigterm(
+    fake_runtime: Runtime, tmp_path: Path
+) -> None:
     (tmp_path / "respects").touch()
     _, log = _run_stop(fake_runtime, tmp_path, grace=5, created_for=0.5)
     kills = [line for line in log if line.startswith("kill")]
@@ -305,7 +341,6 @@ def test_stop_waits_for_the_container_to_run_before_sigterm(fake_runtime: Runtim
     assert log.count("state web  created") >= 2, log
 
 
-def test_stop_without_a_main_process_does_nothing(fake_runtime: Runtime, tmp_path: Path
-                                                  ) -> None:
+def test_stop_without_a_main_process_does_nothing(fake_runtime: Runtime, tmp_path: Path) -> None:
     elapsed, log = _run_stop(fake_runtime, tmp_path, grace=5, main=False)
     assert log == [] and elapsed < 3

@@ -102,9 +102,15 @@ def render_etcd(
     files = {**etcd_files(), "config.json.template": config.encode()}
     exports = parse_exports(files)
     values = compute_values(
-        name="etcd", image_name="etcd", image_id="sha256:" + "ab" * 32,
-        destdir="/d/etcd.0", sets=sets, raw=raw, defaults=dict(exports.manifest.default_values),
-        facts=FACTS, commands=foreground("etcd"),
+        name="etcd",
+        image_name="etcd",
+        image_id="sha256:" + "ab" * 32,
+        destdir="/d/etcd.0",
+        sets=sets,
+        raw=raw,
+        defaults=dict(exports.manifest.default_values),
+        facts=FACTS,
+        commands=foreground("etcd"),
     )
     rendered = render_deployment(exports, image_config(), values, exists=lambda _: True)
     doc: dict[str, Any] = json.loads(rendered.config_json)
@@ -131,12 +137,14 @@ def test_a_fragment_that_breaks_out_is_refused(value: str) -> None:
     assert "--set-raw" in (info.value.hint or "")
 
 
-NUMBER_CONFIG = ETCD_CONFIG.replace('"user": {"uid": 0, "gid": 0}',
-                                    '"user": {"uid": $RUN_UID, "gid": 0}')
+NUMBER_CONFIG = ETCD_CONFIG.replace(
+    '"user": {"uid": 0, "gid": 0}', '"user": {"uid": $RUN_UID, "gid": 0}'
+)
 
 
-@pytest.mark.parametrize("value", ["0, \"gid\": 0}, \"privileged\": {\"a\": 1", "0, \"umask\": 0",
-                                   "[0]", "{}"])
+@pytest.mark.parametrize(
+    "value", ['0, "gid": 0}, "privileged": {"a": 1', '0, "umask": 0', "[0]", "{}"]
+)
 def test_a_value_without_a_default_outside_a_string_must_be_a_scalar(value: str) -> None:
     assert render_etcd({"RUN_UID": "1000"}, NUMBER_CONFIG)["process"]["user"]["uid"] == 1000
     with pytest.raises(UsageError) as info:
@@ -154,7 +162,19 @@ def test_the_cli_passes_set_raw_names_and_the_last_value_of_a_name_wins() -> Non
     from syscontainers.cli import build_parser
     from syscontainers.cli.containers import _sets
 
-    argv = ["install", "--set", "A=1", "--set-raw", "B={}", "--set", "B=2", "--set-raw",
-            "C=[", "--set", "C=3", "img"]
+    argv = [
+        "install",
+        "--set",
+        "A=1",
+        "--set-raw",
+        "B={}",
+        "--set",
+        "B=2",
+        "--set-raw",
+        "C=[",
+        "--set",
+        "C=3",
+        "img",
+    ]
     args = build_parser(argv).parse_args(argv)
     assert _sets(args) == ((("A", "1"), ("B", "{}"), ("C", "[")), ("B", "C"))

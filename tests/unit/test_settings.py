@@ -134,8 +134,16 @@ def test_config_override_may_be_empty(layers: Layers) -> None:
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("1", True), ("true", True), ("YES", True), ("on", True),
-     ("0", False), ("False", False), ("no", False), ("off", False)],
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("False", False),
+        ("no", False),
+        ("off", False),
+    ],
 )
 def test_env_booleans(layers: Layers, value: str, expected: bool) -> None:
     layers.env["SYSCONTAINERS_TLS_VERIFY"] = value
@@ -236,6 +244,7 @@ def test_flags(layers: Layers) -> None:
 
 # --- the table: every setting declared once, each layer built from it ---
 
+
 def test_the_table_names_every_setting_with_its_default() -> None:
     from dataclasses import fields
 
@@ -243,13 +252,19 @@ def test_the_table_names_every_setting_with_its_default() -> None:
 
     assert [s.name for s in TABLE] == [f.name for f in fields(Settings)]
     assert {s.name: s.default for s in TABLE} == {
-        f.name: getattr(Settings(), f.name) for f in fields(Settings)}
+        f.name: getattr(Settings(), f.name) for f in fields(Settings)
+    }
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("health_timeout", "2.5", 2.5), ("runtime", "/usr/bin/crun", "/usr/bin/crun"),
-    ("lock_timeout", "4", 4.0), ("registries_d", "/x/d", Path("/x/d")),
-])
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        ("health_timeout", "2.5", 2.5),
+        ("runtime", "/usr/bin/crun", "/usr/bin/crun"),
+        ("lock_timeout", "4", 4.0),
+        ("registries_d", "/x/d", Path("/x/d")),
+    ],
+)
 def test_each_setting_comes_from_its_environment_variable_and_yaml_key(
     layers: Layers, name: str, text: str, expected: object
 ) -> None:
@@ -272,14 +287,27 @@ def test_every_flag_of_the_table_is_an_option_of_the_parser_and_reaches_the_sett
     flagged = [s for s in TABLE if s.flag]
     assert {s.name for s in flagged} == {"root", "runtime", "policy", "health_timeout"}
     parser = build_parser(["install"])
-    args = parser.parse_args(["--root", "/r", "install", "--runtime", "/c", "--policy", "/p",
-                              "--health-timeout", "3", "img"])
+    args = parser.parse_args(
+        [
+            "--root",
+            "/r",
+            "install",
+            "--runtime",
+            "/c",
+            "--policy",
+            "/p",
+            "--health-timeout",
+            "3",
+            "img",
+        ]
+    )
     s = load({"HOME": str(tmp_path)}, given_flags(args), system_config=tmp_path / "none")
-    assert (s.root, s.runtime, s.policy, s.health_timeout) == (
-        Path("/r"), "/c", Path("/p"), 3.0)
+    assert (s.root, s.runtime, s.policy, s.health_timeout) == (Path("/r"), "/c", Path("/p"), 3.0)
     unset = parser.parse_args(["install", "img"])
-    assert load({"HOME": str(tmp_path)}, given_flags(unset),
-                system_config=tmp_path / "none") == Settings()
+    assert (
+        load({"HOME": str(tmp_path)}, given_flags(unset), system_config=tmp_path / "none")
+        == Settings()
+    )
 
 
 def test_the_health_window_and_runtime_defaults_are_the_tables(tmp_path: Path) -> None:

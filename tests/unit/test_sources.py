@@ -229,9 +229,13 @@ def test_read_small_blob_checks_size_limit_and_digest(layout: Path) -> None:
         with pytest.raises(ManifestError, match=f"the config is {config.size} bytes, over the"):
             read_small_blob(src, config, config.size - 1, "the config")
         blob(layout, config.digest).write_bytes(data + b" ")
-        with pytest.raises(DigestMismatchError, match=(
-            f"the config has content with digest {sha256_digest(data + b' ')} "
-            rf"\({len(data) + 1} bytes\), not {config.digest}")) as e:
+        with pytest.raises(
+            DigestMismatchError,
+            match=(
+                f"the config has content with digest {sha256_digest(data + b' ')} "
+                rf"\({len(data) + 1} bytes\), not {config.digest}"
+            ),
+        ) as e:
             read_small_blob(src, config, 1 << 20, "the config")
         assert e.value.hint
     finally:

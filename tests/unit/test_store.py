@@ -174,9 +174,14 @@ def test_get_missing_layer(store: Store) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [b"", b"{", b"[]", b'{"version": 2, "diff_id": "x", "size": 0, "entries": []}',
-     b'{"version": 1, "size": 0, "entries": []}',
-     b'{"version": 1, "diff_id": "x", "size": 0, "entries": [["a", "?", 0, 0, 0, 0, null]]}'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"version": 2, "diff_id": "x", "size": 0, "entries": []}',
+        b'{"version": 1, "size": 0, "entries": []}',
+        b'{"version": 1, "diff_id": "x", "size": 0, "entries": [["a", "?", 0, 0, 0, 0, null]]}',
+    ],
 )
 def test_damaged_layer_tree(store: Store, text: bytes) -> None:
     store.layer_path(DIFF).write_bytes(text)

@@ -49,8 +49,11 @@ def layout(base: Path, version: str = "1") -> str:
 
 def links(root: Path) -> dict[str, str]:
     """Every symlink under ROOT/etc: path relative to ROOT -> target."""
-    return {str(p.relative_to(root)): os.readlink(p)
-            for p in sorted((root / "etc").rglob("*")) if p.is_symlink()}
+    return {
+        str(p.relative_to(root)): os.readlink(p)
+        for p in sorted((root / "etc").rglob("*"))
+        if p.is_symlink()
+    }
 
 
 def sc(root: Path, *args: str) -> int:
@@ -60,8 +63,15 @@ def sc(root: Path, *args: str) -> int:
 def test_paths_of_a_sysroot_all_lie_under_it(tmp_path: Path) -> None:
     paths = Paths.in_sysroot(tmp_path, Path("/srv/sc"))
     assert paths.root == tmp_path / "srv/sc"
-    for path in (paths.store, paths.deployments, paths.unit_dir, paths.tmpfiles_dir,
-                 paths.host_root, *paths.unit_search, *paths.tmpfiles_search):
+    for path in (
+        paths.store,
+        paths.deployments,
+        paths.unit_dir,
+        paths.tmpfiles_dir,
+        paths.host_root,
+        *paths.unit_search,
+        *paths.tmpfiles_search,
+    ):
         assert path == tmp_path or tmp_path in path.parents, path
     assert paths.booted(paths.deployments / "web.0") == Path("/srv/sc/containers/web.0")
     assert paths.on_host("/run/x") == tmp_path / "run/x"
@@ -71,9 +81,9 @@ def test_paths_of_a_sysroot_all_lie_under_it(tmp_path: Path) -> None:
 UNITS = {
     "wanted": "[Install]\nWantedBy=multi-user.target\n",
     "several": "[Install]\nWantedBy=multi-user.target default.target\nRequiredBy=a.target\n"
-               "RequiredBy=b.target\nAlias=web-alias.service\n",
+    "RequiredBy=b.target\nAlias=web-alias.service\n",
     "continued": "[Unit]\nDescription=x\n# WantedBy=ignored.target\n[Install]\n"
-                 "WantedBy=one.target \\\n  two.target\n",
+    "WantedBy=one.target \\\n  two.target\n",
     "specifiers": "[Install]\nWantedBy=%N.target\nAlias=%p-alias.service\n",
     "also": "[Install]\nWantedBy=multi-user.target\nAlso=helper.service\n",
     "reset": "[Install]\nWantedBy=lost.target\nWantedBy=\nWantedBy=kept.target\n",
@@ -83,9 +93,7 @@ UNITS = {
 
 @needs_systemctl
 @pytest.mark.parametrize("case", sorted(UNITS))
-def test_enable_and_disable_make_the_links_systemctl_root_makes(
-    tmp_path: Path, case: str
-) -> None:
+def test_enable_and_disable_make_the_links_systemctl_root_makes(tmp_path: Path, case: str) -> None:
     ours, oracle = make_root(tmp_path / "a"), make_root(tmp_path / "b")
     for root in (ours, oracle):
         unit_dir = root / "etc/systemd/system"
@@ -94,16 +102,18 @@ def test_enable_and_disable_make_the_links_systemctl_root_makes(
         lib = root / "usr/lib/systemd/system"
         lib.mkdir(parents=True)
         (lib / "helper.service").write_text("[Install]\nWantedBy=sockets.target\n")
-    subprocess.run(["systemctl", f"--root={oracle}", "enable", "web.service"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["systemctl", f"--root={oracle}", "enable", "web.service"], check=True, capture_output=True
+    )
     units = OfflineUnits(Paths.in_sysroot(ours))
     made = units.enable(["web.service"])
     assert links(ours) == links(oracle)
     assert len(made) == len(links(ours)) and (case == "none") == (not made)
     assert all(not c.path.startswith(str(ours)) for c in made)  # booted paths
     assert units.enable(["web.service"]) == ()  # again: nothing to do
-    subprocess.run(["systemctl", f"--root={oracle}", "disable", "web.service"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["systemctl", f"--root={oracle}", "disable", "web.service"], check=True, capture_output=True
+    )
     units.disable(["web.service"])
     assert links(ours) == links(oracle) == {}
 
@@ -160,10 +170,11 @@ def test_install_into_a_sysroot_writes_only_there_with_booted_paths(tmp_path: Pa
     shutil.copytree(root / "etc", oracle / "etc", symlinks=True)
     unitlinks.disable(Paths.in_sysroot(oracle), ["web.service"])
     assert links(oracle) == {}
-    subprocess.run(["systemctl", f"--root={oracle}", "enable", "web.service"],
-                   check=True, capture_output=True)
-    assert links(root) == links(oracle) == {
-        "etc/systemd/system/multi-user.target.wants/web.service": "/etc/systemd/system/web.service"}
+    subprocess.run(
+        ["systemctl", f"--root={oracle}", "enable", "web.service"], check=True, capture_output=True
+    )
+    wants = "etc/systemd/system/multi-user.target.wants/web.service"
+    assert links(root) == links(oracle) == {wants: "/etc/systemd/system/web.service"}
 
 
 def test_update_rollback_list_and_uninstall_in_a_sysroot(
@@ -188,11 +199,14 @@ def test_update_rollback_list_and_uninstall_in_a_sysroot(
     assert os.listdir(root / "var/lib/syscontainers/containers") == []
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["install", "--now", "--name", "web", "IMAGE"], "--now cannot start anything"),
-    (["run", "web"], "run cannot work on an offline root"),
-    (["mount", "x", "/mnt"], "mount cannot work on an offline root"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["install", "--now", "--name", "web", "IMAGE"], "--now cannot start anything"),
+        (["run", "web"], "run cannot work on an offline root"),
+        (["mount", "x", "/mnt"], "mount cannot work on an offline root"),
+    ],
+)
 def test_what_cannot_work_offline_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
@@ -212,8 +226,7 @@ def test_a_missing_sysroot_or_runtime_is_named(
     (root / "usr/sbin/runc").unlink()
     assert sc(root, "install", "--name", "web", layout(tmp_path)) == 2
     assert "runtime 'runc' was not found" in capsys.readouterr().err
-    assert sc(root, "install", "--name", "web", "--runtime", "/usr/bin/crun",
-              layout(tmp_path)) == 2
+    assert sc(root, "install", "--name", "web", "--runtime", "/usr/bin/crun", layout(tmp_path)) == 2
     assert "runtime /usr/bin/crun is not an executable" in capsys.readouterr().err
 
 
@@ -222,8 +235,15 @@ def test_name_checks_look_in_the_sysroot_not_on_this_host(
 ) -> None:
     root = make_root(tmp_path)
     source = layout(tmp_path)
-    on_this_host = next((p.name for d in ("/usr/lib/systemd/system", "/lib/systemd/system")
-                         for p in sorted(Path(d).glob("*.service")) if "@" not in p.name), None)
+    on_this_host = next(
+        (
+            p.name
+            for d in ("/usr/lib/systemd/system", "/lib/systemd/system")
+            for p in sorted(Path(d).glob("*.service"))
+            if "@" not in p.name
+        ),
+        None,
+    )
     if on_this_host is not None:  # this machine's unit is not the offline root's
         name = on_this_host.removesuffix(".service")
         assert sc(root, "install", "--name", name, source) == 0, capsys.readouterr().err
@@ -249,9 +269,29 @@ def test_a_rootfs_is_the_booted_roots_path(tmp_path: Path) -> None:
     assert sc(root, "install", "--name", "w2", "--rootfs", "/srv/none", layout(tmp_path)) == 2
 
 
-WRITES = ("open", "openat", "creat", "mkdir", "mkdirat", "rename", "renameat", "renameat2",
-          "unlink", "unlinkat", "rmdir", "symlink", "symlinkat", "link", "linkat", "chmod",
-          "fchmodat", "truncate", "utimensat", "mknodat", "connect")
+WRITES = (
+    "open",
+    "openat",
+    "creat",
+    "mkdir",
+    "mkdirat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "rmdir",
+    "symlink",
+    "symlinkat",
+    "link",
+    "linkat",
+    "chmod",
+    "fchmodat",
+    "truncate",
+    "utimensat",
+    "mknodat",
+    "connect",
+)
 _CALL = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\d+)")
 _ARG = re.compile(r'(?:\d+<([^>]*)>, )?"((?:[^"\\]|\\.)*)"')
 
@@ -280,16 +320,44 @@ def test_nothing_is_written_outside_the_sysroot(tmp_path: Path) -> None:
     source = layout(tmp_path)
     manifest = tmp_path / "host.yaml"
     manifest.write_text(f"containers:\n  app:\n    image: {source}\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    steps = [["install", "--name", "web", source], ["update", "web", "--set", "PORT=1"],
-             ["rollback", "web"], ["list"], ["apply", str(manifest)], ["uninstall", "web"]]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    steps = [
+        ["install", "--name", "web", source],
+        ["update", "web", "--set", "PORT=1"],
+        ["rollback", "web"],
+        ["list"],
+        ["apply", str(manifest)],
+        ["uninstall", "web"],
+    ]
     for step in steps:
         trace = tmp_path / "trace"
         done = subprocess.run(
-            ["strace", "-f", "-qq", "-y", "-s", "4096", "-o", str(trace), "-e",
-             f"trace={','.join(WRITES)}", sys.executable, "-m", "syscontainers", "--sysroot",
-             str(root), *step], env=env, capture_output=True, text=True)
+            [
+                "strace",
+                "-f",
+                "-qq",
+                "-y",
+                "-s",
+                "4096",
+                "-o",
+                str(trace),
+                "-e",
+                f"trace={','.join(WRITES)}",
+                sys.executable,
+                "-m",
+                "syscontainers",
+                "--sysroot",
+                str(root),
+                *step,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         written = written_paths(trace.read_text())
         assert written, "the trace shows no writes at all: the parser is broken"

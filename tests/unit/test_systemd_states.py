@@ -25,23 +25,48 @@ ING, INACT = ActiveState.ACTIVATING, ActiveState.INACTIVE
 
 
 def _row(name: str, load: str, active: str, sub: str) -> tuple[object, ...]:
-    return (name, "desc", load, active, sub, "", f"/org/freedesktop/systemd1/unit/{name}",
-            0, "", "/")
+    return (
+        name,
+        "desc",
+        load,
+        active,
+        sub,
+        "",
+        f"/org/freedesktop/systemd1/unit/{name}",
+        0,
+        "",
+        "/",
+    )
 
 
 @pytest.mark.parametrize(
     ("row", "name", "state"),
     [
-        (_row("etcd.service", "loaded", "active", "running"), "etcd.service",
-         UnitState(LoadState.LOADED, A, "running")),
-        (_row("gone.service", "not-found", "inactive", "dead"), "gone.service",
-         UnitState(LoadState.NOT_FOUND, INACT, "dead")),
-        (_row("w.service", "masked", "failed", "failed"), "w.service",
-         UnitState(LoadState.MASKED, F, "failed")),
-        (_row("n.service", "loaded", "activating", "start"), "n.service",
-         UnitState(LoadState.LOADED, ING, "start")),
-        (_row("x.service", "shiny-new", "hibernating", "odd"), "x.service",
-         UnitState(LoadState.UNKNOWN, ActiveState.UNKNOWN, "odd")),
+        (
+            _row("etcd.service", "loaded", "active", "running"),
+            "etcd.service",
+            UnitState(LoadState.LOADED, A, "running"),
+        ),
+        (
+            _row("gone.service", "not-found", "inactive", "dead"),
+            "gone.service",
+            UnitState(LoadState.NOT_FOUND, INACT, "dead"),
+        ),
+        (
+            _row("w.service", "masked", "failed", "failed"),
+            "w.service",
+            UnitState(LoadState.MASKED, F, "failed"),
+        ),
+        (
+            _row("n.service", "loaded", "activating", "start"),
+            "n.service",
+            UnitState(LoadState.LOADED, ING, "start"),
+        ),
+        (
+            _row("x.service", "shiny-new", "hibernating", "odd"),
+            "x.service",
+            UnitState(LoadState.UNKNOWN, ActiveState.UNKNOWN, "odd"),
+        ),
     ],
 )
 def test_unit_state_from_row(row: tuple[object, ...], name: str, state: UnitState) -> None:
@@ -68,16 +93,24 @@ def test_with_result_keeps_the_rest() -> None:
 
 @pytest.mark.parametrize(
     ("text", "result"),
-    [("done", JobResult.DONE), ("timeout", JobResult.TIMEOUT), ("failed", JobResult.FAILED),
-     ("dependency", JobResult.DEPENDENCY), ("brand-new", JobResult.UNKNOWN)],
+    [
+        ("done", JobResult.DONE),
+        ("timeout", JobResult.TIMEOUT),
+        ("failed", JobResult.FAILED),
+        ("dependency", JobResult.DEPENDENCY),
+        ("brand-new", JobResult.UNKNOWN),
+    ],
 )
 def test_job_result_parse(text: str, result: JobResult) -> None:
     assert JobResult(text) is result
 
 
 def test_unit_file_change_from_row() -> None:
-    row = ("symlink", "/etc/systemd/system/multi-user.target.wants/a.service",
-           "/etc/systemd/system/a.service")
+    row = (
+        "symlink",
+        "/etc/systemd/system/multi-user.target.wants/a.service",
+        "/etc/systemd/system/a.service",
+    )
     assert UnitFileChange.from_row(row) == UnitFileChange(*row)
 
 
@@ -98,12 +131,19 @@ def test_unit_file_change_from_row() -> None:
     ],
 )
 def test_judge(
-    history: list[ActiveState], restarts: int, healthy: bool, reached: bool,
-    recoverable: bool, reason: str,
+    history: list[ActiveState],
+    restarts: int,
+    healthy: bool,
+    reached: bool,
+    recoverable: bool,
+    reason: str,
 ) -> None:
     verdict = judge(history, restarts)
     assert (verdict.healthy, verdict.reached_active, verdict.could_recover) == (
-        healthy, reached, recoverable)
+        healthy,
+        reached,
+        recoverable,
+    )
     assert reason in verdict.reason
 
 

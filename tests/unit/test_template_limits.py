@@ -74,8 +74,12 @@ def test_a_template_over_the_limit_is_an_error_naming_it(env: Env, rel: str) -> 
 
 
 def test_a_large_file_that_is_not_a_template_is_fine(env: Env) -> None:
-    files = atomic_files(**{"exports/hostfs/etc/app/app.conf": b"x" * (MAX_TEXT + 10),
-                            "exports/README": b"y" * (MAX_TEXT + 10)})
+    files = atomic_files(
+        **{
+            "exports/hostfs/etc/app/app.conf": b"x" * (MAX_TEXT + 10),
+            "exports/README": b"y" * (MAX_TEXT + 10),
+        }
+    )
     env.pull(env.layout("bigdata", files), "example.org/bigdata:1")
     install(env.host, InstallRequest("example.org/bigdata:1", name="web"))
     assert env.on_host("/etc/web/app.conf").stat().st_size == MAX_TEXT + 10
@@ -97,8 +101,12 @@ def test_an_atomic_template_whose_output_would_explode_is_an_error(env: Env) -> 
     """A 2 MB unit that says $GREETING a million times, with a 1000-character default, would
     render to a gigabyte: refused before it is made, naming the file."""
     manifest = {"defaultValues": {"PORT": "1", "GREETING": "g" * 1000}}
-    files = atomic_files(**{"exports/service.template": b"[Service]\n" + b"$GREETING" * 200000,
-                            "exports/manifest.json": json.dumps(manifest).encode()})
+    files = atomic_files(
+        **{
+            "exports/service.template": b"[Service]\n" + b"$GREETING" * 200000,
+            "exports/manifest.json": json.dumps(manifest).encode(),
+        }
+    )
     env.pull(env.layout("boom", files), "example.org/boom:1")
     start = time.monotonic()
     with pytest.raises(TemplateError) as info:

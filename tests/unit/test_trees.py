@@ -36,8 +36,12 @@ def to_old_format(store: Store) -> None:
     """Rewrite every tree as a store from before object lists held it: one line, no list."""
     for diff_id in store.list_layers():
         tree = store.get_layer(diff_id)
-        doc = {"version": 1, "diff_id": diff_id, "size": tree.size,
-               "entries": [e.to_row() for e in tree.entries]}
+        doc = {
+            "version": 1,
+            "diff_id": diff_id,
+            "size": tree.size,
+            "entries": [e.to_row() for e in tree.entries],
+        }
         store.layer_path(diff_id).write_text(json.dumps(doc))
         store.objects_list_path(diff_id).unlink()
 
@@ -91,9 +95,10 @@ def test_verify_makes_an_object_list_agree_with_its_tree(store: Store) -> None:
     kept = objects_of(store, diff_id)["etc/a"]
     good = store.objects_list_path(diff_id).read_bytes()
     # a list that is whole in itself but lacks an object the tree uses
-    write_object_list(store.objects_list_path(diff_id), [
-        (n, s) for n, s in read_object_list(store.objects_list_path(diff_id), "l") if n != kept
-    ])
+    write_object_list(
+        store.objects_list_path(diff_id),
+        [(n, s) for n, s in read_object_list(store.objects_list_path(diff_id), "l") if n != kept],
+    )
     assert verify(store).ok
     assert store.objects_list_path(diff_id).read_bytes() == good
     assert prune(store).objects == 0
@@ -112,7 +117,7 @@ ENTRIES = (
     Entry("", EntryKind.DIR, 0o755),
     Entry("etc", EntryKind.DIR, 0o755, 0, 0, 5),
     Entry("etc/a\udcff\u00e9", EntryKind.FILE, 0o644, 1, 2, 3, "a" * 64 + ".0644.1.2", 9),
-    Entry("etc/l", EntryKind.SYMLINK, 0o777, target="a\n\"b"),
+    Entry("etc/l", EntryKind.SYMLINK, 0o777, target='a\n"b'),
     Entry("dev/null", EntryKind.CHAR, 0o666, rdev=(1, 3)),
     Entry("x", EntryKind.FILE, 0o600, obj="b" * 64 + ".0600.0.0.x", xattrs=(("user.k", b"\0"),)),
     Entry("gone", EntryKind.WHITEOUT),
@@ -135,8 +140,14 @@ def test_streaming_reads_every_entry_in_small_chunks(monkeypatch: pytest.MonkeyP
 
 
 def test_streaming_reads_a_tree_in_the_old_one_line_form() -> None:
-    old = json.dumps({"version": 1, "diff_id": TREE.diff_id, "size": 4096,
-                      "entries": [e.to_row() for e in ENTRIES]}).encode()
+    old = json.dumps(
+        {
+            "version": 1,
+            "diff_id": TREE.diff_id,
+            "size": 4096,
+            "entries": [e.to_row() for e in ENTRIES],
+        }
+    ).encode()
     assert tuple(iter_entries(io.BytesIO(old))) == ENTRIES
 
 

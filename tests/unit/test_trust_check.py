@@ -40,20 +40,27 @@ def policy(doc: dict[str, Any]) -> Any:
 
 
 def signed_by(**identity: str) -> dict[str, Any]:
-    req: dict[str, Any] = {"type": "signedBy", "keyType": "GPGKeys",
-                           "keyData": "dHJ1c3RlZC1rZXk="}  # base64 of KEY
+    req: dict[str, Any] = {
+        "type": "signedBy",
+        "keyType": "GPGKeys",
+        "keyData": "dHJ1c3RlZC1rZXk=",
+    }  # base64 of KEY
     if identity:
         req["signedIdentity"] = identity
     return req
 
 
 def payload(digest: str, ref: str = SIGNED_AS) -> bytes:
-    return json.dumps({
-        "critical": {"type": "atomic container signature",
-                     "image": {"docker-manifest-digest": digest},
-                     "identity": {"docker-reference": ref}},
-        "optional": {},
-    }).encode()
+    return json.dumps(
+        {
+            "critical": {
+                "type": "atomic container signature",
+                "image": {"docker-manifest-digest": digest},
+                "identity": {"docker-reference": ref},
+            },
+            "optional": {},
+        }
+    ).encode()
 
 
 class FakeRegistrySource:
@@ -78,8 +85,9 @@ def checker(doc: dict[str, Any], signatures: list[bytes], repo: str = "app") -> 
         return Verified(sig[5:], "FPR")
 
     spec = parse_source(f"docker://registry.example.org/{repo}:1")
-    return PolicyChecker(spec, policy(doc),
-                         lambda source, ref, digest: (signatures, "looked nowhere"), verify)
+    return PolicyChecker(
+        spec, policy(doc), lambda source, ref, digest: (signatures, "looked nowhere"), verify
+    )
 
 
 def check(c: PolicyChecker, repo: str = "app") -> None:
@@ -109,8 +117,10 @@ def test_signed_by_accepts_one_good_signature_among_bad_ones() -> None:
         ([], r"requires a signature .* but there is none \(looked nowhere\)"),
         ([b"junk"], r"no signature .* satisfies .*: signature 1 .* is refused: bad signature"),
         ([b"good:" + payload("sha256:" + "0" * 64)], r"is for manifest sha256:0000"),
-        ([b"good:" + payload(IMAGE.manifest_digest, "registry.example.org/other:1")],
-         r"names registry.example.org/other:1, which .*matchRepoDigestOrExact"),
+        (
+            [b"good:" + payload(IMAGE.manifest_digest, "registry.example.org/other:1")],
+            r"names registry.example.org/other:1, which .*matchRepoDigestOrExact",
+        ),
         ([b"junk"] * 5, r"\(and 2 more\)"),
     ],
 )
@@ -122,15 +132,22 @@ def test_signed_by_refusals_say_why(signatures: list[bytes], message: str) -> No
 
 def test_signed_identity_rules_apply() -> None:
     other = [b"good:" + payload(IMAGE.manifest_digest, "registry.example.org/other:1")]
-    doc = {"default": [signed_by(type="exactRepository",
-                                 dockerRepository="registry.example.org/other")]}
+    doc = {
+        "default": [
+            signed_by(type="exactRepository", dockerRepository="registry.example.org/other")
+        ]
+    }
     check(checker(doc, other))
 
 
 def sigstore_checker(doc: dict[str, Any], layers: list[tuple[bytes, dict[str, str]]]) -> Any:
     spec = parse_source("docker://registry.example.org/app:1")
-    return PolicyChecker(spec, policy(doc), lambda source, ref, digest: ([], ""),
-                         sigstore=lambda source, ref, digest: (layers, "looked in the registry"))
+    return PolicyChecker(
+        spec,
+        policy(doc),
+        lambda source, ref, digest: ([], ""),
+        sigstore=lambda source, ref, digest: (layers, "looked in the registry"),
+    )
 
 
 def test_sigstore_signed_with_public_keys() -> None:
@@ -152,8 +169,13 @@ def test_sigstore_signed_with_public_keys() -> None:
     ("extra", "what"),
     [
         ({"rekorPublicKeyData": "a2V5"}, "Rekor"),
-        ({"fulcio": {"caData": "Y2E=", "oidcIssuer": "https://o", "subjectEmail": "a@b"},
-          "rekorPublicKeyData": "a2V5"}, "Fulcio"),
+        (
+            {
+                "fulcio": {"caData": "Y2E=", "oidcIssuer": "https://o", "subjectEmail": "a@b"},
+                "rekorPublicKeyData": "a2V5",
+            },
+            "Fulcio",
+        ),
     ],
 )
 def test_sigstore_checks_we_cannot_make_refuse(extra: dict[str, Any], what: str) -> None:
@@ -181,8 +203,7 @@ def test_local_images_carry_no_signatures(tmp_path: Path, env: Env) -> None:
     try:
         image = source.resolve(Platform.host())
         spec = parse_source(env.layout("app", atomic_files("1")))
-        c = PolicyChecker(spec, policy({"default": [signed_by()]}),
-                          lambda s, r, d: ([], ""))
+        c = PolicyChecker(spec, policy({"default": [signed_by()]}), lambda s, r, d: ([], ""))
         with pytest.raises(PolicyError, match="oci: images carry no signatures"):
             c.check(source, image)
         assert subject_of(spec, source).transport == "oci"
@@ -217,5 +238,9 @@ def test_cli_pull_takes_the_policy_flag(
     root = ["--root", str(tmp_path / "root")]
     assert cli.main([*root, "pull", source, "--name", "a:1", "--policy", str(reject)]) == 1
     assert "rejected by policy" in capsys.readouterr().err
-    assert cli.main([*root, "pull", source, "--name", "a:1", "--policy", str(reject),
-                     "--insecure-policy"]) == 0
+    assert (
+        cli.main(
+            [*root, "pull", source, "--name", "a:1", "--policy", str(reject), "--insecure-policy"]
+        )
+        == 0
+    )

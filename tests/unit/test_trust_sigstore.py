@@ -45,8 +45,12 @@ KINDS = ("p224", "p256", "p384", "p521", "rsa2048", "ed25519")
 @pytest.fixture(scope="module")
 def keys() -> dict[str, PrivateKey]:
     """One private key of each supported type."""
-    curves = {"p224": ec.SECP224R1(), "p256": ec.SECP256R1(), "p384": ec.SECP384R1(),
-              "p521": ec.SECP521R1()}
+    curves = {
+        "p224": ec.SECP224R1(),
+        "p256": ec.SECP256R1(),
+        "p384": ec.SECP384R1(),
+        "p521": ec.SECP521R1(),
+    }
     made: dict[str, PrivateKey] = {n: ec.generate_private_key(c) for n, c in curves.items()}
     made["rsa2048"] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     made["ed25519"] = ed25519.Ed25519PrivateKey.generate()
@@ -293,9 +297,21 @@ def _der(pem_text: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "case",
-    ["text", "empty", "bad base64", "not at line start", "private key", "garbage DER",
-     "secp256k1", "x25519", "ed448", "compressed point", "pkcs1 as PUBLIC KEY",
-     "spki as RSA PUBLIC KEY", "ec as RSA PUBLIC KEY"],
+    [
+        "text",
+        "empty",
+        "bad base64",
+        "not at line start",
+        "private key",
+        "garbage DER",
+        "secp256k1",
+        "x25519",
+        "ed448",
+        "compressed point",
+        "pkcs1 as PUBLIC KEY",
+        "spki as RSA PUBLIC KEY",
+        "ec as RSA PUBLIC KEY",
+    ],
 )
 def test_an_unusable_key_refuses_even_when_another_verifies(
     keys: dict[str, PrivateKey], case: str
@@ -362,8 +378,14 @@ def test_the_helper_writes_cosigns_exact_bytes() -> None:
 
 @pytest.mark.parametrize(
     "optional",
-    [None, {}, {"creator": "containers/image 5.36.0", "timestamp": 1700000000},
-     {"unexpected": [1, {"x": None}]}, {"timestamp": 1.7e9}, {"creator": None}],
+    [
+        None,
+        {},
+        {"creator": "containers/image 5.36.0", "timestamp": 1700000000},
+        {"unexpected": [1, {"x": None}]},
+        {"timestamp": 1.7e9},
+        {"creator": None},
+    ],
 )
 def test_payloads_cosign_and_containers_image_write_are_accepted(optional: object) -> None:
     assert isinstance(optional, dict | None)

@@ -35,8 +35,12 @@ def test_the_apply_unit_converges_the_manifest_before_multi_user_without_the_net
     assert "local-fs.target" in unit["After"] and "dbus.socket" in unit["After"]
     assert "network-online.target" not in text.replace("No network-online", "")
     assert service["Type"] == ["oneshot"]
-    assert service["ExecStart"] == ["/usr/bin/syscontainers", "apply", "--prune",
-                                    "/etc/syscontainers/host.yaml"]
+    assert service["ExecStart"] == [
+        "/usr/bin/syscontainers",
+        "apply",
+        "--prune",
+        "/etc/syscontainers/host.yaml",
+    ]
     assert install_section(text) == {"WantedBy": ["multi-user.target"]}
 
 
@@ -52,8 +56,7 @@ def test_the_auto_update_service_is_a_oneshot_after_the_network_that_the_timer_s
 def test_the_auto_update_timer_runs_daily_spread_and_catches_up() -> None:
     text = TIMER.read_text()
     timer = settings(text, "Timer")
-    assert timer == {"OnCalendar": ["daily"], "RandomizedDelaySec": ["900"],
-                     "Persistent": ["true"]}
+    assert timer == {"OnCalendar": ["daily"], "RandomizedDelaySec": ["900"], "Persistent": ["true"]}
     assert install_section(text) == {"WantedBy": ["timers.target"]}
 
 
@@ -63,6 +66,7 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
         # the package's /usr/bin/syscontainers is not installed here
         copy = tmp_path / unit.name
         copy.write_text(unit.read_text().replace("/usr/bin/syscontainers", "/bin/true"))
-        done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True
+        )
         assert done.returncode == 0 and not done.stderr.strip(), done.stderr
