@@ -99,6 +99,13 @@ class UpdateResult:
     reason: str = ""  # why the health check failed, for ROLLED_BACK
     journal: tuple[str, ...] = ()  # the failed unit's last journal lines, for ROLLED_BACK
 
+    @classmethod
+    def rolled_back(
+        cls, name: str, here: str, image_id: str, reason: str, journal: tuple[str, ...]
+    ) -> UpdateResult:
+        """A new deployment failed its health check: back on HERE, still running IMAGE_ID."""
+        return cls(name, UpdateOutcome.ROLLED_BACK, here, image_id, image_id, True, reason, journal)
+
 
 @dataclass(frozen=True, slots=True)
 class RollbackResult:
@@ -197,16 +204,7 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
             f"{cd.name}: the interrupted update to {choice.given} {reason}; {here} is active",
         )
         journal = report.settled.journal if report.settled else ()
-        return UpdateResult(
-            cd.name,
-            UpdateOutcome.ROLLED_BACK,
-            here,
-            current.image_id,
-            current.image_id,
-            True,
-            reason,
-            journal,
-        )
+        return UpdateResult.rolled_back(cd.name, here, current.image_id, reason, journal)
     if _same(current, choice, kept):
         if report.settled is not None and report.settled.restarted:  # it was this update
             other = slot_info(cd, 1 - current.slot)
@@ -247,15 +245,8 @@ def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
         progress.warn(
             host.reporter, f"{cd.name}: the new deployment {settled.failure}; rolled back to {here}"
         )
-        return UpdateResult(
-            cd.name,
-            UpdateOutcome.ROLLED_BACK,
-            here,
-            current.image_id,
-            current.image_id,
-            True,
-            settled.failure,
-            settled.journal,
+        return UpdateResult.rolled_back(
+            cd.name, here, current.image_id, settled.failure, settled.journal
         )
     return UpdateResult(
         cd.name,
