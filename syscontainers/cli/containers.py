@@ -15,8 +15,8 @@ from syscontainers.cli.output import add_health_flag, add_json_option, add_list_
 from syscontainers.cli.registry import (
     add_policy_options,
     add_registry_options,
+    lazy_registry_opener,
     policy_checks,
-    registry_options,
 )
 from syscontainers.oci import digest_hex
 from syscontainers.settings_table import RUNTIME, add_flag
@@ -206,10 +206,8 @@ def _host(ctx: Context, args: argparse.Namespace, pulls: bool = False) -> Iterat
     _check_name(args)
     opener = None
     checks = None
-    if pulls:  # only install and update pull: requests costs ~0.1 s to import
-        from syscontainers.registry import registry_opener
-
-        opener = registry_opener(ctx.settings, registry_options(args))
+    if pulls:  # only install and update pull (registry and trust load when they do)
+        opener = lazy_registry_opener(ctx, args)
         checks = policy_checks(ctx, args)
     if ctx.paths.offline:
         from syscontainers.offline import OfflineTmpfiles, OfflineUnits

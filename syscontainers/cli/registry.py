@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the registry package imports requests: load it only when a 
     from syscontainers.registry import RegistryOptions
     from syscontainers.registry.credentials import Credentials
     from syscontainers.registry.remote_inspect import RemoteImage
+    from syscontainers.sources import ImageSource, SourceOpener
 
 
 def parse_bool(text: str) -> bool:
@@ -86,13 +87,32 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def policy_checks(ctx: Context, args: argparse.Namespace) -> Callable[[SourceSpec], PolicyCheck]:
-    """The trust-policy check for each source a command pulls from."""
-    from syscontainers.containers_conf import policy_file
-    from syscontainers.trust.check import policy_checks as checks
-
+    """The trust-policy check for each source a command pulls from (the trust package is
+    imported, and the policy file chosen, when a source is first checked: nothing is read
+    before that in either case, so a command that pulls nothing does not load it)."""
     settings = ctx.settings
-    policy = policy_file(os.environ, settings.policy)
-    return checks(policy, settings.registries_d, bool(args.insecure_policy))
+    insecure = bool(args.insecure_policy)
+
+    def check(spec: SourceSpec) -> PolicyCheck:
+        from syscontainers.containers_conf import policy_file
+        from syscontainers.trust.check import policy_checks as checks
+
+        policy = policy_file(os.environ, settings.policy)
+        return checks(policy, settings.registries_d, insecure)(spec)
+
+    return check
+
+
+def lazy_registry_opener(ctx: Context, args: argparse.Namespace) -> SourceOpener:
+    """The opener for docker:// sources, with the flags from add_registry_options; the
+    registry package (and requests) is imported when a source is first opened."""
+
+    def opener(spec: SourceSpec) -> ImageSource:
+        from syscontainers.registry import registry_opener
+
+        return registry_opener(ctx.settings, registry_options(args))(spec)
+
+    return opener
 
 
 def registry_options(args: argparse.Namespace) -> RegistryOptions:

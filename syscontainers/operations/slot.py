@@ -38,7 +38,6 @@ from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
 from syscontainers.operations.host import Host as Host
 from syscontainers.operations.images import StoredImage, load_image, resolve
 from syscontainers.operations.inspect import export_entries, exports_files
-from syscontainers.operations.pull import PullOptions, pull_locked
 from syscontainers.reference import parse as parse_reference
 from syscontainers.render import (
     Exports,
@@ -135,6 +134,8 @@ def pull_source(
     host: Host, source_text: str, given: str, vet: Callable[[str], None] | None = None
 ) -> ImageChoice:
     """Pull SOURCE_TEXT (only what is missing is imported) under the caller's lock."""
+    from syscontainers.operations.pull import PullOptions, pull_locked  # not for --no-pull
+
     spec = parse_source(source_text)
     source = open_source(spec, host.registry)
     policy = host.policy(spec) if host.policy is not None else None

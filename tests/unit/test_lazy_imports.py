@@ -258,3 +258,26 @@ def test_config_file_loads_yaml(tmp_path: Path) -> None:  # the twin of the abov
         cli_run("--root", str(tmp_path / "root"), "images", "list", env=env), START_UP
     )
     assert "yaml" in loaded
+
+
+PULL_PARTS = (
+    "syscontainers.operations.update",
+    "syscontainers.operations.pull",
+    "syscontainers.registry",
+    "syscontainers.trust.check",
+    "syscontainers.containers_conf",
+)
+
+
+def test_update_that_pulls_nothing_loads_no_pull_registry_or_trust(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    (tmp_path / "sysroot").mkdir()
+    argv = ("--sysroot", str(tmp_path / "sysroot"), "update", "nosuch")
+    loaded = loaded_after(cli_run(*argv, env=env), PULL_PARTS)
+    assert "syscontainers.operations.update" in loaded  # the update did run
+    assert loaded - {"syscontainers.operations.update"} == set()
+
+
+def test_local_pull_loads_pull_and_trust(tmp_path: Path) -> None:  # the twin of the above
+    loaded = loaded_after(local_pull(tmp_path, Compression.GZIP), PULL_PARTS)
+    assert {"syscontainers.operations.pull", "syscontainers.trust.check"} <= loaded
