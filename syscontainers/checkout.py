@@ -22,7 +22,6 @@ import errno
 import fcntl
 import os
 import stat
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -343,6 +342,8 @@ class _Builder:
             return
         # link(2) waits on the filesystem, not on Python: two threads nearly halve the time.
         # (A bare thread, not concurrent.futures: importing that costs a checkout 10 ms.)
+        import threading  # only here: a small checkout does not load it
+
         half = len(rest) // 2
         other: list[list[Entry] | BaseException] = []
 

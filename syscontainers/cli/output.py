@@ -6,8 +6,8 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
+from _thread import allocate_lock  # threading.Lock itself, without importing threading
 from typing import TextIO
 
 from syscontainers.progress import Event, EventKind, Reporter
@@ -60,7 +60,7 @@ class TerminalReporter:
         self._bars: dict[str, str] = {}  # task -> its bar, in the order the tasks began
         self._drawn = 0  # bar lines on the screen below the cursor's line of text
         self._last_draw = 0.0
-        self._lock = threading.Lock()  # layers report from the pull's worker threads
+        self._lock = allocate_lock()  # layers report from the pull's worker threads
 
     def emit(self, event: Event) -> None:
         """Render EVENT."""

@@ -281,3 +281,23 @@ def test_update_that_pulls_nothing_loads_no_pull_registry_or_trust(tmp_path: Pat
 def test_local_pull_loads_pull_and_trust(tmp_path: Path) -> None:  # the twin of the above
     loaded = loaded_after(local_pull(tmp_path, Compression.GZIP), PULL_PARTS)
     assert {"syscontainers.operations.pull", "syscontainers.trust.check"} <= loaded
+
+
+def test_small_checkout_and_images_list_load_no_threading(tmp_path: Path) -> None:
+    layout = write_oci_layout(tmp_path / "img", [layer_tar({"a": b"1\n", "b": b"2\n"})], "v1")
+    root = str(tmp_path / "root")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    assert "threading" in loaded_after(  # pulling reads layers ahead in a thread
+        cli_run("--root", root, "-q", "pull", f"oci:{layout}:v1", "--name", "x:1", env=env),
+        ("threading",),
+    )
+    checkout = cli_run("--root", root, "-q", "checkout", "x:1", str(tmp_path / "co"), env=env)
+    watched = ("threading", "syscontainers.checkout")
+    assert loaded_after(checkout, watched) == {"syscontainers.checkout"}  # it ran, no thread
+    assert (tmp_path / "co" / "b").read_text() == "2\n"
+    images = cli_run("--root", root, "images", "list", env=env)
+    assert loaded_after(images, ("threading", "syscontainers.store")) == {"syscontainers.store"}
+
+
+def test_checkout_with_link_threads_loads_threading(tmp_path: Path) -> None:  # the twin
+    assert "threading" in loaded_after(local_pull(tmp_path, Compression.GZIP), ("threading",))
