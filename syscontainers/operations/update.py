@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from syscontainers import progress
 from syscontainers.deploy.layout import (
@@ -49,17 +50,12 @@ from syscontainers.errors import (
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
 from syscontainers.operations.host import Host
 from syscontainers.operations.settle import settle, switch
-from syscontainers.operations.slot import (
-    ImageChoice,
-    acquire,
-    build_slot,
-    from_store,
-    prepare,
-    pull_source,
-)
 from syscontainers.render import KeptValues
 from syscontainers.sources import Transport
 from syscontainers.systemd_states import ActiveState
+
+if TYPE_CHECKING:  # slot (checkout, pull, rendering) loads only where a slot is made
+    from syscontainers.operations.slot import ImageChoice
 
 RUNNING = frozenset({ActiveState.ACTIVE, ActiveState.ACTIVATING, ActiveState.RELOADING})
 
@@ -143,6 +139,8 @@ def is_running(host: Host, cd: ContainerDir) -> bool:
 
 
 def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageChoice:
+    from syscontainers.operations.slot import acquire, from_store, pull_source
+
     if req.rebase is not None:
         docker = Transport.DOCKER.prefix
         if not req.pull and req.rebase.startswith(docker):
@@ -188,6 +186,8 @@ def _for(req: UpdateRequest, name: str) -> UpdateRequest:
 
 
 def update_locked(host: Host, req: UpdateRequest) -> UpdateResult:
+    from syscontainers.operations.slot import build_slot, prepare  # not for rollback
+
     cd = host.container(req.name)
     report = reconcile(host, cd, req.health_timeout)
     current = _installed(cd)

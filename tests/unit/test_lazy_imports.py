@@ -100,6 +100,11 @@ OPEN_DOCKER = """
             set(WATCHED),
             id="operations.containers",
         ),
+        pytest.param(
+            "from syscontainers.operations.update import update, rollback, is_running",
+            {"syscontainers.operations.slot", "syscontainers.operations.pull"},
+            id="update-without-slot",
+        ),
         pytest.param(RENDER_ETCD, {"jinja2", "syscontainers.render.jinja"}, id="atomic-render"),
         pytest.param(
             OPEN_DOCKER,
@@ -123,8 +128,13 @@ def test_not_loaded(code: str, absent: set[str]) -> None:
         ),
         pytest.param(
             "from syscontainers.operations.update import update",
-            {"syscontainers.operations.activation", "syscontainers.operations.slot"},
+            {"syscontainers.operations.activation"},
             id="operations.update",
+        ),
+        pytest.param(  # the twin of update-without-slot: install makes a slot
+            "import syscontainers.operations.install",
+            {"syscontainers.operations.slot"},
+            id="operations.install",
         ),
         pytest.param(OPEN_DOCKER, {"syscontainers.registry"}, id="registry-opener-loads-registry"),
     ],
@@ -301,3 +311,11 @@ def test_small_checkout_and_images_list_load_no_threading(tmp_path: Path) -> Non
 
 def test_checkout_with_link_threads_loads_threading(tmp_path: Path) -> None:  # the twin
     assert "threading" in loaded_after(local_pull(tmp_path, Compression.GZIP), ("threading",))
+
+
+def test_rollback_loads_no_slot(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    (tmp_path / "sysroot").mkdir()
+    argv = ("--sysroot", str(tmp_path / "sysroot"), "rollback", "nosuch")
+    watched = ("syscontainers.operations.update", "syscontainers.operations.slot")
+    assert loaded_after(cli_run(*argv, env=env), watched) == {"syscontainers.operations.update"}
