@@ -78,7 +78,10 @@ def write_managed(host: Host, names: frozenset[str]) -> None:
 
 def survey(host: Host, manifest: HostManifest) -> HostState:
     """The host as the plan needs it (see the module docstring)."""
-    from syscontainers.operations.slot import from_store
+    from syscontainers.operations.images import (
+        load_image,
+        resolve,
+    )  # not slot: a plan renders nothing
 
     base = host.paths.deployments
     with host.locked(LockMode.SHARED):
@@ -111,9 +114,8 @@ def survey(host: Host, manifest: HostManifest) -> HostState:
         stored: dict[str, str | None] = {}
         for spec in manifest.containers:
             try:
-                stored[spec.image] = from_store(
-                    host.store, spec.image, spec.image, ""
-                ).image.manifest_digest
+                digest = resolve(host.store, spec.image)
+                stored[spec.image] = load_image(host.store, digest, spec.image).manifest_digest
             except SysContainersError:  # not stored, or not a store name (oci:DIR:TAG …)
                 stored[spec.image] = None
         return HostState(current, read_managed(host), stored, live)

@@ -319,3 +319,22 @@ def test_rollback_loads_no_slot(tmp_path: Path) -> None:
     argv = ("--sysroot", str(tmp_path / "sysroot"), "rollback", "nosuch")
     watched = ("syscontainers.operations.update", "syscontainers.operations.slot")
     assert loaded_after(cli_run(*argv, env=env), watched) == {"syscontainers.operations.update"}
+
+
+def test_apply_plan_loads_no_slot(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    runc = tmp_path / "sysroot" / "usr" / "bin" / "runc"  # the runtime the plan checks for
+    runc.parent.mkdir(parents=True)
+    runc.write_text("#!/bin/sh\n")
+    runc.chmod(0o755)
+    manifest = tmp_path / "host.yaml"
+    manifest.write_text("containers:\n  web:\n    image: example.org/app:1\n")
+    argv = ("--sysroot", str(tmp_path / "sysroot"), "apply", "--dry-run", str(manifest))
+    watched = ("syscontainers.operations.apply", "syscontainers.operations.slot")
+    code = f"""
+        import os
+        os.environ.update({env!r})
+        from syscontainers.cli import main
+        assert main({list(argv)!r}) == 0  # the plan was made
+    """
+    assert loaded_after(code, watched) == {"syscontainers.operations.apply"}
