@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING
 from syscontainers.cli.context import Answer, Context, Document, answer
 from syscontainers.cli.output import human_bytes
 from syscontainers.errors import ManifestError, UsageError
-from syscontainers.oci import Platform
 from syscontainers.settings_table import POLICY, add_flag
-from syscontainers.sources import SourceSpec, Transport, parse_source
 
 if TYPE_CHECKING:  # the registry package imports requests: load it only when a verb needs it
     from collections.abc import Callable
 
+    from syscontainers.oci import Platform
     from syscontainers.operations.pull import PolicyCheck
     from syscontainers.registry import RegistryOptions
     from syscontainers.registry.credentials import Credentials
     from syscontainers.registry.remote_inspect import RemoteImage
-    from syscontainers.sources import ImageSource, SourceOpener
+    from syscontainers.sources import ImageSource, SourceOpener, SourceSpec
 
 
 def parse_bool(text: str) -> bool:
@@ -126,6 +125,8 @@ def registry_options(args: argparse.Namespace) -> RegistryOptions:
 
 def parse_platform(text: str | None) -> Platform:
     """The --platform value, or this machine's platform."""
+    from syscontainers.oci import Platform
+
     if not text:
         return Platform.host()
     try:
@@ -227,6 +228,8 @@ def _logout(ctx: Context, args: argparse.Namespace) -> Answer:
 
 
 def _inspect(ctx: Context, args: argparse.Namespace) -> Answer:
+    from syscontainers.sources import Transport, parse_source  # only where a verb uses them
+
     spec = parse_source(args.image)
     if spec.transport is not Transport.DOCKER:
         raise UsageError(

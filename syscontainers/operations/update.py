@@ -51,7 +51,6 @@ from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_
 from syscontainers.operations.host import Host
 from syscontainers.operations.settle import settle, switch
 from syscontainers.render import KeptValues
-from syscontainers.sources import Transport
 from syscontainers.systemd_states import ActiveState
 
 if TYPE_CHECKING:  # slot (checkout, pull, rendering) loads only where a slot is made
@@ -140,6 +139,7 @@ def is_running(host: Host, cd: ContainerDir) -> bool:
 
 def _choose(host: Host, current: DeploymentInfo, req: UpdateRequest) -> ImageChoice:
     from syscontainers.operations.slot import acquire, from_store, pull_source
+    from syscontainers.sources import Transport
 
     if req.rebase is not None:
         docker = Transport.DOCKER.prefix

@@ -338,3 +338,20 @@ def test_apply_plan_loads_no_slot(tmp_path: Path) -> None:
         assert main({list(argv)!r}) == 0  # the plan was made
     """
     assert loaded_after(code, watched) == {"syscontainers.operations.apply"}
+
+
+@pytest.mark.parametrize("verb", [("list",), ("uninstall", "nosuch"), ("rollback", "nosuch")])
+def test_container_verbs_that_name_no_source_load_no_sources(
+    tmp_path: Path, verb: tuple[str, ...]
+) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    (tmp_path / "sysroot").mkdir()
+    argv = ("--sysroot", str(tmp_path / "sysroot"), *verb)
+    watched = ("syscontainers.cli.containers", "syscontainers.sources")
+    assert loaded_after(cli_run(*argv, env=env), watched) == {"syscontainers.cli.containers"}
+
+
+def test_pull_loads_sources(tmp_path: Path) -> None:  # the twin: a verb that names a source
+    assert "syscontainers.sources" in loaded_after(
+        local_pull(tmp_path, Compression.GZIP), ("syscontainers.sources",)
+    )
