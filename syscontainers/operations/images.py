@@ -11,13 +11,13 @@ from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
 from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
 from syscontainers.reference import parse as parse_reference
 from syscontainers.store import Store, access
-from syscontainers.store.graph import Graph, walk
 from syscontainers.store.lock import LockMode
 from syscontainers.tree import LayerTree
 
-if TYPE_CHECKING:  # gc and fsck load only for the verbs that use them
+if TYPE_CHECKING:  # gc, fsck and the store graph load only for the verbs that use them
     from syscontainers.store.fsck import Problem, VerifyReport
     from syscontainers.store.gc import PruneResult
+    from syscontainers.store.graph import Graph
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,8 @@ def split_key(key: str) -> tuple[str, str]:
 def list_images(store: Store, show_all: bool = False) -> list[ImageRow]:
     """Every tagged image (and, with SHOW_ALL, untagged ones still pinned), under the shared
     lock."""
+    from syscontainers.store.graph import walk  # not for checkout, which finds one image
+
     with store.locked(LockMode.SHARED):
         graph = walk(store)
         size, unique = image_sizes(graph)

@@ -293,7 +293,7 @@ def test_local_pull_loads_pull_and_trust(tmp_path: Path) -> None:  # the twin of
     assert {"syscontainers.operations.pull", "syscontainers.trust.check"} <= loaded
 
 
-def test_small_checkout_and_images_list_load_no_threading(tmp_path: Path) -> None:
+def test_small_checkout_loads_no_threading_or_store_graph(tmp_path: Path) -> None:
     layout = write_oci_layout(tmp_path / "img", [layer_tar({"a": b"1\n", "b": b"2\n"})], "v1")
     root = str(tmp_path / "root")
     env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
@@ -302,11 +302,13 @@ def test_small_checkout_and_images_list_load_no_threading(tmp_path: Path) -> Non
         ("threading",),
     )
     checkout = cli_run("--root", root, "-q", "checkout", "x:1", str(tmp_path / "co"), env=env)
-    watched = ("threading", "syscontainers.checkout")
+    watched = ("threading", "syscontainers.store.graph", "syscontainers.checkout")
     assert loaded_after(checkout, watched) == {"syscontainers.checkout"}  # it ran, no thread
     assert (tmp_path / "co" / "b").read_text() == "2\n"
     images = cli_run("--root", root, "images", "list", env=env)
-    assert loaded_after(images, ("threading", "syscontainers.store")) == {"syscontainers.store"}
+    # the twin: images list walks the store graph (for sizes), still without a thread
+    graph = {"syscontainers.store.graph"}
+    assert loaded_after(images, ("threading", "syscontainers.store.graph")) == graph
 
 
 def test_checkout_with_link_threads_loads_threading(tmp_path: Path) -> None:  # the twin
