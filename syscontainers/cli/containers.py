@@ -39,6 +39,14 @@ SET_RAW_HELP = (
 )
 
 
+def _add_values(p: argparse.ArgumentParser, kept: str) -> None:
+    """--set and --set-raw (repeatable), their help ending in KEPT."""
+    for flag, dest, text in (("--set", "sets", SET_HELP), ("--set-raw", "set_raw", SET_RAW_HELP)):
+        p.add_argument(
+            flag, dest=dest, action="append", default=[], metavar="KEY=VALUE", help=text + kept
+        )
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add install, uninstall, list, update, rollback and run."""
     p = sub.add_parser(
@@ -51,17 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "image", metavar="IMAGE", help="a stored image name or id, or a source such as oci:DIR:TAG"
     )
     p.add_argument("--name", help="the container name (default: from the image name and tag)")
-    p.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP
-    )
-    p.add_argument(
-        "--set-raw",
-        dest="set_raw",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=SET_RAW_HELP,
-    )
+    _add_values(p, "")
     add_flag(
         p,
         RUNTIME,
@@ -130,22 +128,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("name", metavar="NAME", nargs="?", help="the container to update")
     p.add_argument("--all", action="store_true", help="update every installed container")
     p.add_argument("--rebase", metavar="IMAGE", help="move the container to another image")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=SET_HELP + "; kept for later updates",
-    )
-    p.add_argument(
-        "--set-raw",
-        dest="set_raw",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=SET_RAW_HELP + "; kept for later updates",
-    )
+    _add_values(p, "; kept for later updates")
     p.add_argument(
         "--no-pull", action="store_true", help="use the image in the store, do not pull a newer one"
     )
