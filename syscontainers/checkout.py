@@ -23,13 +23,13 @@ import fcntl
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers import progress
 from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree, tmp_name
 from syscontainers.progress import Reporter
+from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.store.objects import object_relpath, symlink_object
 from syscontainers.tree import Entry, EntryKind, LayerTree
@@ -49,7 +49,7 @@ _WHITEOUT, _OPAQUE = EntryKind.WHITEOUT, EntryKind.OPAQUE
 _NODE_TYPES = {EntryKind.CHAR: stat.S_IFCHR, EntryKind.BLOCK: stat.S_IFBLK}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckoutResult:
     """What a checkout made."""
 

@@ -15,8 +15,9 @@ here is checking which files exist.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from syscontainers.record import record
 
 SYSTEM_DIR = Path("/etc/containers")
 SYSTEM_CERTS_DIRS = (SYSTEM_DIR / "certs.d", Path("/etc/docker/certs.d"))
@@ -36,7 +37,7 @@ def _exists(path: Path) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesFiles:
     """The registries.conf to read and its drop-in directories, in order."""
 

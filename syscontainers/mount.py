@@ -31,7 +31,6 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers import progress
@@ -41,6 +40,7 @@ from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree
 from syscontainers.oci import check_digest, digest_hex
 from syscontainers.process import run
 from syscontainers.progress import Reporter
+from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.tree import LayerTree
 
@@ -51,7 +51,7 @@ VIEW_OPTIONS = "ro,nosuid,nodev,noexec"
 Argv = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountRecord:
     """One mount that syscontainers made: where, and of which image."""
 
@@ -78,7 +78,7 @@ class MountRecord:
             ) from e
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MountPlan:
     """What mounting an image at a target does, in order."""
 
@@ -90,7 +90,7 @@ class MountPlan:
     commands: tuple[Argv, ...]  # restrict rootfs (once per checkout), then bind it at target
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnmountPlan:
     """What undoing a mount does, in order."""
 

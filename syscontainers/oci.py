@@ -10,11 +10,11 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from syscontainers.errors import ManifestError
+from syscontainers.record import field, record
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
@@ -89,7 +89,7 @@ def layer_compression(media_type: str) -> Compression:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Platform:
     """An os/architecture[/variant] triple."""
 
@@ -139,7 +139,7 @@ class Platform:
         return not self.variant or self.variant == have
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Descriptor:
     """A content descriptor: media type, digest and size."""
 
@@ -166,7 +166,7 @@ class Descriptor:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Manifest:
     """An image manifest (OCI or Docker v2 schema 2)."""
 
@@ -176,7 +176,7 @@ class Manifest:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Index:
     """An OCI index or Docker manifest list."""
 
@@ -184,7 +184,7 @@ class Index:
     manifests: tuple[Descriptor, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageConfig:
     """The parts of an image config that syscontainers uses."""
 

@@ -7,9 +7,9 @@ that root sees once it is booted (what units and config.json must name).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
+from syscontainers.record import record
 from syscontainers.settings_table import ROOT
 
 DEFAULT_ROOT = ROOT.default
@@ -46,7 +46,7 @@ SYSTEM_TMPFILES_DIRS = tuple(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Paths:
     """The host paths syscontainers reads and writes."""
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from syscontainers.errors import CommandError
+from syscontainers.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Result:
     """What a finished command returned."""
 

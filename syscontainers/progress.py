@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
+
+from syscontainers.record import field, record
 
 
 class EventKind(Enum):
@@ -17,7 +18,7 @@ class EventKind(Enum):
     RESULT = "result"  # a summary fact, such as bytes freed
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Event:
     """One report from the library."""
 

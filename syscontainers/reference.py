@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from syscontainers.errors import ReferenceParseError
+from syscontainers.record import record
 
 DEFAULT_TAG = "latest"
 MAX_NAME = 255  # the distribution spec's limit on a repository name, registry included
@@ -22,7 +22,7 @@ _TAG_RE = re.compile(_TAG, re.ASCII)
 _DIGEST_RE = re.compile(_DIGEST)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reference:
     """A parsed image reference. ``domain`` is empty for a name without one."""
 

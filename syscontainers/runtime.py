@@ -50,10 +50,10 @@ import re
 import shlex
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import UsageError
+from syscontainers.record import record
 from syscontainers.render.values import RuntimeCommands
 
 __all__ = [
@@ -101,7 +101,7 @@ class RuntimeMode(Enum):
     DETACHED = "detached"  # `run -d` forks; systemd follows the container through PIDFile
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Runtime:
     """An OCI runtime: its executable and the global options put before each verb."""
 

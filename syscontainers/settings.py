@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from syscontainers.errors import UsageError
+from syscontainers.record import fields, record, replace
 from syscontainers.settings_table import (
     AUTHFILE,
     CERTS_D,
@@ -33,7 +33,7 @@ SYSTEM_CONFIG = Path("/etc/syscontainers/config.yaml")
 _BY_NAME = {s.name: s for s in TABLE}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settings:
     """Everything a user can configure: one attribute per setting of TABLE."""
 

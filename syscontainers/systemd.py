@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +25,7 @@ from dbus_next.constants import BusType, MessageType
 from dbus_next.message import Message
 
 from syscontainers.errors import SystemdCallError, SystemdError
+from syscontainers.record import record
 from syscontainers.systemd_states import (
     ActiveState,
     JobResult,
@@ -272,7 +272,7 @@ class _Connection:
         return state.with_result(None if result is None else str(result))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Session:
     loop: asyncio.AbstractEventLoop
     conn: _Connection

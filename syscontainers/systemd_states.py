@@ -7,11 +7,11 @@ D-Bus replies and re-exports them, and test fakes build them directly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
 from syscontainers.errors import SystemdError
+from syscontainers.record import record, replace
 
 BOOTED_HINT = "is systemd running? syscontainers needs a booted systemd with its D-Bus system bus"
 _ROOT_HINT = "run syscontainers as root"
@@ -76,7 +76,7 @@ class JobResult(Enum):
 _UP = frozenset({ActiveState.ACTIVE, ActiveState.RELOADING, ActiveState.REFRESHING})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnitState:
     """One unit's live state; ``result`` is the service's Result, when it was read."""
 
@@ -106,7 +106,7 @@ class UnitState:
         return replace(self, result=result)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnitFileChange:
     """One link that enable or disable made or removed."""
 
@@ -121,7 +121,7 @@ class UnitFileChange:
         return cls(kind, path, source)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """The judgement of a unit's states seen over an observation window."""
 
@@ -132,7 +132,7 @@ class Verdict:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Observation:
     """What watching a unit for a while showed."""
 

@@ -24,13 +24,13 @@ import base64
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
 from itertools import chain
 from json.encoder import encode_basestring_ascii as _esc
 from typing import IO, Any, NamedTuple, Protocol
 
 from syscontainers.errors import StoreCorruptError
+from syscontainers.record import record
 
 TREE_VERSION = 1
 HEADER = b'{"version":1,"entries":[\n'
@@ -140,7 +140,7 @@ _FILE, _SYMLINK = EntryKind.FILE, EntryKind.SYMLINK
 _NO_DEV = (0, 0)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerTree:
     """All entries of one layer, in tar order, with the layer's identity."""
 

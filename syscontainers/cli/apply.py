@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from syscontainers.cli.context import Answer, Context, Document, Report, answer
 from syscontainers.cli.output import add_health_flag, add_json_option
 from syscontainers.cli.registry import add_policy_options, add_registry_options
+from syscontainers.record import replace
 
 DEFAULT_MANIFEST = "/etc/syscontainers/host.yaml"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from syscontainers.record import field, record
 
 if TYPE_CHECKING:  # the store, json and the reporters are imported by the verbs that use them
     from syscontainers.paths import Paths
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # the store, json and the reporters are imported by the verbs
     from syscontainers.store import Store
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Context:
     """Per-invocation state for handlers."""
 
@@ -35,7 +36,7 @@ class Context:
         render(self, Answer((part,)))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     """What an action verb did: SUMMARY and then LINES as text, or with --json one JSON line
     ``{"event": "result", "message": SUMMARY, …DATA}`` after the progress events (see
@@ -51,7 +52,7 @@ class Report:
     show_summary: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Document:
     """What a verb found: LINES as text, or with --json DOC as one JSON document. A verb with
     no JSON form leaves DOC None and prints LINES either way; RAW bytes are printed as they
@@ -64,7 +65,7 @@ class Document:
     text_only: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Failure:
     """A part of the work that failed while the verb went on: ``error: MESSAGE`` and its
     HINT on stderr, in either mode."""
@@ -76,7 +77,7 @@ class Failure:
 Part = Report | Document | Failure
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Answer:
     """Everything a verb prints, in order, and its exit code."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from syscontainers import progress
 from syscontainers.cli.context import Answer, Context, Document, Report, answer
 from syscontainers.cli.output import add_json_option, add_list_options, human_bytes
 from syscontainers.oci import digest_hex
+from syscontainers.record import as_dict
 
 if TYPE_CHECKING:
     from syscontainers.operations.images import ImageRow
@@ -98,7 +98,7 @@ def handle_list(ctx: Context, args: argparse.Namespace) -> Answer:
     from syscontainers.operations import images as ops
 
     rows = ops.list_images(ctx.store(), args.all)
-    return answer(Document(_list_lines(rows, args.ids_only), [asdict(r) for r in rows]))
+    return answer(Document(_list_lines(rows, args.ids_only), [as_dict(r) for r in rows]))
 
 
 def _list_lines(rows: list[ImageRow], ids_only: bool) -> list[str]:
@@ -162,7 +162,7 @@ def handle_prune(ctx: Context, args: argparse.Namespace) -> Answer:
         f"{verb} {human_bytes(result.bytes_freed)}: {result.objects} objects, "
         f"{result.layers} layers, {result.blobs} blobs"
     )
-    return answer(Document([line], asdict(result)))
+    return answer(Document([line], as_dict(result)))
 
 
 def handle_verify(ctx: Context, args: argparse.Namespace) -> Answer:
@@ -174,7 +174,7 @@ def handle_verify(ctx: Context, args: argparse.Namespace) -> Answer:
 
     report = ops.verify_images(ctx.store(), args.images, on_progress)
     progress.task_done(ctx.reporter, "verify", f"{report.objects_checked} objects")
-    doc = asdict(report)
+    doc = as_dict(report)
     doc["ok"] = report.ok
     for problem in doc["problems"]:
         problem["kind"] = problem["kind"].value

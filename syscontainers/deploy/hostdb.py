@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 from syscontainers.deploy.layout import DeploymentInfo
 from syscontainers.errors import StoreCorruptError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists
+from syscontainers.record import record, replace
 
 DB_NAME = "hostfiles.json"
 DB_VERSION = 1
@@ -65,7 +65,7 @@ class State(Enum):
     BESIDE = "beside"  # at PATH.syscontainers-new; the host keeps its own file at PATH
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Claim:
     """One container's ownership of a host path."""
 
@@ -74,7 +74,7 @@ class Claim:
     state: State = State.INSTALLED
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Entry:
     """One host path in the database."""
 
@@ -122,7 +122,7 @@ class Entry:
         return cls(path, Kind(doc["kind"]), bool(doc["created"]), claims)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostDB:
     """Every claimed host path, by path."""
 

@@ -24,11 +24,11 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers.deploy.layout import HostDirRecord, HostFileRecord
 from syscontainers.errors import CheckoutError, FilesystemError
+from syscontainers.record import record
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -37,7 +37,7 @@ NOT_A_FILE = "not-a-file"  # the checksum we report for a device, or a path we c
 IS_DIR = "directory"  # the checksum we report for a directory
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostFileSource:
     """One host file to stage: rendered bytes, a file to copy, or a symlink target."""
 

@@ -26,7 +26,6 @@ every entry as it is once the plan has been carried out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
 
 from syscontainers.deploy.hostdb import (
     BESIDE_SUFFIX,
@@ -40,11 +39,12 @@ from syscontainers.deploy.hostdb import (
 )
 from syscontainers.deploy.hostfiles import IS_DIR, NOT_A_FILE
 from syscontainers.deploy.layout import HostDirRecord, HostFileRecord
+from syscontainers.record import field, fields, mutable_record, record
 
 IN_THE_WAY = (IS_DIR, NOT_A_FILE)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Write:
     """Publish the staged copy of REC at DEST (its path, or the beside path)."""
 
@@ -52,7 +52,7 @@ class Write:
     rec: HostFileRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Conflict:
     """A host path the deployment cannot have: who holds it and why."""
 
@@ -61,7 +61,7 @@ class Conflict:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostPlan:
     """What moving one container's host files does."""
 
@@ -83,7 +83,7 @@ class HostPlan:
         return (*(d.path for d in self.mkdirs), *(w.dest for w in self.writes))
 
 
-@dataclass
+@mutable_record
 class _Builder:
     owner: str
     ours: Mapping[str, frozenset[str]]

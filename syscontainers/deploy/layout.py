@@ -41,12 +41,12 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from syscontainers.errors import StoreCorruptError, UsageError
 from syscontainers.fsutil import atomic_write, fsync_dir, read_bytes_if_exists, tmp_name
+from syscontainers.record import field, record
 from syscontainers.render.values import KeptValues
 from syscontainers.runtime import RuntimeMode
 
@@ -96,7 +96,7 @@ def now_utc() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostFileRecord:
     """One host file in the ledger: where it went, its checksum, and where it came from."""
 
@@ -130,7 +130,7 @@ class HostFileRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostDirRecord:
     """A directory a deployment needs on the host: an /exports/hostfs directory (renamed),
     or the parent of a host file. Who created it is in the host-file database."""
@@ -150,7 +150,7 @@ class HostDirRecord:
         return cls(str(doc["path"]), int(doc.get("mode", 0o755)))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeploymentInfo:
     """What info.json records about one deployment."""
 
@@ -237,7 +237,7 @@ class DeploymentInfo:
             ) from e
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerDir:
     """The paths of one container's deployments under the deployments directory."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +20,7 @@ from syscontainers import process
 from syscontainers.deploy.layout import ContainerDir, slot_files
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists
 from syscontainers.paths import Paths
+from syscontainers.record import record
 
 TMPFILES_HINT = "check the tmpfiles.d lines the image renders: systemd-tmpfiles --create {conf}"
 
@@ -51,7 +51,7 @@ class SystemdTmpfiles:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Published:
     """Where a container's unit and tmpfiles copies live in the system directories."""
 

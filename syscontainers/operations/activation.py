@@ -16,7 +16,6 @@ slot), and re-publishes the active slot's unit and tmpfiles if they differ.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from syscontainers import progress
@@ -32,6 +31,7 @@ from syscontainers.deploy.publish import Published, matches, publish, published_
 from syscontainers.fsutil import remove_tree
 from syscontainers.operations.host import Host
 from syscontainers.operations.hostsync import sync
+from syscontainers.record import record, replace
 from syscontainers.settings_table import HEALTH_TIMEOUT
 from syscontainers.systemd_states import check_job
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 DEFAULT_HEALTH_TIMEOUT = HEALTH_TIMEOUT.default  # seconds a (re)started service must stay up
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReconcileReport:
     """What reconcile found and did."""
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,14 @@ from syscontainers.fsutil import atomic_write, read_bytes_if_exists
 from syscontainers.operations.host import Host
 from syscontainers.provision.manifest import ContainerSpec, HostManifest, UpdatePolicy
 from syscontainers.provision.plan import Action, Current, HostState, Plan, Verb
+from syscontainers.record import record
 from syscontainers.store.lock import LockMode
 from syscontainers.systemd_states import check_job
 
 STATE_FILE = "apply.json"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Outcome:
     """What one executed action did."""
 

@@ -35,7 +35,6 @@ and writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from enum import Enum
 
 from syscontainers.deploy.layout import (
@@ -58,6 +57,7 @@ from syscontainers.operations.update import (
     active_info,
     update_locked,
 )
+from syscontainers.record import record, replace
 from syscontainers.reference import is_short_name
 from syscontainers.reference import parse as parse_reference
 from syscontainers.sources import open_source, parse_source, registry_source
@@ -87,7 +87,7 @@ class Status(Enum):
 FAILURES = frozenset({Status.ROLLED_BACK, Status.FAILED})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AutoUpdateOptions:
     """What the user asked auto-update to do."""
 
@@ -95,7 +95,7 @@ class AutoUpdateOptions:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AutoUpdateRow:
     """The outcome for one container that opted in."""
 
@@ -171,7 +171,7 @@ def current_digest(host: Host, info: DeploymentInfo, policy: Policy) -> str:
         source.close()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Entry:
     """One opted-in container between the phases: its row so far and its deployment."""
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from syscontainers.errors import (
 )
 from syscontainers.fsutil import atomic_write, remove_tree, tmp_name
 from syscontainers.operations.host import Host
+from syscontainers.record import as_dict, record
 from syscontainers.runtime import Runtime, exec_argv, run_argv
 from syscontainers.store.lock import LockMode
 from syscontainers.systemd_states import JobResult, UnitState
@@ -62,7 +62,7 @@ DAMAGED = "damaged"  # the active deployment's info.json cannot be read
 NO_SERVICE = "no-service"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerRow:
     """One line of ``list``."""
 
@@ -78,7 +78,7 @@ class ContainerRow:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
-        return asdict(self)
+        return as_dict(self)
 
 
 def _state_text(state: UnitState | None, info: DeploymentInfo) -> str:
@@ -142,7 +142,7 @@ def _half_row(cd: ContainerDir) -> ContainerRow:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UninstallResult:
     """What an uninstall removed and kept."""
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from syscontainers import crashpoints, journal, process, progress
 from syscontainers.deploy.layout import ContainerDir, validate_name
 from syscontainers.progress import NullReporter, Reporter
+from syscontainers.record import field, record
 from syscontainers.store.lock import LockMode
 
 if TYPE_CHECKING:  # annotations only: the systemd module imports dbus_next
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: the systemd module imports dbus_next
     from syscontainers.systemd import UnitManager
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Host:
     """The seams a lifecycle operation acts through."""
 

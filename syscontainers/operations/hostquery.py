@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -23,6 +22,7 @@ from syscontainers.deploy.layout import ContainerDir, validate_name
 from syscontainers.errors import ContainerNotFoundError, UsageError
 from syscontainers.operations.hostsync import load_db
 from syscontainers.paths import Paths
+from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
 
@@ -36,7 +36,7 @@ class Status(Enum):
     REPLACED = "replaced"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostPath:
     """One host path of the database, as the queries show it."""
 

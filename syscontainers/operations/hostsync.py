@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from syscontainers import progress
@@ -39,6 +38,7 @@ from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import host_error
 from syscontainers.operations.host import Host
 from syscontainers.paths import Paths
+from syscontainers.record import replace
 
 
 def load_db(paths: Paths) -> HostDB:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from syscontainers.errors import ImageInUseError, ImageNotFoundError, UsageError
 from syscontainers.oci import ImageConfig, Manifest, digest_hex, parse_config, parse_manifest
+from syscontainers.record import record, replace
 from syscontainers.reference import parse as parse_reference
 from syscontainers.store import Store, access
 from syscontainers.store.lock import LockMode
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # gc, fsck and the store graph load only for the verbs that u
     from syscontainers.store.graph import Graph
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StoredImage:
     """An image in the store, with everything needed to check it out."""
 
@@ -90,7 +90,7 @@ def find_image(store: Store, text: str) -> StoredImage:
     return load_image(store, resolve(store, text), text)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageRow:
     """One line of ``images list``."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.checkout import merge
 from syscontainers.errors import TemplateError
 from syscontainers.operations.images import StoredImage, find_image
+from syscontainers.record import record
 from syscontainers.render.exports import (
     HOSTFS,
     MANIFEST,
@@ -28,7 +28,7 @@ from syscontainers.tree import Entry, EntryKind
 EXPORTS = "exports/"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerInfo:
     """One layer as stored."""
 
@@ -40,7 +40,7 @@ class LayerInfo:
     entries: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageInfo:
     """Everything ``images inspect`` shows."""
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from syscontainers.operations.slot import (
     prepare,
     render_bundle,
 )
+from syscontainers.record import record, replace
 from syscontainers.render import KeptValues
 from syscontainers.render.values import check_sets
 from syscontainers.runtime import run_argv
@@ -63,7 +63,7 @@ class InstallOutcome(Enum):
     RAN_ONCE = "ran-once"  # an atomic.run=once image ran and left nothing behind
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstallRequest:
     """What the user asked install to do."""
 
@@ -79,7 +79,7 @@ class InstallRequest:
     auto_update: str = ""  # --auto-update: registry, local or disabled ("": the image label)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InstallResult:
     """The outcome of an install."""
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from syscontainers import journal, process
 from syscontainers.deploy.layout import ContainerDir, validate_name
 from syscontainers.errors import UsageError
 from syscontainers.operations.containers import service_info
 from syscontainers.paths import Paths
+from syscontainers.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LogsRequest:
     """Which container, and how much of its journal."""
 

@@ -8,7 +8,6 @@ missing layer are streamed into the store, and the tag is published last.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from syscontainers import progress
@@ -23,6 +22,7 @@ from syscontainers.oci import (
     parse_config,
 )
 from syscontainers.progress import Reporter
+from syscontainers.record import record
 from syscontainers.reference import parse as parse_reference
 from syscontainers.sources import ImageSource, ResolvedImage, read_small_blob
 from syscontainers.store import Store
@@ -51,7 +51,7 @@ class AcceptAll:
         """Accept IMAGE."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PullResult:
     """What a pull did."""
 
@@ -63,7 +63,7 @@ class PullResult:
     objects_written: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerJob:
     """One layer the pull must import."""
 
@@ -170,7 +170,7 @@ def store_key(image: ResolvedImage, name: str | None, source_label: str) -> str:
     return parse_reference(wanted).store_key
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PullOptions:
     """How to pull: the tag to give, the platform, the policy and the layer parallelism."""
 

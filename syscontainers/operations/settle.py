@@ -24,15 +24,14 @@ image that cannot start ends on the previous deployment, serving, and says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
 from syscontainers.deploy.layout import ContainerDir, DeploymentInfo, write_info
 from syscontainers.operations.activation import activate, mark_complete, restart, tell_systemd
 from syscontainers.operations.host import Host
+from syscontainers.record import record, replace
 from syscontainers.systemd_states import JobResult
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Settled:
     """How a switch ended."""
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from syscontainers import progress
@@ -38,6 +37,7 @@ from syscontainers.fsutil import atomic_write, fsync_dir, remove_tree
 from syscontainers.operations.host import Host as Host
 from syscontainers.operations.images import StoredImage, load_image, resolve
 from syscontainers.operations.inspect import export_entries, exports_files
+from syscontainers.record import record, replace
 from syscontainers.reference import parse as parse_reference
 from syscontainers.render import (
     Exports,
@@ -73,7 +73,7 @@ from syscontainers.store import Store
 from syscontainers.tree import Entry, EntryKind
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageChoice:
     """The image a deployment uses and how to find it again."""
 
@@ -83,7 +83,7 @@ class ImageChoice:
     source: str  # a transport string to pull updates from, or ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Prepared:
     """Everything decided about a deployment before anything is written."""
 

@@ -26,7 +26,6 @@ unit, config, values and host files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,6 +49,7 @@ from syscontainers.errors import (
 from syscontainers.operations.activation import DEFAULT_HEALTH_TIMEOUT, discard_slot, reconcile
 from syscontainers.operations.host import Host
 from syscontainers.operations.settle import settle, switch
+from syscontainers.record import record, replace
 from syscontainers.render import KeptValues
 from syscontainers.systemd_states import ActiveState
 
@@ -67,7 +67,7 @@ class UpdateOutcome(Enum):
     ROLLED_BACK = "rolled-back"  # the new deployment failed its health check
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpdateRequest:
     """What the user asked update to do."""
 
@@ -81,7 +81,7 @@ class UpdateRequest:
     auto_update: str | None = None  # --auto-update: a new policy (None: keep the recorded one)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpdateResult:
     """The outcome of an update."""
 
@@ -102,7 +102,7 @@ class UpdateResult:
         return cls(name, UpdateOutcome.ROLLED_BACK, here, image_id, image_id, True, reason, journal)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RollbackResult:
     """The outcome of a rollback."""
 

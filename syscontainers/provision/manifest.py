@@ -21,12 +21,12 @@ is on, and nothing but plain scalars, mappings and lists is accepted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from syscontainers.deploy.layout import name_problem
 from syscontainers.errors import UsageError
+from syscontainers.record import record
 
 STR = "tag:yaml.org,2002:str"
 BOOL = "tag:yaml.org,2002:bool"
@@ -43,7 +43,7 @@ class UpdatePolicy(Enum):
     ALWAYS = "always"  # on every apply: a newer image for the same tag is an update
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContainerSpec:
     """One container as the manifest wants it."""
 
@@ -61,7 +61,7 @@ class ContainerSpec:
         return dict(self.values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostManifest:
     """A whole manifest: the containers in file order."""
 

@@ -23,11 +23,11 @@ container apply never managed is not touched. Prunes come first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from syscontainers.provision.manifest import ContainerSpec, HostManifest, UpdatePolicy
+from syscontainers.record import field, record
 
 
 class Verb(Enum):
@@ -48,7 +48,7 @@ class Verb(Enum):
 INFORMATIONAL = frozenset({Verb.OK, Verb.ORPHAN})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Current:
     """One installed container, as the plan needs to see it."""
 
@@ -62,7 +62,7 @@ class Current:
     active: bool | None = None  # None: not known (no live systemd)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostState:
     """What is on the host: installed containers, those apply manages, stored images."""
 
@@ -72,7 +72,7 @@ class HostState:
     live: bool = True  # a running systemd is driven (started/stopped are acted on)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Action:
     """One step of a plan."""
 
@@ -104,7 +104,7 @@ class Action:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Plan:
     """The actions, in order, and the names apply manages afterwards."""
 

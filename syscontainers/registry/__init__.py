@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from syscontainers.record import record
 from syscontainers.reference import normalize, parse
 from syscontainers.registry.stream import RetryPolicy
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from syscontainers.sources import ImageSource, SourceOpener, SourceSpec
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryOptions:
     """Per-command registry choices (from flags); None leaves the decision to the config."""
 

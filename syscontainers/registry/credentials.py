@@ -21,12 +21,12 @@ import binascii
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from syscontainers.errors import AuthError, UsageError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists
+from syscontainers.record import record
 from syscontainers.registry.credhelper import Helper
 
 _HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
@@ -34,7 +34,7 @@ AUTH_FILES_HELPER = "containers-auth.json"  # registries.conf's name for the aut
 IDENTITY_TOKEN_USER = "<token>"  # a helper's username meaning "the secret is a refresh token"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Credentials:
     """A username and password (or token) for one registry."""
 
@@ -50,7 +50,7 @@ class Credentials:
         return f"Credentials(username={self.username!r}, password=***)"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AuthFile:
     """One file in the lookup list; a legacy file (~/.dockercfg) has no "auths" level."""
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from syscontainers import process
 from syscontainers.errors import AuthError, CommandError
+from syscontainers.record import record
 
 PREFIX = "docker-credential-"
 TIMEOUT = 60.0  # a helper may ask a keyring or an agent; never wait forever
@@ -23,7 +23,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NOT_FOUND = "credentials not found"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Helper:
     """One helper and where it was configured (for messages)."""
 

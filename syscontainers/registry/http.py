@@ -19,7 +19,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -38,6 +37,7 @@ from syscontainers.errors import (
     RegistryUnreachableError,
     TlsError,
 )
+from syscontainers.record import record
 from syscontainers.registry import token
 from syscontainers.registry.credentials import Credentials
 from syscontainers.registry.stream import (
@@ -70,7 +70,7 @@ CredentialSource = Callable[[str, str], Credentials | None]  # (registry, reposi
 TlsSource = Callable[[str], HostTls]  # registry host -> its TLS settings
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fetched:
     """A small document fetched whole: a manifest."""
 

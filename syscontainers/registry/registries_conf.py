@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from syscontainers.errors import ReferenceParseError, RegistryError, UsageError
+from syscontainers.record import record, replace
 from syscontainers.reference import Reference, is_short_name, normalize, parse, qualify
 from syscontainers.registry.credentials import AUTH_FILES_HELPER
 
@@ -38,7 +38,7 @@ class PullFrom(Enum):
     TAG_ONLY = "tag-only"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mirror:
     """One ``[[registry.mirror]]`` entry."""
 
@@ -47,7 +47,7 @@ class Mirror:
     pull_from: PullFrom = PullFrom.ALL
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistryEntry:
     """One ``[[registry]]`` table."""
 
@@ -70,7 +70,7 @@ class RegistryEntry:
         return name.split("/", 1)[0] if self.prefix.startswith("*.") else self.prefix
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoint:
     """One place to pull a reference from: a mirror or the primary location."""
 
@@ -85,7 +85,7 @@ class Endpoint:
         return self.reference.domain
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesConfig:
     """The merged configuration."""
 

@@ -6,14 +6,14 @@ platform and the image config (checked against its digest), and nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.oci import ImageConfig, Platform, parse_config
+from syscontainers.record import record
 from syscontainers.registry.source import RegistrySource
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LayerInfo:
     """One layer as the manifest describes it."""
 
@@ -22,7 +22,7 @@ class LayerInfo:
     media_type: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RemoteImage:
     """Everything remote inspection shows."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from syscontainers.errors import (
@@ -42,6 +41,7 @@ from syscontainers.oci import (
     sha256_digest,
     sniff_media_type,
 )
+from syscontainers.record import record
 from syscontainers.reference import Reference
 from syscontainers.registry.http import CHUNK, RegistryClient
 from syscontainers.registry.registries_conf import Endpoint
@@ -55,7 +55,7 @@ ACCEPT = (MT_OCI_INDEX, MT_DOCKER_LIST, MT_OCI_MANIFEST, MT_DOCKER_MANIFEST)
 CONFIG_TYPES = frozenset({MT_OCI_CONFIG, MT_DOCKER_CONFIG})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TopManifest:
     """The document the reference names (a manifest or an index) and where it came from."""
 
@@ -221,7 +221,7 @@ class RegistrySource:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Attachment:
     """One layer of a sigstore attachment manifest."""
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from syscontainers.errors import RegistryError
+from syscontainers.record import record
 
 
 class Interrupted(Exception):
     """A transfer broke off in a way that trying again may fix (internal to the registry)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Body:
     """One response body: where it starts in the blob, its chunks, and how to drop it."""
 
@@ -39,7 +39,7 @@ class BodyOpener(Protocol):
         """Open the body; raise a SysContainersError when the registry cannot serve it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TransferStats:
     """What the transfers of one client cost, as a snapshot."""
 
@@ -69,7 +69,7 @@ class Counters:
             return TransferStats(**self._values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RetryPolicy:
     """How hard requests and streams try before they give up, and how long they wait."""
 

@@ -10,14 +10,14 @@ directory directly, for every host of a command.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers.containers_conf import host_certs_dir
 from syscontainers.errors import RegistryError, UsageError
+from syscontainers.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TlsFiles:
     """The certificate files that apply to one registry host."""
 
@@ -25,7 +25,7 @@ class TlsFiles:
     client_pairs: tuple[tuple[Path, Path], ...] = ()  # (cert, key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostTls:
     """How to talk TLS to one host."""
 

@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.errors import AuthError
+from syscontainers.record import record
 from syscontainers.registry.credentials import Credentials
 
 OPERATOR_HINT = "the registry or its token server is misconfigured; tell its operator"
 _PARAM_RE = re.compile(r'([^\s=,]+)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*))?')
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Challenge:
     """One WWW-Authenticate challenge: a scheme (lower case) and its parameters."""
 

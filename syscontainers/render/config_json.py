@@ -31,11 +31,11 @@ import copy
 import json
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
+from syscontainers.record import record
 from syscontainers.render import grants
 from syscontainers.render.exports import Exports, Syntax, TemplateSource
 from syscontainers.render.templates import render_text
@@ -90,7 +90,7 @@ READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 NAMESPACES = ("pid", "ipc", "mount")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UserDB:
     """The users and groups of an image's /etc/passwd and /etc/group."""
 
@@ -98,7 +98,7 @@ class UserDB:
     groups: tuple[tuple[str, int], ...] = ()  # (name, gid)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MissingSource:
     """A bind-mount source that does not exist on the host, and who should own it."""
 
@@ -107,7 +107,7 @@ class MissingSource:
     gid: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RenderedConfig:
     """The config.json bytes, the parsed document, its missing bind sources, and what it
     asked for that the host cannot grant (left out: capability names, SELinux label keys)."""

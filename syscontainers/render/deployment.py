@@ -8,11 +8,11 @@ value, and reports all the missing ones at once, before anything is rendered.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers.errors import TemplateError
 from syscontainers.oci import ImageConfig
+from syscontainers.record import record
 from syscontainers.render.config_json import MissingSource, UserDB, parse_user_db, render_config
 from syscontainers.render.exports import DefaultTemplates, Exports, read_rootfs_file
 from syscontainers.render.grants import HostLimits
@@ -22,7 +22,7 @@ from syscontainers.render.tmpfiles import render_tmpfiles
 from syscontainers.render.unit import render_unit, shipped_defaults
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rendered:
     """Everything a deployment needs written, rendered and not yet written."""
 

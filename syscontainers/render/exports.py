@@ -14,12 +14,12 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
 
 from syscontainers.errors import TemplateError
+from syscontainers.record import record
 
 HOSTFS = "hostfs/"
 MANIFEST = "manifest.json"
@@ -51,7 +51,7 @@ def syntax_of(filename: str) -> Syntax:
     return Syntax.VERBATIM
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TemplateSource:
     """One template: its name (for messages), its text and its syntax."""
 
@@ -60,7 +60,7 @@ class TemplateSource:
     syntax: Syntax
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ExportsManifest:
     """The settings of /exports/manifest.json (atomic defaults when absent)."""
 
@@ -72,7 +72,7 @@ class ExportsManifest:
     use_links: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Exports:
     """Everything rendering needs from an image's /exports."""
 
@@ -91,7 +91,7 @@ class Exports:
         return (*found, *self.host_templates)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DefaultTemplates:
     """The built-in templates used when an image does not ship its own."""
 

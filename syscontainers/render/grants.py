@@ -29,16 +29,16 @@ left out, for the installer's warning.
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass
 from typing import Any
 
+from syscontainers.record import record
 from syscontainers.render.values import CAPABILITIES
 
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 SELINUX_LABELS = (("process", "selinuxLabel"), ("linux", "mountLabel"))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostLimits:
     """What a host can grant a container: these capabilities (None: any), SELinux labels."""
 

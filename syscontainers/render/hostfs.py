@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from syscontainers.errors import TemplateError
+from syscontainers.record import record
 from syscontainers.render.exports import HOSTFS, Exports, Syntax, TemplateSource, rename_path
 from syscontainers.render.templates import render_text
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostFile:
     """One hostfs file to install: host destination, source under /exports, rendered content."""
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import Enum
 
 from syscontainers.errors import TemplateError
+from syscontainers.record import record
 from syscontainers.render.escape import check_jinja_values, substitute
 from syscontainers.render.exports import (
     MAX_OUTPUT,
@@ -190,7 +190,7 @@ class VariableKind(Enum):
     OPTIONAL = "optional"  # a jinja2 template uses it only if it is defined
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TemplateVariable:
     """One variable an image's templates use or its manifest defines."""
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from syscontainers.errors import StoreCorruptError, UsageError
+from syscontainers.record import field, record
 
 FORCED = (
     "DESTDIR",
@@ -118,7 +118,7 @@ class Origin(Enum):
     IMAGE = "image"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuntimeCommands:
     """The runtime command lines that go into the unit (built by syscontainers.runtime)."""
 
@@ -131,7 +131,7 @@ class RuntimeCommands:
 CommandSource = RuntimeCommands | Callable[[Mapping[str, str]], RuntimeCommands]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HostFacts:
     """What the values depend on about this host, gathered once at the edge."""
 
@@ -147,7 +147,7 @@ class HostFacts:
     conf_directory: str = "/etc"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Value:
     """One resolved variable."""
 
@@ -156,7 +156,7 @@ class Value:
     origin: Origin
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Values(Mapping[str, str]):
     """The resolved variables: a read-only name -> value mapping that knows each origin."""
 
@@ -189,7 +189,7 @@ class Values(Mapping[str, str]):
         return tuple(v.name for v in self.entries if v.origin is Origin.RAW)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KeptValues:
     """What survives an update: the user's --set (and --set-raw) values and the UUID."""
 

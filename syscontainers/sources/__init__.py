@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from enum import Enum
 from typing import BinaryIO, Protocol
 
 from syscontainers.errors import UsageError
 from syscontainers.oci import Descriptor, Manifest, Platform
+from syscontainers.record import record
 
 
 class Transport(Enum):
@@ -45,7 +45,7 @@ def registry_source(name: str) -> str:
     return Transport.DOCKER.prefix + name
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SourceSpec:
     """A parsed transport string: the transport, its location and an optional reference."""
 
@@ -58,7 +58,7 @@ class SourceSpec:
         return f"{self.transport.prefix}{self.location}{tail}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ResolvedImage:
     """The manifest a source resolved to."""
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -45,6 +44,7 @@ from syscontainers.oci import (
     parse_manifest,
     sha256_digest,
 )
+from syscontainers.record import record
 from syscontainers.sources import ResolvedImage, SourceSpec
 from syscontainers.sources.oci_layout import TarReader, read_document, store_name
 
@@ -59,7 +59,7 @@ _LAYER_MEDIA_TYPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ArchiveImage:
     """One entry of an archive's manifest.json."""
 

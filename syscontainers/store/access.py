@@ -26,14 +26,15 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
+
+from syscontainers.record import record
 
 PRIVATE_MODE = 0o700
 _OTHERS = 0o077  # the group and other permission bits
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AccessProblem:
     """A directory that lets other local users in, or lets them change it."""
 

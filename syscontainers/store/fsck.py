@@ -12,11 +12,11 @@ import os
 import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from syscontainers.errors import StoreCorruptError, SysContainersError
+from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.store.gc import object_dirs
 from syscontainers.store.graph import Graph, walk
@@ -44,7 +44,7 @@ class ProblemKind(Enum):
     BAD_PERMISSIONS = "bad-permissions"  # other users can reach the store (store.access)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """One fault, and the images it affects."""
 
@@ -54,7 +54,7 @@ class Problem:
     images: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VerifyReport:
     """The outcome of a verify run."""
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from syscontainers.errors import StoreCorruptError
 from syscontainers.oci import digest_hex
+from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.store.graph import Graph, walk
 from syscontainers.store.objects import object_dir
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PruneResult:
     """What prune removed, and the disk it gave back."""
 

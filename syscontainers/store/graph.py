@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 from syscontainers.errors import SysContainersError
 from syscontainers.oci import parse_config, parse_manifest
+from syscontainers.record import field, mutable_record, record
 from syscontainers.store import Store, missing_layer
 from syscontainers.store.objects import is_link_object
 from syscontainers.store.trees import Source, merged_objects
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ImageNode:
     """One image reachable from a root."""
 
@@ -28,7 +28,7 @@ class ImageNode:
     names: tuple[str, ...]  # the tags (and pins) that reach it
 
 
-@dataclass(slots=True)
+@mutable_record
 class Graph:
     """Everything reachable, plus what could not be read. The objects are not held: each
     layer's sorted object list is merged on demand (``objects``)."""

@@ -20,11 +20,11 @@ import hashlib
 import itertools
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from syscontainers.errors import LayerError, StoreCorruptError
+from syscontainers.record import record
 from syscontainers.tree import Entry, EntryKind
 
 TRUNCATED_HINT = "the layer is truncated; pull the image again, or ask its publisher to rebuild it"
@@ -33,7 +33,7 @@ CHUNK = 1 << 20
 IN_MEMORY_LIMIT = 4 << 20
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ObjectMeta:
     """The metadata that every hardlink of an object shares."""
 
@@ -105,7 +105,7 @@ def symlink_object(entry: Entry) -> str:
     return link_name(entry.target, entry.uid, entry.gid, entry.mtime)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ParsedName:
     """The parts of an object name."""
 

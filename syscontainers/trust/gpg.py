@@ -24,12 +24,12 @@ import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from syscontainers.errors import CommandError, PolicyError
 from syscontainers.fsutil import remove_tree
 from syscontainers.process import run
+from syscontainers.record import record
 
 GPG = "gpg"
 GPGCONF = "gpgconf"
@@ -54,7 +54,7 @@ _TAMPER_HINT = "the signature or its content was altered or corrupted; do not us
 _RESIGN_HINT = "ask the image's publisher to sign it again with a valid key"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verified:
     """A signed message whose signature verified against a trusted key."""
 
@@ -62,7 +62,7 @@ class Verified:
     signer: str  # fingerprint of the PRIMARY key that made the signature (upper-case hex)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Status:
     """One ``[GNUPG:] KEYWORD ARGS…`` line."""
 
@@ -70,7 +70,7 @@ class _Status:
     args: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _Outcome:
     """What one gpg run reported."""
 

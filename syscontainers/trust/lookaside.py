@@ -22,12 +22,12 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from syscontainers.errors import PolicyError
+from syscontainers.record import record, replace
 from syscontainers.reference import Reference, normalize
 from syscontainers.trust.scopes import docker_namespaces
 
@@ -50,7 +50,7 @@ _HINT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RegistriesD:
     """The merged lookaside configuration of a registries.d directory."""
 

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from syscontainers.record import record
 
 
 class RequirementKind(Enum):
@@ -31,7 +32,7 @@ class IdentityKind(Enum):
     REMAP_IDENTITY = "remapIdentity"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IdentityRule:
     """Which signed reference is acceptable for the image being pulled."""
 
@@ -42,7 +43,7 @@ class IdentityRule:
     signed_prefix: str = ""  # REMAP_IDENTITY
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Requirement:
     """One requirement; every requirement that applies to an image must be satisfied."""
 
@@ -56,7 +57,7 @@ class Requirement:
     unsupported: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Policy:
     """A whole policy: the default requirements and the per-transport scopes."""
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from syscontainers.errors import PolicyError, SysContainersError
+from syscontainers.record import record
 from syscontainers.reference import Reference
 from syscontainers.sources import ImageSource, ResolvedImage
 from syscontainers.trust.model import Requirement
@@ -36,7 +36,7 @@ Verifier = Callable[[bytes, Sequence[bytes], str], "Verified"]
 MAX_REASONS = 3  # the reasons an error lists when several signatures failed
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Subject:
     """What the policy is asked about: a transport's view of one image."""
 
@@ -47,7 +47,7 @@ class Subject:
     label: str  # for messages
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Claim:
     """What a verified signature says: its manifest digest (and whether that is the pulled
     manifest's) and the reference it was signed for."""
@@ -77,7 +77,7 @@ def _check_claim(
         )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Case:
     """One image being checked against one scope's requirements."""
 

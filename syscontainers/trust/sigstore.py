@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from syscontainers.errors import PolicyError
+from syscontainers.record import record
 from syscontainers.trust.payload import critical_claim, exact_fields, load, optional_fields
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ _KEY_HINT = (
 _PAYLOAD_HINT = "the signature was not made by cosign or by podman/skopeo sigstore signing"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SigstoreSignature:
     """One cosign signature: a signature layer's blob and annotations."""
 
@@ -68,7 +68,7 @@ class SigstoreSignature:
     annotations: tuple[tuple[str, str], ...] = ()  # all annotations of that layer
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SigstoreClaim:
     """What a verified sigstore payload says about the image."""
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from syscontainers.errors import PolicyError, ReferenceParseError
+from syscontainers.record import record
 from syscontainers.reference import DOCKER_HUB, Reference, normalize, parse
 from syscontainers.trust.model import IdentityKind, IdentityRule
 from syscontainers.trust.payload import critical_claim, exact_fields, load, optional_fields
@@ -25,7 +25,7 @@ _NAME_MAX = 255  # the distribution grammar's limit on a repository name
 _PAYLOAD_HINT = "the signature was not made by skopeo/podman simple signing, or is corrupt"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SignedClaim:
     """What a verified simple-signing payload says about the image."""
 

@@ -11,7 +11,6 @@ is checked the same way, with no list here to update.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from syscontainers import settings
+from syscontainers import record, settings
 from syscontainers.cli import build_parser, global_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,7 +156,7 @@ def test_global_options_are_in_the_main_page(rendered: dict[str, str]) -> None:
 def test_the_main_page_lists_every_setting_with_its_variable(rendered: dict[str, str]) -> None:
     main = one_line(rendered["syscontainers.8"])
     assert str(settings.SYSTEM_CONFIG) in main
-    for field in dataclasses.fields(settings.Settings):
+    for field in record.fields(settings.Settings):
         key, env = field.name.replace("_", "-"), f"$SYSCONTAINERS_{field.name.upper()}"
         assert re.search(rf"(?<![\w-]){re.escape(key)} {re.escape(env)}; default: ", main), key
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from syscontainers.operations.apply import Outcome, execute, read_managed, surve
 from syscontainers.paths import Paths
 from syscontainers.provision.manifest import parse
 from syscontainers.provision.plan import Plan, plan
+from syscontainers.record import replace
 from syscontainers.systemd_states import ActiveState, UnitFileChange
 from tests.fakes import FakeUnitManager
 from tests.unit.lifecycle_fixtures import Env, atomic_files

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import BinaryIO
 
 import pytest
@@ -28,6 +27,7 @@ from syscontainers.operations.autoupdate import (
 )
 from syscontainers.operations.install import InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, update
+from syscontainers.record import replace
 from syscontainers.sources import ResolvedImage
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode

@@ -27,6 +27,9 @@ PACKAGE = Path(syscontainers.__file__).parent
 # Internal signals: never a SysContainersError, each caught and translated into one near
 # where it is raised (named here by module and class).
 INTERNAL = {
+    # a bug, not a user's error (as dataclasses.FrozenInstanceError): code assigned to a
+    # field of a frozen record; never caught
+    "syscontainers.record.FrozenInstanceError",
     # a body past its reader's limit; caught by that reader in the same module
     "syscontainers.registry.http._TooLarge",
     # a transfer that broke off and may be resumed: the registry client's body iterator

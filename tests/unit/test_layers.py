@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import io
@@ -16,6 +15,7 @@ from typing import BinaryIO, cast
 import pytest
 import zstandard
 
+from syscontainers import record
 from syscontainers.compression import CHUNK
 from syscontainers.errors import DigestMismatchError, LayerError
 from syscontainers.layers import PROGRESS_STEP, import_layer
@@ -395,10 +395,10 @@ def test_wrong_diff_id(writer: ObjectWriter) -> None:
 @pytest.mark.parametrize(
     "change,expect",
     [
-        (lambda d: dataclasses.replace(d, digest=sha(b"x")), "has content with digest"),
-        (lambda d: dataclasses.replace(d, size=d.size + 1), "bytes, but only"),
-        (lambda d: dataclasses.replace(d, size=d.size - 1), "bytes, but it is longer"),
-        (lambda d: dataclasses.replace(d, size=10), "be 10 bytes, but it is longer"),
+        (lambda d: record.replace(d, digest=sha(b"x")), "has content with digest"),
+        (lambda d: record.replace(d, size=d.size + 1), "bytes, but only"),
+        (lambda d: record.replace(d, size=d.size - 1), "bytes, but it is longer"),
+        (lambda d: record.replace(d, size=10), "be 10 bytes, but it is longer"),
     ],
     ids=["digest", "size-too-big", "size-too-small", "size-far-too-small"],
 )

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from syscontainers.errors import ContainerNotFoundError
 from syscontainers.operations.containers import list_containers, run_in, uninstall
 from syscontainers.operations.install import InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, update
+from syscontainers.record import replace
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import CONFIG, Env, atomic_files
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
 
@@ -26,6 +25,7 @@ from syscontainers.operations.install import (
 from syscontainers.operations.slot import build_slot, from_store, prepare
 from syscontainers.operations.update import UpdateOutcome, UpdateRequest, UpdateResult, update
 from syscontainers.progress import Event
+from syscontainers.record import replace
 from syscontainers.render import KeptValues
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import APP_CONF, Env, atomic_files

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from syscontainers.operations.hostquery import Status, owners, verify
 from syscontainers.operations.install import InstallOutcome, InstallRequest, install
 from syscontainers.operations.update import UpdateRequest, rollback, update
 from syscontainers.progress import EventKind
+from syscontainers.record import replace
 from tests.unit.lifecycle_fixtures import APPCTL, MANIFEST, Env, atomic_files
 from tests.unit.test_lifecycle_crash import DieOn, killed
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from syscontainers.errors import CheckoutError, ContainerExistsError, TemplateEr
 from syscontainers.operations.containers import uninstall
 from syscontainers.operations.install import InstallOutcome, InstallRequest, install
 from syscontainers.progress import EventKind
+from syscontainers.record import replace
 from syscontainers.runtime import Runtime, stop_line
 from syscontainers.systemd_states import ActiveState
 from tests.unit.lifecycle_fixtures import (

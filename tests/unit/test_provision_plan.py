@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from syscontainers.provision.manifest import ContainerSpec, HostManifest, UpdatePolicy
 from syscontainers.provision.plan import Current, HostState, Verb, plan
+from syscontainers.record import replace
 
 RUNC = "/usr/sbin/runc"
 WEB = ContainerSpec("web", "example.org/web:1", (("PORT", "80"),), RUNC)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from syscontainers.errors import TemplateError
+from syscontainers.record import replace
 from syscontainers.render.config_json import (
     MissingSource,
     UserDB,

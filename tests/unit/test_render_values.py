@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from syscontainers.errors import StoreCorruptError, UsageError
+from syscontainers.record import replace
 from syscontainers.render.values import (
     CAPABILITIES,
     FORCED,

@@ -246,8 +246,7 @@ def test_flags(layers: Layers) -> None:
 
 
 def test_the_table_names_every_setting_with_its_default() -> None:
-    from dataclasses import fields
-
+    from syscontainers.record import fields
     from syscontainers.settings_table import TABLE
 
     assert [s.name for s in TABLE] == [f.name for f in fields(Settings)]

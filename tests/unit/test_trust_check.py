@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from syscontainers import cli
 from syscontainers.errors import PolicyError
 from syscontainers.oci import Platform, sha256_digest
 from syscontainers.operations.install import InstallRequest, install
+from syscontainers.record import replace
 from syscontainers.reference import Reference
 from syscontainers.sources import ResolvedImage, open_source, parse_source
 from syscontainers.trust.check import PolicyChecker, Unchecked, policy_checks, subject_of
