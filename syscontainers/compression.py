@@ -8,7 +8,6 @@ LayerError; the caller adds which layer it was.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import io
 import queue
@@ -18,6 +17,7 @@ import zlib
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from syscontainers.errors import LayerError
+from syscontainers.hashing import sha256
 from syscontainers.oci import Compression
 
 
@@ -74,7 +74,7 @@ class HashingReader(_Reader):
     def __init__(self, raw: BinaryIO, limit: int | None = None) -> None:
         super().__init__()
         self._raw = raw
-        self._hash = hashlib.sha256()
+        self._hash = sha256()
         self._limit = limit
         self.count = 0
 

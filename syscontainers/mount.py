@@ -26,7 +26,6 @@ store's exclusive lock.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ from syscontainers import progress
 from syscontainers.checkout import checkout
 from syscontainers.errors import CheckoutError, CommandError, ManifestError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree
+from syscontainers.hashing import sha256
 from syscontainers.oci import check_digest, digest_hex
 from syscontainers.process import run
 from syscontainers.progress import Reporter
@@ -103,7 +103,7 @@ class UnmountPlan:
 
 def record_path(mounts_dir: Path, target: str) -> Path:
     """Where the record for the resolved path TARGET lives."""
-    return mounts_dir / f"{hashlib.sha256(os.fsencode(target)).hexdigest()}.json"
+    return mounts_dir / f"{sha256(os.fsencode(target)).hexdigest()}.json"
 
 
 def pin_name(target: str) -> str:

@@ -6,7 +6,6 @@ fields we rely on and raises ManifestError naming the document.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -14,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from syscontainers.errors import ManifestError
+from syscontainers.hashing import sha256
 from syscontainers.record import field, record
 
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
@@ -55,7 +55,7 @@ _LAYER_TYPES: dict[str, Compression] = {
 
 def sha256_digest(data: bytes) -> str:
     """The ``sha256:HEX`` digest of some bytes."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256(data).hexdigest()
 
 
 def check_digest(value: object, what: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from syscontainers.deploy.layout import HostDirRecord, HostFileRecord
 from syscontainers.errors import CheckoutError, FilesystemError
+from syscontainers.hashing import sha256
 from syscontainers.record import record
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -51,7 +51,7 @@ class HostFileSource:
 
 def sha256_hex(data: bytes) -> str:
     """The hex sha256 of DATA."""
-    return hashlib.sha256(data).hexdigest()
+    return sha256(data).hexdigest()
 
 
 def link_checksum(target: str) -> str:
@@ -88,7 +88,7 @@ def stage(hostfs_dir: Path, item: HostFileSource) -> HostFileRecord:
     if item.target is not None:
         os.symlink(item.target, path)
         return HostFileRecord(item.dest, link_checksum(item.target), item.source, True, 0o777)
-    digest = hashlib.sha256()
+    digest = sha256()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
         for chunk in _chunks(item):
@@ -175,7 +175,7 @@ def current_checksum(host_root: Path, dest: str) -> str | None:
         if not stat.S_ISREG(st.st_mode):
             return NOT_A_FILE
         fd = os.open(base, _READ, dir_fd=parent)
-        digest = hashlib.sha256()
+        digest = sha256()
         with os.fdopen(fd, "rb") as f:
             while chunk := f.read(_CHUNK):
                 digest.update(chunk)

@@ -20,7 +20,6 @@ pipeline verifies every blob anyway. The manifest digest is the sha256 of the sy
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +32,7 @@ from syscontainers.errors import (
     SourceError,
     UsageError,
 )
+from syscontainers.hashing import sha256
 from syscontainers.oci import (
     MT_OCI_CONFIG,
     MT_OCI_MANIFEST,
@@ -270,7 +270,7 @@ class DockerArchiveSource:
 
 def _hash_stream(stream: BinaryIO, head: bytes) -> tuple[str, int]:
     """The sha256 digest and size of HEAD followed by the rest of STREAM."""
-    h = hashlib.sha256(head)
+    h = sha256(head)
     size = len(head)
     while chunk := stream.read(_CHUNK):
         h.update(chunk)

@@ -34,7 +34,6 @@ removes, and ``tmp/`` is cleared by the next writer.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +41,7 @@ from urllib.parse import quote, unquote
 
 from syscontainers.errors import ImageNotFoundError, StoreCorruptError
 from syscontainers.fsutil import atomic_write, read_bytes_if_exists, remove_tree, syncfs
+from syscontainers.hashing import sha256
 from syscontainers.oci import check_digest, digest_hex, sha256_digest
 from syscontainers.store import access
 from syscontainers.store.lock import LockMode, store_lock
@@ -314,7 +314,7 @@ def entry_name(key: str) -> str:
     quoted = quote(key, safe="")
     if len(quoted) <= MAX_ENTRY_NAME:
         return quoted
-    return HASHED + hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+    return HASHED + sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _write_entry(directory: Path, key: str, manifest_digest: str) -> None:

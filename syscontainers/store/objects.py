@@ -16,7 +16,6 @@ privilege), and a checkout that finds none creates the symlink itself.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from syscontainers.errors import LayerError, StoreCorruptError
+from syscontainers.hashing import sha256
 from syscontainers.record import record
 from syscontainers.tree import Entry, EntryKind
 
@@ -59,7 +59,7 @@ def object_relpath(name: str) -> str:
 
 def xattr_hash(xattrs: Iterable[tuple[str, bytes]]) -> str:
     """A short, stable hash of an xattr list."""
-    h = hashlib.sha256()
+    h = sha256()
     for key, value in sorted(xattrs):
         h.update(key.encode() + b"\0" + len(value).to_bytes(8, "big") + value)
     return h.hexdigest()[:16]
@@ -75,7 +75,7 @@ def object_name(content_hex: str, meta: ObjectMeta) -> str:
 
 def target_hex(target: str) -> str:
     """The sha256 of a symlink target: the first part of its object name."""
-    return hashlib.sha256(os.fsencode(target)).hexdigest()
+    return sha256(os.fsencode(target)).hexdigest()
 
 
 def link_name(target: str, uid: int, gid: int, mtime: int) -> str:
@@ -184,7 +184,7 @@ class ObjectWriter:
 
     def put_bytes(self, data: bytes | memoryview, meta: ObjectMeta) -> str:
         """Store DATA (at most IN_MEMORY_LIMIT bytes, as ``put`` would); return the name."""
-        name = object_name(hashlib.sha256(data).hexdigest(), meta)
+        name = object_name(sha256(data).hexdigest(), meta)
         if self._have(name):
             return name
         self._publish(name, meta, data)
@@ -223,7 +223,7 @@ class ObjectWriter:
         tmp = self._tmp()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
-            h = hashlib.sha256()
+            h = sha256()
             left = size
             while left:
                 chunk = stream.read(min(CHUNK, left))
@@ -324,7 +324,7 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
 
 def hash_file(path: Path) -> str:
     """The sha256 hex digest of a file's content."""
-    h = hashlib.sha256()
+    h = sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)

@@ -15,7 +15,6 @@ them from its trees (``build_object_list``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import os
 import zlib
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from syscontainers.errors import StoreCorruptError
 from syscontainers.fsutil import atomic_write, fsync_dir
+from syscontainers.hashing import sha256
 from syscontainers.store.objects import entry_object
 from syscontainers.tree import (
     Entry,
@@ -102,7 +102,7 @@ def write_object_list(path: Path, objects: ObjectList, sync: bool = True) -> Non
     """Publish OBJECTS, sorted by name, as the object list at PATH (zlib-compressed: the hex
     names take half the room, and a rebuilt layer adds little beyond its tree)."""
     body = "".join(f"{name} {size}\n" for name, size in objects).encode()
-    end = _end_line(len(objects), hashlib.sha256(body).hexdigest())
+    end = _end_line(len(objects), sha256(body).hexdigest())
     atomic_write(path, zlib.compress(body + end, 6), sync=sync)
 
 
@@ -113,7 +113,7 @@ def _end_line(count: int, digest: str) -> bytes:
 def read_object_list(path: Path, what: str) -> Iterator[tuple[str, int]]:
     """The (name, size) lines of the object list at PATH, in order; StoreCorruptError (after
     the lines, which callers must not act on until the end) if it is damaged or cut short."""
-    h = hashlib.sha256()
+    h = sha256()
     count = 0
     try:
         lines = _lines(path)

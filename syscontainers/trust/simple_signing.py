@@ -8,11 +8,11 @@ claims is acceptable for the image being pulled.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable
 
 from syscontainers.errors import PolicyError, ReferenceParseError
+from syscontainers.hashing import sha256
 from syscontainers.record import record
 from syscontainers.reference import DOCKER_HUB, Reference, normalize, parse
 from syscontainers.trust.model import IdentityKind, IdentityRule
@@ -168,5 +168,5 @@ def manifest_matches(claim: SignedClaim, manifest_bytes: bytes, manifest_digest:
 
     Only schema2/OCI manifests: their digest is the sha256 of the bytes as they are.
     """
-    actual = "sha256:" + hashlib.sha256(manifest_bytes).hexdigest()
+    actual = "sha256:" + sha256(manifest_bytes).hexdigest()
     return claim.manifest_digest == actual and manifest_digest == actual
