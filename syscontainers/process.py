@@ -1,8 +1,11 @@
-"""The one place that runs external commands: argv in, a result or a CommandError out."""
+"""The one place that runs external commands: argv in, a result or a CommandError out.
+
+subprocess (with threading, selectors and signal: 2-3 ms) is imported by the function that
+runs a command: most verbs import this module and run nothing.
+"""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping, Sequence
 
 from syscontainers.errors import CommandError
@@ -30,6 +33,8 @@ def run(
     hint: str | None = None,
 ) -> Result:
     """Run ARGV to completion and capture its output; raise CommandError if it fails."""
+    import subprocess
+
     try:
         proc = subprocess.run(
             list(argv),
@@ -54,6 +59,8 @@ def run(
 
 def exec_interactive(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     """Run ARGV attached to our terminal and return its exit status."""
+    import subprocess
+
     try:
         return subprocess.call(list(argv), env=dict(env) if env is not None else None)
     except FileNotFoundError as e:

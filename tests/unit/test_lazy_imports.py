@@ -257,6 +257,12 @@ def test_verbs_that_hash_nothing_load_no_hashlib(tmp_path: Path) -> None:
         loaded = loaded_after(cli_run(*argv, env=env), START_UP)
         assert "syscontainers.settings" in loaded  # the verb did run
         assert "hashlib" not in loaded, argv
+        assert loaded & {"subprocess", "shutil"} == set(), argv  # they run no command
+
+
+def test_running_a_command_loads_subprocess() -> None:  # the twin of the above
+    code = "from syscontainers import process\nassert process.run(['true']).returncode == 0\n"
+    assert loaded_after(code, ("subprocess",)) == {"subprocess"}
 
 
 def test_checkout_loads_hashlib(tmp_path: Path) -> None:  # the twin: it verifies the tree
