@@ -20,9 +20,9 @@ base64 values, or is omitted when empty.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
+from binascii import a2b_base64, b2a_base64  # base64's own import costs 0.7 ms
 from collections.abc import Iterator
 from enum import Enum
 from itertools import chain
@@ -83,7 +83,7 @@ class Entry(NamedTuple):
         else:
             row.append(None)
         if self.xattrs:
-            row.append({k: base64.b64encode(v).decode() for k, v in self.xattrs})
+            row.append({k: b2a_base64(v, newline=False).decode() for k, v in self.xattrs})
         return row
 
     def to_line(self) -> bytes:
@@ -107,7 +107,7 @@ class Entry(NamedTuple):
         kind = _KINDS[kind_s]
         xattrs: tuple[tuple[str, bytes], ...] = ()
         if len(row) > 7:
-            xattrs = tuple(sorted((k, base64.b64decode(v)) for k, v in row[7].items()))
+            xattrs = tuple(sorted((k, a2b_base64(v)) for k, v in row[7].items()))
         if kind is _FILE:  # object names repeat (every empty file has one): keep each once
             fields = (
                 path,
