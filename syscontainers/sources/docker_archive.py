@@ -46,7 +46,8 @@ from syscontainers.oci import (
 )
 from syscontainers.record import record
 from syscontainers.sources import ResolvedImage, SourceSpec
-from syscontainers.sources.oci_layout import TarReader, read_document, store_name
+from syscontainers.sources.oci_layout import read_document, store_name
+from syscontainers.sources.tar_reader import TarReader
 
 MAX_CONFIG = 16 * 1024 * 1024
 _CHUNK = 1024 * 1024

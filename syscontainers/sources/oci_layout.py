@@ -6,9 +6,10 @@ A layout, in a directory or at the top of a tar archive (plain, gzip, bzip2 or x
     index.json          an OCI index; entries are tagged by org.opencontainers.image.ref.name
     blobs/sha256/HEX    manifests, indexes, configs and layers, named by their sha256
 
-Both transports read it through a LayoutReader: DirReader for a directory and TarReader for an
-archive. An archive is read in place, never extracted: tarfile lists its members once, and each
-blob is a fresh handle seeked to the member's data, so blobs may be read from several threads.
+Both transports read it through a LayoutReader: DirReader for a directory and TarReader
+(sources/tar_reader.py, loaded only for archives) for an archive. An archive is read in place,
+never extracted: tarfile lists its members once, and each blob is a fresh handle seeked to the
+member's data, so blobs may be read from several threads.
 
 Choosing the image: with a TAG, the index.json entries whose ref.name annotation equals it;
 without one, the only entry. Several candidates that all carry a platform are narrowed with
@@ -24,19 +25,12 @@ other characters turned into "-", a suffix such as .tar, .tar.gz, .tgz or .oci d
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import io
 import json
-import lzma
 import os
 import posixpath
 import re
-import tarfile
-import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol
 
 from syscontainers import reference
 from syscontainers.errors import (
@@ -62,16 +56,11 @@ from syscontainers.oci import (
 )
 from syscontainers.sources import ResolvedImage, SourceSpec
 
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
-
 REF_NAME = "org.opencontainers.image.ref.name"
 MAX_DOCUMENT = 4 * 1024 * 1024  # registries refuse manifests above 4 MiB; so do we
 _MAX_NESTING = 4
-_MAX_LINKS = 16
 _ARCHIVE_SUFFIX = re.compile(r"(?<=.)\.(tar(\.[a-z0-9]+)?|tgz|tbz2?|txz|oci)$")
-_REBUILD_HINT = "the layout is incomplete or corrupt; re-create it, e.g. with skopeo copy"
-_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError)
+REBUILD_HINT = "the layout is incomplete or corrupt; re-create it, e.g. with skopeo copy"
 
 
 class LayoutReader(Protocol):
@@ -115,9 +104,9 @@ def clean_path(path: str, location: str) -> str:
     return "/".join(parts)
 
 
-def _missing(what: str, path: str, location: str) -> SourceError:
+def missing_error(what: str, path: str, location: str) -> SourceError:
     where = "" if posixpath.basename(path) in what else f" (no {path})"
-    return SourceError(f"{what} is missing from {location}{where}", hint=_REBUILD_HINT)
+    return SourceError(f"{what} is missing from {location}{where}", hint=REBUILD_HINT)
 
 
 class DirReader:
@@ -139,7 +128,7 @@ class DirReader:
         try:
             return open(self._path(path), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise _missing(what, path, self.location) from None
+            raise missing_error(what, path, self.location) from None
         except OSError as e:
             raise SourceError(
                 f"cannot read {what} from {self.location}: {e.strerror}",
@@ -151,140 +140,10 @@ class DirReader:
         try:
             return os.stat(self._path(path)).st_size
         except OSError:
-            raise _missing(what, path, self.location) from None
+            raise missing_error(what, path, self.location) from None
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-_OPENERS: tuple[tuple[bytes, Callable[[Path], BinaryIO]], ...] = (
-    (b"\x1f\x8b", lambda p: cast(BinaryIO, gzip.open(p, "rb"))),
-    (b"BZh", lambda p: cast(BinaryIO, bz2.open(p, "rb"))),
-    (b"\xfd7zXZ\x00", lambda p: cast(BinaryIO, lzma.open(p, "rb"))),
-)
-
-
-def _archive_opener(path: Path) -> Callable[[Path], BinaryIO]:
-    """How to open PATH as an uncompressed tar stream, judged by its first bytes."""
-    with open(path, "rb") as f:
-        head = f.read(6)
-    for magic, opener in _OPENERS:
-        if head.startswith(magic):
-            return opener
-    return lambda p: open(p, "rb")
-
-
-class _Section(io.RawIOBase):
-    """The next SIZE bytes of a stream that this section owns."""
-
-    def __init__(self, stream: BinaryIO, size: int, what: str) -> None:
-        super().__init__()
-        self._stream, self._left, self._what = stream, size, what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        try:
-            data = self._stream.read(min(len(view), self._left))
-        except _TAR_ERRORS as e:
-            raise SourceError(f"cannot read {self._what}: {e}", hint=_REBUILD_HINT) from e
-        if not data and self._left:
-            raise SourceError(
-                f"{self._what} ends early: the archive is truncated", hint=_REBUILD_HINT
-            )
-        view[: len(data)] = data
-        self._left -= len(data)
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-        super().close()
-
-
-class TarReader:
-    """A LayoutReader over a tar archive (plain, gzip, bzip2 or xz), read in place.
-
-    The member list is read once. Each open() then opens the archive file anew and seeks to the
-    member's data, so streams are independent and may be read from several threads at once. In
-    a compressed archive that seek decompresses everything before the member.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.location = str(path)
-        try:
-            self._opener = _archive_opener(path)
-            with tarfile.open(path, "r:*") as tar:
-                members = tar.getmembers()
-        except tarfile.ReadError as e:
-            raise SourceError(
-                f"{path} is not a tar archive, or is corrupt: {e}",
-                hint="an archive must be a tar, optionally gzip, bzip2 or xz compressed",
-            ) from e
-        except _TAR_ERRORS as e:
-            raise SourceError(
-                f"{path} is a truncated or corrupt tar archive: {e}", hint="re-create the archive"
-            ) from e
-        self._members = {posixpath.normpath(m.name).lstrip("/"): m for m in members}
-
-    def _find(self, path: str, what: str) -> tarfile.TarInfo:
-        """The regular-file member at PATH, following links inside the archive."""
-        name = clean_path(path, self.location)
-        for _ in range(_MAX_LINKS):
-            member = self._members.get(name)
-            if member is None:
-                break
-            if member.isreg():
-                return member
-            if member.issym():
-                name = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-            elif member.islnk():
-                name = posixpath.normpath(member.linkname).lstrip("/")
-            else:
-                break
-        raise _missing(what, path, self.location)
-
-    def exists(self, path: str) -> bool:
-        """True if PATH names a regular file (after links) in the archive."""
-        try:
-            self._find(path, path)
-        except SourceError:
-            return False
-        return True
-
-    def open(self, path: str, what: str) -> BinaryIO:
-        """A stream of the member at PATH, independent of any other."""
-        member = self._find(path, what)
-        if member.sparse is not None:
-            raise SourceError(
-                f"{what} is a sparse file in {self.location}, which is not supported",
-                hint="re-create the archive without --sparse",
-            )
-        try:
-            stream = self._opener(self.path)
-        except OSError as e:
-            raise SourceError(
-                f"cannot open {self.location}: {e.strerror or e}",
-                hint=f"check the path and permissions of {self.location}",
-            ) from e
-        try:
-            stream.seek(member.offset_data)
-        except _TAR_ERRORS as e:
-            stream.close()
-            raise SourceError(
-                f"cannot read {what} from {self.location}: {e}", hint=_REBUILD_HINT
-            ) from e
-        return io.BufferedReader(_Section(stream, member.size, f"{what} in {self.location}"))
-
-    def size(self, path: str, what: str) -> int:
-        """The size of the member at PATH."""
-        return self._find(path, what).size
-
-    def close(self) -> None:
-        """Nothing to release: every stream owns its file."""
 
 
 def blob_path(digest: str) -> str:
@@ -369,6 +228,8 @@ class OciLayoutSource:
             raise SourceError(
                 f"{path} is a directory, not an archive", hint=f"for a layout use oci:{path}"
             )
+        from syscontainers.sources.tar_reader import TarReader  # tarfile, gzip, bz2, lzma
+
         return cls._checked(TarReader(path), spec, repository_from_path(path))
 
     @classmethod
@@ -456,9 +317,9 @@ class OciLayoutSource:
 def _verify(desc: Descriptor, data: bytes, what: str) -> None:
     actual = sha256_digest(data)
     if actual != desc.digest:
-        raise DigestMismatchError(f"{what} has the digest {actual}", hint=_REBUILD_HINT)
+        raise DigestMismatchError(f"{what} has the digest {actual}", hint=REBUILD_HINT)
     if len(data) != desc.size:
         raise ManifestError(
             f"{what}: its descriptor says {desc.size} bytes, the blob has {len(data)}",
-            hint=_REBUILD_HINT,
+            hint=REBUILD_HINT,
         )

@@ -19,7 +19,7 @@ import pytest
 import syscontainers.render as render
 from syscontainers.checkout import LINK_THREAD_MIN
 from syscontainers.oci import Compression
-from tests.imagebuild import layer_tar, write_oci_layout
+from tests.imagebuild import layer_tar, tar_layout, write_oci_layout
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHED = (
@@ -158,7 +158,7 @@ def local_pull(tmp_path: Path, compression: Compression) -> str:
 
 
 def test_local_pull_and_checkout_load_no_registry_zstd_or_futures(tmp_path: Path) -> None:
-    loaded = loaded_after(local_pull(tmp_path, Compression.GZIP))
+    loaded = loaded_after(local_pull(tmp_path, Compression.GZIP), (*WATCHED, "tarfile"))
     assert "syscontainers.operations.pull" in loaded  # the pull did run here
     unneeded = {
         "syscontainers.registry",
@@ -166,8 +166,20 @@ def test_local_pull_and_checkout_load_no_registry_zstd_or_futures(tmp_path: Path
         "concurrent.futures",
         "getpass",
         "cryptography",
+        "tarfile",  # a layout in a directory; only an archive needs sources.tar_reader
     }
     assert loaded & unneeded == set()
+
+
+def test_archive_pull_loads_tarfile(tmp_path: Path) -> None:  # the twin of the above
+    layout = write_oci_layout(tmp_path / "img", [layer_tar({"a": b"1\n"})], "v1")
+    archive = tar_layout(layout, tmp_path / "img.tar")
+    code = f"""
+        from syscontainers.cli import main
+        assert main(["--root", "{tmp_path / "root"}", "-q", "pull", "oci-archive:{archive}:v1",
+                     "--name", "x:1"]) == 0
+    """
+    assert loaded_after(code, ("tarfile",)) == {"tarfile"}
 
 
 def test_zstd_layers_load_zstandard(tmp_path: Path) -> None:
