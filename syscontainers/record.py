@@ -3,8 +3,9 @@
 Why not dataclasses: importing it imports ``inspect`` (with ast, dis and tokenize: 6 ms), and
 each class costs 0.35 ms, for it compiles six methods one by one. A verb such as ``update``
 creates 68 classes before it does anything: 40 of its 89 ms of start-up (issue 12, item 9).
-Here a class costs one small compile (its ``__init__``, which stays as fast per instance as a
-dataclass's); equality, hashing, repr and freezing are shared functions over the fields.
+Here a class costs no compile until it is first instantiated (then one: its ``__init__``, as
+fast per instance as a dataclass's); equality, hashing, repr and freezing are shared functions
+over the fields.
 
 The surface is the part of dataclasses this project uses, with its meaning: ``@record``
 (frozen, slotted), ``@mutable_record`` (slotted), ``field(default=..., default_factory=...,
@@ -171,16 +172,39 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
     body["__slots__"] = tuple(f.name for f in own if f.name not in inherited)
     body["__record_fields__"] = ordered
     body["__match_args__"] = tuple(f.name for f in ordered if f.init)
-    body["__init__"] = _make_init(cls, ordered, frozen)
+    init = body["__init__"] = _deferred_init(cls, ordered, frozen)
     _add_methods(body, ordered, frozen)
     metaclass: Callable[..., type[_T]] = type(cls)
     made = metaclass(cls.__name__, cls.__bases__, body)
     made.__qualname__ = cls.__qualname__
+    init.owner.append(made)  # type: ignore[attr-defined]
     return made
 
 
-def _make_init(cls: type, every: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
-    """Compile __init__ for EVERY (one compile per class; as fast per call as a dataclass's)."""
+def _deferred_init(cls: type, every: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+    """__init__ for EVERY: its source is made (and checked) now, compiled at the first call.
+
+    A run instantiates a fraction of the classes it defines; the others never pay for a
+    compile. The compiled function then replaces this one on the class, so every later call
+    is as fast as a dataclass's __init__.
+    """
+    source, scope = _init_source(cls, every, frozen)
+    owner: list[type] = []  # the class made from CLS, filled in by _build
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        exec(source, scope)  # noqa: S102 - the source is made here from field names
+        made: Callable[..., None] = scope["__init__"]
+        made.__qualname__ = f"{cls.__qualname__}.__init__"
+        owner[0].__init__ = made  # type: ignore[misc]
+        made(self, *args, **kwargs)
+
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    __init__.owner = owner  # type: ignore[attr-defined]
+    return __init__
+
+
+def _init_source(cls: type, every: tuple[Field, ...], frozen: bool) -> tuple[str, dict[str, Any]]:
+    """The source of __init__ for EVERY, and the names it refers to."""
     scope: dict[str, Any] = {"_MISSING": _MISSING, "_set": object.__setattr__}
     params, lines, seen_default = [], [], False
     for i, f in enumerate(every):
@@ -210,11 +234,7 @@ def _make_init(cls: type, every: tuple[Field, ...], frozen: bool) -> Callable[..
         lines.append(f"_set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
     if hasattr(cls, "__post_init__"):
         lines.append("self.__post_init__()")
-    source = f"def __init__(self, {', '.join(params)}):\n " + "\n ".join(lines or ["pass"])
-    exec(source, scope)  # noqa: S102 - the source is made here from field names
-    made: Callable[..., None] = scope["__init__"]
-    made.__qualname__ = f"{cls.__qualname__}.__init__"
-    return made
+    return f"def __init__(self, {', '.join(params)}):\n " + "\n ".join(lines or ["pass"]), scope
 
 
 def _add_methods(body: dict[str, Any], every: tuple[Field, ...], frozen: bool) -> None:

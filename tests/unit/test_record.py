@@ -231,3 +231,19 @@ def test_no_verb_imports_dataclasses_or_inspect() -> None:
     twin = "import sys, dataclasses; print('inspect' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", twin], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_init_is_compiled_at_first_use_then_replaced() -> None:
+    @record
+    class Late:
+        a: int
+        b: int = 2
+
+    deferred = Late.__dict__["__init__"]
+    with pytest.raises(TypeError):
+        Late()  # type: ignore[call-arg]  # the first call compiles; the real signature refuses
+    compiled = Late.__dict__["__init__"]
+    assert compiled is not deferred
+    assert compiled.__code__.co_varnames[:3] == ("self", "a", "b")
+    assert Late(1) == Late(a=1, b=2)
+    assert Late.__dict__["__init__"] is compiled  # compiled once
