@@ -133,6 +133,10 @@ class SystemdCallError(SystemdError):
         self.error_name = error_name
 
 
+class DBusTimeoutError(SystemdError):
+    """A D-Bus peer (the bus, systemd) did not answer in time; the caller words the message."""
+
+
 class CommandError(SysContainersError):
     """An external command that failed."""
 

@@ -1,9 +1,10 @@
 """systemd over D-Bus: reload, enable, start and stop units, read their states, watch their health.
 
-This is the only module that imports dbus_next. Callers see plain synchronous
-functions behind the ``UnitManager`` protocol. ``SystemdManager`` runs a private
-asyncio event loop and one system-bus connection for the length of a ``with``
-block (or for a single call when used without one), so nothing stays resident.
+With syscontainers.dbus (the blocking connection it talks through), the only
+module that imports dbus_next. Callers see plain synchronous functions behind
+the ``UnitManager`` protocol. ``SystemdManager`` holds one system-bus
+connection for the length of a ``with`` block (or for a single call when used
+without one), so nothing stays resident.
 
 Job completion is read from the Manager's ``JobRemoved`` signal, the way
 ``systemctl`` waits: "done" means the start job finished, which for a
@@ -14,18 +15,14 @@ restart, for the whole window.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Collection, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from dbus_next.aio.message_bus import MessageBus
-from dbus_next.constants import BusType, MessageType
-from dbus_next.message import Message
-
-from syscontainers.errors import SystemdCallError, SystemdError
-from syscontainers.record import record
+from syscontainers.dbus import BUS_NAME as BUS
+from syscontainers.dbus import BUS_PATH, Connection, Message, MessageType
+from syscontainers.errors import DBusTimeoutError, SystemdCallError, SystemdError
 from syscontainers.systemd_states import (
     ActiveState,
     JobResult,
@@ -37,7 +34,6 @@ from syscontainers.systemd_states import (
     check_job,
     dbus_error,
     judge,
-    unreachable_error,
 )
 
 __all__ = [
@@ -61,7 +57,6 @@ MANAGER = "org.freedesktop.systemd1.Manager"
 UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 PROPERTIES = "org.freedesktop.DBus.Properties"
-BUS = "org.freedesktop.DBus"
 NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 FILE_NOT_FOUND = "org.freedesktop.DBus.Error.FileNotFound"
 _JOB_MATCH = f"type='signal',sender='{SYSTEMD}',path='{MANAGER_PATH}',interface='{MANAGER}'"
@@ -102,52 +97,30 @@ class UnitManager(Protocol):
 
 
 class _Connection:
-    """One system-bus connection on a running event loop, with signal bookkeeping."""
+    """One system-bus connection, with systemd's signal bookkeeping."""
 
-    def __init__(self, bus: MessageBus, timeout: float) -> None:
+    def __init__(self, bus: Connection, timeout: float) -> None:
         self._bus = bus
         self._timeout = timeout
         self._subscribed = False
         self._finished: dict[str, str] = {}
-        self._waiters: dict[str, asyncio.Future[str]] = {}
         self._inflight = 0
         self._watchers: dict[str, Callable[[ActiveState], None]] = {}
-        bus.add_message_handler(self._on_message)
+        bus.on_signal = self._on_signal
 
     @classmethod
-    async def open(cls, address: str | None, timeout: float) -> _Connection:
+    def open(cls, address: str | None, timeout: float) -> _Connection:
         """Connect to the system bus (or ADDRESS) and say Hello."""
-        where = address or "the system bus"
-        try:
-            bus = (
-                MessageBus(bus_type=BusType.SYSTEM)
-                if address is None
-                else MessageBus(bus_address=address, bus_type=BusType.SYSTEM)
-            )
-            await asyncio.wait_for(bus.connect(), timeout)
-        except Exception as e:  # dbus-next raises OSError, AuthError, ValueError and more here
-            raise unreachable_error(where, str(e) or type(e).__name__) from e
-        return cls(bus, timeout)
+        return cls(Connection.open(address, timeout), timeout)
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Disconnect and release the socket."""
-        self._bus.disconnect()  # type: ignore[no-untyped-call]
-        waiting = self._bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(Exception):  # a broken connection is as closed as a clean one
-            await asyncio.wait_for(waiting, self._timeout)
-        sock = getattr(self._bus, "_sock", None)  # dbus-next 0.2.3 never closes it
-        if sock is not None:
-            sock.close()
+        self._bus.close()
 
-    def _on_message(self, msg: Message) -> None:
-        if msg.message_type is not MessageType.SIGNAL:
-            return
+    def _on_signal(self, msg: Message) -> None:
         if msg.interface == MANAGER and msg.member == "JobRemoved":
             _job_id, job, _unit, result = msg.body
-            waiter = self._waiters.pop(job, None)
-            if waiter is not None and not waiter.done():
-                waiter.set_result(result)
-            elif self._inflight:
+            if self._inflight:
                 self._finished[job] = result
         elif msg.interface == PROPERTIES and msg.member == "PropertiesChanged":
             interface, changed, _invalidated = msg.body
@@ -155,7 +128,7 @@ class _Connection:
             if interface == UNIT and watcher is not None and "ActiveState" in changed:
                 watcher(ActiveState(changed["ActiveState"].value))
 
-    async def call(
+    def call(
         self,
         member: str,
         signature: str = "",
@@ -176,22 +149,22 @@ class _Connection:
             body=list(body),
         )
         try:
-            reply = await asyncio.wait_for(self._bus.call(msg), self._timeout)
-        except TimeoutError as e:
+            reply = self._bus.call(msg, self._timeout)
+        except DBusTimeoutError as e:
             raise SystemdError(
                 f"systemd did not answer {member} within {self._timeout:g} s",
                 hint="see: journalctl -b -u init.scope",
             ) from e
-        except Exception as e:  # the connection broke under us
-            raise unreachable_error("the system bus", str(e) or type(e).__name__) from e
-        if reply is None:
-            return []
         if reply.message_type is MessageType.ERROR:
             text = str(reply.body[0]) if reply.body else ""
             name = reply.error_name or ""
             error = dbus_error(member, unit, name, text)
             raise SystemdCallError(error.message, error.hint, name)
         return list(reply.body)
+
+    def pause(self, seconds: float) -> None:
+        """Wait SECONDS, handling the signals that arrive meanwhile."""
+        self._bus.pump(lambda: False, time.monotonic() + seconds)
 
     def watch(self, path: str, watcher: Callable[[ActiveState], None] | None) -> None:
         """Pass the ActiveState changes of the unit at PATH to WATCHER (None: stop)."""
@@ -200,82 +173,67 @@ class _Connection:
         else:
             self._watchers[path] = watcher
 
-    async def add_match(self, rule: str) -> None:
+    def add_match(self, rule: str) -> None:
         """Ask the bus to route signals matching RULE to us."""
-        await self.call(
-            "AddMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS, destination=BUS
-        )
+        self.call("AddMatch", "s", [rule], path=BUS_PATH, interface=BUS, destination=BUS)
 
-    async def remove_match(self, rule: str) -> None:
+    def remove_match(self, rule: str) -> None:
         """Undo add_match."""
-        await self.call(
-            "RemoveMatch", "s", [rule], path="/org/freedesktop/DBus", interface=BUS, destination=BUS
-        )
+        self.call("RemoveMatch", "s", [rule], path=BUS_PATH, interface=BUS, destination=BUS)
 
-    async def subscribe(self) -> None:
+    def subscribe(self) -> None:
         """Have systemd send us job and property signals, once per connection."""
         if not self._subscribed:
-            await self.add_match(_JOB_MATCH)
-            await self.call("Subscribe")
+            self.add_match(_JOB_MATCH)
+            self.call("Subscribe")
             self._subscribed = True
 
-    async def job(self, member: str, unit: str, timeout: float) -> JobResult:
+    def job(self, member: str, unit: str, timeout: float) -> JobResult:
         """Queue a job with MEMBER (StartUnit, ...) and wait for its JobRemoved result."""
-        await self.subscribe()
+        self.subscribe()
         self._inflight += 1
         try:
-            (job,) = await self.call(member, "ss", [unit, "replace"], unit=unit)
-            result = self._finished.pop(job, None)
-            if result is None:
-                waiter = asyncio.get_running_loop().create_future()
-                self._waiters[job] = waiter
-                try:
-                    result = await asyncio.wait_for(waiter, timeout)
-                except TimeoutError as e:
-                    self._waiters.pop(job, None)
-                    raise SystemdError(
-                        f"the {member} job of {unit} did not finish within {timeout:g} s",
-                        hint=f"see: systemctl status {unit}",
-                    ) from e
+            (job,) = self.call(member, "ss", [unit, "replace"], unit=unit)
+            # JobRemoved may come before the reply: then it is in _finished already.
+            if not self._bus.pump(lambda: job in self._finished, time.monotonic() + timeout):
+                raise SystemdError(
+                    f"the {member} job of {unit} did not finish within {timeout:g} s",
+                    hint=f"see: systemctl status {unit}",
+                )
+            result = self._finished.pop(job)
         finally:
             self._inflight -= 1
             if not self._inflight:
                 self._finished.clear()
         return JobResult(result)
 
-    async def states(self, names: Sequence[str]) -> dict[str, UnitState]:
+    def states(self, names: Sequence[str]) -> dict[str, UnitState]:
         """ListUnitsByNames: every name's state in one call."""
         if not names:
             return {}
-        (rows,) = await self.call("ListUnitsByNames", "as", [list(names)])
+        (rows,) = self.call("ListUnitsByNames", "as", [list(names)])
         return dict(UnitState.from_row(row) for row in rows)
 
-    async def unit_path(self, unit: str) -> str:
+    def unit_path(self, unit: str) -> str:
         """The object path of UNIT, loading it if needed."""
-        (path,) = await self.call("LoadUnit", "s", [unit], unit=unit)
+        (path,) = self.call("LoadUnit", "s", [unit], unit=unit)
         return str(path)
 
-    async def service_property(self, path: str, unit: str, name: str) -> Any:
+    def service_property(self, path: str, unit: str, name: str) -> Any:
         """A property of the Service interface, or None for units that are not services."""
         if not unit.endswith(".service"):
             return None
-        (variant,) = await self.call(
+        (variant,) = self.call(
             "Get", "ss", [SERVICE, name], path=path, interface=PROPERTIES, unit=unit
         )
         return variant.value
 
-    async def with_result(self, unit: str, state: UnitState) -> UnitState:
+    def with_result(self, unit: str, state: UnitState) -> UnitState:
         """STATE with the service's Result filled in (when systemd knows the unit)."""
         if not state.exists:
             return state
-        result = await self.service_property(await self.unit_path(unit), unit, "Result")
+        result = self.service_property(self.unit_path(unit), unit, "Result")
         return state.with_result(None if result is None else str(result))
-
-
-@record
-class _Session:
-    loop: asyncio.AbstractEventLoop
-    conn: _Connection
 
 
 class SystemdManager:
@@ -297,12 +255,12 @@ class SystemdManager:
         self._timeout = timeout
         self._job_timeout = job_timeout
         self._poll = poll_interval
-        self._session: _Session | None = None
+        self._conn: _Connection | None = None
 
     def __enter__(self) -> SystemdManager:
-        if self._session is not None:
+        if self._conn is not None:
             raise RuntimeError("SystemdManager is not reentrant")
-        self._session = self._open()
+        self._conn = _Connection.open(self._address, self._timeout)
         return self
 
     def __exit__(
@@ -311,34 +269,18 @@ class SystemdManager:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            self._close(session)
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
-    def _open(self) -> _Session:
-        loop = asyncio.new_event_loop()
+    def _run(self, work: Callable[[_Connection], T]) -> T:
+        if self._conn is not None:
+            return work(self._conn)
+        conn = _Connection.open(self._address, self._timeout)
         try:
-            conn = loop.run_until_complete(_Connection.open(self._address, self._timeout))
-        except BaseException:
-            loop.close()
-            raise
-        return _Session(loop, conn)
-
-    @staticmethod
-    def _close(session: _Session) -> None:
-        try:
-            session.loop.run_until_complete(session.conn.close())
+            return work(conn)
         finally:
-            session.loop.close()
-
-    def _run(self, work: Callable[[_Connection], Awaitable[T]]) -> T:
-        if self._session is not None:
-            return self._session.loop.run_until_complete(work(self._session.conn))
-        session = self._open()
-        try:
-            return session.loop.run_until_complete(work(session.conn))
-        finally:
-            self._close(session)
+            conn.close()
 
     def daemon_reload(self) -> None:
         """Make systemd re-read unit files (returns once the reload is done)."""
@@ -356,17 +298,14 @@ class SystemdManager:
         """Disable unit files; return the links removed. Missing files are skipped."""
         return self._run(lambda c: self._disable(c, unit_files))
 
-    async def _disable(
-        self, conn: _Connection, unit_files: Sequence[str]
-    ) -> tuple[UnitFileChange, ...]:
+    @staticmethod
+    def _disable(conn: _Connection, unit_files: Sequence[str]) -> tuple[UnitFileChange, ...]:
         changes: list[UnitFileChange] = []
         # One file at a time: systemd refuses the whole call if any one file is gone,
         # and uninstall must work on a half-removed container.
         for unit_file in unit_files:
             try:
-                (rows,) = await conn.call(
-                    "DisableUnitFiles", "asb", [[unit_file], False], unit=unit_file
-                )
+                (rows,) = conn.call("DisableUnitFiles", "asb", [[unit_file], False], unit=unit_file)
             except SystemdCallError as e:
                 if e.error_name not in (NO_SUCH_UNIT, FILE_NOT_FOUND):
                     raise
@@ -407,43 +346,41 @@ class SystemdManager:
         """Poll UNIT until its active state is in WANT, it fails, or TIMEOUT passes."""
         return self._run(lambda c: self._wait_state(c, unit, frozenset(want), timeout))
 
-    async def _wait_state(
+    def _wait_state(
         self, conn: _Connection, unit: str, want: frozenset[ActiveState], timeout: float
     ) -> UnitState:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = time.monotonic() + timeout
         while True:
-            state = (await conn.states([unit]))[unit]
+            state = conn.states([unit])[unit]
             done = state.active_state in want or state.active_state is ActiveState.FAILED
-            if done or loop.time() >= deadline:
-                return await conn.with_result(unit, state)
-            await asyncio.sleep(min(self._poll, max(0.0, deadline - loop.time())))
+            if done or time.monotonic() >= deadline:
+                return conn.with_result(unit, state)
+            conn.pause(min(self._poll, max(0.0, deadline - time.monotonic())))
 
     def observe(self, unit: str, window: float) -> Observation:
         """Watch UNIT for WINDOW seconds: healthy if it is active and stays so, unrestarted."""
         return self._run(lambda c: self._observe(c, unit, window))
 
-    async def _observe(self, conn: _Connection, unit: str, window: float) -> Observation:
-        loop = asyncio.get_running_loop()
-        path = await conn.unit_path(unit)
+    def _observe(self, conn: _Connection, unit: str, window: float) -> Observation:
+        path = conn.unit_path(unit)
         rule = f"type='signal',sender='{SYSTEMD}',path='{path}',interface='{PROPERTIES}'"
         history: list[ActiveState] = []
-        await conn.subscribe()
-        await conn.add_match(rule)
+        conn.subscribe()
+        conn.add_match(rule)
         conn.watch(path, history.append)
         try:
-            restarts_before = await conn.service_property(path, unit, "NRestarts") or 0
-            started = loop.time()
+            restarts_before = conn.service_property(path, unit, "NRestarts") or 0
+            started = time.monotonic()
             while True:
-                history.append((await conn.states([unit]))[unit].active_state)
-                remaining = started + window - loop.time()
+                history.append(conn.states([unit])[unit].active_state)
+                remaining = started + window - time.monotonic()
                 if remaining <= 0 or not judge(history, 0).could_recover:
                     break
-                await asyncio.sleep(min(self._poll, remaining))
-            restarts = (await conn.service_property(path, unit, "NRestarts") or 0) - restarts_before
-            final = await conn.with_result(unit, (await conn.states([unit]))[unit])
+                conn.pause(min(self._poll, remaining))
+            restarts = (conn.service_property(path, unit, "NRestarts") or 0) - restarts_before
+            final = conn.with_result(unit, conn.states([unit])[unit])
         finally:
             conn.watch(path, None)
-            await conn.remove_match(rule)
+            conn.remove_match(rule)
         verdict = judge([*history, final.active_state], int(restarts))
-        return Observation(unit, verdict, final, loop.time() - started)
+        return Observation(unit, verdict, final, time.monotonic() - started)

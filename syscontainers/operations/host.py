@@ -19,7 +19,7 @@ from syscontainers.progress import NullReporter, Reporter
 from syscontainers.record import field, record
 from syscontainers.store.lock import LockMode
 
-if TYPE_CHECKING:  # annotations only: the systemd module imports dbus_next
+if TYPE_CHECKING:  # annotations only: the systemd module loads the D-Bus transport
     from syscontainers.deploy.publish import Tmpfiles
     from syscontainers.operations.pull import PolicyCheck
     from syscontainers.paths import Paths

@@ -304,6 +304,32 @@ def test_listing_verbs_load_no_yaml_jinja_requests_or_dbus(tmp_path: Path) -> No
     assert listing & (unneeded | {"syscontainers.cli.images"}) == set()
 
 
+DBUS = (
+    "asyncio",
+    "ssl",
+    "inspect",
+    "logging",
+    "dbus_next.aio",
+    "dbus_next.glib",
+    "dbus_next.message",
+)
+
+
+def test_systemd_loads_dbus_next_messages_without_asyncio_or_ssl() -> None:
+    # dbus_next's package __init__ imports its asyncio and glib transports: not run here
+    assert loaded_after("import syscontainers.systemd", DBUS) == {"dbus_next.message"}
+
+
+def test_dbus_next_imported_after_systemd_is_the_whole_package() -> None:  # the twin
+    code = """
+        import syscontainers.systemd
+        import dbus_next
+        from dbus_next.aio import MessageBus
+        assert dbus_next.BusType.SYSTEM and dbus_next.aio.MessageBus is MessageBus
+    """
+    assert {"asyncio", "dbus_next.aio", "dbus_next.glib"} <= loaded_after(code, DBUS)
+
+
 def test_config_file_loads_yaml(tmp_path: Path) -> None:  # the twin of the above
     config = tmp_path / "config" / "syscontainers" / "config.yaml"
     config.parent.mkdir(parents=True)
