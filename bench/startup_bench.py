@@ -148,6 +148,10 @@ def bench_startup(work: Path, layout: Path, repeat: int) -> None:
         f"(running {' '.join(sc)})",
         flush=True,
     )
+    # What a verb that talks to systemd adds: the D-Bus layer, and all of dbus_next it avoids.
+    for module in ("syscontainers.systemd", "dbus_next"):
+        _, cpu, _ = timed([sys.executable, "-c", f"import {module}"], repeat)
+        print(f"  import {module:23} {cpu:6.1f} ms CPU (not a verb: what it costs)", flush=True)
     worst = 0.0
     for label, argv in verb_cases(sc, work, layout):
         wall, cpu, code = timed([*sc, *argv], repeat)
