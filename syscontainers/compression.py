@@ -14,7 +14,7 @@ import queue
 import threading
 import types
 import zlib
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from syscontainers.errors import LayerError
 from syscontainers.hashing import sha256
@@ -38,6 +38,14 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 _ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
 _HINT = "the blob is damaged; pull the image again, or ask its publisher to rebuild it"
+
+
+class Sha256(Protocol):
+    """What HashingReader needs of a sha256: hashlib's, or a HashThread's."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 class _Reader(io.RawIOBase):
@@ -68,13 +76,16 @@ class HashingReader(_Reader):
     """Passes a stream through unchanged, keeping the sha256 and the length of what passed.
 
     With LIMIT, it ends the stream after LIMIT + 1 bytes, so a source that
-    never ends is caught by the size check instead of being read forever.
+    never ends is caught by the size check instead of being read forever. DIGEST is the
+    sha256 the bytes go to: a new hashlib one by default, or one a ``HashThread`` computes.
     """
 
-    def __init__(self, raw: BinaryIO, limit: int | None = None) -> None:
+    def __init__(
+        self, raw: BinaryIO, limit: int | None = None, digest: Sha256 | None = None
+    ) -> None:
         super().__init__()
         self._raw = raw
-        self._hash = sha256()
+        self._hash = sha256() if digest is None else digest
         self._limit = limit
         self.count = 0
 

@@ -7,8 +7,8 @@ types, sizes on entries that carry no data, missing end-of-archive marker).
 It reads ustar, GNU (long names) and PAX (including ``SCHILY.xattr.*``)
 headers; PAX global headers are ignored, as Docker and containerd do.
 
-Decompression and hashing run in a read-ahead thread (zlib, libzstd and
-hashlib release the GIL), overlapped with parsing and object writes here.
+Decompression runs in a read-ahead thread and the blob's and the tar's sha256 in another
+(zlib, libzstd and hashlib release the GIL), overlapped with parsing and object writes here.
 Entries go to a tree sink as they are read (``Store.layer_writer`` writes them to disk), so
 memory does not grow with the entries: the safety checks keep only a compact index of the
 paths seen (``pathindex``) and read an earlier entry back from the sink when they need it.
@@ -24,6 +24,7 @@ from typing import Any, BinaryIO, NamedTuple, cast
 
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
 from syscontainers.errors import DigestMismatchError, LayerError
+from syscontainers.hashthread import HashThread
 from syscontainers.oci import Descriptor
 from syscontainers.pathindex import PathIndex
 from syscontainers.store.objects import IN_MEMORY_LIMIT, ObjectMeta, ObjectWriter
@@ -68,9 +69,36 @@ def import_layer(
     bytes; the uncompressed tar must always match DIFF_ID. WHAT names the layer
     in errors; ON_PROGRESS gets the raw bytes consumed, about every MiB.
     """
-    raw = HashingReader(blob, limit=desc.size if desc is not None else None)
+    hashing = HashThread()
     try:
-        tar = HashingReader(open_decompressed(cast(BinaryIO, raw)))
+        raw, tar = _import(writer, blob, desc, what, on_progress, tree, hashing)
+    finally:
+        hashing.close()
+    if on_progress is not None:
+        on_progress(raw.count)
+    if tar.digest() != diff_id:
+        raise DigestMismatchError(
+            f"{what}: the uncompressed layer has digest {tar.digest()}, "
+            f"but the image config names {diff_id}",
+            hint="the image is inconsistent or damaged; pull it again or ask its publisher",
+        )
+    tree.finish(diff_id, tar.count)
+
+
+def _import(
+    writer: ObjectWriter,
+    blob: BinaryIO,
+    desc: Descriptor | None,
+    what: str,
+    on_progress: Callable[[int], None] | None,
+    tree: TreeSink,
+    hashing: HashThread,
+) -> tuple[HashingReader, HashingReader]:
+    """Import the entries and read the blob to its end; (the blob, the tar) read."""
+    limit = desc.size if desc is not None else None
+    raw = HashingReader(blob, limit, hashing.sha256())
+    try:
+        tar = HashingReader(open_decompressed(cast(BinaryIO, raw)), digest=hashing.sha256())
     except LayerError as e:
         raise LayerError(f"{what}: {e.message}", e.hint) from e
     ahead = ReadAhead(cast(BinaryIO, tar))
@@ -91,15 +119,7 @@ def import_layer(
         ahead.close()
     if desc is not None and (mismatch := _blob_mismatch(raw, desc, what)):
         raise mismatch
-    if on_progress is not None:
-        on_progress(raw.count)
-    if tar.digest() != diff_id:
-        raise DigestMismatchError(
-            f"{what}: the uncompressed layer has digest {tar.digest()}, "
-            f"but the image config names {diff_id}",
-            hint="the image is inconsistent or damaged; pull it again or ask its publisher",
-        )
-    tree.finish(diff_id, tar.count)
+    return raw, tar
 
 
 def _blob_mismatch(raw: HashingReader, desc: Descriptor, what: str) -> DigestMismatchError | None:
