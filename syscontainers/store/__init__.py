@@ -75,6 +75,7 @@ class Store:
         self.refs_dir = path / "refs"
         self.pins_dir = path / "pins"
         self.tmp_dir = path / "tmp"
+        self._new_object_dirs: tuple[str, ...] = ()  # made by this lock's _prepare, empty
 
     # ---- locking and setup -------------------------------------------------
 
@@ -97,15 +98,18 @@ class Store:
         for d in (self.blobs_dir, self.by_blob_dir, self.refs_dir, self.pins_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.objects_dir.mkdir(mode=access.PRIVATE_MODE, exist_ok=True)
+        self._new_object_dirs = ()  # another writer may have filled them since the last lock
         if not (self.objects_dir / OBJECT_DIRS[-1]).is_dir():
-            for prefix in OBJECT_DIRS:
-                (self.objects_dir / prefix).mkdir(parents=True, exist_ok=True)
+            self._new_object_dirs = _make_object_dirs(self.objects_dir)
         remove_tree(self.tmp_dir)
         self.tmp_dir.mkdir(mode=0o700)
 
     def object_writer(self) -> ObjectWriter:
         """A writer for new objects (call under the exclusive lock)."""
-        return ObjectWriter(self.objects_dir, self.tmp_dir, self.privileged)
+        # The first writer after the store was made knows that its objects/XX are empty,
+        # and need not list them.
+        empty, self._new_object_dirs = self._new_object_dirs, ()
+        return ObjectWriter(self.objects_dir, self.tmp_dir, self.privileged, empty)
 
     def object_path(self, name: str) -> Path:
         """Where the object NAME lives."""
@@ -293,6 +297,16 @@ class Store:
     def pins(self) -> dict[str, str]:
         """Every pin and the manifest digest it holds."""
         return _read_dir_map(self.pins_dir)
+
+
+def _make_object_dirs(objects_dir: Path) -> tuple[str, ...]:
+    """Make objects/00 … objects/ff; the ones this made (so empty), not those already there."""
+    made = []
+    for prefix in OBJECT_DIRS:
+        with contextlib.suppress(FileExistsError):
+            (objects_dir / prefix).mkdir()
+            made.append(prefix)
+    return tuple(made)
 
 
 def missing_layer(diff_id: str) -> ImageNotFoundError:

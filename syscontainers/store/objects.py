@@ -144,7 +144,10 @@ class ObjectWriter:
     already keeps the second core busy.)
     """
 
-    def __init__(self, objects_dir: Path, tmp_dir: Path, privileged: bool) -> None:
+    def __init__(
+        self, objects_dir: Path, tmp_dir: Path, privileged: bool, empty: Iterable[str] = ()
+    ) -> None:
+        """EMPTY names objects/XX directories known to be empty (just made): not listed."""
         self.objects_dir = objects_dir
         self.tmp_dir = tmp_dir
         self.privileged = privileged
@@ -153,7 +156,7 @@ class ObjectWriter:
         self._objects = str(objects_dir)
         self._tmp_prefix = f"{tmp_dir}/.obj-{os.getpid()}-{id(self):x}-"
         self._counter = itertools.count()
-        self._known: dict[str, set[str]] = {}  # XX -> names in objects/XX, listed once
+        self._known: dict[str, set[str]] = {p: set() for p in empty}  # XX -> names in objects/XX
         self._owner = (os.geteuid(), os.getegid())
         self._umask = _current_umask()
 

@@ -52,6 +52,55 @@ def test_writer_lock_creates_the_layout(tmp_path: Path) -> None:
         assert (s.path / "lock").read_text().strip() == str(os.getpid())
 
 
+def _put(store: Store, writer_count: list[int], data: bytes) -> str:
+    writer = store.object_writer()
+    name = writer.put(io.BytesIO(data), len(data), ObjectMeta(0o644, 0, 0), "f")
+    writer_count.append(writer.objects_written)
+    return name
+
+
+def test_objects_are_deduplicated_in_a_new_store_and_after_it(tmp_path: Path) -> None:
+    """The first writer of a new store skips listing its empty objects/XX; every later one
+    (even of the same Store, after another process wrote) must see what is there."""
+    first, other = Store(tmp_path / "s", privileged=False), Store(tmp_path / "s", privileged=False)
+    written: list[int] = []
+    with first.locked(LockMode.EXCLUSIVE):
+        w = first.object_writer()
+        names = {w.put(io.BytesIO(b"same"), 4, ObjectMeta(0o644, 0, 0), "f") for _ in range(2)}
+        assert len(names) == 1 and w.objects_written == 1
+        _put(first, written, b"same")
+    with other.locked(LockMode.EXCLUSIVE):
+        _put(other, written, b"same")
+    assert written == [0, 0]
+
+
+def test_a_store_made_without_writing_does_not_trust_its_dirs_later(tmp_path: Path) -> None:
+    first, other = Store(tmp_path / "s", privileged=False), Store(tmp_path / "s", privileged=False)
+    written: list[int] = []
+    with first.locked(LockMode.EXCLUSIVE):
+        pass  # makes objects/00..ff, takes no writer
+    with other.locked(LockMode.EXCLUSIVE):
+        name = _put(other, written, b"by another process")
+    with first.locked(LockMode.EXCLUSIVE):
+        assert _put(first, written, b"by another process") == name
+    assert written == [1, 0]
+
+
+def test_object_dirs_made_earlier_are_not_taken_for_empty(tmp_path: Path) -> None:
+    """A store whose objects/ff is missing (cut short while made) is completed, and the
+    directories that were there already are listed, not assumed empty."""
+    s = Store(tmp_path / "s", privileged=False)
+    with s.locked(LockMode.EXCLUSIVE):
+        name = _put(s, [], b"kept")
+    assert object_dir(name) != "ff"
+    os.rmdir(s.objects_dir / "ff")
+    written: list[int] = []
+    with s.locked(LockMode.EXCLUSIVE):
+        assert sorted(os.listdir(s.objects_dir)) == list(OBJECT_DIRS)
+        _put(s, written, b"kept")
+    assert written == [0]
+
+
 def test_reader_lock_on_a_missing_store_creates_nothing(tmp_path: Path) -> None:
     s = Store(tmp_path / "nowhere", privileged=False)
     with s.locked(LockMode.SHARED):
