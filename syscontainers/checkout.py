@@ -1,10 +1,8 @@
 """Checkout: the union of an image's layers, materialised as a directory of hardlinks.
 
-``merge`` is pure: it folds the layer trees bottom-first into one entry list,
-applying OCI whiteouts and refusing entries that would be written through a
-symlink or below a non-directory. ``checkout`` then builds that list in a temp
-sibling of the destination and renames it into place, so a failed checkout
-leaves nothing behind under the final name.
+``merge`` (pure, in its own module) folds the layer trees into one parent-first entry
+list; ``checkout`` builds that list in a temp sibling of the destination and renames it
+into place, so a failed checkout leaves nothing behind under the final name.
 
 Regular files are hardlinks of store objects, which already carry their mode,
 owner and xattrs (their mtime is the object's, shared by every checkout); so are
@@ -28,6 +26,7 @@ from pathlib import Path
 from syscontainers import progress
 from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree, tmp_name
+from syscontainers.merge import merge
 from syscontainers.progress import Reporter
 from syscontainers.record import record
 from syscontainers.store import Store
@@ -35,7 +34,6 @@ from syscontainers.store.objects import object_relpath, symlink_object
 from syscontainers.tree import Entry, EntryKind, LayerTree
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
-HOSTILE_HINT = "the image is malformed or hostile; do not use it, and tell its publisher"
 MISSING_HINT = "run syscontainers images verify, then pull the image again"
 _LINK_FALLBACK = {
     errno.EXDEV: "{dest} is on another filesystem than the store",
@@ -45,7 +43,6 @@ _LINK_FALLBACK = {
 
 LINK_THREAD_MIN = 512  # below this many files, threads cost more than they save
 _FILE, _DIR, _SYMLINK = EntryKind.FILE, EntryKind.DIR, EntryKind.SYMLINK
-_WHITEOUT, _OPAQUE = EntryKind.WHITEOUT, EntryKind.OPAQUE
 _NODE_TYPES = {EntryKind.CHAR: stat.S_IFCHR, EntryKind.BLOCK: stat.S_IFBLK}
 
 
@@ -58,129 +55,6 @@ class CheckoutResult:
     links: int  # symlinks
     copied: bool  # True if hardlinking failed and files were copied
     skipped_devices: int = 0  # device nodes not made without privilege
-
-
-# ---- merge (pure) -----------------------------------------------------------
-
-
-def _implied(path: str) -> Entry:
-    return Entry(path, _DIR, 0o755)
-
-
-class _Union:
-    """The union built so far: entries in parent-first order plus a child index."""
-
-    __slots__ = ("entries", "children")
-
-    def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {"": _implied("")}
-        self.children: dict[str, set[str]] = {"": set()}
-
-    def parent_dir(self, label: str, entry: Entry, create: bool) -> str | None:
-        """The parent of ENTRY if it is (or, with CREATE, is made) a directory.
-
-        Raises if the nearest existing ancestor is a symlink or not a directory;
-        returns None if the parent is missing and CREATE is false.
-        """
-        parent = entry.path.rpartition("/")[0]
-        missing: list[str] = []
-        found = self.entries.get(parent)
-        while found is None:
-            missing.append(parent)
-            parent = parent.rpartition("/")[0]
-            found = self.entries.get(parent)
-        if found.kind is not _DIR:
-            what = "a symbolic link" if found.kind is _SYMLINK else "not a directory"
-            raise CheckoutError(
-                f"layer {label}: {entry.kind.name.lower()} entry {entry.path!r} lies below "
-                f"{found.path!r}, which is {what}",
-                hint=HOSTILE_HINT,
-            )
-        if not missing:
-            return parent
-        if not create:
-            return None
-        for path in reversed(missing):
-            self._insert(_implied(path), path.rpartition("/")[0])
-        return missing[0]
-
-    def _insert(self, entry: Entry, parent: str) -> None:
-        self.entries[entry.path] = entry
-        self.children[parent].add(entry.path)
-        if entry.kind is _DIR:
-            self.children[entry.path] = set()
-
-    def _drop(self, path: str) -> None:
-        """Forget PATH and its subtree (the caller unlinks it from its parent)."""
-        del self.entries[path]
-        for child in self.children.pop(path, ()):
-            self._drop(child)
-
-    def clear_below(self, path: str) -> None:
-        """Forget everything below the directory PATH."""
-        kids = self.children.get(path)
-        if kids:
-            for child in kids:
-                self._drop(child)
-            kids.clear()
-
-    def remove(self, path: str, parent: str) -> None:
-        """Forget PATH and its subtree, if present."""
-        if path in self.entries:
-            self._drop(path)
-            self.children[parent].discard(path)
-
-    def add(self, label: str, entry: Entry) -> None:
-        """Add ENTRY, replacing whatever is at its path."""
-        path = entry.path
-        if not path:
-            if entry.kind is not _DIR:
-                raise CheckoutError(f"layer {label}: the root is not a directory", HOSTILE_HINT)
-            self.entries[""] = entry
-            return
-        parent = self.parent_dir(label, entry, create=True)
-        assert parent is not None
-        old = self.entries.get(path)
-        if old is None:
-            self._insert(entry, parent)
-            return
-        # Replacing in place keeps the parent-first order: PATH's parent is earlier.
-        self.entries[path] = entry
-        if old.kind is _DIR and entry.kind is not _DIR:
-            self.clear_below(path)
-            del self.children[path]
-        elif old.kind is not _DIR and entry.kind is _DIR:
-            self.children[path] = set()
-
-
-def _check_path(label: str, path: str) -> None:
-    wrapped = f"/{path}/"
-    if path and ("//" in wrapped or "/../" in wrapped or "/./" in wrapped or "\0" in path):
-        raise CheckoutError(f"layer {label}: entry path {path!r} is not normalised", HOSTILE_HINT)
-
-
-def merge(layers: Sequence[tuple[str, LayerTree]]) -> list[Entry]:
-    """Union LAYERS (label, tree), bottom first, into one parent-first entry list."""
-    union = _Union()
-    for label, tree in layers:
-        rest: list[Entry] = []
-        for entry in tree.entries:
-            _check_path(label, entry.path)
-            if entry.kind is _WHITEOUT:
-                if not entry.path:
-                    raise CheckoutError(f"layer {label}: whiteout of the root", HOSTILE_HINT)
-                parent = union.parent_dir(label, entry, create=False)
-                if parent is not None:
-                    union.remove(entry.path, parent)
-            elif entry.kind is _OPAQUE:
-                if entry.path:
-                    union.parent_dir(label, entry, create=False)
-                union.clear_below(entry.path)
-            else:
-                rest.append(entry)
-        for entry in rest:
-            union.add(label, entry)
-    return list(union.entries.values())
 
 
 # ---- checkout (I/O) ---------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from syscontainers.checkout import merge
 from syscontainers.errors import TemplateError
+from syscontainers.merge import merge
 from syscontainers.operations.images import StoredImage, find_image
 from syscontainers.record import record
 from syscontainers.render.exports import (

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from syscontainers.checkout import CheckoutResult, checkout, merge
+from syscontainers.checkout import CheckoutResult, checkout
 from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree
+from syscontainers.merge import merge
 from syscontainers.progress import EventKind, RecordingReporter
 from syscontainers.store import Store
 from syscontainers.store.lock import LockMode
