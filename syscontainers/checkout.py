@@ -31,7 +31,7 @@ from syscontainers.progress import Reporter
 from syscontainers.record import record
 from syscontainers.store import Store
 from syscontainers.store.objects import object_relpath, symlink_object
-from syscontainers.tree import Entry, EntryKind, LayerTree
+from syscontainers.tree import Entry, EntryKind, LayerTree, collector_paused
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
 MISSING_HINT = "run syscontainers images verify, then pull the image again"
@@ -315,12 +315,14 @@ def checkout(
             f"cannot check out into {dest}: {dest.parent} is not a directory",
             hint="create the parent directory first",
         )
-    entries = merge(layers)
+    with collector_paused():
+        entries = merge(layers)
     progress.step(reporter, f"checking out {len(entries)} entries into {dest}", dest=str(dest))
     tmp = tmp_name(dest.parent, dest.name)
     try:
         os.mkdir(tmp, 0o700)
-        result = _Builder(store, dest, str(tmp), reporter).build(entries)
+        with collector_paused():
+            result = _Builder(store, dest, str(tmp), reporter).build(entries)
         if os.path.lexists(dest):
             raise CheckoutError(
                 f"cannot check out into {dest}: it appeared meanwhile",

@@ -20,6 +20,8 @@ base64 values, or is omitted when empty.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import sys
 from binascii import a2b_base64, b2a_base64  # base64's own import costs 0.7 ms
@@ -103,32 +105,26 @@ class Entry(NamedTuple):
     def from_row(cls, row: list[Any]) -> Entry:
         """Parse one compact JSON row (the hot path of every checkout: positional, few
         branches, and tuple.__new__ rather than the NamedTuple's Python-level __new__)."""
-        path, kind_s, mode, uid, gid, mtime, data = row[:7]
-        kind = _KINDS[kind_s]
-        xattrs: tuple[tuple[str, bytes], ...] = ()
-        if len(row) > 7:
-            xattrs = tuple(sorted((k, a2b_base64(v)) for k, v in row[7].items()))
-        if kind is _FILE:  # object names repeat (every empty file has one): keep each once
-            fields = (
-                path,
-                kind,
-                mode,
-                uid,
-                gid,
-                mtime,
-                _intern(data[0]),
-                data[1],
-                "",
-                _NO_DEV,
-                xattrs,
-            )
-        elif kind is _SYMLINK:
-            fields = (path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
-        elif kind is EntryKind.CHAR or kind is EntryKind.BLOCK:
-            fields = (path, kind, mode, uid, gid, mtime, "", 0, "", (data[0], data[1]), xattrs)
+        if len(row) == 7:  # no xattrs: unpacked whole, without slicing a copy
+            path, kind_s, mode, uid, gid, mtime, data = row
+            xattrs: tuple[tuple[str, bytes], ...] = ()
         else:
-            fields = (path, kind, mode, uid, gid, mtime, "", 0, "", _NO_DEV, xattrs)
-        return _tuple_new(cls, fields)
+            path, kind_s, mode, uid, gid, mtime, data = row[:7]
+            xattrs = tuple(sorted((k, a2b_base64(v)) for k, v in row[7].items()))
+        kind = _KINDS[kind_s]
+        if kind is _FILE:  # object names repeat (every empty file has one): keep each once
+            obj = _intern(data[0])
+            return _tuple_new(
+                cls, (path, kind, mode, uid, gid, mtime, obj, data[1], "", _NO_DEV, xattrs)
+            )
+        if kind is _SYMLINK:
+            return _tuple_new(
+                cls, (path, kind, mode, uid, gid, mtime, "", 0, data, _NO_DEV, xattrs)
+            )
+        if kind is _CHAR or kind is _BLOCK:
+            rdev = (data[0], data[1])
+            return _tuple_new(cls, (path, kind, mode, uid, gid, mtime, "", 0, "", rdev, xattrs))
+        return _tuple_new(cls, (path, kind, mode, uid, gid, mtime, "", 0, "", _NO_DEV, xattrs))
 
 
 _KINDS = {k.value: k for k in EntryKind}
@@ -137,6 +133,7 @@ _tuple_new = tuple.__new__
 _intern = sys.intern
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _FILE, _SYMLINK = EntryKind.FILE, EntryKind.SYMLINK
+_CHAR, _BLOCK = EntryKind.CHAR, EntryKind.BLOCK
 _NO_DEV = (0, 0)
 
 
@@ -257,9 +254,25 @@ def read_tree(f: IO[bytes], what: str = "layer tree") -> LayerTree:
     document and its parse as well (StoreCorruptError if F is damaged)."""
     last: dict[str, Any] = {}
     entries: list[Entry] = []
-    for batch in _batches(f, what, last):
-        entries += batch
+    with collector_paused():
+        for batch in _batches(f, what, last):
+            entries += batch
     return LayerTree(last["diff_id"], last["size"], tuple(entries))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many entries are made or walked. They hold
+    no cycles, but each thousand new rows would start a collection that walks them all
+    (about a fifth of the time to read a debian base's tree), and in a forked child the
+    walk would write to every page it shares with the parent."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _batches(f: IO[bytes], what: str, last: dict[str, Any]) -> Iterator[list[Entry]]:

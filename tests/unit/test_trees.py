@@ -3,6 +3,7 @@ before them, damage, and the listing, prune and verify that read them."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ from syscontainers.store.fsck import verify
 from syscontainers.store.gc import prune
 from syscontainers.store.graph import walk
 from syscontainers.store.trees import LayerWriter, read_object_list, write_object_list
-from syscontainers.tree import Entry, EntryKind, LayerTree, iter_entries
+from syscontainers.tree import Entry, EntryKind, LayerTree, iter_entries, read_tree
 from tests.unit.store_fixtures import add_image, add_layer, objects_of, store_files
 
 SHARED = b"shared by A and B"
@@ -172,6 +173,20 @@ def test_damage_is_reported_when_streaming(damage: object) -> None:
     data = damage(TREE.to_json())  # type: ignore[operator]
     with pytest.raises(StoreCorruptError, match="tree t is damaged"):
         tuple(iter_entries(io.BytesIO(data), "tree t"))
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_tree_leaves_the_collector_as_it_was(enabled: bool) -> None:
+    was = gc.isenabled()
+    gc.enable() if enabled else gc.disable()
+    try:
+        assert read_tree(io.BytesIO(TREE.to_json())).entries == ENTRIES  # paused meanwhile
+        assert gc.isenabled() == enabled
+        with pytest.raises(StoreCorruptError):
+            read_tree(io.BytesIO(TREE.to_json()[:-40]))
+        assert gc.isenabled() == enabled
+    finally:
+        gc.enable() if was else gc.disable()
 
 
 def test_layer_writer_reads_back_what_it_wrote(tmp_path: Path) -> None:
