@@ -7,7 +7,7 @@ into place, so a failed checkout leaves nothing behind under the final name.
 Regular files are hardlinks of store objects, which already carry their mode,
 owner and xattrs (their mtime is the object's, shared by every checkout); so are
 symlinks, where the store holds a symlink object (see ``store.objects``), else they
-are made in place.
+are made in place. A large tree is made by two processes at once (see ``forked``).
 When hardlinking is impossible (another filesystem, protected hardlinks, link
 count limit) the rest of the tree is copied (reflinked where the filesystem
 can) and the entry's metadata, including its mtime, is applied to the copy.
@@ -20,10 +20,12 @@ import errno
 import fcntl
 import os
 import stat
+from collections import Counter
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 
-from syscontainers import progress
+from syscontainers import forked, progress
 from syscontainers.errors import CheckoutError
 from syscontainers.fsutil import remove_tree, tmp_name
 from syscontainers.merge import merge
@@ -41,8 +43,13 @@ _LINK_FALLBACK = {
     errno.EMLINK: "a store object has reached the filesystem's link limit",
 }
 
-LINK_THREAD_MIN = 512  # below this many files, threads cost more than they save
+FORK_MIN = 1024  # below this many entries, forking a second process costs more than it saves
+# Above this many, one process makes them all: the child writes to the pages it reads (their
+# reference counts), so it holds a private copy of about 0.23 MB per 1,000 entries (23 MB
+# at this bound), which a million-file tree would pay in hundreds of megabytes.
+FORK_MAX = 100_000
 _FILE, _DIR, _SYMLINK = EntryKind.FILE, EntryKind.DIR, EntryKind.SYMLINK
+_kind_of = itemgetter(1)  # Entry.kind, from the tuple
 _NODE_TYPES = {EntryKind.CHAR: stat.S_IFCHR, EntryKind.BLOCK: stat.S_IFBLK}
 
 
@@ -144,47 +151,123 @@ class _Builder:
         self.root = root
         self.reporter = reporter
         self.copier: _Copier | None = None
+        self.skipped = 0  # device nodes not made
 
     def build(self, entries: list[Entry]) -> CheckoutResult:
-        """Create the directories, then files and links, then fix directory metadata deepest
-        first."""
-        root, privileged = self.root + "/", self.privileged
-        mkdir, symlink = os.mkdir, os.symlink
-        dirs: list[Entry] = []
-        files: list[Entry] = []
-        others: list[Entry] = []
-        for e in entries:
-            kind = e.kind
-            if kind is _FILE:
-                files.append(e)
-            elif kind is _DIR:
-                if e.path:
-                    mkdir(root + e.path, 0o700)
-                dirs.append(e)
-            else:
-                others.append(e)
-        self._files(files)
-        links = skipped = 0
-        for e in others:
-            if e.kind is _SYMLINK:
-                target = root + e.path
-                if not self._link_symlink(e, target):
-                    symlink(e.target, target)
-                    if privileged:
-                        os.lchown(target, e.uid, e.gid)
-                    os.utime(target, (e.mtime, e.mtime), follow_symlinks=False)
-                links += 1
-            elif not self._node(e):
-                skipped += 1
-        for e in reversed(dirs):
-            _apply_path(root + e.path if e.path else self.root, e, privileged)
-        if skipped:
+        """Make every entry in order (parents first), then fix directory metadata deepest
+        first. Entries up to the first file are made one by one: that link tells whether
+        DEST can share the store's inodes. If it can, the rest go through ``_fast`` (and if
+        there are many, a forked child makes the second half of them while this process
+        makes the first: ``forked`` says why not threads); what fails there is made again
+        afterwards, in order, by ``_make``, which reports errors and takes fallbacks."""
+        n = len(entries)
+        start = next((i + 1 for i, e in enumerate(entries) if e.kind is _FILE), n)
+        for e in entries[:start]:
+            self._make(e)
+        done = n  # the directories from here on have their metadata
+        if self.copier is not None:  # every entry is copied
+            failed = list(range(start, n))
+        elif FORK_MIN <= n - start <= FORK_MAX and forked.can_fork():
+            cut = (start + n) // 2
+            made = self._premake(entries[cut].path)
+            failed = forked.in_two(
+                lambda: self._child(entries, cut, made),
+                lambda: self._fast(entries, start, cut, made),
+            )
+            done = n if n in failed else cut
+        else:
+            failed = self._fast(entries, start, n, set())
+        for i in sorted(failed):
+            if i < n:
+                self._make(entries[i])
+        self._dir_metadata(entries, 0, done)
+        if self.skipped:
             progress.warn(
                 self.reporter,
-                f"{skipped} device nodes were not created in {self.dest}: that needs root",
-                skipped=skipped,
+                f"{self.skipped} device nodes were not created in {self.dest}: that needs root",
+                skipped=self.skipped,
             )
-        return CheckoutResult(len(files), len(dirs), links, self.copier is not None, skipped)
+        kinds = Counter(map(_kind_of, entries))
+        return CheckoutResult(
+            kinds[_FILE], kinds[_DIR], kinds[_SYMLINK], self.copier is not None, self.skipped
+        )
+
+    def _child(self, entries: list[Entry], cut: int, made: set[str]) -> list[int]:
+        """The forked child's half: ENTRIES[CUT:], then, if all of it was made, the metadata
+        of its directories (nothing else is made in them: their entries come after them).
+        The indices that failed; len(ENTRIES) among them if the metadata is left to do."""
+        n = len(entries)
+        failed = self._fast(entries, cut, n, made)
+        if failed:
+            return [*failed, n]
+        try:
+            self._dir_metadata(entries, cut, n)
+        except OSError:
+            return [n]
+        return []
+
+    def _dir_metadata(self, entries: list[Entry], start: int, stop: int) -> None:
+        """Give the directories of ENTRIES[START:STOP] their mode, owner, xattrs and mtime,
+        deepest first (a directory without write or search permission for its owner would
+        stop an unprivileged checkout from reaching below it)."""
+        root, privileged = self.root, self.privileged
+        for e in reversed([e for e in entries[start:stop] if e.kind is _DIR]):
+            _apply_path(f"{root}/{e.path}" if e.path else root, e, privileged)
+
+    def _premake(self, path: str) -> set[str]:
+        """Make the directories above PATH that are not there yet, so that the child, which
+        starts at PATH, need not wait for this process to reach them: the ones made."""
+        made: set[str] = set()
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            above = "/".join(parts[:i])
+            try:
+                os.mkdir(f"{self.root}/{above}", 0o700)
+            except FileExistsError:
+                continue
+            made.add(above)
+        return made
+
+    def _fast(self, entries: list[Entry], start: int, stop: int, made: set[str]) -> list[int]:
+        """Make ENTRIES[START:STOP] that need one system call (directories, files, symlinks
+        with a symlink object) and skip the directories in MADE; the indices of the others
+        and of those that failed, for ``_make``. A failure can be an entry whose parent the
+        other process had not made yet."""
+        link, mkdir, root, objects = os.link, os.mkdir, self.root + "/", self.objects
+        failed = []
+        for i in range(start, stop):
+            e = entries[i]
+            kind = e.kind
+            try:
+                if kind is _FILE:
+                    link(objects + object_relpath(e.obj), root + e.path)
+                elif kind is _DIR:
+                    if e.path not in made:
+                        mkdir(root + e.path, 0o700)
+                elif kind is _SYMLINK and (name := symlink_object(e)):
+                    link(objects + object_relpath(name), root + e.path, follow_symlinks=False)
+                else:
+                    failed.append(i)
+            except OSError:
+                failed.append(i)
+        return failed
+
+    def _make(self, e: Entry) -> None:
+        """Make E, whatever its kind, with every fallback (the slow path)."""
+        kind, path = e.kind, f"{self.root}/{e.path}"
+        if kind is _FILE:
+            self._one_file(e)
+        elif kind is _DIR:
+            if e.path:
+                os.mkdir(path, 0o700)
+        elif kind is _SYMLINK:
+            if not self._link_symlink(e, path):
+                os.symlink(e.target, path)
+                if self.privileged:
+                    os.lchown(path, e.uid, e.gid)
+                os.utime(path, (e.mtime, e.mtime), follow_symlinks=False)
+        elif not self._node(e):
+            self.skipped += 1
 
     def _link_symlink(self, e: Entry, dest: str) -> bool:
         """Hardlink the store's symlink object for E at DEST, as cp -al would; False when
@@ -203,50 +286,6 @@ class _Builder:
 
     def _src(self, e: Entry) -> str:
         return self._object(e.obj)
-
-    def _files(self, files: list[Entry]) -> None:
-        """Hardlink FILES; the first link tells whether DEST can share the store's inodes."""
-        if not files:
-            return
-        self._one_file(files[0])
-        rest = files[1:]
-        if self.copier is not None or len(rest) < LINK_THREAD_MIN:
-            for e in rest:
-                self._one_file(e)
-            return
-        # link(2) waits on the filesystem, not on Python: two threads nearly halve the time.
-        # (A bare thread, not concurrent.futures: importing that costs a checkout 10 ms.)
-        import threading  # only here: a small checkout does not load it
-
-        half = len(rest) // 2
-        other: list[list[Entry] | BaseException] = []
-
-        def link_upper() -> None:
-            try:
-                other.append(self._link_chunk(rest[half:]))
-            except BaseException as e:  # re-raised below, in the caller's thread
-                other.append(e)
-
-        thread = threading.Thread(target=link_upper, name="checkout-link", daemon=True)
-        thread.start()
-        try:
-            failed = self._link_chunk(rest[:half])
-        finally:
-            thread.join()
-        if isinstance(other[0], BaseException):
-            raise other[0]
-        failed += other[0]
-        for e in failed:  # each gets the sequential treatment: an error or the copy fallback
-            self._one_file(e)
-
-    def _link_chunk(self, chunk: list[Entry]) -> list[Entry]:
-        link, root, failed = os.link, self.root + "/", []
-        for e in chunk:
-            try:
-                link(self._src(e), root + e.path)
-            except OSError:
-                failed.append(e)
-        return failed
 
     def _one_file(self, e: Entry) -> None:
         src = self._src(e)

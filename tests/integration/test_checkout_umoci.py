@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from syscontainers.checkout import checkout
+from syscontainers.checkout import FORK_MIN, checkout
 from syscontainers.oci import digest_hex, parse_config, parse_manifest
 from syscontainers.process import run
 from syscontainers.progress import NullReporter
@@ -109,11 +109,26 @@ def make_tar(specs: list[Spec], path: Path) -> None:
             tf.addfile(info, io.BytesIO(data) if data else None)
 
 
-def build_image(tmp: Path) -> Path:
+def bulk(count: int) -> list[list[Spec]]:
+    """COUNT more files (with some directories and symlinks) in the first layer, and the
+    second layer's whiteouts and an opaque directory among them: with more entries than
+    checkout.FORK_MIN, a forked child makes half of the tree."""
+    first: list[Spec] = [D("many")]
+    for i in range(count):
+        if i % 50 == 0:
+            first += [D(f"many/d{i}", 0o750), S(f"many/d{i}/ln", "../f0")]
+        first.append(F(f"many/d{i - i % 50}/f{i}", b"%d\n" % (i % 7), 0o600 + 0o44 * (i % 2)))
+    second = [F(f"many/d{i - i % 50}/.wh.f{i}", b"") for i in range(0, count, 9)]
+    if count:
+        second += [F("many/d100/.wh..wh..opq", b""), F("many/d100/new", b"new\n")]
+    return [first, second, []]
+
+
+def build_image(tmp: Path, count: int) -> Path:
     layout = tmp / "layout"
     run(["umoci", "init", "--layout", str(layout)])
     run(["umoci", "new", "--image", f"{layout}:t"])
-    for i, specs in enumerate(LAYERS):
+    for i, specs in enumerate(a + b for a, b in zip(LAYERS, bulk(count), strict=True)):
         make_tar(specs, tmp / f"l{i}.tar")
         run(["umoci", "raw", "add-layer", "--image", f"{layout}:t", str(tmp / f"l{i}.tar")])
     return layout
@@ -137,10 +152,11 @@ def import_image(store: Store, layout: Path) -> list[tuple[str, LayerTree]]:
     return out
 
 
-def test_checkout_matches_umoci_unpack(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", [0, 1500], ids=["small", "forked"])
+def test_checkout_matches_umoci_unpack(tmp_path: Path, count: int) -> None:
     if not can_make_devices(tmp_path):
         pytest.skip("needs CAP_MKNOD and CAP_CHOWN, as umoci unpack does")
-    layout = build_image(tmp_path)
+    layout = build_image(tmp_path, count)
     run(["umoci", "unpack", "--image", f"{layout}:t", str(tmp_path / "bundle")])
     store = Store(tmp_path / "store")
     layers = import_image(store, layout)
@@ -157,3 +173,6 @@ def test_checkout_matches_umoci_unpack(tmp_path: Path) -> None:
     assert os.stat(dest / "usr/bin/tool").st_ino == os.stat(dest / "usr/bin/t2").st_ino
     assert not result.copied and result.skipped_devices == 0
     assert os.lstat(dest / "dev/null").st_rdev == os.makedev(1, 3)
+    if count:
+        assert result.files > FORK_MIN and os.listdir(dest / "many/d100") == ["new"]
+        assert not (dest / "many/d0/f9").exists() and (dest / "many/d0/f10").exists()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import syscontainers.render as render
-from syscontainers.checkout import LINK_THREAD_MIN
+from syscontainers.checkout import FORK_MIN
 from syscontainers.oci import Compression
 from tests.imagebuild import layer_tar, tar_layout, write_oci_layout
 
@@ -146,8 +146,8 @@ def test_loaded_when_used(code: str, present: set[str]) -> None:
 def local_pull(tmp_path: Path, compression: Compression) -> str:
     """Code that pulls a small image from an OCI layout (made here, with layers compressed
     as COMPRESSION) and checks it out, through the CLI."""
-    # More files than checkout.LINK_THREAD_MIN, so that the checkout links with threads.
-    files = {f"usr/share/doc/f{i}": b"%d\n" % i for i in range(LINK_THREAD_MIN + 10)}
+    # More files than checkout.FORK_MIN, so that a forked child makes half of them.
+    files = {f"usr/share/doc/f{i}": b"%d\n" % i for i in range(FORK_MIN + 10)}
     layout = write_oci_layout(tmp_path / "img", [layer_tar(files)], "v1", compression=compression)
     root, dest = tmp_path / "root", tmp_path / "co"
     return f"""
@@ -382,8 +382,17 @@ def test_small_checkout_loads_no_threading_or_store_graph(tmp_path: Path) -> Non
     assert loaded_after(images, ("threading", "syscontainers.store.graph")) == graph
 
 
-def test_checkout_with_link_threads_loads_threading(tmp_path: Path) -> None:  # the twin
-    assert "threading" in loaded_after(local_pull(tmp_path, Compression.GZIP), ("threading",))
+def test_large_checkout_forks_without_threading_or_signal(tmp_path: Path) -> None:
+    files = {f"usr/share/doc/f{i}": b"%d\n" % i for i in range(FORK_MIN + 10)}
+    layout = write_oci_layout(tmp_path / "img", [layer_tar(files)], "v1")
+    root, dest = str(tmp_path / "root"), tmp_path / "co"
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    watched = ("threading", "signal")
+    pull = cli_run("--root", root, "-q", "pull", f"oci:{layout}:v1", "--name", "x:1", env=env)
+    assert loaded_after(pull, watched) == {"threading"}  # the twin: the pull reads ahead
+    checkout = cli_run("--root", root, "-q", "checkout", "x:1", str(dest), env=env)
+    assert loaded_after(checkout, watched) == set()
+    assert (dest / "usr/share/doc/f1033").read_text() == "1033\n"
 
 
 def test_rollback_loads_no_slot(tmp_path: Path) -> None:
