@@ -18,9 +18,10 @@ the tree with ``Store.publish_layer``.
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Callable
-from typing import Any, BinaryIO, NamedTuple, cast
+from typing import BinaryIO, NamedTuple, cast
 
 from syscontainers.compression import CHUNK, HashingReader, ReadAhead, open_decompressed
 from syscontainers.errors import DigestMismatchError, LayerError
@@ -44,6 +45,7 @@ _HEADER_ONLY = {
     b"6": EntryKind.FIFO,
 }
 _EXTENSIONS = frozenset((b"x", b"g", b"L", b"K"))
+_FILE = EntryKind.FILE
 _MAX_ID = 0xFFFFFFFE
 _HINT_HOSTILE = "the layer is malformed or hostile; do not use this image, and tell its publisher"
 _HINT_TYPES = "a layer may hold files, directories, links, devices and FIFOs; rebuild it plainly"
@@ -431,10 +433,8 @@ class _Importer:
         except LayerError as e:
             raise LayerError(e.message, e.hint or _HINT_DAMAGED) from e
         self._skip_content(h, left)
-        entry = Entry(
-            path, EntryKind.FILE, h.mode, h.uid, h.gid, h.mtime, obj, size, "", _NO_DEV, h.xattrs
-        )
-        self._add(entry, _IS_FILE)
+        fields = (path, _FILE, h.mode, h.uid, h.gid, h.mtime, obj, size, "", _NO_DEV, h.xattrs)
+        self._add(_tuple_new(Entry, fields), _IS_FILE)
 
     def _skip_content(self, h: _Header, left: int | None = None) -> None:
         if h.typeflag not in _REGULAR:
@@ -479,25 +479,28 @@ def _bad_part(parts: list[str]) -> str:
 
 def _parse_header(block: bytes) -> _Header:
     """Decode one ustar/GNU header block; ValueError if its checksum or fields are bad."""
-    stored = _number(block[148:156])
+    # The usual fields are octal digits padded with NULs or spaces: with NULs made spaces,
+    # int() reads them directly (unpacked in one call). Anything else (base-256, empty, a
+    # checksum that does not start with a digit) takes the careful path.
+    m, u, g, s, t, c = _NUMBERS.unpack_from(block.translate(_NUL_TO_SPACE), 100)
+    try:
+        stored = int(c, 8) if 0x30 <= block[148] <= 0x37 else _number(block[148:156])
+    except ValueError:
+        stored = _number(block[148:156])
     if stored != _unsigned_sum(block) and stored != _signed_sum(block):
         raise ValueError("the header checksum does not match")
-    name = block[:100].split(b"\0", 1)[0]
-    if block[257:263] == b"ustar\0" and block[345] != 0:
-        name = block[345:500].split(b"\0", 1)[0] + b"/" + name
-    typeflag = block[156:157]
-    # The usual fields are octal digits padded with NULs or spaces: with NULs made spaces,
-    # int() reads them directly. Anything else (base-256, empty) takes the careful path.
-    spaced = block.translate(_NUL_TO_SPACE)
     try:
-        mode, uid, gid = int(spaced[100:108], 8), int(spaced[108:116], 8), int(spaced[116:124], 8)
-        size, mtime = int(spaced[124:136], 8), int(spaced[136:148], 8)
+        mode, uid, gid, size, mtime = int(m, 8), int(u, 8), int(g, 8), int(s, 8), int(t, 8)
     except ValueError:
         mode, uid, gid = _number(block[100:108]), _number(block[108:116]), _number(block[116:124])
         size, mtime = _number(block[124:136]), _number(block[136:148])
     if size < 0:
         raise ValueError("the size is negative")
-    return _Header(
+    name = block[:100].split(b"\0", 1)[0]
+    if block[257:263] == b"ustar\0" and block[345] != 0:
+        name = block[345:500].split(b"\0", 1)[0] + b"/" + name
+    typeflag = block[156:157]
+    fields = (
         name.decode("utf-8", "surrogateescape"),
         block[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape"),
         typeflag,
@@ -507,9 +510,13 @@ def _parse_header(block: bytes) -> _Header:
         size,
         mtime,
         _rdev(block) if typeflag in (b"3", b"4") else _NO_DEV,
+        (),
     )
+    return _tuple_new(_Header, fields)  # without the NamedTuple's Python-level __new__
 
 
+_NUMBERS = struct.Struct("8s8s8s12s12s8s")  # mode, uid, gid, size, mtime, checksum: at 100
+_tuple_new = tuple.__new__
 _NUL_TO_SPACE = bytes.maketrans(b"\0", b" ")
 _NO_DEV = (0, 0)
 
@@ -564,23 +571,26 @@ def _parse_pax(data: bytes) -> dict[bytes, bytes]:
 
 def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> _Header:
     """H with PAX / GNU long-name values applied; ValueError if one is bad."""
-    changes: dict[str, Any] = {}
+    fields = list(h)  # set in place and made a _Header once: _replace(**changes) costs more
     if path := ext.get(b"path"):
-        changes["name"] = path.decode("utf-8", "surrogateescape")
+        fields[0] = path.decode("utf-8", "surrogateescape")
     if linkpath := ext.get(b"linkpath"):
-        changes["linkname"] = linkpath.decode("utf-8", "surrogateescape")
+        fields[1] = linkpath.decode("utf-8", "surrogateescape")
     xattrs = []
     for key, value in ext.items():
-        if key in (b"size", b"uid", b"gid"):
-            changes[key.decode()] = number = int(value)
+        if key == b"mtime":
+            fields[7] = int(value.partition(b".")[0] or b"0")
+        elif (at := _PAX_NUMBERS.get(key)) is not None:
+            fields[at] = number = int(value)
             if number < 0:
                 raise ValueError(f"{key.decode()} is negative")
-        elif key == b"mtime":
-            changes["mtime"] = int(value.partition(b".")[0] or b"0")
         elif key.startswith(b"SCHILY.xattr."):
             xattrs.append((key[13:].decode("utf-8", "surrogateescape"), value))
         elif key.startswith(b"GNU.sparse."):
             raise ValueError("GNU sparse files are not supported")
     if xattrs:
-        changes["xattrs"] = tuple(sorted(xattrs))
-    return h._replace(**changes)
+        fields[9] = tuple(sorted(xattrs))
+    return _tuple_new(_Header, fields)
+
+
+_PAX_NUMBERS = {b"uid": 4, b"gid": 5, b"size": 6}  # where each goes in a _Header

@@ -31,6 +31,7 @@ TRUNCATED_HINT = "the layer is truncated; pull the image again, or ask its publi
 
 CHUNK = 1 << 20
 IN_MEMORY_LIMIT = 4 << 20
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 @record
@@ -259,17 +260,17 @@ class ObjectWriter:
                     os.unlink(tmp)
 
     def _publish(self, name: str, meta: ObjectMeta, data: bytes | memoryview) -> None:
-        tmp = self._tmp()
+        tmp = f"{self._tmp_prefix}{next(self._counter)}"
         mode = meta.mode & 0o7777
         # Create it with its final permissions where open(2) can give them, so that most
         # files need no fchmod (and, when owned by us, no fchown): two syscalls of six.
         plain = not mode & 0o7000 and not mode & self._umask
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode if plain else 0o600
-        )
+        fd = os.open(tmp, _CREATE, mode if plain else 0o600)
         try:
-            _write_all(fd, data)
-            self._apply_meta(fd, meta, chmod=not plain)
+            if (n := os.write(fd, data)) < len(data):  # one write, but for a short one
+                _write_all(fd, memoryview(data)[n:])
+            if not plain or meta.xattrs or (meta.uid, meta.gid) != self._owner:
+                self._apply_meta(fd, meta, chmod=not plain)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)

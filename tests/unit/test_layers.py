@@ -538,6 +538,11 @@ def hostile_corpus() -> list[tuple[str, bytes, str]]:
             archive(file("good", b"x"), header("bad")[:148] + b"0000000\0" + header("bad")[156:]),
             "good",
         ),
+        (
+            "checksum-digits-after-a-nul",  # as tar reads it: a field that ends before its digits
+            archive(file("good", b"x"), _checksum_field(header("bad"), b"\0%06o ")),
+            "good",
+        ),
         ("pax-then-nothing", archive(file("prev", b""), pax({"path": b"x"})), "prev"),
         (
             "malformed-pax",
@@ -547,7 +552,22 @@ def hostile_corpus() -> list[tuple[str, bytes, str]]:
     ]
 
 
+def _checksum_field(block: bytes, form: bytes) -> bytes:
+    """BLOCK with its (correct) checksum written in FORM, a %-format of 8 bytes."""
+    value = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    return block[:148] + form % value + block[156:]
+
+
 CORPUS = hostile_corpus()
+
+
+@pytest.mark.parametrize("form", [b"%06o\0 ", b"%07o\0", b"  %05o\0", b"%06o  "])
+def test_checksum_fields_tar_writers_use(writer: ObjectWriter, form: bytes) -> None:
+    """Six digits, NUL, space (ustar); seven and a NUL; leading spaces (old tars)."""
+    block = _checksum_field(header("f", size=1), form)
+    assert len(block) == 512
+    tree = run(writer, archive(block + pad(b"x")))
+    assert [e.path for e in tree.entries] == ["f"]
 
 
 @pytest.mark.parametrize("tar,name", [c[1:] for c in CORPUS], ids=[c[0] for c in CORPUS])
