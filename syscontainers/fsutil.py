@@ -99,20 +99,22 @@ def _syncfs_function() -> Any:
 def flushing(
     path: Path,
     interval: float = 0.25,
-    first: float = 0.05,
+    first: float = 0.025,
+    early: float = 0.2,
     sync: Callable[[Path], None] = syncfs,
 ) -> Iterator[None]:
-    """While the body writes, flush PATH's filesystem in a thread, FIRST seconds after it
-    starts and then at doubling delays up to every INTERVAL seconds, so that the syncfs that
+    """While the body writes, flush PATH's filesystem in a thread, so that the syncfs that
     must follow (before publishing) finds little left to write: the disk works while the
-    caller parses, instead of after it. (A small image imports in a fifth of a second: a
-    first flush only after INTERVAL left all of its writing to the final syncfs.)"""
+    caller parses, instead of after it. Every FIRST seconds for the first EARLY seconds (a
+    small image imports in a fifth of a second, and all it leaves to the final syncfs is
+    what it wrote since the last flush), then at doubling delays up to every INTERVAL
+    seconds, so that a large import does not pay for a journal commit every FIRST seconds."""
     import threading
 
     stop = threading.Event()
 
     def loop() -> None:
-        for delay in flush_delays(first, interval):
+        for delay in flush_delays(first, interval, early):
             if stop.wait(delay):
                 return
             sync(path)
@@ -126,12 +128,15 @@ def flushing(
         thread.join()
 
 
-def flush_delays(first: float, interval: float) -> Iterator[float]:
-    """The waits between ``flushing``'s syncs: FIRST, doubling up to INTERVAL, then INTERVAL."""
-    delay = min(first, interval)
+def flush_delays(first: float, interval: float, early: float = 0.0) -> Iterator[float]:
+    """The waits between ``flushing``'s syncs: FIRST until EARLY seconds have passed, then
+    doubling up to INTERVAL, then INTERVAL."""
+    delay, passed = min(first, interval), 0.0
     while True:
         yield delay
-        delay = min(2 * delay, interval)
+        passed += delay
+        if passed >= early - 1e-9:
+            delay = min(2 * delay, interval)
 
 
 def remove_tree(path: Path) -> None:

@@ -1,5 +1,5 @@
-"""flushing: the store's filesystem is flushed while a layer imports, first soon after the
-start (a small image imports in a fifth of a second), then at a slower pace."""
+"""flushing: the store's filesystem is flushed while a layer imports, often at first (a small
+image imports in a fifth of a second), then at a slower pace."""
 
 from __future__ import annotations
 
@@ -13,17 +13,20 @@ from syscontainers.fsutil import flush_delays, flushing
 
 
 @pytest.mark.parametrize(
-    ("first", "interval", "expect"),
+    ("first", "interval", "early", "expect"),
     [
-        (0.05, 0.25, [0.05, 0.1, 0.2, 0.25, 0.25, 0.25]),
-        (0.1, 0.1, [0.1] * 6),
-        (0.5, 0.25, [0.25] * 6),  # a first delay past the interval is the interval
+        (0.025, 0.25, 0.1, [0.025] * 4 + [0.05, 0.1, 0.2, 0.25, 0.25]),
+        (0.025, 0.25, 0.2, [0.025] * 8 + [0.05]),  # the defaults: 8 flushes in 0.2 s
+        (0.05, 0.25, 0.0, [0.05, 0.1, 0.2, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25]),
+        (0.1, 0.1, 1.0, [0.1] * 9),
+        (0.5, 0.25, 0.0, [0.25] * 9),  # a first delay past the interval is the interval
     ],
 )
-def test_delays_double_from_the_first_up_to_the_interval(
-    first: float, interval: float, expect: list[float]
+def test_delays_keep_the_first_while_early_then_double_up_to_the_interval(
+    first: float, interval: float, early: float, expect: list[float]
 ) -> None:
-    assert list(itertools.islice(flush_delays(first, interval), 6)) == pytest.approx(expect)
+    got = list(itertools.islice(flush_delays(first, interval, early), len(expect)))
+    assert got == pytest.approx(expect)
 
 
 def test_the_first_flush_comes_before_the_interval(tmp_path: Path) -> None:
