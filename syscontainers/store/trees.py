@@ -103,7 +103,9 @@ def write_object_list(path: Path, objects: ObjectList, sync: bool = True) -> Non
     names take half the room, and a rebuilt layer adds little beyond its tree)."""
     body = "".join(f"{name} {size}\n" for name, size in objects).encode()
     end = _end_line(len(objects), sha256(body).hexdigest())
-    atomic_write(path, zlib.compress(body + end, 6), sync=sync)
+    # Level 1: random hex compresses barely better at 6 (58.9 against 60.5 KB for 1,401
+    # names) and takes 2.7x as long (3.1 against 1.1 ms), on every pull's critical path.
+    atomic_write(path, zlib.compress(body + end, 1), sync=sync)
 
 
 def _end_line(count: int, digest: str) -> bytes:
