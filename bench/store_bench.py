@@ -143,14 +143,19 @@ def fresh_ext4(size: str) -> Iterator[Path]:
         shutil.rmtree(img)
 
 
-def bench_pull_checkout(layout: Path, work: Path, repeat: int) -> tuple[float, float]:
-    """(ours, umoci) seconds: cold pull + checkout, against umoci unpack."""
+def bench_pull_checkout(
+    layout: Path, work: Path, repeat: int, pulls: list[float] | None = None
+) -> tuple[float, float]:
+    """(ours, umoci) seconds: cold pull + checkout, against umoci unpack; each run's pull
+    alone is appended to PULLS when given."""
 
     def ours() -> float:
         root = fresh(work, "root-pull")
         t1, _ = run(
             [*SC, "--root", str(root), "-q", "pull", f"oci:{layout}:latest", "--name", "bench:1"]
         )
+        if pulls is not None:
+            pulls.append(t1)
         t2, _ = run(
             [*SC, "--root", str(root), "-q", "checkout", "bench:1", str(fresh(work, "co-pull"))]
         )
