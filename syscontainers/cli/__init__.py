@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from syscontainers import __version__
 from syscontainers.errors import FilesystemError, SysContainersError, UsageError
@@ -292,6 +292,32 @@ def _print_traceback() -> None:
     traceback.print_exc()
 
 
-def run() -> None:
+def run() -> NoReturn:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except SystemExit as e:  # argparse's --help and --version
+        if e.code is not None and not isinstance(e.code, int):
+            raise
+        code = e.code or 0
+    leave(code)
+
+
+def leave(code: int) -> NoReturn:
+    """Exit with CODE without the interpreter's teardown, which frees every object and module
+    one by one: 3-9 ms, more than many verbs' own work (mypy leaves the same way). The
+    standard streams are flushed and the atexit handlers run, as at a normal exit; with
+    another thread still running (none should be), or a stream that cannot be flushed (a
+    closed pipe), the exit is the normal one, which waits for the thread or reports."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    os._exit(code)
