@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from syscontainers import __version__
-from syscontainers.errors import FilesystemError, SysContainersError, UsageError
+from syscontainers.errors import (
+    FilesystemError,
+    SysContainersError,
+    SystemdCallError,
+    UsageError,
+)
 from syscontainers.settings_table import ROOT, add_flag, given_flags
 
 if TYPE_CHECKING:
@@ -245,30 +250,52 @@ def _paths(args: argparse.Namespace, root: Path) -> Paths:
     return Paths.in_sysroot(sysroot, root)
 
 
+# D-Bus error names with which systemd (or polkit, for it) refuses a caller its rights.
+DENIED = (
+    "org.freedesktop.DBus.Error.AccessDenied",
+    "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+)
+ROOT_HINT = (
+    "run it as root (e.g. with sudo); as another user, only the read-only verbs work, "
+    "and only on a store that user may read (--root DIR)"
+)
+
+
 def _needs_root(
     error: SysContainersError,
     cause: BaseException | None,
     args: argparse.Namespace | None,
     words: list[str],
 ) -> SysContainersError | None:
-    """ERROR said as "needs root" when CAUSE is a permission refused to a user other than root."""
-    if os.geteuid() == 0 or not isinstance(error, FilesystemError):
-        return None
-    if not isinstance(cause, OSError) or cause.errno not in (errno.EACCES, errno.EPERM):
-        return None
+    """ERROR said as "needs root" when it is a refusal to a user other than root."""
     verb = (
         " ".join(filter(None, (getattr(args, name, None) for name in VERB_NAMES)))
         or _verb(words)
         or "this"
     )
+    return needs_root(error, cause, verb, os.geteuid())
+
+
+def needs_root(
+    error: SysContainersError, cause: BaseException | None, verb: str, euid: int
+) -> SysContainersError | None:
+    """ERROR as "syscontainers needs root for VERB: ..." when it is a refusal to EUID, not
+    root: a permission the filesystem refused (CAUSE), or a right systemd refused over
+    D-Bus, whose own text is kept after the colon."""
+    if euid == 0:
+        return None
+    if isinstance(error, SystemdCallError) and error.error_name in DENIED:
+        return SystemdCallError(
+            f"syscontainers needs root for {verb}: {error.message}", ROOT_HINT, error.error_name
+        )
+    if not isinstance(error, FilesystemError):
+        return None
+    if not isinstance(cause, OSError) or cause.errno not in (errno.EACCES, errno.EPERM):
+        return None
     what = (
         f"permission denied on {os.fsdecode(cause.filename)}" if cause.filename else error.message
     )
-    return FilesystemError(
-        f"syscontainers needs root for {verb}: {what}",
-        hint="run it as root (e.g. with sudo); as another user, only the read-only verbs work, "
-        "and only on a store that user may read (--root DIR)",
-    )
+    return FilesystemError(f"syscontainers needs root for {verb}: {what}", hint=ROOT_HINT)
 
 
 def _print_error(e: SysContainersError) -> None:

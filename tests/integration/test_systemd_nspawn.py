@@ -23,6 +23,7 @@ import pytest
 from syscontainers.errors import SystemdError
 from syscontainers.runtime import Runtime, runtime_commands, service_cgroup, stop_script
 from syscontainers.systemd import SystemdManager
+from tests.imagebuild import layer_tar, write_oci_layout
 from tests.integration.nspawn import (
     NspawnHost,
     booted_or_skip,
@@ -41,6 +42,8 @@ PORT = 18080
 LOOP = ["/bin/sh", "-c", 'trap "exit 143" TERM; while :; do sleep 1 & wait; done']
 HTTPD = ["/bin/sh", "-c", f'trap "exit 143" TERM; httpd -f -p 127.0.0.1:{PORT} -h /www & wait']
 
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+CLI = "import sys; from syscontainers.cli import main; sys.exit(main(sys.argv[1:]))"
 DRIVER = """
 import json, sys
 from syscontainers.systemd import ActiveState, SystemdManager
@@ -295,6 +298,48 @@ def test_exec_lines_reach_systemd_as_built(host: NspawnHost) -> None:
         )
         ((path, parsed, ignore, *_),) = json.loads(got.stdout)["data"]
         assert (path, parsed, ignore) == (argv[0], argv, ignore_failure), prop
+
+
+def test_a_user_systemd_refuses_is_told_the_verb_needs_root(host: NspawnHost) -> None:
+    """uid 65534 installs into a store of its own, with the unit directory opened to it (as
+    an ACL might): the unit is written, then systemd refuses that user's Reload over D-Bus."""
+    top = host.test_dir / "nobody"
+    layout = write_oci_layout(top / "img", [layer_tar({"etc/motd": b"hi\n"})], "v1")
+    (top / "home").mkdir()
+    host.test_dir.chmod(0o755)  # reachable by that user, as /var/lib is
+    for path in (top, *top.rglob("*")):
+        shutil.chown(path, 65534, 65534)
+    unit_dir = host.test_dir / "persist" / "etc-systemd-system"
+    mode = unit_dir.stat().st_mode
+    unit_dir.chmod(0o777)
+    try:
+        done = host.run(
+            [
+                *NOBODY,
+                "env",
+                f"HOME={host.inside(top / 'home')}",
+                "/usr/bin/python3",
+                "-c",
+                CLI,
+                "--root",
+                host.inside(top / "store"),
+                "install",
+                f"oci:{host.inside(layout)}:v1",
+                "--name",
+                "sc-nobody",
+            ],
+            check=False,
+        )
+    finally:
+        unit_dir.chmod(mode)
+        (unit_dir / "sc-nobody.service").unlink(missing_ok=True)
+    assert done.returncode == 1, done
+    lines = done.stderr.splitlines()
+    assert lines[-2].startswith("error: syscontainers needs root for install: systemd refused "), (
+        done.stderr
+    )
+    assert "Access denied" in lines[-2] or "Interactive authentication" in lines[-2], done.stderr
+    assert lines[-1].startswith("hint: run it as root"), done.stderr
 
 
 def test_stale_runtime_state_does_not_block_the_next_start(host: NspawnHost) -> None:

@@ -19,7 +19,14 @@ from syscontainers.cli.output import (
     human_bytes,
     make_reporter,
 )
-from syscontainers.errors import ImageInUseError, SysContainersError, UsageError
+from syscontainers.errors import (
+    FilesystemError,
+    ImageInUseError,
+    SysContainersError,
+    SystemdCallError,
+    SystemdError,
+    UsageError,
+)
 from syscontainers.progress import Event, EventKind
 
 pytestmark = pytest.mark.usefixtures("isolated_settings")
@@ -344,3 +351,59 @@ def test_bad_container_names_are_usage_errors_before_any_bus(
     err = capsys.readouterr().err
     assert "invalid container name" in err
     assert "D-Bus" not in err
+
+
+DENIED_RELOAD = "systemd refused Reload: Interactive authentication required."
+
+
+@pytest.mark.parametrize(
+    ("error", "euid", "said"),
+    [
+        (
+            SystemdCallError(DENIED_RELOAD, "x", cli.DENIED[1]),
+            65534,
+            f"syscontainers needs root for install: {DENIED_RELOAD}",
+        ),
+        (
+            SystemdCallError(
+                "systemd refused StartUnit for a.service: Access denied", None, cli.DENIED[0]
+            ),
+            1000,
+            "syscontainers needs root for install: "
+            "systemd refused StartUnit for a.service: Access denied",
+        ),
+        (SystemdCallError(DENIED_RELOAD, "x", cli.DENIED[1]), 0, None),  # root: systemd's own
+        (
+            SystemdCallError(
+                "systemd refused StartUnit", None, "org.freedesktop.systemd1.NoSuchUnit"
+            ),
+            65534,
+            None,
+        ),
+        (SystemdError("cannot reach systemd over D-Bus at x: refused"), 65534, None),
+    ],
+)
+def test_a_right_systemd_refuses_a_user_is_said_as_needs_root(
+    error: SysContainersError, euid: int, said: str | None
+) -> None:
+    mapped = cli.needs_root(error, None, "install", euid)
+    if said is None:
+        assert mapped is None
+        return
+    assert isinstance(mapped, SystemdCallError) and isinstance(error, SystemdCallError)
+    assert (mapped.message, mapped.hint, mapped.error_name) == (
+        said,
+        cli.ROOT_HINT,
+        error.error_name,
+    )
+    assert mapped.exit_code == error.exit_code
+
+
+def test_a_permission_the_filesystem_refuses_a_user_is_said_as_needs_root() -> None:
+    cause = PermissionError(13, "Permission denied", "/var/lib/x")
+    mapped = cli.needs_root(FilesystemError("cannot write"), cause, "images tag", 65534)
+    assert mapped is not None and mapped.hint == cli.ROOT_HINT
+    assert (
+        mapped.message == "syscontainers needs root for images tag: permission denied on /var/lib/x"
+    )
+    assert cli.needs_root(FilesystemError("cannot write"), cause, "images tag", 0) is None
