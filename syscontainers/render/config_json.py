@@ -10,8 +10,9 @@ because a system container is a host service run by systemd:
 - each image VOLUME bound from $STATE_DIRECTORY/$NAME/<path>, so data persists;
 - no rlimits: the unit's Limit*= settings apply.
 
-What the host grants (see render.grants): a pre-1.0 list-form
-``process.capabilities`` is upgraded to the 1.0 object, and capabilities the
+What the host grants (see render.grants): a pre-1.0 capability list
+(``process.capabilities``, or the 0.x specs' ``linux.capabilities``) is upgraded
+to the 1.0 object at ``process.capabilities``, and capabilities the
 host's bounding set lacks, and SELinux labels on a host without SELinux, are
 left out, with the config rewritten.
 

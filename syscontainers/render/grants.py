@@ -1,13 +1,20 @@
 """What config.json asks of the host, fitted to what this host can grant.
 
-Three things make images written for atomic fail under today's runc on hosts
-other than theirs, and all are fixed in the rendered config.json, never in the
-image:
+Four things make images written for atomic fail under today's runc on hosts
+other than theirs, or run without what they ask, and all are fixed in the
+rendered config.json, never in the image:
 
 - The OCI 1.0.0-rc form: ``process.capabilities`` as one list (qemu-guest-agent's
   template). runc of that time applied the list to every set; runc 1.1 rejects
   it ("json: cannot unmarshal array into ... LinuxCapabilities"). ``upgrade``
   turns it into the 1.0 object with the same list in each of the five sets.
+- The OCI 0.x form: the list at ``linux.capabilities`` (gscrivano/hello-world,
+  ociVersion 0.3.0). runc 1.1 does not read it there, so the container would run
+  with no capability at all. ``upgrade`` moves it to ``process.capabilities`` (when
+  that is not set) in the 1.0 object, the list in the four sets runc of that time
+  gave it (bounding, effective, inheritable, permitted) and none ambient: that
+  runc set no ambient capabilities, which only a process.user other than root
+  would notice.
 - Capabilities the host cannot grant: runc gives a container only what its own
   bounding set holds, and fails the whole start ("unable to apply caps:
   operation not permitted") when config.json asks for more. Templates written
@@ -35,6 +42,9 @@ from syscontainers.record import record
 from syscontainers.render.values import CAPABILITIES
 
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+# runc of the 0.x specs' time (libcontainer's allCapabilityTypes = CAPS | BOUNDS) applied
+# linux.capabilities to these sets; ambient ones came later, with process.capabilities.
+V0_SETS = CAP_SETS[:4]
 SELINUX_LABELS = (("process", "selinuxLabel"), ("linux", "mountLabel"))
 
 
@@ -47,12 +57,22 @@ class HostLimits:
 
 
 def upgrade(doc: dict[str, Any]) -> bool:
-    """Turn a list-form process.capabilities into the 1.0 object form; True if DOC changed."""
+    """Turn a pre-1.0 capability list (process.capabilities, or linux.capabilities of the
+    0.x specs) into the 1.0 object form at process.capabilities; True if DOC changed."""
     process = doc.get("process")
-    if not isinstance(process, dict) or not isinstance(process.get("capabilities"), list):
+    if not isinstance(process, dict):
         return False
-    caps = process["capabilities"]
-    process["capabilities"] = {name: list(caps) for name in CAP_SETS}
+    caps = process.get("capabilities")
+    if isinstance(caps, list):
+        process["capabilities"] = {name: list(caps) for name in CAP_SETS}
+        return True
+    linux = doc.get("linux")
+    if caps is not None or not isinstance(linux, dict):
+        return False
+    if not isinstance(linux.get("capabilities"), list):
+        return False
+    caps = linux.pop("capabilities")
+    process["capabilities"] = {name: list(caps) for name in V0_SETS} | {"ambient": []}
     return True
 
 

@@ -11,7 +11,8 @@ no --set. The tests run in file order:
 default unit: install --now does not wait for wait-online, and the journal names
 the container -> etcd: installs and runs, and ``run`` works once it is stopped
 (RuntimeDirectory= gone) -> buildah: a run-once image gets its tmpfiles bind
-source -> qemu-guest-agent: the rc-form capability list runs -> an image asking
+source -> qemu-guest-agent: the rc-form capability list runs -> hello-world: the 0.x
+linux.capabilities list reaches the container -> an image asking
 for ALL_PROCESS_CAPABILITIES gets what the host can grant -> reboot: every
 enabled service is active within seconds of basic.target, wait-online still
 waiting.
@@ -35,7 +36,9 @@ from tests.integration.atomic_mirrors import (
     ETCD,
     PLAIN,
     QEMU_GA_HERE,
+    STANDARD_CAPS,
     build,
+    hello_world,
 )
 from tests.integration.nspawn import Bind, Completed, NspawnHost, booted_or_skip, persistent_binds
 
@@ -127,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         pytest.skip("busybox-static is not installed")
     test_dir = tmp_path_factory.mktemp("atomic")
     layout = test_dir / "images"
-    for mirror in (PLAIN, ETCD, BUILDAH, QEMU_GA_HERE, ALLCAPS):
+    for mirror in (PLAIN, ETCD, BUILDAH, QEMU_GA_HERE, ALLCAPS, hello_world()):
         build(layout, mirror)
     binds = persistent_binds(test_dir)
     enable_wait_online(test_dir / "persist" / "etc-systemd-system")
@@ -239,6 +242,24 @@ def test_rc_form_capability_list_runs(world: World) -> None:
     pid = world.container_pid("qga")
     assert world.caps(pid, "CapEff") >> 21 & 1  # CAP_SYS_ADMIN
     assert not world.caps(pid, "CapEff") >> 29 & 1  # CAP_AUDIT_WRITE: not in the list
+
+
+def test_a_0x_linux_capabilities_list_reaches_the_container(world: World) -> None:
+    world.install("hello-world", "hello", "--now", "--health-timeout", "2")
+    assert world.wait_active("hello.service") == "active"
+    config = json.loads(
+        world.host.run(["cat", "/var/lib/syscontainers/containers/hello/config.json"]).stdout
+    )
+    assert "capabilities" not in config["linux"]
+    caps = config["process"]["capabilities"]
+    assert caps == {
+        **{name: STANDARD_CAPS for name in ("bounding", "effective", "inheritable", "permitted")},
+        "ambient": [],
+    }
+    pid = world.container_pid("hello")
+    for field in ("CapEff", "CapBnd"):  # CAP_KILL, CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE
+        assert world.caps(pid, field) == 1 << 5 | 1 << 10 | 1 << 29, field
+    world.sc("uninstall", "hello")
 
 
 def test_all_process_capabilities_is_what_the_host_can_grant(world: World) -> None:
