@@ -6,6 +6,7 @@ import contextlib
 import errno
 import functools
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,18 @@ def flush_delays(first: float, interval: float, early: float = 0.0) -> Iterator[
 
 def remove_tree(path: Path) -> None:
     """Remove a file or directory tree, making read-only directories writable first."""
+    try:
+        is_dir = stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return
+    if not is_dir:  # a file, a link, a FIFO (which shutil.rmtree would open, and wait on)
+        os.unlink(path)
+        return
+    try:  # the usual case (a store's tmp/ when a writer locks): empty
+        os.rmdir(path)
+        return
+    except OSError:
+        pass  # not empty, or not ours to remove as it stands: shutil, with onerror's help
     import shutil
 
     def onerror(func: object, p: str, exc: object) -> None:
@@ -153,10 +166,7 @@ def remove_tree(path: Path) -> None:
             else:
                 os.unlink(p)
 
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path, onerror=onerror)
+    shutil.rmtree(path, onerror=onerror)
 
 
 def _existing(path: Path) -> Path:

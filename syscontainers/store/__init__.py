@@ -304,7 +304,7 @@ def _make_object_dirs(objects_dir: Path) -> tuple[str, ...]:
     made = []
     for prefix in OBJECT_DIRS:
         with contextlib.suppress(FileExistsError):
-            (objects_dir / prefix).mkdir()
+            os.mkdir(f"{objects_dir}/{prefix}")  # not pathlib: 256 of them, on a first pull
             made.append(prefix)
     return tuple(made)
 
