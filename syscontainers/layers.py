@@ -573,13 +573,13 @@ def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> _Header:
     """H with PAX / GNU long-name values applied; ValueError if one is bad."""
     fields = list(h)  # set in place and made a _Header once: _replace(**changes) costs more
     if path := ext.get(b"path"):
-        fields[0] = path.decode("utf-8", "surrogateescape")
+        fields[_NAME_AT] = path.decode("utf-8", "surrogateescape")
     if linkpath := ext.get(b"linkpath"):
-        fields[1] = linkpath.decode("utf-8", "surrogateescape")
+        fields[_LINKNAME_AT] = linkpath.decode("utf-8", "surrogateescape")
     xattrs = []
     for key, value in ext.items():
         if key == b"mtime":
-            fields[7] = int(value.partition(b".")[0] or b"0")
+            fields[_MTIME_AT] = int(value.partition(b".")[0] or b"0")
         elif (at := _PAX_NUMBERS.get(key)) is not None:
             fields[at] = number = int(value)
             if number < 0:
@@ -589,8 +589,12 @@ def _apply_extensions(h: _Header, ext: dict[bytes, bytes]) -> _Header:
         elif key.startswith(b"GNU.sparse."):
             raise ValueError("GNU sparse files are not supported")
     if xattrs:
-        fields[9] = tuple(sorted(xattrs))
+        fields[_XATTRS_AT] = tuple(sorted(xattrs))
     return _tuple_new(_Header, fields)
 
 
-_PAX_NUMBERS = {b"uid": 4, b"gid": 5, b"size": 6}  # where each goes in a _Header
+# Where _apply_extensions sets each value in a _Header's fields
+_NAME_AT, _LINKNAME_AT, _MTIME_AT, _XATTRS_AT = map(
+    _Header._fields.index, ("name", "linkname", "mtime", "xattrs")
+)
+_PAX_NUMBERS = {key: _Header._fields.index(key.decode()) for key in (b"uid", b"gid", b"size")}

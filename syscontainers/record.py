@@ -172,34 +172,35 @@ def _build(cls: type[_T], frozen: bool) -> type[_T]:
     body["__slots__"] = tuple(f.name for f in own if f.name not in inherited)
     body["__record_fields__"] = ordered
     body["__match_args__"] = tuple(f.name for f in ordered if f.init)
-    init = body["__init__"] = _deferred_init(cls, ordered, frozen)
+    owner: list[type] = []  # the class made here, which the deferred __init__ replaces itself on
+    body["__init__"] = _deferred_init(cls, ordered, frozen, owner)
     _add_methods(body, ordered, frozen)
     metaclass: Callable[..., type[_T]] = type(cls)
     made = metaclass(cls.__name__, cls.__bases__, body)
     made.__qualname__ = cls.__qualname__
-    init.owner.append(made)  # type: ignore[attr-defined]
+    owner.append(made)
     return made
 
 
-def _deferred_init(cls: type, every: tuple[Field, ...], frozen: bool) -> Callable[..., None]:
+def _deferred_init(
+    cls: type, every: tuple[Field, ...], frozen: bool, owner: list[type]
+) -> Callable[..., None]:
     """__init__ for EVERY: its source is made (and checked) now, compiled at the first call.
 
     A run instantiates a fraction of the classes it defines; the others never pay for a
-    compile. The compiled function then replaces this one on the class, so every later call
-    is as fast as a dataclass's __init__.
+    compile. The compiled function then replaces this one on OWNER[0] (the class made from
+    CLS), so every later call is as fast as a dataclass's __init__.
     """
     source, scope = _init_source(cls, every, frozen)
-    owner: list[type] = []  # the class made from CLS, filled in by _build
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         exec(source, scope)  # noqa: S102 - the source is made here from field names
         made: Callable[..., None] = scope["__init__"]
         made.__qualname__ = f"{cls.__qualname__}.__init__"
-        owner[0].__init__ = made  # type: ignore[misc]
+        setattr(owner[0], "__init__", made)  # noqa: B010 - mypy refuses assigning a method
         made(self, *args, **kwargs)
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    __init__.owner = owner  # type: ignore[attr-defined]
     return __init__
 
 

@@ -225,7 +225,7 @@ class ObjectWriter:
 
     def _put_large(self, stream: BinaryIO, size: int, meta: ObjectMeta, what: str) -> str:
         tmp = self._tmp()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, _CREATE, 0o600)
         try:
             h = sha256()
             left = size
@@ -260,7 +260,7 @@ class ObjectWriter:
                     os.unlink(tmp)
 
     def _publish(self, name: str, meta: ObjectMeta, data: bytes | memoryview) -> None:
-        tmp = f"{self._tmp_prefix}{next(self._counter)}"
+        tmp = self._tmp()
         mode = meta.mode & 0o7777
         # Create it with its final permissions where open(2) can give them, so that most
         # files need no fchmod (and, when owned by us, no fchown): two syscalls of six.
